@@ -1,0 +1,49 @@
+//! Architectures: one file each, holding the name table, the metadata keys llama.cpp
+//! reads for it, and any transforms. `plan` dispatches on config.json's `model_type`.
+
+pub mod gpt_oss;
+
+use crate::error::{Error, Result};
+use crate::plan::{Plan, PlanOptions};
+use crate::source::Checkpoint;
+
+/// `model_type` values with a mapping.
+pub const SUPPORTED: &[&str] = &["gpt_oss"];
+
+pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
+    match ckpt.config.model_type.as_str() {
+        "gpt_oss" => gpt_oss::plan(ckpt, opts),
+        other => Err(Error::config(
+            &ckpt.config.path,
+            "model_type",
+            format!(
+                "'{other}' is not supported (supported: {})",
+                SUPPORTED.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Common `general.*` keys.
+pub(crate) fn general_metadata(
+    ckpt: &Checkpoint,
+    arch: &str,
+    opts: &PlanOptions,
+) -> Vec<(String, crate::gguf::Value)> {
+    use crate::gguf::Value;
+    let name = opts
+        .name
+        .clone()
+        .or_else(|| {
+            ckpt.dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| arch.to_string());
+    vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        ("general.type".into(), Value::String("model".into())),
+        ("general.name".into(), Value::String(name)),
+    ]
+}

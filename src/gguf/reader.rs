@@ -1,0 +1,390 @@
+//! A GGUF reader that cannot be tricked: every count and length read from the file is
+//! checked against the bytes that remain before anything is allocated, and every rule
+//! llama.cpp's `gguf_init_from_reader` enforces is enforced here too.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use super::{
+    pad, tensor_nbytes, Array, Value, ValueType, ALIGNMENT, MAGIC, MAX_DIMS, MAX_NAME_LEN,
+};
+use crate::quant::GgmlType;
+
+/// Why a byte string is not a valid GGUF file. Each variant names the violated rule.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum GgufError {
+    #[error("not a GGUF file (bad magic)")]
+    BadMagic,
+    #[error("unsupported GGUF version {0} (only 2 and 3 are read)")]
+    UnsupportedVersion(u32),
+    #[error("file ends early while reading {0}")]
+    Truncated(&'static str),
+    #[error("{what} count {n} is larger than the file could hold")]
+    CountTooLarge { what: &'static str, n: i64 },
+    #[error("string is not valid UTF-8 ({0})")]
+    InvalidUtf8(&'static str),
+    #[error("empty metadata key")]
+    EmptyKey,
+    #[error("duplicate metadata key '{0}'")]
+    DuplicateKey(String),
+    #[error("key '{key}': unknown value type {id}")]
+    UnknownValueType { key: String, id: u32 },
+    #[error("key '{0}': nested arrays are not allowed")]
+    NestedArray(String),
+    #[error("general.alignment must be a u32 power of two")]
+    BadAlignment,
+    #[error("tensor name '{0}' is longer than 63 bytes")]
+    NameTooLong(String),
+    #[error("duplicate tensor name '{0}'")]
+    DuplicateTensor(String),
+    #[error("tensor '{name}': {n_dims} dimensions (at most 4)")]
+    TooManyDims { name: String, n_dims: u32 },
+    #[error("tensor '{name}': negative dimension {ne}")]
+    NegativeDim { name: String, ne: i64 },
+    #[error("tensor '{name}': unknown ggml type {id}")]
+    UnknownTensorType { name: String, id: u32 },
+    #[error("tensor '{name}': row of {ne0} elements is not a multiple of the {ty} block size, or its size overflows")]
+    BadRowLength {
+        name: String,
+        ne0: u64,
+        ty: GgmlType,
+    },
+    #[error("tensor '{name}' has offset {got}, expected {expected} (offsets must be contiguous)")]
+    BadOffset {
+        name: String,
+        got: u64,
+        expected: u64,
+    },
+    #[error("tensor data ends at byte {end}, beyond the file size {size}")]
+    DataBeyondFile { end: u64, size: u64 },
+}
+
+/// One tensor's header entry. `ne` is ggml order (innermost first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub ne: Vec<u64>,
+    pub ggml_type: GgmlType,
+    /// Relative to the data section.
+    pub offset: u64,
+    pub nbytes: u64,
+}
+
+/// A parsed GGUF file (metadata, tensor infos), backed by the bytes it was read from.
+pub struct GgufFile<B: AsRef<[u8]> = Mmap> {
+    bytes: B,
+    pub version: u32,
+    pub metadata: Vec<(String, Value)>,
+    pub tensors: Vec<TensorInfo>,
+    pub alignment: u64,
+    /// Absolute file offset of the data section.
+    pub data_offset: u64,
+}
+
+impl GgufFile<Mmap> {
+    /// Maps and parses a file. The mapping is read-only; the file must not change while open.
+    pub fn open(path: &Path) -> std::io::Result<Result<GgufFile<Mmap>, GgufError>> {
+        let file = std::fs::File::open(path)?;
+        // SAFETY: read-only mapping; callers treat a concurrently modified file as corrupt input.
+        let map = unsafe { Mmap::map(&file)? };
+        Ok(GgufFile::parse(map))
+    }
+}
+
+impl<B: AsRef<[u8]>> GgufFile<B> {
+    pub fn parse(bytes: B) -> Result<GgufFile<B>, GgufError> {
+        let (version, metadata, tensors, alignment, data_offset) = {
+            let mut r = Cursor {
+                buf: bytes.as_ref(),
+                pos: 0,
+            };
+            if r.take(4, "magic")? != MAGIC {
+                return Err(GgufError::BadMagic);
+            }
+            let version = r.u32("version")?;
+            if version != 2 && version != 3 {
+                return Err(GgufError::UnsupportedVersion(version));
+            }
+            let n_tensors = r.i64("tensor count")?;
+            let n_kv = r.i64("metadata count")?;
+            // Smallest encodings: a KV is key(8) + type(4) + 1 byte; a tensor info is
+            // name(8) + n_dims(4) + type(4) + offset(8).
+            let n_kv = r.bounded_count(n_kv, 13, "metadata")?;
+            let n_tensors = r.bounded_count(n_tensors, 24, "tensor")?;
+
+            let mut metadata = Vec::with_capacity(n_kv);
+            let mut keys = HashSet::with_capacity(n_kv);
+            let mut alignment = ALIGNMENT;
+            for _ in 0..n_kv {
+                let key = r.string("metadata key")?;
+                if key.is_empty() {
+                    return Err(GgufError::EmptyKey);
+                }
+                if !keys.insert(key.clone()) {
+                    return Err(GgufError::DuplicateKey(key));
+                }
+                let id = r.u32("value type")?;
+                let ty = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType {
+                    key: key.clone(),
+                    id,
+                })?;
+                let value = r.value(ty, &key)?;
+                if key == "general.alignment" {
+                    alignment = match value {
+                        Value::U32(a) if a != 0 && a.is_power_of_two() => a as u64,
+                        _ => return Err(GgufError::BadAlignment),
+                    };
+                }
+                metadata.push((key, value));
+            }
+
+            let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors);
+            let mut names = HashSet::with_capacity(n_tensors);
+            let mut expected: u64 = 0;
+            for _ in 0..n_tensors {
+                let name = r.string("tensor name")?;
+                if name.len() > MAX_NAME_LEN {
+                    return Err(GgufError::NameTooLong(name));
+                }
+                if !names.insert(name.clone()) {
+                    return Err(GgufError::DuplicateTensor(name));
+                }
+                let n_dims = r.u32("tensor dims")?;
+                if n_dims as usize > MAX_DIMS {
+                    return Err(GgufError::TooManyDims { name, n_dims });
+                }
+                let mut ne = Vec::with_capacity(n_dims as usize);
+                for _ in 0..n_dims {
+                    let d = r.i64("tensor shape")?;
+                    if d < 0 {
+                        return Err(GgufError::NegativeDim { name, ne: d });
+                    }
+                    ne.push(d as u64);
+                }
+                let id = r.u32("tensor type")?;
+                let ggml_type =
+                    GgmlType::from_id(id).ok_or_else(|| GgufError::UnknownTensorType {
+                        name: name.clone(),
+                        id,
+                    })?;
+                let offset = r.u64("tensor offset")?;
+                let ne0 = ne.first().copied().unwrap_or(1);
+                let elems_ok = ne
+                    .iter()
+                    .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+                    .is_some_and(|n| n <= i64::MAX as u64);
+                let nbytes = if ne.is_empty() {
+                    Some(ggml_type.type_size() as u64)
+                } else {
+                    tensor_nbytes(ggml_type, &ne)
+                };
+                let nbytes = match (elems_ok, nbytes) {
+                    (true, Some(n))
+                        if ne.is_empty() || ne0 % ggml_type.block_size() as u64 == 0 =>
+                    {
+                        n
+                    }
+                    _ => {
+                        return Err(GgufError::BadRowLength {
+                            name,
+                            ne0,
+                            ty: ggml_type,
+                        })
+                    }
+                };
+                if offset != expected {
+                    return Err(GgufError::BadOffset {
+                        name,
+                        got: offset,
+                        expected,
+                    });
+                }
+                expected = pad_to(nbytes, alignment)
+                    .and_then(|p| expected.checked_add(p))
+                    .ok_or(GgufError::BadRowLength {
+                        name: name.clone(),
+                        ne0,
+                        ty: ggml_type,
+                    })?;
+                tensors.push(TensorInfo {
+                    name,
+                    ne,
+                    ggml_type,
+                    offset,
+                    nbytes,
+                });
+            }
+            let data_offset =
+                pad_to(r.pos as u64, alignment).ok_or(GgufError::Truncated("padding"))?;
+            let size = r.buf.len() as u64;
+            if let Some(last) = tensors.last() {
+                let end = data_offset
+                    .saturating_add(last.offset)
+                    .saturating_add(last.nbytes);
+                if end > size {
+                    return Err(GgufError::DataBeyondFile { end, size });
+                }
+            }
+            (version, metadata, tensors, alignment, data_offset)
+        };
+        Ok(GgufFile {
+            bytes,
+            version,
+            metadata,
+            tensors,
+            alignment,
+            data_offset,
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The tensor's bytes (bounds were checked when parsing).
+    pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
+        let start = (self.data_offset + t.offset) as usize;
+        &self.bytes.as_ref()[start..start + t.nbytes as usize]
+    }
+
+    pub fn file_size(&self) -> u64 {
+        self.bytes.as_ref().len() as u64
+    }
+}
+
+fn pad_to(x: u64, align: u64) -> Option<u64> {
+    if align == ALIGNMENT {
+        return pad(x);
+    }
+    x.checked_add(align - 1).map(|v| v / align * align)
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], GgufError> {
+        if n > self.remaining() {
+            return Err(GgufError::Truncated(what));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], GgufError> {
+        let s = self.take(N, what)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, GgufError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn u64(&mut self, what: &'static str) -> Result<u64, GgufError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+    fn i64(&mut self, what: &'static str) -> Result<i64, GgufError> {
+        Ok(i64::from_le_bytes(self.array(what)?))
+    }
+
+    /// A count whose items need at least `min_item` bytes each.
+    fn bounded_count(
+        &self,
+        n: i64,
+        min_item: usize,
+        what: &'static str,
+    ) -> Result<usize, GgufError> {
+        if n < 0 || (n as u64) > (self.remaining() / min_item) as u64 {
+            return Err(GgufError::CountTooLarge { what, n });
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self, what: &'static str) -> Result<String, GgufError> {
+        let len = self.u64(what)?;
+        if len > self.remaining() as u64 {
+            return Err(GgufError::Truncated(what));
+        }
+        let bytes = self.take(len as usize, what)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| GgufError::InvalidUtf8(what))
+    }
+
+    fn value(&mut self, ty: ValueType, key: &str) -> Result<Value, GgufError> {
+        const W: &str = "metadata value";
+        Ok(match ty {
+            ValueType::U8 => Value::U8(self.array::<1>(W)?[0]),
+            ValueType::I8 => Value::I8(self.array::<1>(W)?[0] as i8),
+            ValueType::U16 => Value::U16(u16::from_le_bytes(self.array(W)?)),
+            ValueType::I16 => Value::I16(i16::from_le_bytes(self.array(W)?)),
+            ValueType::U32 => Value::U32(self.u32(W)?),
+            ValueType::I32 => Value::I32(i32::from_le_bytes(self.array(W)?)),
+            ValueType::F32 => Value::F32(f32::from_le_bytes(self.array(W)?)),
+            ValueType::Bool => Value::Bool(self.array::<1>(W)?[0] != 0),
+            ValueType::String => Value::String(self.string(W)?),
+            ValueType::U64 => Value::U64(self.u64(W)?),
+            ValueType::I64 => Value::I64(self.i64(W)?),
+            ValueType::F64 => Value::F64(f64::from_le_bytes(self.array(W)?)),
+            ValueType::Array => {
+                let id = self.u32("array type")?;
+                let elem = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType {
+                    key: key.to_string(),
+                    id,
+                })?;
+                if elem == ValueType::Array {
+                    return Err(GgufError::NestedArray(key.to_string()));
+                }
+                let n = self.u64("array length")?;
+                let n = self.bounded_count(
+                    i64::try_from(n).unwrap_or(-1),
+                    elem.min_size(),
+                    "array element",
+                )?;
+                Value::Array(self.array_items(elem, n, key)?)
+            }
+        })
+    }
+
+    fn array_items(&mut self, elem: ValueType, n: usize, key: &str) -> Result<Array, GgufError> {
+        macro_rules! items {
+            ($variant:ident, $ty:ident) => {{
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    match self.value(ValueType::$ty, key)? {
+                        Value::$ty(x) => v.push(x),
+                        _ => unreachable!("value() returns the requested type"),
+                    }
+                }
+                Array::$variant(v)
+            }};
+        }
+        Ok(match elem {
+            ValueType::U8 => items!(U8, U8),
+            ValueType::I8 => items!(I8, I8),
+            ValueType::U16 => items!(U16, U16),
+            ValueType::I16 => items!(I16, I16),
+            ValueType::U32 => items!(U32, U32),
+            ValueType::I32 => items!(I32, I32),
+            ValueType::F32 => items!(F32, F32),
+            ValueType::Bool => items!(Bool, Bool),
+            ValueType::String => items!(String, String),
+            ValueType::U64 => items!(U64, U64),
+            ValueType::I64 => items!(I64, I64),
+            ValueType::F64 => items!(F64, F64),
+            ValueType::Array => return Err(GgufError::NestedArray(key.to_string())),
+        })
+    }
+}

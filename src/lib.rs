@@ -1,0 +1,23 @@
+//! mlx2gguf: convert MLX checkpoints (safetensors + config.json, usually quantized,
+//! often with an mlx-lm LoRA adapter) into GGUF files for llama.cpp.
+//!
+//! Data flows one way: [`source`] (validated views over mmap'd shards) → [`plan`] (every
+//! output tensor and all metadata, decided before any weight is read) → [`transform`]
+//! (row-chunked dequantize → encode) → [`sink`] (the streaming GGUF writer).
+//! [`arch`] holds one file per architecture, [`mlx`] one per MLX quantization mode, and
+//! [`quant`] one per ggml block type. [`gguf`] is the container format and its reader.
+
+pub mod arch;
+pub mod convert;
+pub mod error;
+pub mod gguf;
+pub mod inspect;
+pub mod mlx;
+pub mod plan;
+pub mod quant;
+pub mod sink;
+pub mod source;
+pub mod tokenizer;
+pub mod transform;
+
+pub use error::{Error, Result};

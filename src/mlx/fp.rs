@@ -1,0 +1,60 @@
+//! Minifloat decoders used by MLX's fp quantization modes.
+
+/// FP4 E2M1 code → value (bit 3 is the sign).
+pub const E2M1: [f32; 16] = [
+    0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0,
+];
+
+/// E8M0 scale byte → 2^(s-127), as MLX computes it in f32: byte 0 is 2^-127 (a
+/// subnormal, not zero) and byte 255 is +inf (MLX does not treat it as NaN).
+#[inline]
+pub fn e8m0(s: u8) -> f32 {
+    match s {
+        255 => f32::INFINITY,
+        0 => f32::from_bits(0x0040_0000),
+        _ => f32::from_bits((s as u32) << 23),
+    }
+}
+
+/// FP8 E4M3FN byte → value: bias 7, no infinities, 0x7F/0xFF are NaN, max 448.
+/// MLX honours the sign bit, also in nvfp4 scales.
+#[inline]
+pub fn e4m3(b: u8) -> f32 {
+    let sign = if b & 0x80 != 0 { -1.0f32 } else { 1.0 };
+    let e = ((b >> 3) & 0x0F) as i32;
+    let m = (b & 0x07) as f32;
+    if e == 15 && (b & 7) == 7 {
+        return f32::NAN;
+    }
+    let mag = if e == 0 {
+        m / 8.0 * 2f32.powi(-6)
+    } else {
+        (1.0 + m / 8.0) * 2f32.powi(e - 7)
+    };
+    sign * mag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e8m0_values() {
+        assert_eq!(e8m0(127), 1.0);
+        assert_eq!(e8m0(128), 2.0);
+        assert_eq!(e8m0(0), 2f32.powi(-127));
+        assert_eq!(e8m0(1), 2f32.powi(-126));
+        assert_eq!(e8m0(254), 2f32.powi(127));
+        assert!(e8m0(255).is_infinite());
+    }
+
+    #[test]
+    fn e4m3_values() {
+        assert_eq!(e4m3(0x7E), 448.0);
+        assert_eq!(e4m3(0x38), 1.0);
+        assert_eq!(e4m3(0xB8), -1.0);
+        assert_eq!(e4m3(0x01), 2f32.powi(-9));
+        assert!(e4m3(0x7F).is_nan() && e4m3(0xFF).is_nan());
+        assert_eq!(e4m3(0x00), 0.0);
+    }
+}

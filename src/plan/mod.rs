@@ -1,0 +1,217 @@
+//! The plan: every output tensor (name, shape, ggml type, how to produce it) and all
+//! metadata, decided from config.json and the safetensors headers before any weight is
+//! read. The writer's header, `--dry-run` and size checks all come from here.
+
+mod resolve;
+
+pub use resolve::{resolve_param, resolve_weight};
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::gguf::Value;
+use crate::mlx::{QuantParams, ScaleFloat};
+use crate::quant::{GgmlType, ALL_TYPES};
+use crate::source::Dtype;
+
+/// The user's `--outtype`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutType {
+    /// Per tensor: the source's float type for dense weights, Q8_0 for quantized ones.
+    Auto,
+    Fixed(GgmlType),
+}
+
+impl FromStr for OutType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<OutType, String> {
+        let l = s.to_ascii_lowercase();
+        if l == "auto" {
+            return Ok(OutType::Auto);
+        }
+        ALL_TYPES
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(&l) && t.can_encode())
+            .map(OutType::Fixed)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = ALL_TYPES
+                    .iter()
+                    .filter(|t| t.can_encode())
+                    .map(|t| t.name())
+                    .collect();
+                format!(
+                    "unknown output type '{s}' (valid: auto, {})",
+                    valid.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for OutType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutType::Auto => f.write_str("auto"),
+            OutType::Fixed(t) => f.write_str(t.name()),
+        }
+    }
+}
+
+/// Options that shape the plan.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub outtype: OutType,
+    /// `general.name`; defaults to the model folder's name.
+    pub name: Option<String>,
+}
+
+/// How a source tensor is stored in the checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Encoding {
+    /// A float tensor (F32/F16/BF16).
+    Dense { tensor: String, dtype: Dtype },
+    /// An MLX-quantized module weight.
+    Quantized {
+        weight: String,
+        scales: String,
+        biases: Option<String>,
+        global_scale: Option<String>,
+        params: QuantParams,
+        scale_float: ScaleFloat,
+    },
+}
+
+impl Encoding {
+    pub fn describe(&self) -> String {
+        match self {
+            Encoding::Dense { dtype, .. } => format!("{dtype:?}").to_lowercase(),
+            Encoding::Quantized { params, .. } => params.to_string(),
+        }
+    }
+}
+
+/// What role a tensor plays, which decides which output types it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TensorClass {
+    /// Norm weights, biases, attention sinks: ggml requires F32 operands.
+    F32Only,
+    /// The MoE router: llama.cpp's converter and quantizer keep it F32.
+    Router,
+    /// A weight matrix (attention, experts, embeddings, output).
+    Matrix,
+}
+
+/// One output tensor.
+#[derive(Clone, Debug)]
+pub struct PlannedTensor {
+    pub name: String,
+    /// Logical row-major shape (MLX order: the last dim is the contiguous row).
+    pub shape: Vec<usize>,
+    pub ggml_type: GgmlType,
+    pub class: TensorClass,
+    pub source: Encoding,
+}
+
+impl PlannedTensor {
+    pub fn row_len(&self) -> usize {
+        self.shape.last().copied().unwrap_or(1)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.shape[..self.shape.len().saturating_sub(1)]
+            .iter()
+            .product()
+    }
+
+    /// ggml dims, innermost first.
+    pub fn ne(&self) -> Vec<u64> {
+        self.shape.iter().rev().map(|&d| d as u64).collect()
+    }
+
+    pub fn nbytes(&self) -> u64 {
+        crate::gguf::tensor_nbytes(self.ggml_type, &self.ne()).unwrap_or(0)
+    }
+}
+
+/// The whole conversion, decided up front.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub arch: &'static str,
+    pub metadata: Vec<(String, Value)>,
+    pub tensors: Vec<PlannedTensor>,
+}
+
+impl Plan {
+    pub fn header_tensors(&self) -> Vec<crate::sink::HeaderTensor> {
+        self.tensors
+            .iter()
+            .map(|t| crate::sink::HeaderTensor {
+                name: t.name.clone(),
+                ne: t.ne(),
+                ggml_type: t.ggml_type,
+            })
+            .collect()
+    }
+}
+
+/// Picks a tensor's output type from its class, source and the user's choice.
+pub fn choose_type(
+    outtype: OutType,
+    class: TensorClass,
+    source: &Encoding,
+    shape: &[usize],
+) -> GgmlType {
+    if class != TensorClass::Matrix || shape.len() < 2 {
+        return GgmlType::F32;
+    }
+    let row = shape.last().copied().unwrap_or(1) as u64;
+    let wanted = match outtype {
+        OutType::Fixed(t) => t,
+        OutType::Auto => match source {
+            Encoding::Dense {
+                dtype: Dtype::F16, ..
+            } => GgmlType::F16,
+            Encoding::Dense {
+                dtype: Dtype::BF16, ..
+            } => GgmlType::Bf16,
+            Encoding::Dense { .. } => GgmlType::F32,
+            Encoding::Quantized { .. } => GgmlType::Q8_0,
+        },
+    };
+    if wanted.row_bytes(row).is_some() {
+        wanted
+    } else {
+        // Rows that do not fit the block size keep full precision rather than be invalid.
+        GgmlType::F32
+    }
+}
+
+/// `general.file_type` (`LLAMA_FTYPE_*`) for an output type.
+pub fn file_type(outtype: OutType, tensors: &[PlannedTensor]) -> u32 {
+    let t = match outtype {
+        OutType::Fixed(t) => t,
+        OutType::Auto => {
+            // The most common matrix type, as llama.cpp guesses it when the key is absent.
+            let mut counts = std::collections::BTreeMap::new();
+            for t in tensors.iter().filter(|t| t.class == TensorClass::Matrix) {
+                *counts.entry(t.ggml_type).or_insert(0usize) += 1;
+            }
+            counts
+                .into_iter()
+                .max_by_key(|(_, n)| *n)
+                .map(|(t, _)| t)
+                .unwrap_or(GgmlType::F32)
+        }
+    };
+    match t {
+        GgmlType::F32 => 0,
+        GgmlType::F16 => 1,
+        GgmlType::Q4_0 => 2,
+        GgmlType::Q4_1 => 3,
+        GgmlType::Q8_0 => 7,
+        GgmlType::Q5_0 => 8,
+        GgmlType::Q5_1 => 9,
+        GgmlType::Bf16 => 32,
+        GgmlType::Mxfp4 => 38,
+        _ => 0,
+    }
+}

@@ -1,0 +1,74 @@
+//! GGML_TYPE_Q8_0: blocks of 32 as `{ f16 d; i8 qs[32]; }` (34 bytes).
+//! Reference: ggml `quantize_row_q8_0_ref`: d = amax/127, q = roundf(x/d) (half away
+//! from zero), with the reciprocal taken from the unrounded f32 d.
+
+use half::f16;
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 34;
+
+/// ggml's `MAX(a, b)` macro (`a > b ? a : b`), which differs from `f32::max` on NaN.
+#[inline]
+pub(crate) fn c_max(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let amax = x.iter().fold(0.0f32, |m, v| c_max(m, v.abs()));
+    let d = amax / 127.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    for (o, &v) in out[2..BYTES].iter_mut().zip(x) {
+        *o = ((v * id).round() as i8) as u8;
+    }
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    for (x, o) in src
+        .chunks_exact(BLOCK)
+        .zip(out[start..].chunks_exact_mut(BYTES))
+    {
+        quantize_block(x, o);
+    }
+}
+
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+        out.extend(b[2..].iter().map(|&q| q as i8 as f32 * d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_block_is_all_zero_bytes_and_ties_round_away() {
+        let mut out = Vec::new();
+        encode(&[0.0; 32], &mut out);
+        assert_eq!(out, vec![0u8; 34]);
+        // amax 127 → d = 1: 0.5 → 1, -2.5 → -3 (roundf), 126.5 → 127.
+        let mut x = [0.0f32; 32];
+        x[0] = 127.0;
+        x[1] = 0.5;
+        x[2] = -2.5;
+        x[3] = 126.5;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(&out[..2], &f16::from_f32(1.0).to_bits().to_le_bytes());
+        assert_eq!(
+            out[2..6].iter().map(|&b| b as i8).collect::<Vec<_>>(),
+            vec![127, 1, -3, 127]
+        );
+        let mut back = Vec::new();
+        decode(&out, &mut back);
+        assert_eq!(back[2], -3.0);
+    }
+}

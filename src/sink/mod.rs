@@ -1,0 +1,9 @@
+//! The GGUF sink: the header is written first from the plan, then tensor data is
+//! streamed in plan order, each tensor padded to the alignment. The output goes to a
+//! temporary file beside the target and is renamed into place only when complete.
+
+mod atomic;
+mod writer;
+
+pub use atomic::AtomicFile;
+pub use writer::{encode_header, GgufWriter, HeaderTensor, LayoutError};

@@ -1,0 +1,40 @@
+"""Shared set-up for the oracle tests: the release binary, and fixtures built by mlx-lm."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def mlx2gguf():
+    """Path of the release binary (scripts/test.sh builds it; build here if run alone)."""
+    exe = ROOT / "target" / "release" / "mlx2gguf"
+    if not exe.exists() or os.environ.get("MLX2GGUF_BUILD", "1") == "1":
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    return exe
+
+
+def run(exe, *args, check=True):
+    """Runs the binary; returns the CompletedProcess (stdout/stderr as text)."""
+    p = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mlx2gguf {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
+    return p
+
+
+def llama_logits(gguf_path, tokens, n_ctx=64):
+    """llama.cpp's logits for every position, with an F32 KV cache so the file is measured."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=True,
+                type_k=0, type_v=0, n_threads=2, verbose=False, seed=0)
+    llm.eval(list(tokens))
+    out = np.array(llm.scores[: len(tokens)], dtype=np.float32)
+    del llm
+    return out

@@ -1,0 +1,196 @@
+"""Tiny MLX checkpoints built by the real mlx-lm, and MLX's reference logits.
+
+Every fixture is made with mlx-lm's own model class, `quantize_model` and `save_model`,
+so the files are exactly what mlx-lm users have. Weights are random with a fixed seed;
+all parameters (norms, biases, sinks too) are randomized so that a mis-mapped tensor
+changes the logits.
+
+CLI:  python fixtures.py gpt-oss OUT_DIR [--dtype bfloat16]
+"""
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from mlx.utils import tree_flatten, tree_unflatten
+
+# Harmony special tokens in o200k_harmony order (real ids 199998..200018).
+HARMONY_SPECIALS = (
+    ["<|startoftext|>", "<|endoftext|>", "<|reserved_200000|>", "<|reserved_200001|>", "<|return|>",
+     "<|constrain|>", "<|reserved_200004|>", "<|channel|>", "<|start|>", "<|end|>", "<|message|>",
+     "<|reserved_200009|>", "<|reserved_200010|>", "<|reserved_200011|>", "<|call|>"]
+    + [f"<|reserved_{i}|>" for i in range(200013, 200019)]
+)
+
+# The o200k pre-tokenizer split pattern (as in tiktoken's o200k_base).
+O200K_PATTERN = "|".join([
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"\p{N}{1,3}",
+    r" ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"\s*[\r\n]+",
+    r"\s+(?!\S)",
+    r"\s+",
+])
+
+TRAIN_TEXT = [
+    "The quick brown fox jumps over the lazy dog. " * 3,
+    "def convert(model_dir, outfile):\n    return write_gguf(plan(model_dir), outfile)\n",
+    "Numbers 12345 and 3.14159, dates 2026-11-27; 你好世界 and café naïve résumé.",
+    "MLX checkpoints become GGUF files that llama.cpp runs with the same logits.",
+    "    indented code\n\ttabs\n\nnew paragraphs   with   runs of spaces.",
+]
+
+TOKENS = [3, 17, 250, 99, 42, 7, 180, 64, 5, 311, 12, 77, 128, 200, 9, 33, 1, 290, 45, 61]
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "<|start|>{{ message['role'] }}<|message|>{{ message['content'] }}<|end|>"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|start|>assistant{%- endif -%}"
+)
+
+
+def gpt_oss_config(**over):
+    cfg = dict(
+        model_type="gpt_oss",
+        hidden_size=128,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        experts_per_token=2,
+        vocab_size=384,
+        rms_norm_eps=1e-5,
+        sliding_window=4,
+        rope_theta=150000.0,
+        rope_scaling={"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                      "original_max_position_embeddings": 4096, "truncate": False},
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=131072,
+        initial_context_length=4096,
+        swiglu_limit=7.0,
+        attention_bias=True,
+        tie_word_embeddings=False,
+        torch_dtype="bfloat16",
+    )
+    cfg.update(over)
+    return cfg
+
+
+def build_tokenizer(out: Path, n_base=300):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(O200K_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=n_base, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False, special_tokens=[])
+    tok.train_from_iterator(TRAIN_TEXT * 4, trainer)
+    tok.add_special_tokens(HARMONY_SPECIALS)
+    tok.save(str(out / "tokenizer.json"))
+    n = tok.get_vocab_size(with_added_tokens=True)
+    ids = {t: tok.token_to_id(t) for t in HARMONY_SPECIALS}
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "bos_token": "<|startoftext|>", "eos_token": "<|return|>", "pad_token": "<|endoftext|>",
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 131072,
+    }, indent=2))
+    (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    (out / "generation_config.json").write_text(json.dumps({
+        "bos_token_id": ids["<|startoftext|>"],
+        "eos_token_id": [ids["<|return|>"], ids["<|endoftext|>"], ids["<|call|>"]],
+        "pad_token_id": ids["<|endoftext|>"],
+    }, indent=2))
+    return n
+
+
+def randomize(model, seed):
+    """Random values for every parameter, including norms, biases and sinks."""
+    mx.random.seed(seed)
+    params = []
+    for name, p in tree_flatten(model.parameters()):
+        key = name.split(".")[-1]
+        if name.endswith("norm.weight") or "layernorm" in name:
+            v = 1.0 + 0.1 * mx.random.normal(p.shape)
+        elif key == "sinks":
+            v = 0.5 * mx.random.normal(p.shape)
+        elif key == "bias":
+            v = 0.1 * mx.random.normal(p.shape)
+        elif "embed_tokens" in name:
+            v = mx.random.normal(p.shape)
+        else:
+            v = mx.random.uniform(-1, 1, p.shape) * (3.0 / p.shape[-1]) ** 0.5
+        params.append((name, v.astype(p.dtype)))
+    model.update(tree_unflatten(params))
+    mx.eval(model.parameters())
+
+
+def make_gpt_oss(out: Path, seed=0, dtype="bfloat16", quantize=None, config_over=None):
+    """quantize: None, or a dict(group_size=, bits=, mode=) or a callable predicate spec
+    {"default": {...}, "router": {...}} (see quantize_gpt_oss)."""
+    from mlx_lm.models import gpt_oss
+    from mlx_lm.utils import save_config, save_model
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    cfg = gpt_oss_config(**(config_over or {}))
+    cfg["torch_dtype"] = dtype
+    model = gpt_oss.Model(gpt_oss.ModelArgs.from_dict(cfg))
+    randomize(model, seed)
+    model.set_dtype(getattr(mx, dtype))
+    if quantize is not None:
+        model, cfg = quantize_gpt_oss(model, cfg, quantize)
+    save_model(out, model, donate_model=False)
+    save_config(cfg, out / "config.json")
+    build_tokenizer(out)
+    return out
+
+
+def quantize_gpt_oss(model, cfg, spec):
+    """spec: {"default": dict(group_size, bits, mode), "router": {...}|None, "experts": {...}|None,
+    "attn": {...}|None}; uses mlx-lm's quantize_model with a predicate returning per-module params."""
+    from mlx_lm.utils import quantize_model
+
+    default = spec["default"]
+
+    def predicate(path, module):
+        for key, sub in (("router", "mlp.router"), ("experts", "mlp.experts"), ("attn", "self_attn")):
+            if sub in path and key in spec:
+                return spec[key] if spec[key] is not None else False
+        return True
+
+    model, cfg = quantize_model(model, cfg, group_size=default["group_size"], bits=default["bits"],
+                                mode=default.get("mode", "affine"), quant_predicate=predicate)
+    return model, cfg
+
+
+def reference_logits(model_dir: Path, tokens=TOKENS):
+    """MLX's logits for `tokens`, computed in float32 from the checkpoint as mlx-lm loads it."""
+    from mlx_lm.utils import load_model
+
+    model, _ = load_model(Path(model_dir))
+    model.set_dtype(mx.float32)
+    logits = model(mx.array([tokens]))
+    mx.eval(logits)
+    return np.array(logits[0].astype(mx.float32))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind", choices=["gpt-oss"])
+    ap.add_argument("out")
+    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    make_gpt_oss(Path(a.out), seed=a.seed, dtype=a.dtype)
