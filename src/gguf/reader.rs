@@ -388,3 +388,224 @@ impl<'a> Cursor<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{GgufWriter, HeaderTensor};
+
+    fn kv(k: &str, v: Value) -> (String, Value) {
+        (k.to_string(), v)
+    }
+
+    fn sample() -> Vec<u8> {
+        let kvs = vec![
+            kv("general.architecture", Value::String("gpt-oss".into())),
+            kv("a.u64", Value::U64(u64::MAX)),
+            kv(
+                "a.arr",
+                Value::Array(Array::String(vec!["x".into(), "".into()])),
+            ),
+            kv("a.bools", Value::Array(Array::Bool(vec![true, false]))),
+            kv("a.f64", Value::F64(-0.25)),
+        ];
+        let tensors = vec![
+            HeaderTensor {
+                name: "t0".into(),
+                ne: vec![5],
+                ggml_type: GgmlType::F32,
+            },
+            HeaderTensor {
+                name: "t1".into(),
+                ne: vec![32, 3],
+                ggml_type: GgmlType::Q8_0,
+            },
+        ];
+        let mut w = GgufWriter::new(Vec::new(), &kvs, &tensors).unwrap();
+        w.write(&[7u8; 20]).unwrap();
+        w.write(&[9u8; 102]).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trips_what_the_writer_writes() {
+        let f = GgufFile::parse(sample()).unwrap();
+        assert_eq!(f.version, 3);
+        assert_eq!(f.get("a.u64"), Some(&Value::U64(u64::MAX)));
+        assert_eq!(
+            f.get("a.arr"),
+            Some(&Value::Array(Array::String(vec!["x".into(), "".into()])))
+        );
+        assert_eq!(
+            f.get("a.bools"),
+            Some(&Value::Array(Array::Bool(vec![true, false])))
+        );
+        assert_eq!(f.tensors[1].ne, vec![32, 3]);
+        assert_eq!(f.tensor_data(&f.tensors[1]), &[9u8; 102][..]);
+        assert_eq!(f.data_offset % 32, 0);
+    }
+
+    /// Every strict prefix of a valid file is rejected without panicking.
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample();
+        for n in 0..bytes.len() - 1 {
+            // The last tensor's padding is not data; a cut inside it is still valid.
+            let r = GgufFile::parse(bytes[..n].to_vec());
+            if n < bytes.len() - 26 {
+                assert!(r.is_err(), "prefix {n} accepted");
+            }
+        }
+    }
+
+    fn header(n_tensors: i64, n_kv: i64) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&n_tensors.to_le_bytes());
+        b.extend_from_slice(&n_kv.to_le_bytes());
+        b
+    }
+
+    fn string(b: &mut Vec<u8>, s: &str) {
+        b.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        b.extend_from_slice(s.as_bytes());
+    }
+
+    fn err(b: Vec<u8>) -> GgufError {
+        GgufFile::parse(b).err().expect("must be rejected")
+    }
+
+    #[test]
+    fn one_rejection_per_rule() {
+        assert_eq!(err(b"GGUX\x03\0\0\0".to_vec()), GgufError::BadMagic);
+        let mut b = header(0, 0);
+        b[4] = 1;
+        assert_eq!(err(b), GgufError::UnsupportedVersion(1));
+        assert!(matches!(
+            err(header(0, 1 << 40)),
+            GgufError::CountTooLarge { .. }
+        ));
+        assert!(matches!(
+            err(header(-1, 0)),
+            GgufError::CountTooLarge { .. }
+        ));
+
+        let mut b = header(0, 1);
+        string(&mut b, "");
+        b.extend_from_slice(&[4, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(err(b), GgufError::EmptyKey);
+
+        let mut b = header(0, 2);
+        for _ in 0..2 {
+            string(&mut b, "k");
+            b.extend_from_slice(&[4, 0, 0, 0, 1, 0, 0, 0]);
+        }
+        assert_eq!(err(b), GgufError::DuplicateKey("k".into()));
+
+        let mut b = header(0, 1);
+        string(&mut b, "k");
+        b.extend_from_slice(&[13, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(err(b), GgufError::UnknownValueType { id: 13, .. }));
+
+        let mut b = header(0, 1);
+        string(&mut b, "k");
+        b.extend_from_slice(&9u32.to_le_bytes());
+        b.extend_from_slice(&9u32.to_le_bytes());
+        b.extend_from_slice(&[0u8; 16]);
+        assert_eq!(err(b), GgufError::NestedArray("k".into()));
+
+        // An array length that would need more bytes than remain: no allocation, an error.
+        let mut b = header(0, 1);
+        string(&mut b, "k");
+        b.extend_from_slice(&9u32.to_le_bytes());
+        b.extend_from_slice(&4u32.to_le_bytes());
+        b.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
+        assert!(matches!(err(b), GgufError::CountTooLarge { .. }));
+
+        // A string length beyond the file.
+        let mut b = header(0, 1);
+        b.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        b.extend_from_slice(&[0u8; 16]);
+        assert!(matches!(err(b), GgufError::Truncated(_)));
+
+        let mut b = header(0, 1);
+        string(&mut b, "general.alignment");
+        b.extend_from_slice(&4u32.to_le_bytes());
+        b.extend_from_slice(&48u32.to_le_bytes());
+        assert_eq!(err(b), GgufError::BadAlignment);
+
+        let mut b = header(0, 1);
+        string(&mut b, "k");
+        b.extend_from_slice(&8u32.to_le_bytes());
+        b.extend_from_slice(&2u64.to_le_bytes());
+        b.extend_from_slice(&[0xFF, 0xFE]);
+        assert!(matches!(err(b), GgufError::InvalidUtf8(_)));
+
+        let tensor = |name: &str, dims: &[i64], ty: u32, off: u64| {
+            let mut b = Vec::new();
+            string(&mut b, name);
+            b.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            for d in dims {
+                b.extend_from_slice(&d.to_le_bytes());
+            }
+            b.extend_from_slice(&ty.to_le_bytes());
+            b.extend_from_slice(&off.to_le_bytes());
+            b
+        };
+        let file = |infos: &[Vec<u8>], data: usize| {
+            let mut b = header(infos.len() as i64, 0);
+            for i in infos {
+                b.extend_from_slice(i);
+            }
+            b.resize(b.len().div_ceil(32) * 32 + data, 0);
+            b
+        };
+        assert!(matches!(
+            err(file(&[tensor(&"n".repeat(64), &[1], 0, 0)], 32)),
+            GgufError::NameTooLong(_)
+        ));
+        assert!(matches!(
+            err(file(
+                &[tensor("a", &[1], 0, 0), tensor("a", &[1], 0, 32)],
+                64
+            )),
+            GgufError::DuplicateTensor(_)
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[1, 1, 1, 1, 1], 0, 0)], 32)),
+            GgufError::TooManyDims { .. }
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[-1], 0, 0)], 32)),
+            GgufError::NegativeDim { .. }
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[1], 4, 0)], 32)),
+            GgufError::UnknownTensorType { id: 4, .. }
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[33], 8, 0)], 64)),
+            GgufError::BadRowLength { .. }
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[1 << 40, 1 << 40], 0, 0)], 32)),
+            GgufError::BadRowLength { .. }
+        ));
+        assert!(matches!(
+            err(file(
+                &[tensor("a", &[1], 0, 0), tensor("b", &[1], 0, 64)],
+                128
+            )),
+            GgufError::BadOffset { expected: 32, .. }
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[1], 0, 32)], 64)),
+            GgufError::BadOffset { expected: 0, .. }
+        ));
+        assert!(matches!(
+            err(file(&[tensor("a", &[1000], 0, 0)], 32)),
+            GgufError::DataBeyondFile { .. }
+        ));
+        assert!(GgufFile::parse(file(&[tensor("a", &[8], 0, 0)], 32)).is_ok());
+    }
+}
