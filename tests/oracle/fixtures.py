@@ -134,7 +134,7 @@ def randomize(model, seed):
     mx.eval(model.parameters())
 
 
-def make_gpt_oss(out: Path, seed=0, dtype="bfloat16", quantize=None, config_over=None):
+def make_gpt_oss(out: Path, seed=0, dtype="bfloat16", quantize=None, config_over=None, global_scale=False):
     """quantize: None, or a dict(group_size=, bits=, mode=) or a callable predicate spec
     {"default": {...}, "router": {...}} (see quantize_gpt_oss)."""
     from mlx_lm.models import gpt_oss
@@ -150,14 +150,14 @@ def make_gpt_oss(out: Path, seed=0, dtype="bfloat16", quantize=None, config_over
     randomize(model, seed)
     model.set_dtype(getattr(mx, dtype))
     if quantize is not None:
-        model, cfg = quantize_gpt_oss(model, cfg, quantize)
+        model, cfg = quantize_gpt_oss(model, cfg, quantize, global_scale)
     save_model(out, model, donate_model=False)
     save_config(cfg, out / "config.json")
     build_tokenizer(out)
     return out
 
 
-def quantize_gpt_oss(model, cfg, spec):
+def quantize_gpt_oss(model, cfg, spec, global_scale=False):
     """spec: {"default": dict(group_size, bits, mode), "router": {...}|None, "experts": {...}|None,
     "attn": {...}|None}; uses mlx-lm's quantize_model with a predicate returning per-module params."""
     from mlx_lm.utils import quantize_model
@@ -171,7 +171,8 @@ def quantize_gpt_oss(model, cfg, spec):
         return True
 
     model, cfg = quantize_model(model, cfg, group_size=default["group_size"], bits=default["bits"],
-                                mode=default.get("mode", "affine"), quant_predicate=predicate)
+                                mode=default.get("mode", "affine"), quant_predicate=predicate,
+                                global_scale=global_scale)
     return model, cfg
 
 
