@@ -110,8 +110,11 @@ pub fn resolve_weight(ckpt: &Checkpoint, module: &str, expected: &[usize]) -> Re
         ModuleQuant::Explicit(p) => {
             if !fits(&p) {
                 return Err(err(format!(
-                    "config.json says {p} for module '{module}', but the weight {:?} and scales {:?} imply in={}·32/{}, groups of {}: expected in={in_dim}",
-                    w.shape, scales.shape, packed, p.bits, p.group_size
+                    "config.json says {p} for module '{module}', but at that setting the weight {:?} holds rows of {} and the scales {:?} cover {}; the model needs {in_dim}",
+                    w.shape,
+                    packed * 32 / p.bits as usize,
+                    scales.shape,
+                    n_groups * p.group_size as usize
                 )));
             }
             p
