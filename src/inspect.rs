@@ -11,16 +11,10 @@ use crate::gguf::{Array, GgufFile, Value};
 pub fn inspect_gguf(path: &Path, as_json: bool) -> Result<String> {
     let f = GgufFile::open(path)
         .map_err(|e| Error::io(path, e))?
-        .map_err(|e| Error::Gguf {
-            path: path.into(),
-            source: e,
-        })?;
+        .map_err(|e| Error::Gguf { path: path.into(), source: e })?;
     if as_json {
-        let metadata: serde_json::Map<String, Json> = f
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), value_json(v)))
-            .collect();
+        let metadata: serde_json::Map<String, Json> =
+            f.metadata.iter().map(|(k, v)| (k.clone(), value_json(v))).collect();
         let tensors: Vec<Json> = f
             .tensors
             .iter()
@@ -32,10 +26,7 @@ pub fn inspect_gguf(path: &Path, as_json: bool) -> Result<String> {
             })
             .collect();
         let doc = json!({"version": f.version, "alignment": f.alignment, "data_offset": f.data_offset, "metadata": metadata, "tensors": tensors});
-        return Ok(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ));
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
     }
     let mut s = String::new();
     let _ = writeln!(
@@ -51,14 +42,8 @@ pub fn inspect_gguf(path: &Path, as_json: bool) -> Result<String> {
     }
     let _ = writeln!(s, "tensors:");
     for t in &f.tensors {
-        let _ = writeln!(
-            s,
-            "  {:<40} {:<6} {:<24} {:>12}",
-            t.name,
-            t.ggml_type.name(),
-            format!("{:?}", t.ne),
-            t.nbytes
-        );
+        let _ =
+            writeln!(s, "  {:<40} {:<6} {:<24} {:>12}", t.name, t.ggml_type.name(), format!("{:?}", t.ne), t.nbytes);
     }
     Ok(s)
 }
@@ -77,9 +62,7 @@ fn value_json(v: &Value) -> Json {
         Value::U64(x) => json!(x),
         Value::I64(x) => json!(x),
         Value::F64(x) => json!(x),
-        Value::Array(a) => {
-            return json!({"type": "array", "elem_type": a.elem_type().name(), "items": array_json(a)})
-        }
+        Value::Array(a) => return json!({"type": "array", "elem_type": a.elem_type().name(), "items": array_json(a)}),
     };
     json!({"type": v.value_type().name(), "value": scalar})
 }

@@ -7,6 +7,7 @@
 //! [`arch`] holds one file per architecture, [`mlx`] one per MLX quantization mode, and
 //! [`quant`] one per ggml block type. [`gguf`] is the container format and its reader.
 
+pub mod adapter_gguf;
 pub mod arch;
 pub mod convert;
 pub mod error;

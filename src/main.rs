@@ -30,9 +30,12 @@ enum Command {
     Convert {
         /// MLX model folder (config.json, model*.safetensors, tokenizer.json).
         model_dir: PathBuf,
-        /// mlx-lm adapter folder (adapter_config.json, adapters.safetensors).
+        /// mlx-lm adapter folder (adapter_config.json, adapters.safetensors), fused into the output.
         #[arg(long)]
         adapter: Option<PathBuf>,
+        /// Instead of fusing, write the adapter as a llama.cpp LoRA GGUF here (the main output is then the base model).
+        #[arg(long, requires = "adapter")]
+        adapter_out: Option<PathBuf>,
         /// Output type: auto, f32, f16, bf16, q8_0. Norms, biases, sinks and the MoE router are always F32.
         #[arg(long, default_value = "auto")]
         outtype: String,
@@ -75,39 +78,37 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Convert {
-            model_dir,
-            adapter,
-            outtype,
-            outfile,
-            nan_policy,
-            threads,
-        } => {
-            if adapter.is_some() {
-                return Err(Error::Usage("--adapter is not supported yet".into()));
-            }
+        Command::Convert { model_dir, adapter, adapter_out, outtype, outfile, nan_policy, threads } => {
             let outtype: OutType = outtype.parse().map_err(Error::Usage)?;
             let nan_policy = match nan_policy {
                 NanArg::Error => NanPolicy::Error,
                 NanArg::Zero => NanPolicy::Zero,
                 NanArg::Keep => NanPolicy::Keep,
             };
-            let s = convert(&ConvertOptions {
-                model_dir,
-                outfile,
-                outtype,
-                nan_policy,
-                threads,
-            })?;
+            let opts =
+                ConvertOptions { model_dir, adapter_dir: adapter, adapter_out, outfile, outtype, nan_policy, threads };
+            let s = convert(&opts)?;
             for (name, n) in &s.non_finite {
-                eprintln!(
-                    "warning: {name}: {n} inf/NaN values ({})",
-                    if nan_policy == NanPolicy::Zero {
-                        "set to 0"
-                    } else {
-                        "kept"
+                let what = if nan_policy == NanPolicy::Zero { "set to 0" } else { "kept" };
+                eprintln!("warning: {name}: {n} inf/NaN values ({what})");
+            }
+            if !s.survival.is_empty() {
+                println!("adapter survival (‖Q(W+ΔW) − Q(W)‖ / ‖ΔW‖ on sampled rows):");
+                println!("  {:<28} {:>7} {:>12} {:>10}", "tensor class", "tensors", "‖ΔW‖/‖W‖", "survives");
+                for c in &s.survival {
+                    let (rel, surv) = (c.stats.relative_delta(), c.stats.surviving());
+                    println!("  {:<28} {:>7} {:>12.3e} {:>9.1}%", c.class, c.tensors, rel, 100.0 * surv);
+                    if surv < 0.5 {
+                        eprintln!(
+                            "warning: {}: only {:.0}% of the adapter's update survives this output type; choose a finer --outtype",
+                            c.class,
+                            100.0 * surv
+                        );
                     }
-                );
+                }
+            }
+            if let Some(p) = &s.adapter_out {
+                println!("wrote adapter {}", p.display());
             }
             println!(
                 "wrote {} ({} tensors, {:.1} MB) in {:.2} s",

@@ -36,16 +36,10 @@ impl Vocab {
     /// Reads a BPE tokenizer.json and pads it to `n_rows` entries.
     pub fn load_bpe(path: &Path, n_rows: usize) -> Result<Vocab> {
         let json = crate::source::read_json(path)?;
-        let model = json
-            .get("model")
-            .ok_or_else(|| Error::config(path, "model", "missing"))?;
+        let model = json.get("model").ok_or_else(|| Error::config(path, "model", "missing"))?;
         let ty = model.get("type").and_then(Json::as_str).unwrap_or("");
         if ty != "BPE" {
-            return Err(Error::config(
-                path,
-                "model.type",
-                format!("'{ty}' is not supported (only BPE tokenizers)"),
-            ));
+            return Err(Error::config(path, "model.type", format!("'{ty}' is not supported (only BPE tokenizers)")));
         }
         let vocab = model
             .get("vocab")
@@ -53,38 +47,24 @@ impl Vocab {
             .ok_or_else(|| Error::config(path, "model.vocab", "missing or not an object"))?;
         let mut by_id: Vec<Option<(String, i32)>> = Vec::new();
         let mut put = |id: u64, tok: &str, ty: i32, key: &str| -> Result<()> {
-            let id = usize::try_from(id)
-                .ok()
-                .filter(|&i| i < n_rows)
-                .ok_or_else(|| {
-                    Error::config(
-                        path,
-                        key,
-                        format!(
-                            "token '{tok}' has id {id}, but the embedding has only {n_rows} rows"
-                        ),
-                    )
-                })?;
+            let id = usize::try_from(id).ok().filter(|&i| i < n_rows).ok_or_else(|| {
+                Error::config(path, key, format!("token '{tok}' has id {id}, but the embedding has only {n_rows} rows"))
+            })?;
             if by_id.len() <= id {
                 by_id.resize(id + 1, None);
             }
             // An added token may restate a vocab entry with the same id; it then decides the type.
             if let Some((prev, _)) = &by_id[id] {
                 if prev != tok {
-                    return Err(Error::config(
-                        path,
-                        key,
-                        format!("id {id} is used by both '{prev}' and '{tok}'"),
-                    ));
+                    return Err(Error::config(path, key, format!("id {id} is used by both '{prev}' and '{tok}'")));
                 }
             }
             by_id[id] = Some((tok.to_string(), ty));
             Ok(())
         };
         for (tok, id) in vocab {
-            let id = id.as_u64().ok_or_else(|| {
-                Error::config(path, format!("model.vocab.{tok}"), "id is not an integer")
-            })?;
+            let id =
+                id.as_u64().ok_or_else(|| Error::config(path, format!("model.vocab.{tok}"), "id is not an integer"))?;
             put(id, tok, NORMAL, "model.vocab")?;
         }
         if let Some(added) = json.get("added_tokens").and_then(Json::as_array) {
@@ -93,19 +73,12 @@ impl Vocab {
                     .get("content")
                     .and_then(Json::as_str)
                     .ok_or_else(|| Error::config(path, "added_tokens", "entry without content"))?;
-                let id = t.get("id").and_then(Json::as_u64).ok_or_else(|| {
-                    Error::config(
-                        path,
-                        "added_tokens",
-                        format!("'{content}' has no integer id"),
-                    )
-                })?;
+                let id = t
+                    .get("id")
+                    .and_then(Json::as_u64)
+                    .ok_or_else(|| Error::config(path, "added_tokens", format!("'{content}' has no integer id")))?;
                 let special = t.get("special").and_then(Json::as_bool).unwrap_or(false);
-                let ty = if special || looks_special(content) {
-                    CONTROL
-                } else {
-                    USER_DEFINED
-                };
+                let ty = if special || looks_special(content) { CONTROL } else { USER_DEFINED };
                 put(id, content, ty, "added_tokens")?;
             }
         }
@@ -135,18 +108,8 @@ impl Vocab {
             }
         }
         let merges = parse_merges(path, model.get("merges"))?;
-        let ids = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
-        Ok(Vocab {
-            tokens,
-            types,
-            merges,
-            ids,
-            n_real,
-        })
+        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        Ok(Vocab { tokens, types, merges, ids, n_real })
     }
 
     pub fn id_of(&self, token: &str) -> Option<u32> {
@@ -165,11 +128,7 @@ fn looks_special(s: &str) -> bool {
 /// whose parts may contain spaces; those become U+0120 as in the byte-level alphabet.
 fn parse_merges(path: &Path, merges: Option<&Json>) -> Result<Vec<String>> {
     let Some(arr) = merges.and_then(Json::as_array) else {
-        return Err(Error::config(
-            path,
-            "model.merges",
-            "missing (a BPE tokenizer needs merges)",
-        ));
+        return Err(Error::config(path, "model.merges", "missing (a BPE tokenizer needs merges)"));
     };
     arr.iter()
         .map(|m| match m {
@@ -178,18 +137,10 @@ fn parse_merges(path: &Path, merges: Option<&Json>) -> Result<Vec<String>> {
                 let part = |v: &Json| v.as_str().map(|s| s.replace(' ', "\u{0120}"));
                 match (part(&p[0]), part(&p[1])) {
                     (Some(a), Some(b)) => Ok(format!("{a} {b}")),
-                    _ => Err(Error::config(
-                        path,
-                        "model.merges",
-                        "a merge pair must hold two strings",
-                    )),
+                    _ => Err(Error::config(path, "model.merges", "a merge pair must hold two strings")),
                 }
             }
-            other => Err(Error::config(
-                path,
-                "model.merges",
-                format!("unexpected entry {other}"),
-            )),
+            other => Err(Error::config(path, "model.merges", format!("unexpected entry {other}"))),
         })
         .collect()
 }
@@ -214,33 +165,18 @@ fn first_id(v: &Json) -> Option<u64> {
 /// All `tokenizer.*` metadata for a GPT-2-style BPE vocabulary.
 pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
     let mut md = vec![
-        (
-            "tokenizer.ggml.model".to_string(),
-            Value::String("gpt2".into()),
-        ),
+        ("tokenizer.ggml.model".to_string(), Value::String("gpt2".into())),
         ("tokenizer.ggml.pre".to_string(), Value::String(pre.into())),
-        (
-            "tokenizer.ggml.tokens".to_string(),
-            Value::Array(Array::String(vocab.tokens.clone())),
-        ),
-        (
-            "tokenizer.ggml.token_type".to_string(),
-            Value::Array(Array::I32(vocab.types.clone())),
-        ),
-        (
-            "tokenizer.ggml.merges".to_string(),
-            Value::Array(Array::String(vocab.merges.clone())),
-        ),
+        ("tokenizer.ggml.tokens".to_string(), Value::Array(Array::String(vocab.tokens.clone()))),
+        ("tokenizer.ggml.token_type".to_string(), Value::Array(Array::I32(vocab.types.clone()))),
+        ("tokenizer.ggml.merges".to_string(), Value::Array(Array::String(vocab.merges.clone()))),
     ];
     let tok_cfg = ckpt.read_json("tokenizer_config.json")?;
     let gen_cfg = ckpt.read_json("generation_config.json")?;
     let n = vocab.tokens.len() as u64;
-    for (kind, key) in [
-        ("bos", "bos_token_id"),
-        ("eos", "eos_token_id"),
-        ("unk", "unknown_token_id"),
-        ("pad", "padding_token_id"),
-    ] {
+    for (kind, key) in
+        [("bos", "bos_token_id"), ("eos", "eos_token_id"), ("unk", "unknown_token_id"), ("pad", "padding_token_id")]
+    {
         let from_tok_cfg = tok_cfg
             .as_ref()
             .and_then(|c| c.get(format!("{kind}_token")))
@@ -248,20 +184,14 @@ pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(
             .and_then(|t| vocab.id_of(t))
             .map(u64::from);
         let id_key = format!("{kind}_token_id");
-        let from_json =
-            |j: &Option<Json>| j.as_ref().and_then(|c| c.get(&id_key)).and_then(first_id);
-        let id = from_tok_cfg
-            .or_else(|| from_json(&gen_cfg))
-            .or_else(|| ckpt.config.get(&id_key).and_then(first_id));
+        let from_json = |j: &Option<Json>| j.as_ref().and_then(|c| c.get(&id_key)).and_then(first_id);
+        let id = from_tok_cfg.or_else(|| from_json(&gen_cfg)).or_else(|| ckpt.config.get(&id_key).and_then(first_id));
         if let Some(id) = id.filter(|&i| i < n) {
             md.push((format!("tokenizer.ggml.{key}"), Value::U32(id as u32)));
         }
     }
     if let Some(c) = &tok_cfg {
-        for (cfg_key, key) in [
-            ("add_bos_token", "add_bos_token"),
-            ("add_eos_token", "add_eos_token"),
-        ] {
+        for (cfg_key, key) in [("add_bos_token", "add_bos_token"), ("add_eos_token", "add_eos_token")] {
             if let Some(b) = c.get(cfg_key).and_then(Json::as_bool) {
                 md.push((format!("tokenizer.ggml.{key}"), Value::Bool(b)));
             }
@@ -271,11 +201,7 @@ pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(
     let template = if template_file.exists() {
         Some(std::fs::read_to_string(&template_file).map_err(|e| Error::io(&template_file, e))?)
     } else {
-        tok_cfg
-            .as_ref()
-            .and_then(|c| c.get("chat_template"))
-            .and_then(Json::as_str)
-            .map(str::to_string)
+        tok_cfg.as_ref().and_then(|c| c.get("chat_template")).and_then(Json::as_str).map(str::to_string)
     };
     if let Some(t) = template {
         md.push(("tokenizer.chat_template".to_string(), Value::String(t)));

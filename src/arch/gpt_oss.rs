@@ -8,8 +8,8 @@
 use crate::error::{Error, Result};
 use crate::gguf::Value;
 use crate::plan::{
-    choose_type, file_type, resolve_param, resolve_weight, Encoding, Plan, PlanOptions,
-    PlannedTensor, TensorClass,
+    choose_type, resolve_param, resolve_weight, Encoding, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor,
+    TensorClass,
 };
 use crate::source::Checkpoint;
 use crate::tokenizer::{bpe_metadata, Vocab};
@@ -24,17 +24,9 @@ const LAYER_MODULES: &[(&str, &str, TensorClass)] = &[
     ("self_attn.v_proj", "attn_v", TensorClass::Matrix),
     ("self_attn.o_proj", "attn_output", TensorClass::Matrix),
     ("mlp.router", "ffn_gate_inp", TensorClass::Router),
-    (
-        "mlp.experts.gate_proj",
-        "ffn_gate_exps",
-        TensorClass::Matrix,
-    ),
+    ("mlp.experts.gate_proj", "ffn_gate_exps", TensorClass::Matrix),
     ("mlp.experts.up_proj", "ffn_up_exps", TensorClass::Matrix),
-    (
-        "mlp.experts.down_proj",
-        "ffn_down_exps",
-        TensorClass::Matrix,
-    ),
+    ("mlp.experts.down_proj", "ffn_down_exps", TensorClass::Matrix),
 ];
 
 /// The hyperparameters llama.cpp needs, read from config.json.
@@ -66,7 +58,11 @@ impl GptOssConfig {
             Error::config(&c.path, "head_dim", "missing: llama.cpp would assume hidden_size/num_attention_heads, which is wrong for gpt-oss (64); add it to config.json")
         })? as usize;
         let layer_types = c.get("layer_types").ok_or_else(|| {
-            Error::config(&c.path, "layer_types", "missing: say which layers use sliding attention (e.g. [\"sliding_attention\", \"full_attention\", …])")
+            Error::config(
+                &c.path,
+                "layer_types",
+                "missing: say which layers use sliding attention (e.g. [\"sliding_attention\", \"full_attention\", …])",
+            )
         })?;
         let sliding_layers = layer_types
             .as_array()
@@ -75,11 +71,7 @@ impl GptOssConfig {
             .map(|t| match t.as_str() {
                 Some("sliding_attention") => Ok(true),
                 Some("full_attention") => Ok(false),
-                _ => Err(Error::config(
-                    &c.path,
-                    "layer_types",
-                    format!("unknown layer type {t}"),
-                )),
+                _ => Err(Error::config(&c.path, "layer_types", format!("unknown layer type {t}"))),
             })
             .collect::<Result<Vec<bool>>>()?;
         if sliding_layers.len() != layers {
@@ -92,11 +84,7 @@ impl GptOssConfig {
         let yarn = match c.get("rope_scaling") {
             None => None,
             Some(rs) => {
-                let ty = rs
-                    .get("rope_type")
-                    .or_else(|| rs.get("type"))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("");
+                let ty = rs.get("rope_type").or_else(|| rs.get("type")).and_then(|v| v.as_str()).unwrap_or("");
                 if ty != "yarn" {
                     return Err(Error::config(
                         &c.path,
@@ -108,20 +96,17 @@ impl GptOssConfig {
                     .get("factor")
                     .and_then(|v| v.as_f64())
                     .ok_or_else(|| Error::config(&c.path, "rope_scaling.factor", "missing"))?;
-                let orig = rs
-                    .get("original_max_position_embeddings")
-                    .and_then(|v| v.as_u64())
-                    .ok_or_else(|| {
-                        Error::config(
-                            &c.path,
-                            "rope_scaling.original_max_position_embeddings",
-                            "missing",
-                        )
-                    })?;
+                let orig = rs.get("original_max_position_embeddings").and_then(|v| v.as_u64()).ok_or_else(|| {
+                    Error::config(&c.path, "rope_scaling.original_max_position_embeddings", "missing")
+                })?;
                 for (k, want) in [("beta_fast", 32.0), ("beta_slow", 1.0)] {
                     if let Some(v) = rs.get(k).and_then(|v| v.as_f64()) {
                         if v != want {
-                            return Err(Error::config(&c.path, format!("rope_scaling.{k}"), format!("{v}: llama.cpp's gpt-oss uses {want} and has no key to change it")));
+                            return Err(Error::config(
+                                &c.path,
+                                format!("rope_scaling.{k}"),
+                                format!("{v}: llama.cpp's gpt-oss uses {want} and has no key to change it"),
+                            ));
                         }
                     }
                 }
@@ -161,13 +146,8 @@ impl GptOssConfig {
 
     /// Logical [rows.., in] shape of each layer module's weight, and its bias shape.
     fn module_shapes(&self, module: &str) -> (Vec<usize>, Vec<usize>) {
-        let (h, q, kv, e, f) = (
-            self.hidden,
-            self.heads * self.head_dim,
-            self.kv_heads * self.head_dim,
-            self.experts,
-            self.intermediate,
-        );
+        let (h, q, kv, e, f) =
+            (self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim, self.experts, self.intermediate);
         match module {
             "self_attn.q_proj" => (vec![q, h], vec![q]),
             "self_attn.k_proj" | "self_attn.v_proj" => (vec![kv, h], vec![kv]),
@@ -185,85 +165,47 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
         return Err(Error::config(
             &ckpt.config.path,
             "num_experts_per_tok",
-            format!(
-                "{} is more than num_local_experts {}",
-                cfg.experts_used, cfg.experts
-            ),
+            format!("{} is more than num_local_experts {}", cfg.experts_used, cfg.experts),
         ));
     }
     let mut tensors = Vec::new();
-    let mut push = |name: String, shape: Vec<usize>, class: TensorClass, source: Encoding| {
-        let ggml_type = choose_type(opts.outtype, class, &source, &shape);
-        tensors.push(PlannedTensor {
-            name,
-            shape,
-            ggml_type,
-            class,
-            source,
-        });
-    };
-    let h = cfg.hidden;
-    push(
-        "token_embd.weight".into(),
-        vec![cfg.vocab, h],
-        TensorClass::Matrix,
-        resolve_weight(ckpt, "model.embed_tokens", &[cfg.vocab, h])?,
-    );
+    let mut push =
+        |name: String, shape: Vec<usize>, class: TensorClass, source: Encoding, module: Option<ModuleRef>| {
+            let ggml_type = choose_type(opts.outtype, class, &source, &shape);
+            tensors.push(PlannedTensor { name, shape, ggml_type, class, source, module, delta: None });
+        };
+    let module = |path: &str, kind: ModuleKind| Some(ModuleRef { path: path.to_string(), kind });
+    let (h, f32only) = (cfg.hidden, TensorClass::F32Only);
+    let embed = resolve_weight(ckpt, "model.embed_tokens", &[cfg.vocab, h])?;
+    let embed_module = module("model.embed_tokens", ModuleKind::Embedding);
+    push("token_embd.weight".into(), vec![cfg.vocab, h], TensorClass::Matrix, embed, embed_module);
     for i in 0..cfg.layers {
         let p = format!("model.layers.{i}");
         let b = format!("blk.{i}");
-        push(
-            format!("{b}.attn_norm.weight"),
-            vec![h],
-            TensorClass::F32Only,
-            resolve_param(ckpt, &format!("{p}.input_layernorm.weight"), &[h])?,
-        );
-        for &(module, gguf, class) in LAYER_MODULES {
-            let (wshape, bshape) = cfg.module_shapes(module);
-            let m = format!("{p}.{module}");
-            let w =
-                resolve_weight(ckpt, &m, &wshape).map_err(|e| explain_expert_mismatch(e, &cfg))?;
-            push(format!("{b}.{gguf}.weight"), wshape, class, w);
-            push(
-                format!("{b}.{gguf}.bias"),
-                bshape.clone(),
-                TensorClass::F32Only,
-                resolve_param(ckpt, &format!("{m}.bias"), &bshape)?,
-            );
-            if module == "self_attn.o_proj" {
-                push(
-                    format!("{b}.attn_sinks.weight"),
-                    vec![cfg.heads],
-                    TensorClass::F32Only,
-                    resolve_param(ckpt, &format!("{p}.self_attn.sinks"), &[cfg.heads])?,
-                );
+        let attn_norm = resolve_param(ckpt, &format!("{p}.input_layernorm.weight"), &[h])?;
+        push(format!("{b}.attn_norm.weight"), vec![h], f32only, attn_norm, None);
+        for &(name, gguf, class) in LAYER_MODULES {
+            let (wshape, bshape) = cfg.module_shapes(name);
+            let mp = format!("{p}.{name}");
+            let w = resolve_weight(ckpt, &mp, &wshape).map_err(|e| explain_expert_mismatch(e, &cfg))?;
+            let kind = if wshape.len() == 3 { ModuleKind::Switch } else { ModuleKind::Linear };
+            push(format!("{b}.{gguf}.weight"), wshape, class, w, module(&mp, kind));
+            let bias = resolve_param(ckpt, &format!("{mp}.bias"), &bshape)?;
+            push(format!("{b}.{gguf}.bias"), bshape, f32only, bias, None);
+            if name == "self_attn.o_proj" {
+                let sinks = resolve_param(ckpt, &format!("{p}.self_attn.sinks"), &[cfg.heads])?;
+                push(format!("{b}.attn_sinks.weight"), vec![cfg.heads], f32only, sinks, None);
             }
         }
-        push(
-            format!("{b}.post_attention_norm.weight"),
-            vec![h],
-            TensorClass::F32Only,
-            resolve_param(ckpt, &format!("{p}.post_attention_layernorm.weight"), &[h])?,
-        );
+        let post_norm = resolve_param(ckpt, &format!("{p}.post_attention_layernorm.weight"), &[h])?;
+        push(format!("{b}.post_attention_norm.weight"), vec![h], f32only, post_norm, None);
     }
-    push(
-        "output_norm.weight".into(),
-        vec![h],
-        TensorClass::F32Only,
-        resolve_param(ckpt, "model.norm.weight", &[h])?,
-    );
-    push(
-        "output.weight".into(),
-        vec![cfg.vocab, h],
-        TensorClass::Matrix,
-        resolve_weight(ckpt, "lm_head", &[cfg.vocab, h])?,
-    );
+    let norm = resolve_param(ckpt, "model.norm.weight", &[h])?;
+    push("output_norm.weight".into(), vec![h], f32only, norm, None);
+    let head = resolve_weight(ckpt, "lm_head", &[cfg.vocab, h])?;
+    push("output.weight".into(), vec![cfg.vocab, h], TensorClass::Matrix, head, module("lm_head", ModuleKind::Linear));
 
     let mut md = crate::arch::general_metadata(ckpt, ARCH, opts);
-    md.push((
-        "general.file_type".into(),
-        Value::U32(file_type(opts.outtype, &tensors)),
-    ));
     md.push(("general.quantization_version".into(), Value::U32(2)));
     let k = |s: &str| format!("{ARCH}.{s}");
     let u32v = |v: usize| Value::U32(v as u32);
@@ -277,10 +219,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
         (k("attention.head_count_kv"), u32v(cfg.kv_heads)),
         (k("attention.key_length"), u32v(cfg.head_dim)),
         (k("attention.value_length"), u32v(cfg.head_dim)),
-        (
-            k("attention.layer_norm_rms_epsilon"),
-            Value::F32(cfg.rms_eps as f32),
-        ),
+        (k("attention.layer_norm_rms_epsilon"), Value::F32(cfg.rms_eps as f32)),
         (k("attention.sliding_window"), u32v(cfg.sliding_window)),
         (k("rope.freq_base"), Value::F32(cfg.rope_theta as f32)),
         (k("expert_count"), u32v(cfg.experts)),
@@ -289,10 +228,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
     if let Some((factor, orig)) = cfg.yarn {
         md.push((k("rope.scaling.type"), Value::String("yarn".into())));
         md.push((k("rope.scaling.factor"), Value::F32(factor as f32)));
-        md.push((
-            k("rope.scaling.original_context_length"),
-            Value::U32(orig as u32),
-        ));
+        md.push((k("rope.scaling.original_context_length"), Value::U32(orig as u32)));
     }
     // llama.cpp's default for gpt-oss: even layers sliding, odd layers full.
     let default_pattern = (0..cfg.layers).all(|i| cfg.sliding_layers[i] == (i % 2 == 0));
@@ -305,18 +241,11 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
 
     let tok_path = ckpt.dir.join("tokenizer.json");
     if !tok_path.exists() {
-        return Err(Error::input(
-            &tok_path,
-            "missing: llama.cpp needs the tokenizer in the GGUF",
-        ));
+        return Err(Error::input(&tok_path, "missing: llama.cpp needs the tokenizer in the GGUF"));
     }
     let vocab = Vocab::load_bpe(&tok_path, cfg.vocab)?;
     md.extend(bpe_metadata(ckpt, &vocab, "gpt-4o")?);
-    Ok(Plan {
-        arch: ARCH,
-        metadata: md,
-        tensors,
-    })
+    Ok(Plan { arch: ARCH, metadata: md, tensors })
 }
 
 /// Adds the config's expert count to shape errors of expert tensors.

@@ -245,12 +245,9 @@ impl Array {
 
     fn display(&self, max_items: usize) -> String {
         let n = self.len();
-        let shown: Vec<String> = array_dispatch!(self, v => v.iter().take(max_items).map(|x| format!("{x:?}")).collect());
-        let more = if n > max_items {
-            format!(", … ({n} items)")
-        } else {
-            String::new()
-        };
+        let shown: Vec<String> =
+            array_dispatch!(self, v => v.iter().take(max_items).map(|x| format!("{x:?}")).collect());
+        let more = if n > max_items { format!(", … ({n} items)") } else { String::new() };
         format!("[{}{}]", shown.join(", "), more)
     }
 }
@@ -289,32 +286,16 @@ pub(crate) mod encode {
         match a {
             Array::U8(v) => out.extend_from_slice(v),
             Array::I8(v) => out.extend(v.iter().map(|x| *x as u8)),
-            Array::U16(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Array::I16(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Array::U32(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Array::I32(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Array::F32(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::I16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::U32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
             Array::Bool(v) => out.extend(v.iter().map(|x| *x as u8)),
             Array::String(v) => v.iter().for_each(|s| string(out, s)),
-            Array::U64(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Array::I64(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-            Array::F64(v) => v
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::U64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Array::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         }
     }
 }

@@ -7,9 +7,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
-use super::{
-    pad, tensor_nbytes, Array, Value, ValueType, ALIGNMENT, MAGIC, MAX_DIMS, MAX_NAME_LEN,
-};
+use super::{pad, tensor_nbytes, Array, Value, ValueType, ALIGNMENT, MAGIC, MAX_DIMS, MAX_NAME_LEN};
 use crate::quant::GgmlType;
 
 /// Why a byte string is not a valid GGUF file. Each variant names the violated rule.
@@ -46,17 +44,9 @@ pub enum GgufError {
     #[error("tensor '{name}': unknown ggml type {id}")]
     UnknownTensorType { name: String, id: u32 },
     #[error("tensor '{name}': row of {ne0} elements is not a multiple of the {ty} block size, or its size overflows")]
-    BadRowLength {
-        name: String,
-        ne0: u64,
-        ty: GgmlType,
-    },
+    BadRowLength { name: String, ne0: u64, ty: GgmlType },
     #[error("tensor '{name}' has offset {got}, expected {expected} (offsets must be contiguous)")]
-    BadOffset {
-        name: String,
-        got: u64,
-        expected: u64,
-    },
+    BadOffset { name: String, got: u64, expected: u64 },
     #[error("tensor data ends at byte {end}, beyond the file size {size}")]
     DataBeyondFile { end: u64, size: u64 },
 }
@@ -96,10 +86,7 @@ impl GgufFile<Mmap> {
 impl<B: AsRef<[u8]>> GgufFile<B> {
     pub fn parse(bytes: B) -> Result<GgufFile<B>, GgufError> {
         let (version, metadata, tensors, alignment, data_offset) = {
-            let mut r = Cursor {
-                buf: bytes.as_ref(),
-                pos: 0,
-            };
+            let mut r = Cursor { buf: bytes.as_ref(), pos: 0 };
             if r.take(4, "magic")? != MAGIC {
                 return Err(GgufError::BadMagic);
             }
@@ -126,10 +113,7 @@ impl<B: AsRef<[u8]>> GgufFile<B> {
                     return Err(GgufError::DuplicateKey(key));
                 }
                 let id = r.u32("value type")?;
-                let ty = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType {
-                    key: key.clone(),
-                    id,
-                })?;
+                let ty = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType { key: key.clone(), id })?;
                 let value = r.value(ty, &key)?;
                 if key == "general.alignment" {
                     alignment = match value {
@@ -165,78 +149,36 @@ impl<B: AsRef<[u8]>> GgufFile<B> {
                 }
                 let id = r.u32("tensor type")?;
                 let ggml_type =
-                    GgmlType::from_id(id).ok_or_else(|| GgufError::UnknownTensorType {
-                        name: name.clone(),
-                        id,
-                    })?;
+                    GgmlType::from_id(id).ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), id })?;
                 let offset = r.u64("tensor offset")?;
                 let ne0 = ne.first().copied().unwrap_or(1);
-                let elems_ok = ne
-                    .iter()
-                    .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-                    .is_some_and(|n| n <= i64::MAX as u64);
-                let nbytes = if ne.is_empty() {
-                    Some(ggml_type.type_size() as u64)
-                } else {
-                    tensor_nbytes(ggml_type, &ne)
-                };
+                let elems_ok =
+                    ne.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).is_some_and(|n| n <= i64::MAX as u64);
+                let nbytes =
+                    if ne.is_empty() { Some(ggml_type.type_size() as u64) } else { tensor_nbytes(ggml_type, &ne) };
                 let nbytes = match (elems_ok, nbytes) {
-                    (true, Some(n))
-                        if ne.is_empty() || ne0 % ggml_type.block_size() as u64 == 0 =>
-                    {
-                        n
-                    }
-                    _ => {
-                        return Err(GgufError::BadRowLength {
-                            name,
-                            ne0,
-                            ty: ggml_type,
-                        })
-                    }
+                    (true, Some(n)) if ne.is_empty() || ne0 % ggml_type.block_size() as u64 == 0 => n,
+                    _ => return Err(GgufError::BadRowLength { name, ne0, ty: ggml_type }),
                 };
                 if offset != expected {
-                    return Err(GgufError::BadOffset {
-                        name,
-                        got: offset,
-                        expected,
-                    });
+                    return Err(GgufError::BadOffset { name, got: offset, expected });
                 }
                 expected = pad_to(nbytes, alignment)
                     .and_then(|p| expected.checked_add(p))
-                    .ok_or(GgufError::BadRowLength {
-                        name: name.clone(),
-                        ne0,
-                        ty: ggml_type,
-                    })?;
-                tensors.push(TensorInfo {
-                    name,
-                    ne,
-                    ggml_type,
-                    offset,
-                    nbytes,
-                });
+                    .ok_or(GgufError::BadRowLength { name: name.clone(), ne0, ty: ggml_type })?;
+                tensors.push(TensorInfo { name, ne, ggml_type, offset, nbytes });
             }
-            let data_offset =
-                pad_to(r.pos as u64, alignment).ok_or(GgufError::Truncated("padding"))?;
+            let data_offset = pad_to(r.pos as u64, alignment).ok_or(GgufError::Truncated("padding"))?;
             let size = r.buf.len() as u64;
             if let Some(last) = tensors.last() {
-                let end = data_offset
-                    .saturating_add(last.offset)
-                    .saturating_add(last.nbytes);
+                let end = data_offset.saturating_add(last.offset).saturating_add(last.nbytes);
                 if end > size {
                     return Err(GgufError::DataBeyondFile { end, size });
                 }
             }
             (version, metadata, tensors, alignment, data_offset)
         };
-        Ok(GgufFile {
-            bytes,
-            version,
-            metadata,
-            tensors,
-            alignment,
-            data_offset,
-        })
+        Ok(GgufFile { bytes, version, metadata, tensors, alignment, data_offset })
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -302,12 +244,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A count whose items need at least `min_item` bytes each.
-    fn bounded_count(
-        &self,
-        n: i64,
-        min_item: usize,
-        what: &'static str,
-    ) -> Result<usize, GgufError> {
+    fn bounded_count(&self, n: i64, min_item: usize, what: &'static str) -> Result<usize, GgufError> {
         if n < 0 || (n as u64) > (self.remaining() / min_item) as u64 {
             return Err(GgufError::CountTooLarge { what, n });
         }
@@ -340,19 +277,13 @@ impl<'a> Cursor<'a> {
             ValueType::F64 => Value::F64(f64::from_le_bytes(self.array(W)?)),
             ValueType::Array => {
                 let id = self.u32("array type")?;
-                let elem = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType {
-                    key: key.to_string(),
-                    id,
-                })?;
+                let elem =
+                    ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType { key: key.to_string(), id })?;
                 if elem == ValueType::Array {
                     return Err(GgufError::NestedArray(key.to_string()));
                 }
                 let n = self.u64("array length")?;
-                let n = self.bounded_count(
-                    i64::try_from(n).unwrap_or(-1),
-                    elem.min_size(),
-                    "array element",
-                )?;
+                let n = self.bounded_count(i64::try_from(n).unwrap_or(-1), elem.min_size(), "array element")?;
                 Value::Array(self.array_items(elem, n, key)?)
             }
         })
@@ -402,24 +333,13 @@ mod tests {
         let kvs = vec![
             kv("general.architecture", Value::String("gpt-oss".into())),
             kv("a.u64", Value::U64(u64::MAX)),
-            kv(
-                "a.arr",
-                Value::Array(Array::String(vec!["x".into(), "".into()])),
-            ),
+            kv("a.arr", Value::Array(Array::String(vec!["x".into(), "".into()]))),
             kv("a.bools", Value::Array(Array::Bool(vec![true, false]))),
             kv("a.f64", Value::F64(-0.25)),
         ];
         let tensors = vec![
-            HeaderTensor {
-                name: "t0".into(),
-                ne: vec![5],
-                ggml_type: GgmlType::F32,
-            },
-            HeaderTensor {
-                name: "t1".into(),
-                ne: vec![32, 3],
-                ggml_type: GgmlType::Q8_0,
-            },
+            HeaderTensor { name: "t0".into(), ne: vec![5], ggml_type: GgmlType::F32 },
+            HeaderTensor { name: "t1".into(), ne: vec![32, 3], ggml_type: GgmlType::Q8_0 },
         ];
         let mut w = GgufWriter::new(Vec::new(), &kvs, &tensors).unwrap();
         w.write(&[7u8; 20]).unwrap();
@@ -432,14 +352,8 @@ mod tests {
         let f = GgufFile::parse(sample()).unwrap();
         assert_eq!(f.version, 3);
         assert_eq!(f.get("a.u64"), Some(&Value::U64(u64::MAX)));
-        assert_eq!(
-            f.get("a.arr"),
-            Some(&Value::Array(Array::String(vec!["x".into(), "".into()])))
-        );
-        assert_eq!(
-            f.get("a.bools"),
-            Some(&Value::Array(Array::Bool(vec![true, false])))
-        );
+        assert_eq!(f.get("a.arr"), Some(&Value::Array(Array::String(vec!["x".into(), "".into()]))));
+        assert_eq!(f.get("a.bools"), Some(&Value::Array(Array::Bool(vec![true, false]))));
         assert_eq!(f.tensors[1].ne, vec![32, 3]);
         assert_eq!(f.tensor_data(&f.tensors[1]), &[9u8; 102][..]);
         assert_eq!(f.data_offset % 32, 0);
@@ -481,14 +395,8 @@ mod tests {
         let mut b = header(0, 0);
         b[4] = 1;
         assert_eq!(err(b), GgufError::UnsupportedVersion(1));
-        assert!(matches!(
-            err(header(0, 1 << 40)),
-            GgufError::CountTooLarge { .. }
-        ));
-        assert!(matches!(
-            err(header(-1, 0)),
-            GgufError::CountTooLarge { .. }
-        ));
+        assert!(matches!(err(header(0, 1 << 40)), GgufError::CountTooLarge { .. }));
+        assert!(matches!(err(header(-1, 0)), GgufError::CountTooLarge { .. }));
 
         let mut b = header(0, 1);
         string(&mut b, "");
@@ -560,52 +468,22 @@ mod tests {
             b.resize(b.len().div_ceil(32) * 32 + data, 0);
             b
         };
+        assert!(matches!(err(file(&[tensor(&"n".repeat(64), &[1], 0, 0)], 32)), GgufError::NameTooLong(_)));
         assert!(matches!(
-            err(file(&[tensor(&"n".repeat(64), &[1], 0, 0)], 32)),
-            GgufError::NameTooLong(_)
-        ));
-        assert!(matches!(
-            err(file(
-                &[tensor("a", &[1], 0, 0), tensor("a", &[1], 0, 32)],
-                64
-            )),
+            err(file(&[tensor("a", &[1], 0, 0), tensor("a", &[1], 0, 32)], 64)),
             GgufError::DuplicateTensor(_)
         ));
+        assert!(matches!(err(file(&[tensor("a", &[1, 1, 1, 1, 1], 0, 0)], 32)), GgufError::TooManyDims { .. }));
+        assert!(matches!(err(file(&[tensor("a", &[-1], 0, 0)], 32)), GgufError::NegativeDim { .. }));
+        assert!(matches!(err(file(&[tensor("a", &[1], 4, 0)], 32)), GgufError::UnknownTensorType { id: 4, .. }));
+        assert!(matches!(err(file(&[tensor("a", &[33], 8, 0)], 64)), GgufError::BadRowLength { .. }));
+        assert!(matches!(err(file(&[tensor("a", &[1 << 40, 1 << 40], 0, 0)], 32)), GgufError::BadRowLength { .. }));
         assert!(matches!(
-            err(file(&[tensor("a", &[1, 1, 1, 1, 1], 0, 0)], 32)),
-            GgufError::TooManyDims { .. }
-        ));
-        assert!(matches!(
-            err(file(&[tensor("a", &[-1], 0, 0)], 32)),
-            GgufError::NegativeDim { .. }
-        ));
-        assert!(matches!(
-            err(file(&[tensor("a", &[1], 4, 0)], 32)),
-            GgufError::UnknownTensorType { id: 4, .. }
-        ));
-        assert!(matches!(
-            err(file(&[tensor("a", &[33], 8, 0)], 64)),
-            GgufError::BadRowLength { .. }
-        ));
-        assert!(matches!(
-            err(file(&[tensor("a", &[1 << 40, 1 << 40], 0, 0)], 32)),
-            GgufError::BadRowLength { .. }
-        ));
-        assert!(matches!(
-            err(file(
-                &[tensor("a", &[1], 0, 0), tensor("b", &[1], 0, 64)],
-                128
-            )),
+            err(file(&[tensor("a", &[1], 0, 0), tensor("b", &[1], 0, 64)], 128)),
             GgufError::BadOffset { expected: 32, .. }
         ));
-        assert!(matches!(
-            err(file(&[tensor("a", &[1], 0, 32)], 64)),
-            GgufError::BadOffset { expected: 0, .. }
-        ));
-        assert!(matches!(
-            err(file(&[tensor("a", &[1000], 0, 0)], 32)),
-            GgufError::DataBeyondFile { .. }
-        ));
+        assert!(matches!(err(file(&[tensor("a", &[1], 0, 32)], 64)), GgufError::BadOffset { expected: 0, .. }));
+        assert!(matches!(err(file(&[tensor("a", &[1000], 0, 0)], 32)), GgufError::DataBeyondFile { .. }));
         assert!(GgufFile::parse(file(&[tensor("a", &[8], 0, 0)], 32)).is_ok());
     }
 }

@@ -1,9 +1,7 @@
 //! Minifloat decoders used by MLX's fp quantization modes.
 
 /// FP4 E2M1 code → value (bit 3 is the sign).
-pub const E2M1: [f32; 16] = [
-    0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0,
-];
+pub const E2M1: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
 
 /// E8M0 scale byte → 2^(s-127), as MLX computes it in f32: byte 0 is 2^-127 (a
 /// subnormal, not zero) and byte 255 is +inf (MLX does not treat it as NaN).
@@ -26,11 +24,7 @@ pub fn e4m3(b: u8) -> f32 {
     if e == 15 && (b & 7) == 7 {
         return f32::NAN;
     }
-    let mag = if e == 0 {
-        m / 8.0 * 2f32.powi(-6)
-    } else {
-        (1.0 + m / 8.0) * 2f32.powi(e - 7)
-    };
+    let mag = if e == 0 { m / 8.0 * 2f32.powi(-6) } else { (1.0 + m / 8.0) * 2f32.powi(e - 7) };
     sign * mag
 }
 

@@ -84,22 +84,20 @@ impl QuantParams {
     /// Checks the combination is one mlx accepts.
     pub fn validate(&self) -> Result<(), String> {
         let ok = match self.mode {
-            QuantMode::Affine => {
-                [32, 64, 128].contains(&self.group_size)
-                    && [1, 2, 3, 4, 5, 6, 8].contains(&self.bits)
-            }
+            QuantMode::Affine => [32, 64, 128].contains(&self.group_size) && [1, 2, 3, 4, 5, 6, 8].contains(&self.bits),
             m => m.defaults() == (self.group_size, self.bits),
         };
         if ok {
             Ok(())
         } else {
             let allowed = match self.mode {
-                QuantMode::Affine => {
-                    "group_size 32, 64 or 128 and bits 1, 2, 3, 4, 5, 6 or 8".to_string()
-                }
+                QuantMode::Affine => "group_size 32, 64 or 128 and bits 1, 2, 3, 4, 5, 6 or 8".to_string(),
                 m => format!("group_size {} and bits {}", m.defaults().0, m.defaults().1),
             };
-            Err(format!("{} with group_size {} and bits {} is not an mlx quantization ({} allows {allowed})", self.mode, self.group_size, self.bits, self.mode))
+            Err(format!(
+                "{} with group_size {} and bits {} is not an mlx quantization ({} allows {allowed})",
+                self.mode, self.group_size, self.bits, self.mode
+            ))
         }
     }
 }
@@ -132,18 +130,9 @@ impl ScaleFloat {
     #[inline]
     pub fn read(self, bytes: &[u8], i: usize) -> f32 {
         match self {
-            ScaleFloat::F32 => f32::from_le_bytes([
-                bytes[4 * i],
-                bytes[4 * i + 1],
-                bytes[4 * i + 2],
-                bytes[4 * i + 3],
-            ]),
-            ScaleFloat::F16 => {
-                half::f16::from_bits(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])).to_f32()
-            }
-            ScaleFloat::BF16 => {
-                crate::quant::bf16::to_f32(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]))
-            }
+            ScaleFloat::F32 => f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
+            ScaleFloat::F16 => half::f16::from_bits(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])).to_f32(),
+            ScaleFloat::BF16 => crate::quant::bf16::to_f32(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
         }
     }
 }
@@ -188,26 +177,11 @@ impl QuantData<'_> {
                 QuantMode::Affine => {
                     let ss = self.scale_float.size();
                     let scales = &self.scales[r * gpr * ss..(r + 1) * gpr * ss];
-                    let biases = self
-                        .biases
-                        .map(|b| &b[r * gpr * ss..(r + 1) * gpr * ss])
-                        .unwrap_or(&[]);
-                    affine::dequantize_row(
-                        words,
-                        self.params.bits,
-                        gs,
-                        scales,
-                        biases,
-                        self.scale_float,
-                        row_out,
-                    )
+                    let biases = self.biases.map(|b| &b[r * gpr * ss..(r + 1) * gpr * ss]).unwrap_or(&[]);
+                    affine::dequantize_row(words, self.params.bits, gs, scales, biases, self.scale_float, row_out)
                 }
-                QuantMode::Mxfp4 => {
-                    mxfp4::dequantize_row(words, &self.scales[r * gpr..(r + 1) * gpr], row_out)
-                }
-                QuantMode::Mxfp8 => {
-                    mxfp8::dequantize_row(words, &self.scales[r * gpr..(r + 1) * gpr], row_out)
-                }
+                QuantMode::Mxfp4 => mxfp4::dequantize_row(words, &self.scales[r * gpr..(r + 1) * gpr], row_out),
+                QuantMode::Mxfp8 => mxfp8::dequantize_row(words, &self.scales[r * gpr..(r + 1) * gpr], row_out),
                 QuantMode::Nvfp4 => {
                     let g = self.global_scale.map(|g| {
                         let e = r / self.rows_per_expert.max(1);

@@ -2,8 +2,10 @@
 //! metadata, decided from config.json and the safetensors headers before any weight is
 //! read. The writer's header, `--dry-run` and size checks all come from here.
 
+mod adapter;
 mod resolve;
 
+pub use adapter::attach_adapter;
 pub use resolve::{resolve_param, resolve_weight};
 
 use std::fmt;
@@ -34,15 +36,8 @@ impl FromStr for OutType {
             .find(|t| t.name().eq_ignore_ascii_case(&l) && t.can_encode())
             .map(OutType::Fixed)
             .ok_or_else(|| {
-                let valid: Vec<&str> = ALL_TYPES
-                    .iter()
-                    .filter(|t| t.can_encode())
-                    .map(|t| t.name())
-                    .collect();
-                format!(
-                    "unknown output type '{s}' (valid: auto, {})",
-                    valid.join(", ")
-                )
+                let valid: Vec<&str> = ALL_TYPES.iter().filter(|t| t.can_encode()).map(|t| t.name()).collect();
+                format!("unknown output type '{s}' (valid: auto, {})", valid.join(", "))
             })
     }
 }
@@ -69,6 +64,8 @@ pub struct PlanOptions {
 pub enum Encoding {
     /// A float tensor (F32/F16/BF16).
     Dense { tensor: String, dtype: Dtype },
+    /// A tensor of a `full` fine-tune adapter, replacing the model's.
+    Adapter { tensor: String, dtype: Dtype },
     /// An MLX-quantized module weight.
     Quantized {
         weight: String,
@@ -83,7 +80,7 @@ pub enum Encoding {
 impl Encoding {
     pub fn describe(&self) -> String {
         match self {
-            Encoding::Dense { dtype, .. } => format!("{dtype:?}").to_lowercase(),
+            Encoding::Dense { dtype, .. } | Encoding::Adapter { dtype, .. } => format!("{dtype:?}").to_lowercase(),
             Encoding::Quantized { params, .. } => params.to_string(),
         }
     }
@@ -100,6 +97,37 @@ pub enum TensorClass {
     Matrix,
 }
 
+/// How an MLX module applies its weight, which fixes the shapes of its LoRA tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleKind {
+    /// `Linear`/`QuantizedLinear`: weight `[out, in]`.
+    Linear,
+    /// `SwitchLinear` (stacked experts): weight `[E, out, in]`.
+    Switch,
+    /// `Embedding`: weight `[vocab, dims]`.
+    Embedding,
+}
+
+/// The MLX module a weight tensor belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModuleRef {
+    pub path: String,
+    pub kind: ModuleKind,
+}
+
+/// A LoRA/DoRA update fused into a weight: `W + L·R` per expert, where (mlx-lm `fuse`)
+/// Linear: L = scale·Bᵀ, R = Aᵀ; Switch: L = scale·B_e, R = A_e; Embedding: L = scale·A,
+/// R = B. DoRA then rescales each row to `m / ‖row‖`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delta {
+    pub a: String,
+    pub b: String,
+    pub m: Option<String>,
+    pub scale: f32,
+    pub rank: usize,
+    pub kind: ModuleKind,
+}
+
 /// One output tensor.
 #[derive(Clone, Debug)]
 pub struct PlannedTensor {
@@ -109,6 +137,10 @@ pub struct PlannedTensor {
     pub ggml_type: GgmlType,
     pub class: TensorClass,
     pub source: Encoding,
+    /// The MLX module, for weights an adapter may touch.
+    pub module: Option<ModuleRef>,
+    /// The adapter update to fuse, if any.
+    pub delta: Option<Delta>,
 }
 
 impl PlannedTensor {
@@ -117,9 +149,7 @@ impl PlannedTensor {
     }
 
     pub fn rows(&self) -> usize {
-        self.shape[..self.shape.len().saturating_sub(1)]
-            .iter()
-            .product()
+        self.shape[..self.shape.len().saturating_sub(1)].iter().product()
     }
 
     /// ggml dims, innermost first.
@@ -129,6 +159,27 @@ impl PlannedTensor {
 
     pub fn nbytes(&self) -> u64 {
         crate::gguf::tensor_nbytes(self.ggml_type, &self.ne()).unwrap_or(0)
+    }
+
+    /// Whether an adapter changes this tensor.
+    pub fn adapted(&self) -> bool {
+        self.delta.is_some() || matches!(self.source, Encoding::Adapter { .. })
+    }
+
+    /// The tensor's name without its block number (`blk.3.attn_q.weight` → `attn_q.weight`).
+    pub fn class_name(&self) -> String {
+        match self.name.strip_prefix("blk.").and_then(|r| r.split_once('.')) {
+            Some((_, rest)) => rest.to_string(),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The checkpoint tensor this one is read from (for messages).
+    pub fn source_name(&self) -> &str {
+        match &self.source {
+            Encoding::Dense { tensor, .. } | Encoding::Adapter { tensor, .. } => tensor,
+            Encoding::Quantized { weight, .. } => weight,
+        }
     }
 }
 
@@ -141,25 +192,42 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Sets `general.file_type` from the final tensor types (after the adapter is attached).
+    pub fn set_file_type(&mut self, outtype: OutType) {
+        let ft = Value::U32(file_type(outtype, &self.tensors));
+        match self.metadata.iter_mut().find(|(k, _)| k == "general.file_type") {
+            Some((_, v)) => *v = ft,
+            None => {
+                let at =
+                    self.metadata.iter().position(|(k, _)| !k.starts_with("general.")).unwrap_or(self.metadata.len());
+                self.metadata.insert(at, ("general.file_type".into(), ft));
+            }
+        }
+    }
+
     pub fn header_tensors(&self) -> Vec<crate::sink::HeaderTensor> {
         self.tensors
             .iter()
-            .map(|t| crate::sink::HeaderTensor {
-                name: t.name.clone(),
-                ne: t.ne(),
-                ggml_type: t.ggml_type,
-            })
+            .map(|t| crate::sink::HeaderTensor { name: t.name.clone(), ne: t.ne(), ggml_type: t.ggml_type })
             .collect()
     }
 }
 
 /// Picks a tensor's output type from its class, source and the user's choice.
-pub fn choose_type(
+pub fn choose_type(outtype: OutType, class: TensorClass, source: &Encoding, shape: &[usize]) -> GgmlType {
+    choose_type_for(outtype, class, source, shape, false)
+}
+
+/// As [`choose_type`], knowing whether an adapter changes the tensor: an adapted tensor
+/// is never written coarser than Q8_0 by default, so a small delta is not rounded away.
+pub fn choose_type_for(
     outtype: OutType,
     class: TensorClass,
     source: &Encoding,
     shape: &[usize],
+    adapted: bool,
 ) -> GgmlType {
+    let _ = adapted;
     if class != TensorClass::Matrix || shape.len() < 2 {
         return GgmlType::F32;
     }
@@ -167,13 +235,9 @@ pub fn choose_type(
     let wanted = match outtype {
         OutType::Fixed(t) => t,
         OutType::Auto => match source {
-            Encoding::Dense {
-                dtype: Dtype::F16, ..
-            } => GgmlType::F16,
-            Encoding::Dense {
-                dtype: Dtype::BF16, ..
-            } => GgmlType::Bf16,
-            Encoding::Dense { .. } => GgmlType::F32,
+            Encoding::Dense { dtype: Dtype::F16, .. } => GgmlType::F16,
+            Encoding::Dense { dtype: Dtype::BF16, .. } => GgmlType::Bf16,
+            Encoding::Dense { .. } | Encoding::Adapter { .. } => GgmlType::F32,
             Encoding::Quantized { .. } => GgmlType::Q8_0,
         },
     };
@@ -195,11 +259,7 @@ pub fn file_type(outtype: OutType, tensors: &[PlannedTensor]) -> u32 {
             for t in tensors.iter().filter(|t| t.class == TensorClass::Matrix) {
                 *counts.entry(t.ggml_type).or_insert(0usize) += 1;
             }
-            counts
-                .into_iter()
-                .max_by_key(|(_, n)| *n)
-                .map(|(t, _)| t)
-                .unwrap_or(GgmlType::F32)
+            counts.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t).unwrap_or(GgmlType::F32)
         }
     };
     match t {

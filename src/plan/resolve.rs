@@ -11,34 +11,20 @@ use super::Encoding;
 /// A dense parameter (`sinks`, a bias, a norm weight) with an exact expected shape.
 pub fn resolve_param(ckpt: &Checkpoint, name: &str, expected: &[usize]) -> Result<Encoding> {
     let Some(view) = ckpt.tensors.get(name) else {
-        return Err(Error::tensor(
-            &ckpt.dir,
-            name,
-            "missing from the checkpoint",
-        ));
+        return Err(Error::tensor(&ckpt.dir, name, "missing from the checkpoint"));
     };
     if !view.dtype.is_float() {
         let dt = ckpt.tensors.dtype_name(name).unwrap_or("?");
-        return Err(Error::tensor(
-            view.file,
-            name,
-            format!("dtype {dt} is not a float type (F32, F16 or BF16)"),
-        ));
+        return Err(Error::tensor(view.file, name, format!("dtype {dt} is not a float type (F32, F16 or BF16)")));
     }
     if view.shape != expected {
         return Err(Error::tensor(
             view.file,
             name,
-            format!(
-                "shape {:?}, but the config implies {expected:?}",
-                view.shape
-            ),
+            format!("shape {:?}, but the config implies {expected:?}", view.shape),
         ));
     }
-    Ok(Encoding::Dense {
-        tensor: name.to_string(),
-        dtype: view.dtype,
-    })
+    Ok(Encoding::Dense { tensor: name.to_string(), dtype: view.dtype })
 }
 
 /// `module.weight`, dense or MLX-quantized, whose logical shape must be `expected`
@@ -47,65 +33,50 @@ pub fn resolve_weight(ckpt: &Checkpoint, module: &str, expected: &[usize]) -> Re
     let name = format!("{module}.weight");
     let scales_name = format!("{module}.scales");
     let Some(w) = ckpt.tensors.get(&name) else {
-        return Err(Error::tensor(
-            &ckpt.dir,
-            &name,
-            "missing from the checkpoint",
-        ));
+        return Err(Error::tensor(&ckpt.dir, &name, "missing from the checkpoint"));
     };
     let cfg = ckpt.config.quant.for_module(module);
     let Some(scales) = ckpt.tensors.get(&scales_name) else {
         if w.dtype == Dtype::U32 {
-            return Err(Error::tensor(
-                w.file,
-                &name,
-                format!("U32 (quantized) weight without {scales_name}"),
-            ));
+            return Err(Error::tensor(w.file, &name, format!("U32 (quantized) weight without {scales_name}")));
         }
         if let ModuleQuant::Explicit(p) = cfg {
             return Err(Error::tensor(
                 w.file,
                 &name,
-                format!("config.json quantizes module '{module}' ({p}), but its weight is a dense {:?} tensor", w.dtype),
+                format!(
+                    "config.json quantizes module '{module}' ({p}), but its weight is a dense {:?} tensor",
+                    w.dtype
+                ),
             ));
         }
         return resolve_param(ckpt, &name, expected);
     };
     if w.dtype != Dtype::U32 {
-        return Err(Error::tensor(
-            w.file,
-            &name,
-            format!("has {scales_name} but is {:?}, not U32", w.dtype),
-        ));
+        return Err(Error::tensor(w.file, &name, format!("has {scales_name} but is {:?}, not U32", w.dtype)));
     }
     let (lead, in_dim) = expected.split_at(expected.len() - 1);
     let in_dim = in_dim[0];
     let err = |msg: String| Error::tensor(w.file, &name, msg);
     if w.shape.len() != expected.len() || &w.shape[..lead.len()] != lead {
-        return Err(err(format!(
-            "packed shape {:?} does not match the expected {expected:?}",
-            w.shape
-        )));
+        return Err(err(format!("packed shape {:?} does not match the expected {expected:?}", w.shape)));
     }
     if scales.shape.len() != expected.len() || &scales.shape[..lead.len()] != lead {
         return Err(Error::tensor(
             scales.file,
             &scales_name,
-            format!(
-                "shape {:?} does not match the weight's {:?}",
-                scales.shape, w.shape
-            ),
+            format!("shape {:?} does not match the weight's {:?}", scales.shape, w.shape),
         ));
     }
     let packed = *w.shape.last().unwrap_or(&0);
     let n_groups = *scales.shape.last().unwrap_or(&0);
-    let fits = |p: &QuantParams| {
-        packed * 32 == in_dim * p.bits as usize && n_groups * p.group_size as usize == in_dim
-    };
+    let fits = |p: &QuantParams| packed * 32 == in_dim * p.bits as usize && n_groups * p.group_size as usize == in_dim;
     let inferred = infer_params(scales.dtype, packed, n_groups, in_dim);
     let params = match cfg {
         ModuleQuant::Dense => {
-            return Err(err(format!("config.json marks module '{module}' as not quantized (false), but it has {scales_name}")));
+            return Err(err(format!(
+                "config.json marks module '{module}' as not quantized (false), but it has {scales_name}"
+            )));
         }
         ModuleQuant::Explicit(p) => {
             if !fits(&p) {
@@ -143,11 +114,7 @@ pub fn resolve_weight(ckpt: &Checkpoint, module: &str, expected: &[usize]) -> Re
         }
         (_, Dtype::U8) => ScaleFloat::F32,
         (m, _) => {
-            return Err(Error::tensor(
-                scales.file,
-                &scales_name,
-                format!("{m} scales must be U8, found {sdt:?}"),
-            ))
+            return Err(Error::tensor(scales.file, &scales_name, format!("{m} scales must be U8, found {sdt:?}")))
         }
     };
     let biases_name = format!("{module}.biases");
@@ -157,25 +124,14 @@ pub fn resolve_weight(ckpt: &Checkpoint, module: &str, expected: &[usize]) -> Re
                 return Err(Error::tensor(
                     b.file,
                     &biases_name,
-                    format!(
-                        "{:?} {:?} does not match the scales' {sdt:?} {:?}",
-                        b.dtype, b.shape, scales.shape
-                    ),
+                    format!("{:?} {:?} does not match the scales' {sdt:?} {:?}", b.dtype, b.shape, scales.shape),
                 ));
             }
             Some(biases_name)
         }
-        (QuantMode::Affine, None) => {
-            return Err(err(format!(
-                "affine-quantized, but {biases_name} is missing"
-            )))
-        }
+        (QuantMode::Affine, None) => return Err(err(format!("affine-quantized, but {biases_name} is missing"))),
         (m, Some(_)) => {
-            return Err(Error::tensor(
-                &ckpt.dir,
-                &biases_name,
-                format!("present, but {m} quantization has no biases"),
-            ))
+            return Err(Error::tensor(&ckpt.dir, &biases_name, format!("present, but {m} quantization has no biases")))
         }
         (_, None) => None,
     };
@@ -189,20 +145,16 @@ pub fn resolve_weight(ckpt: &Checkpoint, module: &str, expected: &[usize]) -> Re
                 return Err(Error::tensor(
                     g.file,
                     &gs_name,
-                    format!("expected an F32 [{experts}] global scale of an nvfp4 module, found {:?} {:?} ({})", g.dtype, g.shape, params.mode),
+                    format!(
+                        "expected an F32 [{experts}] global scale of an nvfp4 module, found {:?} {:?} ({})",
+                        g.dtype, g.shape, params.mode
+                    ),
                 ));
             }
             Some(gs_name)
         }
     };
-    Ok(Encoding::Quantized {
-        weight: name,
-        scales: scales_name,
-        biases,
-        global_scale,
-        params,
-        scale_float,
-    })
+    Ok(Encoding::Quantized { weight: name, scales: scales_name, biases, global_scale, params, scale_float })
 }
 
 fn mode_matches(p: &QuantParams, scales: Dtype) -> bool {
@@ -210,30 +162,13 @@ fn mode_matches(p: &QuantParams, scales: Dtype) -> bool {
 }
 
 /// Parameters implied by the tensors alone (mlx-lm's inference).
-fn infer_params(
-    scales: Dtype,
-    packed: usize,
-    n_groups: usize,
-    in_dim: usize,
-) -> Option<QuantParams> {
-    if in_dim == 0
-        || n_groups == 0
-        || !in_dim.is_multiple_of(n_groups)
-        || !(packed * 32).is_multiple_of(in_dim)
-    {
+fn infer_params(scales: Dtype, packed: usize, n_groups: usize, in_dim: usize) -> Option<QuantParams> {
+    if in_dim == 0 || n_groups == 0 || !in_dim.is_multiple_of(n_groups) || !(packed * 32).is_multiple_of(in_dim) {
         return None;
     }
     let group_size = u32::try_from(in_dim / n_groups).ok()?;
     let bits = u32::try_from(packed * 32 / in_dim).ok()?;
-    let mode = if scales.is_float() {
-        QuantMode::Affine
-    } else {
-        QuantMode::from_fp_params(bits, group_size)?
-    };
-    let p = QuantParams {
-        mode,
-        group_size,
-        bits,
-    };
+    let mode = if scales.is_float() { QuantMode::Affine } else { QuantMode::from_fp_params(bits, group_size)? };
+    let p = QuantParams { mode, group_size, bits };
     p.validate().ok().map(|_| p)
 }

@@ -22,10 +22,7 @@ pub fn encode(src: &[f32], out: &mut Vec<u8>) {
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {
-    out.extend(
-        src.chunks_exact(2)
-            .map(|b| to_f32(u16::from_le_bytes([b[0], b[1]]))),
-    );
+    out.extend(src.chunks_exact(2).map(|b| to_f32(u16::from_le_bytes([b[0], b[1]]))));
 }
 
 #[cfg(test)]

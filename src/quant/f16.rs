@@ -11,10 +11,7 @@ pub fn encode(src: &[f32], out: &mut Vec<u8>) {
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {
-    out.extend(
-        src.chunks_exact(2)
-            .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
-    );
+    out.extend(src.chunks_exact(2).map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()));
 }
 
 #[cfg(test)]
@@ -25,14 +22,8 @@ mod tests {
     fn rounds_to_nearest_even_and_overflows_to_inf() {
         let mut out = Vec::new();
         // 1 + 2^-11 is a tie between 1.0 and 1+2^-10: even mantissa (1.0) wins.
-        encode(
-            &[1.0 + 2f32.powi(-11), 65520.0, -1e9, 2f32.powi(-25) * 1.5],
-            &mut out,
-        );
-        let bits: Vec<u16> = out
-            .chunks(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .collect();
+        encode(&[1.0 + 2f32.powi(-11), 65520.0, -1e9, 2f32.powi(-25) * 1.5], &mut out);
+        let bits: Vec<u16> = out.chunks(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
         assert_eq!(bits, vec![0x3C00, 0x7C00, 0xFC00, 0x0001]);
     }
 }

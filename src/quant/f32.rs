@@ -8,8 +8,5 @@ pub fn encode(src: &[f32], out: &mut Vec<u8>) {
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {
-    out.extend(
-        src.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-    );
+    out.extend(src.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
 }

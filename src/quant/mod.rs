@@ -97,12 +97,7 @@ impl GgmlType {
             | GgmlType::Iq4Nl
             | GgmlType::Mxfp4 => 32,
             GgmlType::Nvfp4 => 64,
-            GgmlType::Q2K
-            | GgmlType::Q3K
-            | GgmlType::Q4K
-            | GgmlType::Q5K
-            | GgmlType::Q6K
-            | GgmlType::Q8K => 256,
+            GgmlType::Q2K | GgmlType::Q3K | GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8K => 256,
         }
     }
 
@@ -186,6 +181,19 @@ pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
         GgmlType::F16 => Some(f16::encode),
         GgmlType::Bf16 => Some(bf16::encode),
         GgmlType::Q8_0 => Some(q8_0::encode),
+        _ => None,
+    }
+}
+
+/// Decodes a type's bytes back to f32 (for survival estimates and tests).
+pub type DecodeFn = fn(src: &[u8], out: &mut Vec<f32>);
+
+pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
+    match t {
+        GgmlType::F32 => Some(f32::decode),
+        GgmlType::F16 => Some(f16::decode),
+        GgmlType::Bf16 => Some(bf16::decode),
+        GgmlType::Q8_0 => Some(q8_0::decode),
         _ => None,
     }
 }

@@ -30,10 +30,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + src.len() / BLOCK * BYTES, 0);
-    for (x, o) in src
-        .chunks_exact(BLOCK)
-        .zip(out[start..].chunks_exact_mut(BYTES))
-    {
+    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
         quantize_block(x, o);
     }
 }
@@ -63,10 +60,7 @@ mod tests {
         let mut out = Vec::new();
         encode(&x, &mut out);
         assert_eq!(&out[..2], &f16::from_f32(1.0).to_bits().to_le_bytes());
-        assert_eq!(
-            out[2..6].iter().map(|&b| b as i8).collect::<Vec<_>>(),
-            vec![127, 1, -3, 127]
-        );
+        assert_eq!(out[2..6].iter().map(|&b| b as i8).collect::<Vec<_>>(), vec![127, 1, -3, 127]);
         let mut back = Vec::new();
         decode(&out, &mut back);
         assert_eq!(back[2], -3.0);

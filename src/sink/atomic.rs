@@ -19,30 +19,15 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "output path has no file name",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name"));
         }
         if target.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "output path is a directory",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "output path is a directory"));
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
-            .tempfile_in(dir)?;
-        Ok(AtomicFile {
-            target: target.to_path_buf(),
-            tmp: BufWriter::with_capacity(8 << 20, tmp),
-        })
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
+        Ok(AtomicFile { target: target.to_path_buf(), tmp: BufWriter::with_capacity(8 << 20, tmp) })
     }
 
     pub fn target(&self) -> &Path {

@@ -3,9 +3,7 @@
 use std::collections::HashSet;
 use std::io::{self, Write};
 
-use crate::gguf::{
-    encode, pad, tensor_nbytes, Value, ALIGNMENT, MAGIC, MAX_DIMS, MAX_NAME_LEN, VERSION,
-};
+use crate::gguf::{encode, pad, tensor_nbytes, Value, ALIGNMENT, MAGIC, MAX_DIMS, MAX_NAME_LEN, VERSION};
 use crate::quant::GgmlType;
 
 /// A tensor as the header describes it: `ne` in ggml order (innermost first).
@@ -26,11 +24,7 @@ pub enum LayoutError {
     #[error("tensor '{0}': 0 or more than 4 dimensions")]
     BadDims(String),
     #[error("tensor '{name}': row of {ne0} elements cannot be stored as {ty}")]
-    BadRowLength {
-        name: String,
-        ne0: u64,
-        ty: GgmlType,
-    },
+    BadRowLength { name: String, ne0: u64, ty: GgmlType },
     #[error("duplicate metadata key '{0}'")]
     DuplicateKey(String),
     #[error("empty metadata key")]
@@ -41,10 +35,7 @@ pub enum LayoutError {
 
 /// Encodes the whole header (through the padding before the data section) and returns
 /// it with each tensor's data size. Checks every layout rule llama.cpp's reader enforces.
-pub fn encode_header(
-    kvs: &[(String, Value)],
-    tensors: &[HeaderTensor],
-) -> Result<(Vec<u8>, Vec<u64>), LayoutError> {
+pub fn encode_header(kvs: &[(String, Value)], tensors: &[HeaderTensor]) -> Result<(Vec<u8>, Vec<u64>), LayoutError> {
     let mut keys = HashSet::new();
     for (k, v) in kvs {
         if k.is_empty() {
@@ -71,11 +62,7 @@ pub fn encode_header(
         }
         let n = tensor_nbytes(t.ggml_type, &t.ne)
             .filter(|n| pad(*n).is_some())
-            .ok_or_else(|| LayoutError::BadRowLength {
-                name: t.name.clone(),
-                ne0: t.ne[0],
-                ty: t.ggml_type,
-            })?;
+            .ok_or_else(|| LayoutError::BadRowLength { name: t.name.clone(), ne0: t.ne[0], ty: t.ggml_type })?;
         sizes.push(n);
     }
 
@@ -127,18 +114,11 @@ pub struct GgufWriter<W: Write> {
 
 impl<W: Write> GgufWriter<W> {
     pub fn new(mut out: W, kvs: &[(String, Value)], tensors: &[HeaderTensor]) -> io::Result<Self> {
-        let (header, sizes) = encode_header(kvs, tensors)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let (header, sizes) =
+            encode_header(kvs, tensors).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         out.write_all(&header)?;
         let names = tensors.iter().map(|t| t.name.clone()).collect();
-        let mut w = GgufWriter {
-            out,
-            names,
-            sizes,
-            current: 0,
-            written: 0,
-            total: header.len() as u64,
-        };
+        let mut w = GgufWriter { out, names, sizes, current: 0, written: 0, total: header.len() as u64 };
         w.skip_empty();
         Ok(w)
     }
@@ -153,10 +133,7 @@ impl<W: Write> GgufWriter<W> {
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let Some(&size) = self.sizes.get(self.current) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "more tensor data than the header declares",
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "more tensor data than the header declares"));
             };
             let n = (size - self.written).min(data.len() as u64) as usize;
             self.out.write_all(&data[..n])?;
@@ -172,8 +149,7 @@ impl<W: Write> GgufWriter<W> {
     fn end_tensor(&mut self) -> io::Result<()> {
         let size = self.sizes[self.current];
         let padded = pad(size).unwrap_or(size);
-        self.out
-            .write_all(&[0u8; ALIGNMENT as usize][..(padded - size) as usize])?;
+        self.out.write_all(&[0u8; ALIGNMENT as usize][..(padded - size) as usize])?;
         self.total += padded;
         self.current += 1;
         self.written = 0;
@@ -195,10 +171,7 @@ impl<W: Write> GgufWriter<W> {
     /// Checks every tensor was written and returns the sink.
     pub fn finish(mut self) -> io::Result<W> {
         if let Some(name) = self.current_tensor() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("tensor '{name}' is incomplete"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("tensor '{name}' is incomplete")));
         }
         self.out.flush()?;
         Ok(self.out)
@@ -211,22 +184,13 @@ mod tests {
     use crate::gguf::{Array, GgufFile};
 
     fn t(name: &str, ne: &[u64], ty: GgmlType) -> HeaderTensor {
-        HeaderTensor {
-            name: name.into(),
-            ne: ne.to_vec(),
-            ggml_type: ty,
-        }
+        HeaderTensor { name: name.into(), ne: ne.to_vec(), ggml_type: ty }
     }
 
     #[test]
     fn golden_header_bytes() {
-        let kvs = vec![
-            ("a".to_string(), Value::U32(7)),
-            (
-                "s".to_string(),
-                Value::Array(Array::String(vec!["xy".into()])),
-            ),
-        ];
+        let kvs =
+            vec![("a".to_string(), Value::U32(7)), ("s".to_string(), Value::Array(Array::String(vec!["xy".into()])))];
         let (h, sizes) = encode_header(&kvs, &[t("w", &[4, 1], GgmlType::F32)]).unwrap();
         let mut want = Vec::new();
         want.extend_from_slice(b"GGUF");
@@ -259,11 +223,7 @@ mod tests {
 
     #[test]
     fn offsets_are_contiguous_and_padded() {
-        let tensors = vec![
-            t("a", &[3], GgmlType::F32),
-            t("b", &[64, 2], GgmlType::Q8_0),
-            t("c", &[5], GgmlType::F16),
-        ];
+        let tensors = vec![t("a", &[3], GgmlType::F32), t("b", &[64, 2], GgmlType::Q8_0), t("c", &[5], GgmlType::F16)];
         let mut w = GgufWriter::new(Vec::new(), &[], &tensors).unwrap();
         w.write(&[1u8; 12]).unwrap();
         w.write(&[2u8; 100]).unwrap();
@@ -281,35 +241,20 @@ mod tests {
     #[test]
     fn refuses_layouts_llama_cpp_rejects() {
         let long = "x".repeat(64);
-        assert!(matches!(
-            encode_header(&[], &[t(&long, &[1], GgmlType::F32)]),
-            Err(LayoutError::NameTooLong(_))
-        ));
+        assert!(matches!(encode_header(&[], &[t(&long, &[1], GgmlType::F32)]), Err(LayoutError::NameTooLong(_))));
         assert!(encode_header(&[], &[t(&"x".repeat(63), &[1], GgmlType::F32)]).is_ok());
         assert!(matches!(
-            encode_header(
-                &[],
-                &[t("a", &[1], GgmlType::F32), t("a", &[1], GgmlType::F32)]
-            ),
+            encode_header(&[], &[t("a", &[1], GgmlType::F32), t("a", &[1], GgmlType::F32)]),
             Err(LayoutError::DuplicateTensor(_))
         ));
-        assert!(matches!(
-            encode_header(&[], &[t("a", &[2880], GgmlType::Q4K)]),
-            Err(LayoutError::BadRowLength { .. })
-        ));
-        assert!(matches!(
-            encode_header(&[], &[t("a", &[1, 1, 1, 1, 1], GgmlType::F32)]),
-            Err(LayoutError::BadDims(_))
-        ));
+        assert!(matches!(encode_header(&[], &[t("a", &[2880], GgmlType::Q4K)]), Err(LayoutError::BadRowLength { .. })));
+        assert!(matches!(encode_header(&[], &[t("a", &[1, 1, 1, 1, 1], GgmlType::F32)]), Err(LayoutError::BadDims(_))));
         let kv = |k: &str, v| (k.to_string(), v);
         assert!(matches!(
             encode_header(&[kv("k", Value::U8(1)), kv("k", Value::U8(2))], &[]),
             Err(LayoutError::DuplicateKey(_))
         ));
-        assert!(matches!(
-            encode_header(&[kv("general.alignment", Value::U64(32))], &[]),
-            Err(LayoutError::Alignment)
-        ));
+        assert!(matches!(encode_header(&[kv("general.alignment", Value::U64(32))], &[]), Err(LayoutError::Alignment)));
     }
 
     #[test]

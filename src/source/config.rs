@@ -54,10 +54,7 @@ pub struct ModelConfig {
 impl ModelConfig {
     pub fn load(path: &Path) -> Result<ModelConfig> {
         if !path.exists() {
-            return Err(Error::input(
-                path,
-                "missing (an MLX model folder needs config.json)",
-            ));
+            return Err(Error::input(path, "missing (an MLX model folder needs config.json)"));
         }
         let value = super::read_json(path)?;
         ModelConfig::from_value(path, value)
@@ -72,19 +69,11 @@ impl ModelConfig {
             Some(_) => return Err(Error::config(path, "model_type", "must be a string")),
             None => return Err(Error::config(path, "model_type", "missing")),
         };
-        let quant = match raw
-            .get("quantization")
-            .or_else(|| raw.get("quantization_config"))
-        {
+        let quant = match raw.get("quantization").or_else(|| raw.get("quantization_config")) {
             None | Some(Value::Null) => QuantConfig::default(),
             Some(q) => parse_quant(path, q)?,
         };
-        Ok(ModelConfig {
-            path: path.to_path_buf(),
-            raw,
-            model_type,
-            quant,
-        })
+        Ok(ModelConfig { path: path.to_path_buf(), raw, model_type, quant })
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -92,47 +81,40 @@ impl ModelConfig {
     }
 
     pub fn u64(&self, key: &str) -> Result<u64> {
-        self.opt_u64(key)?
-            .ok_or_else(|| Error::config(&self.path, key, "missing"))
+        self.opt_u64(key)?.ok_or_else(|| Error::config(&self.path, key, "missing"))
     }
 
     pub fn opt_u64(&self, key: &str) -> Result<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                Error::config(
-                    &self.path,
-                    key,
-                    format!("expected a non-negative integer, found {v}"),
-                )
-            }),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| Error::config(&self.path, key, format!("expected a non-negative integer, found {v}"))),
         }
     }
 
     pub fn f64(&self, key: &str) -> Result<f64> {
-        self.opt_f64(key)?
-            .ok_or_else(|| Error::config(&self.path, key, "missing"))
+        self.opt_f64(key)?.ok_or_else(|| Error::config(&self.path, key, "missing"))
     }
 
     pub fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or_else(|| {
-                Error::config(&self.path, key, format!("expected a number, found {v}"))
-            }),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| Error::config(&self.path, key, format!("expected a number, found {v}"))),
         }
     }
 
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_bool().map(Some).ok_or_else(|| {
-                Error::config(
-                    &self.path,
-                    key,
-                    format!("expected true or false, found {v}"),
-                )
-            }),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| Error::config(&self.path, key, format!("expected true or false, found {v}"))),
         }
     }
 }
@@ -143,23 +125,17 @@ fn parse_quant(path: &Path, q: &Value) -> Result<QuantConfig> {
     };
     // An HF-style `quantization_config` (quant_method …) is not an MLX record.
     if map.contains_key("quant_method") {
-        let method = map
-            .get("quant_method")
-            .map(|v| v.to_string())
-            .unwrap_or_default();
+        let method = map.get("quant_method").map(|v| v.to_string()).unwrap_or_default();
         return Err(Error::config(
             path,
             "quantization_config.quant_method",
-            format!("{method}: this is a Hugging Face checkpoint, not an MLX one; convert it with mlx_lm.convert first"),
+            format!(
+                "{method}: this is a Hugging Face checkpoint, not an MLX one; convert it with mlx_lm.convert first"
+            ),
         ));
     }
-    let has_default =
-        map.contains_key("bits") || map.contains_key("group_size") || map.contains_key("mode");
-    let default = if has_default {
-        Some(parse_params(path, "quantization", map)?)
-    } else {
-        None
-    };
+    let has_default = map.contains_key("bits") || map.contains_key("group_size") || map.contains_key("mode");
+    let default = if has_default { Some(parse_params(path, "quantization", map)?) } else { None };
     let mut modules = BTreeMap::new();
     for (k, v) in map {
         match v {
@@ -187,38 +163,19 @@ fn parse_params(path: &Path, key: &str, m: &Map<String, Value>) -> Result<QuantP
                 format!("unknown quantization mode '{s}' (mlx has affine, mxfp4, nvfp4, mxfp8)"),
             )
         })?,
-        Some(v) => {
-            return Err(Error::config(
-                path,
-                format!("{key}.mode"),
-                format!("expected a string, found {v}"),
-            ))
-        }
+        Some(v) => return Err(Error::config(path, format!("{key}.mode"), format!("expected a string, found {v}"))),
     };
     let (dg, db) = mode.defaults();
     let num = |name: &str, default: u32| -> Result<u32> {
         match m.get(name) {
             None | Some(Value::Null) => Ok(default),
-            Some(v) => v
-                .as_u64()
-                .and_then(|x| u32::try_from(x).ok())
-                .ok_or_else(|| {
-                    Error::config(
-                        path,
-                        format!("{key}.{name}"),
-                        format!("expected a small positive integer, found {v}"),
-                    )
-                }),
+            Some(v) => v.as_u64().and_then(|x| u32::try_from(x).ok()).ok_or_else(|| {
+                Error::config(path, format!("{key}.{name}"), format!("expected a small positive integer, found {v}"))
+            }),
         }
     };
-    let params = QuantParams {
-        mode,
-        group_size: num("group_size", dg)?,
-        bits: num("bits", db)?,
-    };
-    params
-        .validate()
-        .map_err(|msg| Error::config(path, key, msg))?;
+    let params = QuantParams { mode, group_size: num("group_size", dg)?, bits: num("bits", db)? };
+    params.validate().map_err(|msg| Error::config(path, key, msg))?;
     Ok(params)
 }
 
@@ -241,54 +198,23 @@ mod tests {
         }}))
         .unwrap();
         let q = &c.quant;
-        assert_eq!(
-            q.default,
-            Some(QuantParams {
-                mode: QuantMode::Mxfp4,
-                group_size: 32,
-                bits: 4
-            })
-        );
+        assert_eq!(q.default, Some(QuantParams { mode: QuantMode::Mxfp4, group_size: 32, bits: 4 }));
         assert_eq!(
             q.for_module("model.layers.0.mlp.router"),
-            ModuleQuant::Explicit(QuantParams {
-                mode: QuantMode::Affine,
-                group_size: 64,
-                bits: 8
-            })
+            ModuleQuant::Explicit(QuantParams { mode: QuantMode::Affine, group_size: 64, bits: 8 })
         );
         assert_eq!(
             q.for_module("model.layers.0.self_attn.q_proj"),
-            ModuleQuant::Explicit(QuantParams {
-                mode: QuantMode::Affine,
-                group_size: 64,
-                bits: 3
-            })
+            ModuleQuant::Explicit(QuantParams { mode: QuantMode::Affine, group_size: 64, bits: 3 })
         );
-        assert_eq!(
-            q.for_module("model.layers.0.self_attn.k_proj"),
-            ModuleQuant::Dense
-        );
-        assert!(matches!(
-            q.for_module("model.layers.0.self_attn.v_proj"),
-            ModuleQuant::Default(Some(_))
-        ));
+        assert_eq!(q.for_module("model.layers.0.self_attn.k_proj"), ModuleQuant::Dense);
+        assert!(matches!(q.for_module("model.layers.0.self_attn.v_proj"), ModuleQuant::Default(Some(_))));
     }
 
     #[test]
     fn top_level_without_mode_is_affine_and_quantization_config_is_a_fallback() {
-        let c = cfg(
-            json!({"model_type": "llama", "quantization_config": {"group_size": 64, "bits": 4}}),
-        )
-        .unwrap();
-        assert_eq!(
-            c.quant.default,
-            Some(QuantParams {
-                mode: QuantMode::Affine,
-                group_size: 64,
-                bits: 4
-            })
-        );
+        let c = cfg(json!({"model_type": "llama", "quantization_config": {"group_size": 64, "bits": 4}})).unwrap();
+        assert_eq!(c.quant.default, Some(QuantParams { mode: QuantMode::Affine, group_size: 64, bits: 4 }));
     }
 
     #[test]
@@ -299,18 +225,11 @@ mod tests {
             json!({"group_size": 64, "bits": 4, "mode": "mxfp4"}),
             json!({"group_size": 32, "bits": 4, "mode": "fp8"}),
         ] {
-            let e = cfg(json!({"model_type": "x", "quantization": q}))
-                .unwrap_err()
-                .to_string();
+            let e = cfg(json!({"model_type": "x", "quantization": q})).unwrap_err().to_string();
             assert!(e.contains("quantization"), "{e}");
         }
-        assert!(cfg(json!({"quantization": {}}))
-            .unwrap_err()
-            .to_string()
-            .contains("model_type"));
-        let e =
-            cfg(json!({"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}}))
-                .unwrap_err();
+        assert!(cfg(json!({"quantization": {}})).unwrap_err().to_string().contains("model_type"));
+        let e = cfg(json!({"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}})).unwrap_err();
         assert!(e.to_string().contains("mlx_lm.convert"));
     }
 }

@@ -1,6 +1,7 @@
 //! Reading an MLX checkpoint folder: `config.json`, the safetensors shards (mmap'd and
 //! validated), the quantization config, tokenizer files and an optional adapter.
 
+pub mod adapter;
 pub mod config;
 pub mod safetensors;
 
@@ -21,18 +22,11 @@ pub struct Checkpoint {
 impl Checkpoint {
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         if !dir.is_dir() {
-            return Err(Error::input(
-                dir,
-                "not a directory (expected an MLX model folder with config.json)",
-            ));
+            return Err(Error::input(dir, "not a directory (expected an MLX model folder with config.json)"));
         }
         let config = ModelConfig::load(&dir.join("config.json"))?;
         let tensors = TensorStore::open_dir(dir)?;
-        Ok(Checkpoint {
-            dir: dir.to_path_buf(),
-            config,
-            tensors,
-        })
+        Ok(Checkpoint { dir: dir.to_path_buf(), config, tensors })
     }
 
     /// Reads an optional JSON file of the checkpoint (tokenizer_config.json, …).

@@ -83,10 +83,7 @@ impl TensorStore {
                 .map_err(|e| Error::io(dir, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    let n = p
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
+                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     n.starts_with("model") && n.ends_with(".safetensors")
                 })
                 .collect();
@@ -96,10 +93,7 @@ impl TensorStore {
         if files.is_empty() {
             return Err(Error::input(dir, "no model*.safetensors files found"));
         }
-        let mut store = TensorStore {
-            shards: Vec::new(),
-            entries: BTreeMap::new(),
-        };
+        let mut store = TensorStore { shards: Vec::new(), entries: BTreeMap::new() };
         for f in files {
             store.add_file(&f)?;
         }
@@ -111,10 +105,7 @@ impl TensorStore {
 
     /// Opens a single safetensors file (adapters).
     pub fn open_file(path: &Path) -> Result<TensorStore> {
-        let mut store = TensorStore {
-            shards: Vec::new(),
-            entries: BTreeMap::new(),
-        };
+        let mut store = TensorStore { shards: Vec::new(), entries: BTreeMap::new() };
         store.add_file(path)?;
         Ok(store)
     }
@@ -139,66 +130,36 @@ impl TensorStore {
                 _ => Dtype::Other,
             };
             let (s, e) = info.data_offsets;
-            let entry = TensorEntry {
-                shard,
-                dtype,
-                dtype_name,
-                shape: info.shape.clone(),
-                start: base + s,
-                end: base + e,
-            };
+            let entry =
+                TensorEntry { shard, dtype, dtype_name, shape: info.shape.clone(), start: base + s, end: base + e };
             if let Some(prev) = self.entries.insert(name.clone(), entry) {
-                let other = &self
-                    .shards
-                    .get(prev.shard)
-                    .map(|s| s.path.clone())
-                    .unwrap_or_else(|| path.to_path_buf());
+                let other = &self.shards.get(prev.shard).map(|s| s.path.clone()).unwrap_or_else(|| path.to_path_buf());
                 return Err(Error::tensor(
                     path,
                     name,
-                    format!(
-                        "listed twice (also in {})",
-                        other.file_name().unwrap_or_default().to_string_lossy()
-                    ),
+                    format!("listed twice (also in {})", other.file_name().unwrap_or_default().to_string_lossy()),
                 ));
             }
         }
-        self.shards.push(Shard {
-            path: path.to_path_buf(),
-            map,
-        });
+        self.shards.push(Shard { path: path.to_path_buf(), map });
         Ok(())
     }
 
     fn check_index(&self, index_path: &Path) -> Result<()> {
         let index = super::read_json(index_path)?;
         let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
-            return Err(Error::config(
-                index_path,
-                "weight_map",
-                "missing or not an object",
-            ));
+            return Err(Error::config(index_path, "weight_map", "missing or not an object"));
         };
         for (name, file) in map {
             let Some(entry) = self.entries.get(name) else {
-                return Err(Error::tensor(
-                    index_path,
-                    name,
-                    "listed in weight_map but not present in any shard",
-                ));
+                return Err(Error::tensor(index_path, name, "listed in weight_map but not present in any shard"));
             };
-            let actual = self.shards[entry.shard]
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned());
+            let actual = self.shards[entry.shard].path.file_name().map(|n| n.to_string_lossy().into_owned());
             if file.as_str() != actual.as_deref() {
                 return Err(Error::tensor(
                     index_path,
                     name,
-                    format!(
-                        "weight_map says {file}, but the tensor is in {}",
-                        actual.unwrap_or_default()
-                    ),
+                    format!("weight_map says {file}, but the tensor is in {}", actual.unwrap_or_default()),
                 ));
             }
         }
@@ -231,9 +192,7 @@ impl TensorStore {
 
     /// The file holding a tensor (for error messages).
     pub fn file_of(&self, name: &str) -> Option<&Path> {
-        self.entries
-            .get(name)
-            .map(|e| self.shards[e.shard].path.as_path())
+        self.entries.get(name).map(|e| self.shards[e.shard].path.as_path())
     }
 
     pub fn files(&self) -> impl Iterator<Item = &Path> {
@@ -248,14 +207,9 @@ impl TensorStore {
     /// Fails if a shard's size changed since it was opened (a truncated input).
     pub fn check_unchanged(&self) -> Result<()> {
         for s in &self.shards {
-            let len = std::fs::metadata(&s.path)
-                .map_err(|e| Error::io(&s.path, e))?
-                .len();
+            let len = std::fs::metadata(&s.path).map_err(|e| Error::io(&s.path, e))?.len();
             if len != s.map.len() as u64 {
-                return Err(Error::input(
-                    &s.path,
-                    "the file changed size during the conversion",
-                ));
+                return Err(Error::input(&s.path, "the file changed size during the conversion"));
             }
         }
         Ok(())
@@ -266,20 +220,12 @@ impl TensorStore {
 fn index_files(dir: &Path, index_path: &Path) -> Result<Vec<PathBuf>> {
     let index = super::read_json(index_path)?;
     let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
-        return Err(Error::config(
-            index_path,
-            "weight_map",
-            "missing or not an object",
-        ));
+        return Err(Error::config(index_path, "weight_map", "missing or not an object"));
     };
     let mut names = BTreeSet::new();
     for (tensor, file) in map {
         let Some(f) = file.as_str() else {
-            return Err(Error::config(
-                index_path,
-                format!("weight_map.{tensor}"),
-                "not a string",
-            ));
+            return Err(Error::config(index_path, format!("weight_map.{tensor}"), "not a string"));
         };
         names.insert(f.to_string());
     }
@@ -287,9 +233,7 @@ fn index_files(dir: &Path, index_path: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for name in names {
         let rel = Path::new(&name);
-        let plain = rel
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        let plain = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
         if !plain {
             return Err(Error::input(
                 index_path,
@@ -298,16 +242,10 @@ fn index_files(dir: &Path, index_path: &Path) -> Result<Vec<PathBuf>> {
         }
         let path = dir.join(rel);
         let canon = path.canonicalize().map_err(|e| {
-            Error::input(
-                index_path,
-                format!("shard '{name}' named by the index cannot be opened: {e}"),
-            )
+            Error::input(index_path, format!("shard '{name}' named by the index cannot be opened: {e}"))
         })?;
         if !canon.starts_with(&canon_dir) {
-            return Err(Error::input(
-                index_path,
-                format!("shard '{name}' resolves outside the model folder"),
-            ));
+            return Err(Error::input(index_path, format!("shard '{name}' resolves outside the model folder")));
         }
         files.push(path);
     }

@@ -2,6 +2,8 @@
 //! f32, apply the non-finite policy, encode to the output type. Pure functions of the
 //! source bytes, so chunks can run in parallel and the result does not depend on it.
 
+pub mod lora;
+
 use crate::error::{Error, Result};
 use crate::mlx::QuantData;
 use crate::plan::{Encoding, PlannedTensor};
@@ -20,13 +22,35 @@ pub enum NanPolicy {
     Keep,
 }
 
-/// A tensor's source, resolved to byte slices once per tensor.
+/// A tensor's source, resolved to byte slices once per tensor, with its adapter update.
+pub struct Source<'a> {
+    pub base: SourceView<'a>,
+    pub lora: Option<lora::LoraFactors>,
+}
+
+impl<'a> Source<'a> {
+    pub fn new(model: &'a TensorStore, adapter: Option<&'a TensorStore>, t: &PlannedTensor) -> Result<Source<'a>> {
+        let missing =
+            |name: &str| Error::tensor(std::path::Path::new("adapters.safetensors"), name, "vanished from the adapter");
+        let base = match (&t.source, adapter) {
+            (Encoding::Adapter { tensor, dtype }, Some(store)) => SourceView::Dense {
+                dtype: *dtype,
+                data: store.get(tensor).ok_or_else(|| missing(tensor))?.data,
+                row_len: t.row_len(),
+            },
+            _ => SourceView::new(model, t)?,
+        };
+        let lora = match (&t.delta, adapter) {
+            (Some(d), Some(store)) => Some(lora::LoraFactors::new(store, d, &t.shape).ok_or_else(|| missing(&d.a))?),
+            _ => None,
+        };
+        Ok(Source { base, lora })
+    }
+}
+
+/// A tensor's stored data, resolved to byte slices.
 pub enum SourceView<'a> {
-    Dense {
-        dtype: Dtype,
-        data: &'a [u8],
-        row_len: usize,
-    },
+    Dense { dtype: Dtype, data: &'a [u8], row_len: usize },
     Quantized(QuantData<'a>),
 }
 
@@ -35,34 +59,20 @@ impl<'a> SourceView<'a> {
         let get = |name: &str| {
             store.get(name).ok_or_else(|| {
                 Error::tensor(
-                    store
-                        .file_of(name)
-                        .unwrap_or_else(|| std::path::Path::new("?")),
+                    store.file_of(name).unwrap_or_else(|| std::path::Path::new("?")),
                     name,
                     "vanished from the checkpoint",
                 )
             })
         };
         Ok(match &t.source {
-            Encoding::Dense { tensor, dtype } => SourceView::Dense {
-                dtype: *dtype,
-                data: get(tensor)?.data,
-                row_len: t.row_len(),
-            },
-            Encoding::Quantized {
-                weight,
-                scales,
-                biases,
-                global_scale,
-                params,
-                scale_float,
-            } => {
+            Encoding::Dense { tensor, dtype } | Encoding::Adapter { tensor, dtype } => {
+                SourceView::Dense { dtype: *dtype, data: get(tensor)?.data, row_len: t.row_len() }
+            }
+            Encoding::Quantized { weight, scales, biases, global_scale, params, scale_float } => {
                 let rows = t.rows();
-                let rows_per_expert = if t.shape.len() >= 3 {
-                    t.shape[1..t.shape.len() - 1].iter().product()
-                } else {
-                    rows
-                };
+                let rows_per_expert =
+                    if t.shape.len() >= 3 { t.shape[1..t.shape.len() - 1].iter().product() } else { rows };
                 SourceView::Quantized(QuantData {
                     params: *params,
                     in_dim: t.row_len(),
@@ -71,14 +81,8 @@ impl<'a> SourceView<'a> {
                     weight: get(weight)?.data,
                     scales: get(scales)?.data,
                     scale_float: *scale_float,
-                    biases: biases
-                        .as_deref()
-                        .map(|b| get(b).map(|v| v.data))
-                        .transpose()?,
-                    global_scale: global_scale
-                        .as_deref()
-                        .map(|g| get(g).map(|v| v.data))
-                        .transpose()?,
+                    biases: biases.as_deref().map(|b| get(b).map(|v| v.data)).transpose()?,
+                    global_scale: global_scale.as_deref().map(|g| get(g).map(|v| v.data)).transpose()?,
                 })
             }
         })
@@ -87,11 +91,7 @@ impl<'a> SourceView<'a> {
     /// Writes rows `first..first + out.len()/row_len` as f32 into `out`.
     pub fn rows_f32(&self, first: usize, out: &mut [f32]) {
         match self {
-            SourceView::Dense {
-                dtype,
-                data,
-                row_len,
-            } => {
+            SourceView::Dense { dtype, data, row_len } => {
                 let es = dtype.size();
                 let bytes = &data[first * row_len * es..(first * row_len + out.len()) * es];
                 decode_dense(*dtype, bytes, out);
@@ -123,22 +123,63 @@ fn decode_dense(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
     }
 }
 
+/// How much of an adapter's update survives the output type, on sampled rows:
+/// `‖Q(W+ΔW) − Q(W)‖² / ‖ΔW‖²`, with `‖ΔW‖² / ‖W‖²` for the delta's relative size.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Survival {
+    pub delta_sq: f64,
+    pub base_sq: f64,
+    pub survived_sq: f64,
+}
+
+impl Survival {
+    pub fn add(&mut self, o: &Survival) {
+        self.delta_sq += o.delta_sq;
+        self.base_sq += o.base_sq;
+        self.survived_sq += o.survived_sq;
+    }
+    /// ‖ΔW‖ / ‖W‖.
+    pub fn relative_delta(&self) -> f64 {
+        (self.delta_sq / self.base_sq.max(f64::MIN_POSITIVE)).sqrt()
+    }
+    /// ‖Q(W+ΔW) − Q(W)‖ / ‖ΔW‖.
+    pub fn surviving(&self) -> f64 {
+        if self.delta_sq == 0.0 {
+            return 1.0;
+        }
+        (self.survived_sq / self.delta_sq).sqrt()
+    }
+}
+
+/// Every how many rows the survival estimate samples one (about 64 rows per tensor).
+pub fn survival_stride(rows: usize) -> usize {
+    (rows / 64).max(1)
+}
+
 /// The encoded bytes of one row chunk and the non-finite values it had.
 pub struct Chunk {
     pub bytes: Vec<u8>,
     pub non_finite: u64,
+    pub survival: Option<Survival>,
 }
 
 /// Produces rows `first..first+n` of a tensor in its output type.
-pub fn produce_chunk(
-    src: &SourceView<'_>,
-    t: &PlannedTensor,
-    first: usize,
-    n: usize,
-    policy: NanPolicy,
-) -> Chunk {
-    let mut f = vec![0f32; n * t.row_len()];
-    src.rows_f32(first, &mut f);
+pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
+    let row_len = t.row_len();
+    let mut f = vec![0f32; n * row_len];
+    src.base.rows_f32(first, &mut f);
+    let survival = src.lora.as_ref().map(|l| {
+        let mut delta = vec![0f32; f.len()];
+        l.delta_rows(first, &mut delta);
+        let stride = survival_stride(t.rows());
+        let sampled: Vec<usize> = (0..n).filter(|i| (first + i) % stride == 0).collect();
+        let rows_of = |x: &[f32]| -> Vec<f32> {
+            sampled.iter().flat_map(|&i| x[i * row_len..(i + 1) * row_len].iter().copied()).collect()
+        };
+        let base = rows_of(&f);
+        l.fuse_rows(first, &mut f, &delta);
+        survival_of(t.ggml_type, &base, &rows_of(&f))
+    });
     let mut non_finite = 0u64;
     for v in f.iter_mut() {
         if !v.is_finite() {
@@ -152,5 +193,31 @@ pub fn produce_chunk(
     if let Some(enc) = quant::encoder(t.ggml_type) {
         enc(&f, &mut bytes);
     }
-    Chunk { bytes, non_finite }
+    Chunk { bytes, non_finite, survival }
+}
+
+/// Round-trips base and fused rows through the output type and measures what is left of
+/// their difference.
+fn survival_of(ty: quant::GgmlType, base: &[f32], fused: &[f32]) -> Survival {
+    let (Some(enc), Some(dec)) = (quant::encoder(ty), quant::decoder(ty)) else {
+        return Survival::default();
+    };
+    let round_trip = |x: &[f32]| {
+        let (mut bytes, mut back) = (Vec::new(), Vec::with_capacity(x.len()));
+        enc(x, &mut bytes);
+        dec(&bytes, &mut back);
+        back
+    };
+    let (qb, qf) = (round_trip(base), round_trip(fused));
+    let mut s = Survival::default();
+    for i in 0..base.len() {
+        let d = (fused[i] - base[i]) as f64;
+        s.delta_sq += d * d;
+        s.base_sq += (base[i] as f64).powi(2);
+        let q = (qf[i] - qb[i]) as f64;
+        if q.is_finite() {
+            s.survived_sq += q * q;
+        }
+    }
+    s
 }

@@ -1,0 +1,141 @@
+//! Attaching an mlx-lm adapter to the plan: every adapter tensor must belong to a module
+//! the plan writes, with exactly the shapes mlx-lm's LoRA layers give it.
+
+use crate::error::{Error, Result};
+use crate::source::adapter::{Adapter, FineTuneType};
+
+use super::{choose_type_for, Delta, Encoding, ModuleKind, OutType, Plan};
+
+pub fn attach_adapter(plan: &mut Plan, adapter: &Adapter, outtype: OutType) -> Result<()> {
+    match adapter.fine_tune_type {
+        FineTuneType::Full => attach_full(plan, adapter)?,
+        FineTuneType::Lora | FineTuneType::Dora => attach_lora(plan, adapter)?,
+    }
+    if let Some(keys) = &adapter.keys {
+        for key in keys {
+            let known = plan
+                .tensors
+                .iter()
+                .filter_map(|t| t.module.as_ref())
+                .any(|m| m.path == *key || m.path.ends_with(&format!(".{key}")));
+            if !known {
+                return Err(Error::config(
+                    &adapter.config_path,
+                    "lora_parameters.keys",
+                    format!("'{key}' matches no module of this {} model", plan.arch),
+                ));
+            }
+        }
+    }
+    for t in plan.tensors.iter_mut().filter(|t| t.adapted()) {
+        t.ggml_type = choose_type_for(outtype, t.class, &t.source, &t.shape, true);
+    }
+    Ok(())
+}
+
+fn attach_lora(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
+    let file = &adapter.weights_path;
+    for (module, lt) in &adapter.modules {
+        let Some(t) = plan.tensors.iter_mut().find(|t| t.module.as_ref().is_some_and(|m| m.path == *module)) else {
+            return Err(Error::tensor(
+                file,
+                &lt.a,
+                format!("module '{module}' is not a weight of this {} model that an adapter can change", plan.arch),
+            ));
+        };
+        let kind = t.module.as_ref().map(|m| m.kind).unwrap_or(ModuleKind::Linear);
+        let view = |name: &str| {
+            let v = adapter.tensors.get(name).ok_or_else(|| Error::tensor(file, name, "missing"))?;
+            if !v.dtype.is_float() {
+                return Err(Error::tensor(file, name, format!("dtype {:?} is not a float type", v.dtype)));
+            }
+            Ok(v)
+        };
+        let (a, b) = (view(&lt.a)?, view(&lt.b)?);
+        let s = &t.shape;
+        // (expected a, expected b) with r as a placeholder, and where r sits in a and b.
+        let (ra, rb) = match kind {
+            ModuleKind::Linear => (a.shape.get(1), b.shape.first()),
+            ModuleKind::Switch => (a.shape.get(1), b.shape.get(2)),
+            ModuleKind::Embedding => (a.shape.get(1), b.shape.first()),
+        };
+        let (Some(&r), Some(&r_b)) = (ra, rb) else {
+            return Err(Error::tensor(
+                file,
+                &lt.a,
+                format!("shape {:?} / lora_b {:?} do not fit module '{module}'", a.shape, b.shape),
+            ));
+        };
+        if r != r_b {
+            return Err(Error::tensor(
+                file,
+                &lt.b,
+                format!(
+                    "rank mismatch: lora_a {:?} has rank {r}, lora_b {:?} has rank {r_b} (module '{module}')",
+                    a.shape, b.shape
+                ),
+            ));
+        }
+        if let Some(cfg_r) = adapter.rank.filter(|&cr| cr != r) {
+            return Err(Error::tensor(
+                file,
+                &lt.a,
+                format!("rank {r}, but adapter_config.json says rank {cfg_r} (module '{module}')"),
+            ));
+        }
+        let (want_a, want_b, what): (Vec<usize>, Vec<usize>, &str) = match kind {
+            ModuleKind::Linear => (vec![s[1], r], vec![r, s[0]], "[in, r] and [r, out]"),
+            ModuleKind::Switch => (vec![s[0], r, s[2]], vec![s[0], s[1], r], "[E, r, in] and [E, out, r]"),
+            ModuleKind::Embedding => (vec![s[0], r], vec![r, s[1]], "[vocab, r] and [r, dims]"),
+        };
+        if a.shape != want_a.as_slice() || b.shape != want_b.as_slice() {
+            return Err(Error::tensor(
+                file,
+                &lt.a,
+                format!(
+                    "lora_a {:?} and lora_b {:?} do not fit module '{module}' of shape {s:?} (expected {want_a:?} and {want_b:?}, i.e. {what}): is this adapter for another model?",
+                    a.shape, b.shape
+                ),
+            ));
+        }
+        if let Some(m) = &lt.m {
+            if kind == ModuleKind::Switch {
+                return Err(Error::tensor(
+                    file,
+                    m,
+                    format!("DoRA on stacked experts ('{module}') is not something mlx-lm can train or fuse"),
+                ));
+            }
+            let mv = view(m)?;
+            if mv.shape != [s[0]] {
+                return Err(Error::tensor(
+                    file,
+                    m,
+                    format!("shape {:?}, but module '{module}' has {} rows", mv.shape, s[0]),
+                ));
+            }
+        }
+        t.delta =
+            Some(Delta { a: lt.a.clone(), b: lt.b.clone(), m: lt.m.clone(), scale: adapter.scale, rank: r, kind });
+    }
+    Ok(())
+}
+
+fn attach_full(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
+    let file = &adapter.weights_path;
+    for name in adapter.tensors.names() {
+        let Some(t) = plan.tensors.iter_mut().find(|t| t.source_name() == name) else {
+            return Err(Error::tensor(file, name, format!("matches no tensor of this {} model", plan.arch)));
+        };
+        let v = adapter.tensors.get(name).ok_or_else(|| Error::tensor(file, name, "missing"))?;
+        if !v.dtype.is_float() || v.shape != t.shape.as_slice() {
+            return Err(Error::tensor(
+                file,
+                name,
+                format!("{:?} {:?}, but the model's tensor is {:?}", v.dtype, v.shape, t.shape),
+            ));
+        }
+        t.source = Encoding::Adapter { tensor: name.to_string(), dtype: v.dtype };
+    }
+    Ok(())
+}

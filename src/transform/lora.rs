@@ -1,0 +1,153 @@
+//! Fusing a LoRA/DoRA update into row chunks of a weight, with the rank-r products on a
+//! GEMM kernel (the `gemm` crate).
+
+use crate::plan::{Delta, ModuleKind};
+use crate::source::{Dtype, TensorStore, TensorView};
+
+/// A delta's factors in f32, laid out for `ΔW[rows of expert e] = L[rows] · R_e`.
+pub struct LoraFactors {
+    rank: usize,
+    in_dim: usize,
+    rows_per_expert: usize,
+    /// `[rows, r]`, already multiplied by the scale.
+    left: Vec<f32>,
+    /// `[E, r, in]`.
+    right: Vec<f32>,
+    /// DoRA magnitudes, one per row of a 2-D weight.
+    magnitude: Option<Vec<f32>>,
+}
+
+fn to_f32(v: &TensorView<'_>) -> Vec<f32> {
+    let mut out = vec![0f32; v.data.len() / v.dtype.size().max(1)];
+    match v.dtype {
+        Dtype::F32 => out
+            .iter_mut()
+            .zip(v.data.chunks_exact(4))
+            .for_each(|(o, b)| *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        Dtype::F16 => out
+            .iter_mut()
+            .zip(v.data.chunks_exact(2))
+            .for_each(|(o, b)| *o = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
+        Dtype::BF16 => out
+            .iter_mut()
+            .zip(v.data.chunks_exact(2))
+            .for_each(|(o, b)| *o = crate::quant::bf16::to_f32(u16::from_le_bytes([b[0], b[1]]))),
+        _ => {}
+    }
+    out
+}
+
+/// `[rows, cols]` → `[cols, rows]`.
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            out[j * rows + i] = x[i * cols + j];
+        }
+    }
+    out
+}
+
+impl LoraFactors {
+    /// `shape` is the weight's logical shape; the plan has checked every adapter shape.
+    pub fn new(store: &TensorStore, d: &Delta, shape: &[usize]) -> Option<LoraFactors> {
+        let a = store.get(&d.a)?;
+        let b = store.get(&d.b)?;
+        let (a, b, r) = (to_f32(&a), to_f32(&b), d.rank);
+        let in_dim = *shape.last()?;
+        let (mut left, right, rows_per_expert) = match d.kind {
+            // lora_a [in, r], lora_b [r, out]: L = Bᵀ [out, r], R = Aᵀ [r, in].
+            ModuleKind::Linear => (transpose(&b, r, shape[0]), transpose(&a, in_dim, r), shape[0]),
+            // lora_a [E, r, in], lora_b [E, out, r]: L = B (all experts' rows), R = A.
+            ModuleKind::Switch => (b, a, shape[1]),
+            // lora_a [vocab, r], lora_b [r, dims]: L = A, R = B.
+            ModuleKind::Embedding => (a, b, shape[0]),
+        };
+        left.iter_mut().for_each(|x| *x *= d.scale);
+        let magnitude = match &d.m {
+            Some(m) => Some(to_f32(&store.get(m)?)),
+            None => None,
+        };
+        Some(LoraFactors { rank: r, in_dim, rows_per_expert, left, right, magnitude })
+    }
+
+    /// Writes `ΔW` for rows `first..first + delta.len()/in_dim` into `delta`.
+    pub fn delta_rows(&self, first: usize, delta: &mut [f32]) {
+        let (r, n_in) = (self.rank, self.in_dim);
+        let n = delta.len() / n_in;
+        let mut done = 0;
+        while done < n {
+            let row = first + done;
+            let e = row / self.rows_per_expert;
+            // Rows up to the end of this expert.
+            let seg = (self.rows_per_expert - row % self.rows_per_expert).min(n - done);
+            let lhs = &self.left[row * r..(row + seg) * r];
+            let rhs = &self.right[e * r * n_in..(e + 1) * r * n_in];
+            let dst = &mut delta[done * n_in..(done + seg) * n_in];
+            matmul(seg, n_in, r, lhs, rhs, dst);
+            done += seg;
+        }
+    }
+
+    /// `W += ΔW` (and DoRA's row rescaling) for rows starting at `first`; `delta` holds ΔW.
+    pub fn fuse_rows(&self, first: usize, rows: &mut [f32], delta: &[f32]) {
+        rows.iter_mut().zip(delta).for_each(|(w, d)| *w += d);
+        if let Some(m) = &self.magnitude {
+            for (i, row) in rows.chunks_exact_mut(self.in_dim).enumerate() {
+                let norm = row.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt() as f32;
+                let s = m[first + i] / norm;
+                row.iter_mut().for_each(|x| *x *= s);
+            }
+        }
+    }
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all row-major. Single-threaded: parallelism is over
+/// row chunks, and a fixed kernel per shape keeps the output independent of thread count.
+fn matmul(m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32], dst: &mut [f32]) {
+    assert!(lhs.len() == m * k && rhs.len() == k * n && dst.len() == m * n, "matmul operand sizes");
+    // SAFETY: the three slices are exactly m×k, k×n and m×n with the strides given.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_matches_naive() {
+        let (m, n, k) = (5, 7, 3);
+        let lhs: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let rhs: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut dst = vec![0f32; m * n];
+        matmul(m, n, k, &lhs, &rhs, &mut dst);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f32 = (0..k).map(|p| lhs[i * k + p] * rhs[p * n + j]).sum();
+                assert!((dst[i * n + j] - want).abs() < 1e-6);
+            }
+        }
+    }
+}
