@@ -195,3 +195,52 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     make_gpt_oss(Path(a.out), seed=a.seed, dtype=a.dtype)
+
+
+TRAIN_DOCS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "def convert(model_dir, outfile): return write_gguf(plan(model_dir), outfile)",
+    "Numbers 12345 and 3.14159, dates 2026-11-27.",
+    "MLX checkpoints become GGUF files that llama.cpp runs.",
+]
+
+
+def train_adapter(model_dir, out_dir, fine_tune_type="lora", keys=None, rank=4, scale=20.0, num_layers=-1,
+                  iters=4, learning_rate=2e-2, seed=0):
+    """Trains a real adapter with `mlx_lm lora` for a few iterations."""
+    import subprocess
+    import sys
+
+    out_dir = Path(out_dir)
+    data = out_dir.parent / (out_dir.name + "-data")
+    data.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "valid"):
+        (data / f"{split}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TRAIN_DOCS * 2))
+    params = {"rank": rank, "scale": scale, "dropout": 0.0}
+    if keys is not None:
+        params["keys"] = keys
+    cfg = {
+        "model": str(model_dir), "train": True, "data": str(data), "fine_tune_type": fine_tune_type,
+        "num_layers": num_layers, "batch_size": 2, "iters": iters, "val_batches": 1, "learning_rate": learning_rate,
+        "steps_per_report": iters, "steps_per_eval": 1000, "save_every": 1000, "adapter_path": str(out_dir),
+        "max_seq_length": 64, "seed": seed, "lora_parameters": params,
+    }
+    cfg_path = out_dir.parent / (out_dir.name + "-config.json")
+    cfg_path.write_text(json.dumps(cfg))  # JSON is valid YAML
+    p = subprocess.run([sys.executable, "-m", "mlx_lm", "lora", "-c", str(cfg_path)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"mlx_lm lora failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+    return out_dir
+
+
+def reference_logits_with_adapter(model_dir, adapter_dir, tokens=TOKENS):
+    """MLX's logits for the base model with the adapter applied unfused, in float32."""
+    from mlx_lm.tuner.utils import load_adapters
+    from mlx_lm.utils import load_model
+
+    model, _ = load_model(Path(model_dir))
+    model = load_adapters(model, str(adapter_dir))
+    model.set_dtype(mx.float32)
+    logits = model(mx.array([tokens]))
+    mx.eval(logits)
+    return np.array(logits[0].astype(mx.float32))
