@@ -63,9 +63,9 @@ pub fn default_outfile(model_dir: &Path, outtype: OutType) -> PathBuf {
 pub fn build_plan(ckpt: &Checkpoint, adapter: Option<&Adapter>, outtype: OutType) -> Result<Plan> {
     let mut plan = crate::arch::plan(ckpt, &PlanOptions { outtype, name: None })?;
     if let Some(a) = adapter {
-        attach_adapter(&mut plan, a, outtype)?;
+        attach_adapter(&mut plan, a)?;
     }
-    plan.set_file_type(outtype);
+    plan.assign_types(outtype)?;
     Ok(plan)
 }
 
@@ -79,7 +79,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let adapter_plan = match (&opts.adapter_out, &adapter) {
         (Some(_), Some(a)) => {
             let mut with = build_plan(&ckpt, None, opts.outtype)?;
-            attach_adapter(&mut with, a, opts.outtype)?;
+            attach_adapter(&mut with, a)?;
             Some(crate::adapter_gguf::plan_adapter(&with, a)?)
         }
         (Some(p), None) => return Err(Error::Usage(format!("--adapter-out {} needs --adapter", p.display()))),

@@ -8,9 +8,9 @@
 use crate::error::{Error, Result};
 use crate::gguf::Value;
 use crate::plan::{
-    choose_type, resolve_param, resolve_weight, Encoding, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor,
-    TensorClass,
+    resolve_param, resolve_weight, Encoding, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor, TensorClass,
 };
+use crate::quant::GgmlType;
 use crate::source::Checkpoint;
 use crate::tokenizer::{bpe_metadata, Vocab};
 
@@ -171,8 +171,8 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
     let mut tensors = Vec::new();
     let mut push =
         |name: String, shape: Vec<usize>, class: TensorClass, source: Encoding, module: Option<ModuleRef>| {
-            let ggml_type = choose_type(opts.outtype, class, &source, &shape);
-            tensors.push(PlannedTensor { name, shape, ggml_type, class, source, module, delta: None });
+            // Output types are assigned once the whole plan (and any adapter) is known.
+            tensors.push(PlannedTensor { name, shape, ggml_type: GgmlType::F32, class, source, module, delta: None });
         };
     let module = |path: &str, kind: ModuleKind| Some(ModuleRef { path: path.to_string(), kind });
     let (h, f32only) = (cfg.hidden, TensorClass::F32Only);
@@ -251,7 +251,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
 /// Adds the config's expert count to shape errors of expert tensors.
 fn explain_expert_mismatch(e: Error, cfg: &GptOssConfig) -> Error {
     match e {
-        Error::Tensor { path, tensor, msg } if tensor.contains(".experts.") => Error::Tensor {
+        Error::Tensor { path, tensor, msg } if tensor.contains(".mlp.") => Error::Tensor {
             path,
             tensor,
             msg: format!(

@@ -4,9 +4,9 @@
 use crate::error::{Error, Result};
 use crate::source::adapter::{Adapter, FineTuneType};
 
-use super::{choose_type_for, Delta, Encoding, ModuleKind, OutType, Plan};
+use super::{Delta, Encoding, ModuleKind, Plan};
 
-pub fn attach_adapter(plan: &mut Plan, adapter: &Adapter, outtype: OutType) -> Result<()> {
+pub fn attach_adapter(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
     match adapter.fine_tune_type {
         FineTuneType::Full => attach_full(plan, adapter)?,
         FineTuneType::Lora | FineTuneType::Dora => attach_lora(plan, adapter)?,
@@ -26,9 +26,6 @@ pub fn attach_adapter(plan: &mut Plan, adapter: &Adapter, outtype: OutType) -> R
                 ));
             }
         }
-    }
-    for t in plan.tensors.iter_mut().filter(|t| t.adapted()) {
-        t.ggml_type = choose_type_for(outtype, t.class, &t.source, &t.shape, true);
     }
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! read. The writer's header, `--dry-run` and size checks all come from here.
 
 mod adapter;
+pub mod mixture;
 mod resolve;
+
+pub use mixture::FileType;
 
 pub use adapter::attach_adapter;
 pub use resolve::{resolve_param, resolve_weight};
@@ -12,33 +15,31 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::gguf::Value;
-use crate::mlx::{QuantParams, ScaleFloat};
-use crate::quant::{GgmlType, ALL_TYPES};
+use crate::mlx::{QuantMode, QuantParams, ScaleFloat};
+use crate::quant::GgmlType;
 use crate::source::Dtype;
 
 /// The user's `--outtype`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutType {
-    /// Per tensor: the source's float type for dense weights, Q8_0 for quantized ones.
+    /// Per tensor: lossless MXFP4 passthrough for unadapted MLX mxfp4 weights, the source's
+    /// float type for dense weights, Q8_0 for other quantized weights, F32 where ggml needs it.
     Auto,
-    Fixed(GgmlType),
+    /// A llama.cpp file type, with llama-quantize's per-tensor mixture.
+    File(FileType),
 }
 
 impl FromStr for OutType {
     type Err = String;
     fn from_str(s: &str) -> Result<OutType, String> {
-        let l = s.to_ascii_lowercase();
-        if l == "auto" {
+        if s.eq_ignore_ascii_case("auto") {
             return Ok(OutType::Auto);
         }
-        ALL_TYPES
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(&l) && t.can_encode())
-            .map(OutType::Fixed)
-            .ok_or_else(|| {
-                let valid: Vec<&str> = ALL_TYPES.iter().filter(|t| t.can_encode()).map(|t| t.name()).collect();
-                format!("unknown output type '{s}' (valid: auto, {})", valid.join(", "))
-            })
+        FileType::parse(s).map(OutType::File).ok_or_else(|| {
+            let valid: Vec<&str> =
+                FileType::ALL.iter().filter(|(_, f)| f.default_type().can_encode()).map(|(n, _)| *n).collect();
+            format!("unknown output type '{s}' (valid: auto, {})", valid.join(", "))
+        })
     }
 }
 
@@ -46,7 +47,7 @@ impl fmt::Display for OutType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OutType::Auto => f.write_str("auto"),
-            OutType::Fixed(t) => f.write_str(t.name()),
+            OutType::File(t) => f.write_str(t.name()),
         }
     }
 }
@@ -161,6 +162,13 @@ impl PlannedTensor {
         crate::gguf::tensor_nbytes(self.ggml_type, &self.ne()).unwrap_or(0)
     }
 
+    /// Whether the tensor is copied from MLX mxfp4 blocks without dequantizing.
+    pub fn passthrough(&self) -> bool {
+        self.ggml_type == GgmlType::Mxfp4
+            && self.delta.is_none()
+            && matches!(&self.source, Encoding::Quantized { params, .. } if params.mode == QuantMode::Mxfp4)
+    }
+
     /// Whether an adapter changes this tensor.
     pub fn adapted(&self) -> bool {
         self.delta.is_some() || matches!(self.source, Encoding::Adapter { .. })
@@ -192,6 +200,26 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Decides every tensor's output type (after any adapter is attached) and
+    /// `general.file_type`. Fails if a type is needed that this tool cannot write.
+    pub fn assign_types(&mut self, outtype: OutType) -> crate::error::Result<()> {
+        let types: Vec<GgmlType> = match outtype {
+            OutType::Auto => self.tensors.iter().map(auto_type).collect(),
+            OutType::File(f) => mixture::mixture(f, &self.tensors),
+        };
+        for (t, ty) in self.tensors.iter_mut().zip(types) {
+            if !ty.can_encode() {
+                return Err(crate::error::Error::Usage(format!(
+                    "--outtype {outtype} puts tensor '{}' in {ty}, which this version cannot write yet",
+                    t.name
+                )));
+            }
+            t.ggml_type = ty;
+        }
+        self.set_file_type(outtype);
+        Ok(())
+    }
+
     /// Sets `general.file_type` from the final tensor types (after the adapter is attached).
     pub fn set_file_type(&mut self, outtype: OutType) {
         let ft = Value::U32(file_type(outtype, &self.tensors));
@@ -213,65 +241,38 @@ impl Plan {
     }
 }
 
-/// Picks a tensor's output type from its class, source and the user's choice.
-pub fn choose_type(outtype: OutType, class: TensorClass, source: &Encoding, shape: &[usize]) -> GgmlType {
-    choose_type_for(outtype, class, source, shape, false)
-}
-
-/// As [`choose_type`], knowing whether an adapter changes the tensor: an adapted tensor
-/// is never written coarser than Q8_0 by default, so a small delta is not rounded away.
-pub fn choose_type_for(
-    outtype: OutType,
-    class: TensorClass,
-    source: &Encoding,
-    shape: &[usize],
-    adapted: bool,
-) -> GgmlType {
-    let _ = adapted;
-    if class != TensorClass::Matrix || shape.len() < 2 {
+/// The `auto` output type of one tensor.
+fn auto_type(t: &PlannedTensor) -> GgmlType {
+    if t.class != TensorClass::Matrix || t.shape.len() < 2 {
         return GgmlType::F32;
     }
-    let row = shape.last().copied().unwrap_or(1) as u64;
-    let wanted = match outtype {
-        OutType::Fixed(t) => t,
-        OutType::Auto => match source {
-            Encoding::Dense { dtype: Dtype::F16, .. } => GgmlType::F16,
-            Encoding::Dense { dtype: Dtype::BF16, .. } => GgmlType::Bf16,
-            Encoding::Dense { .. } | Encoding::Adapter { .. } => GgmlType::F32,
-            Encoding::Quantized { .. } => GgmlType::Q8_0,
-        },
+    let wanted = match &t.source {
+        Encoding::Dense { dtype: Dtype::F16, .. } | Encoding::Adapter { dtype: Dtype::F16, .. } => GgmlType::F16,
+        Encoding::Dense { dtype: Dtype::BF16, .. } | Encoding::Adapter { dtype: Dtype::BF16, .. } => GgmlType::Bf16,
+        Encoding::Dense { .. } | Encoding::Adapter { .. } => GgmlType::F32,
+        // MLX mxfp4 is ggml's MXFP4 up to a nibble reorder: pass it through unless an
+        // adapter changed the weights (an adapted tensor is never coarser than Q8_0, so a
+        // small delta is not rounded away).
+        Encoding::Quantized { params, .. } if params.mode == QuantMode::Mxfp4 && !t.adapted() => GgmlType::Mxfp4,
+        Encoding::Quantized { .. } => GgmlType::Q8_0,
     };
-    if wanted.row_bytes(row).is_some() {
-        wanted
-    } else {
-        // Rows that do not fit the block size keep full precision rather than be invalid.
-        GgmlType::F32
-    }
+    mixture::fallback(t.row_len() as u64, wanted)
 }
 
 /// `general.file_type` (`LLAMA_FTYPE_*`) for an output type.
 pub fn file_type(outtype: OutType, tensors: &[PlannedTensor]) -> u32 {
-    let t = match outtype {
-        OutType::Fixed(t) => t,
+    match outtype {
+        OutType::File(f) => f.id(),
+        // ggml-org's own gpt-oss files: MXFP4 experts, Q8_0 elsewhere = MOSTLY_MXFP4_MOE.
+        OutType::Auto if tensors.iter().any(|t| t.ggml_type == GgmlType::Mxfp4) => FileType::Mxfp4Moe.id(),
         OutType::Auto => {
             // The most common matrix type, as llama.cpp guesses it when the key is absent.
             let mut counts = std::collections::BTreeMap::new();
             for t in tensors.iter().filter(|t| t.class == TensorClass::Matrix) {
                 *counts.entry(t.ggml_type).or_insert(0usize) += 1;
             }
-            counts.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t).unwrap_or(GgmlType::F32)
+            let common = counts.into_iter().max_by_key(|(_, n)| *n).map(|(t, _)| t).unwrap_or(GgmlType::F32);
+            FileType::ALL.iter().map(|(_, f)| *f).find(|f| f.default_type() == common).map(|f| f.id()).unwrap_or(0)
         }
-    };
-    match t {
-        GgmlType::F32 => 0,
-        GgmlType::F16 => 1,
-        GgmlType::Q4_0 => 2,
-        GgmlType::Q4_1 => 3,
-        GgmlType::Q8_0 => 7,
-        GgmlType::Q5_0 => 8,
-        GgmlType::Q5_1 => 9,
-        GgmlType::Bf16 => 32,
-        GgmlType::Mxfp4 => 38,
-        _ => 0,
     }
 }

@@ -6,6 +6,8 @@
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+pub mod mxfp4;
+pub mod q5_0;
 pub mod q8_0;
 
 use std::fmt;
@@ -181,6 +183,8 @@ pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
         GgmlType::F16 => Some(f16::encode),
         GgmlType::Bf16 => Some(bf16::encode),
         GgmlType::Q8_0 => Some(q8_0::encode),
+        GgmlType::Q5_0 => Some(q5_0::encode),
+        GgmlType::Mxfp4 => Some(mxfp4::encode),
         _ => None,
     }
 }
@@ -194,6 +198,8 @@ pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
         GgmlType::F16 => Some(f16::decode),
         GgmlType::Bf16 => Some(bf16::decode),
         GgmlType::Q8_0 => Some(q8_0::decode),
+        GgmlType::Q5_0 => Some(q5_0::decode),
+        GgmlType::Mxfp4 => Some(mxfp4::decode),
         _ => None,
     }
 }

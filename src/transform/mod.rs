@@ -165,6 +165,24 @@ pub struct Chunk {
 
 /// Produces rows `first..first+n` of a tensor in its output type.
 pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
+    if let (true, SourceView::Quantized(q)) = (t.passthrough(), &src.base) {
+        let gpr = q.groups_per_row();
+        let scales = &q.scales[first * gpr..(first + n) * gpr];
+        // Scale byte 0xFF is inf/NaN in MLX but finite in ggml: not lossless, so such
+        // chunks go through f32 and the non-finite policy.
+        if !scales.contains(&0xFF) {
+            let wpr = q.words_per_row() * 4;
+            let mut bytes = Vec::with_capacity(n * gpr * quant::mxfp4::BYTES);
+            for r in first..first + n {
+                quant::mxfp4::repack_mlx_row(
+                    &q.weight[r * wpr..(r + 1) * wpr],
+                    &q.scales[r * gpr..(r + 1) * gpr],
+                    &mut bytes,
+                );
+            }
+            return Chunk { bytes, non_finite: 0, survival: None };
+        }
+    }
     let row_len = t.row_len();
     let mut f = vec![0f32; n * row_len];
     src.base.rows_f32(first, &mut f);

@@ -38,3 +38,20 @@ def llama_logits(gguf_path, tokens, n_ctx=64):
     out = np.array(llm.scores[: len(tokens)], dtype=np.float32)
     del llm
     return out
+
+
+def llama_quantize(src, dst, ftype):
+    """llama.cpp's own quantizer (llama_model_quantize) applied to a GGUF file."""
+    import ctypes
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = 2
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    assert rc == 0, f"llama_model_quantize failed ({rc})"
+    return dst
+
+
+LLAMA_FTYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q4_k_m": 15,
+               "q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "q4_k_s": 14, "bf16": 32, "mxfp4_moe": 38}

@@ -1,0 +1,119 @@
+//! GGML_TYPE_MXFP4: blocks of 32 as `{ u8 e; u8 qs[16]; }` (17 bytes), E2M1 codes with an
+//! E8M0 exponent; element j in the low nibble of qs[j], element j+16 in the high nibble.
+//! Reference: ggml `quantize_row_mxfp4_ref`: e = floor(log2f(amax)) - 2 + 127 (log2f, not
+//! the exponent bits: they differ just below powers of two), d = 2^(e-128), and each code
+//! is the first index minimising |kvalues[i]·d − x|.
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 17;
+
+/// ggml's `kvalues_mxfp4`: E2M1 values doubled.
+pub const KVALUES: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/// `GGML_E8M0_TO_FP32_HALF`: 2^(e-128) (byte 255 is not special).
+pub fn e8m0_half(e: u8) -> f32 {
+    if e < 2 {
+        f32::from_bits(0x0020_0000 << e)
+    } else {
+        f32::from_bits(((e as u32) - 1) << 23)
+    }
+}
+
+fn best_index(x: f32, d: f32) -> u8 {
+    let mut best = 0u8;
+    let mut best_err = (KVALUES[0] as f32 * d - x).abs();
+    for (i, &k) in KVALUES.iter().enumerate().skip(1) {
+        let err = (k as f32 * d - x).abs();
+        if err < best_err {
+            best = i as u8;
+            best_err = err;
+        }
+    }
+    best
+}
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let mut amax = 0.0f32;
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+        }
+    }
+    // C converts the float to uint8_t; in range for every finite amax.
+    let e = if amax > 0.0 { (amax.log2().floor() - 2.0 + 127.0) as u8 } else { 0 };
+    let d = e8m0_half(e);
+    out[0] = e;
+    for j in 0..16 {
+        out[1 + j] = best_index(x[j], d) | (best_index(x[j + 16], d) << 4);
+    }
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
+        quantize_block(x, o);
+    }
+}
+
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = e8m0_half(b[0]);
+        let mut vals = [0f32; 32];
+        for j in 0..16 {
+            vals[j] = KVALUES[(b[1 + j] & 15) as usize] as f32 * d;
+            vals[j + 16] = KVALUES[(b[1 + j] >> 4) as usize] as f32 * d;
+        }
+        out.extend_from_slice(&vals);
+    }
+}
+
+/// Lossless repack of one row of MLX mxfp4 data (byte k = code 2k | code 2k+1 << 4, one
+/// E8M0 byte per 32) into ggml blocks: only the nibble order changes, the scale byte is
+/// copied (ggml's 2^(e-128) times doubled values equals MLX's 2^(e-127) times E2M1).
+pub fn repack_mlx_row(words: &[u8], scales: &[u8], out: &mut Vec<u8>) {
+    for (g, &e) in scales.iter().enumerate() {
+        let src = &words[g * 16..(g + 1) * 16];
+        let code = |j: usize| (src[j / 2] >> ((j % 2) * 4)) & 15;
+        out.push(e);
+        for j in 0..16 {
+            out.push(code(j) | (code(j + 16) << 4));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_block_is_zero_bytes() {
+        let mut out = Vec::new();
+        encode(&[0.0; 32], &mut out);
+        assert_eq!(out, vec![0u8; 17]);
+    }
+
+    #[test]
+    fn repack_decodes_to_mlx_values() {
+        // Codes 0..16 then 15..0, scale byte 130 (×8).
+        let codes: Vec<u8> = (0..16).chain((0..16).rev()).collect();
+        let words: Vec<u8> = codes.chunks(2).map(|p| p[0] | (p[1] << 4)).collect();
+        let mut out = Vec::new();
+        repack_mlx_row(&words, &[130], &mut out);
+        let mut got = Vec::new();
+        decode(&out, &mut got);
+        let mut want = vec![0f32; 32];
+        crate::mlx::mxfp4::dequantize_row(&words, &[130], &mut want);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn exponent_uses_log2f_rounding() {
+        // Just below 8.0, log2f rounds to exactly 3.0 (the C reference does the same).
+        let mut x = [0f32; 32];
+        x[0] = f32::from_bits(8.0f32.to_bits() - 1);
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(out[0], (x[0].log2().floor() - 2.0 + 127.0) as u8);
+    }
+}

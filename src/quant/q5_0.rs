@@ -1,0 +1,74 @@
+//! GGML_TYPE_Q5_0: blocks of 32 as `{ f16 d; u8 qh[4]; u8 qs[16]; }` (22 bytes).
+//! Reference: ggml `quantize_row_q5_0_ref`: `max` is the signed element of largest
+//! magnitude (the first on ties), d = max / -16, q = min(31, trunc(x/d + 16.5)); low nibbles
+//! in qs (element j low, j+16 high), bit 4 of element j in bit j of the little-endian qh.
+
+use half::f16;
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 22;
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let d = max / -16.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    let mut qh = 0u32;
+    for j in 0..16 {
+        let q0 = ((x[j] * id + 16.5) as i8).min(31) as u8;
+        let q1 = ((x[j + 16] * id + 16.5) as i8).min(31) as u8;
+        out[6 + j] = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
+        qh |= (((q0 & 0x10) >> 4) as u32) << j;
+        qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
+    }
+    out[2..6].copy_from_slice(&qh.to_le_bytes());
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
+        quantize_block(x, o);
+    }
+}
+
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let mut vals = [0f32; 32];
+        for j in 0..16 {
+            let lo = (b[6 + j] & 0x0F) as u32 | ((qh >> j) & 1) << 4;
+            let hi = (b[6 + j] >> 4) as u32 | ((qh >> (j + 16)) & 1) << 4;
+            vals[j] = (lo as i32 - 16) as f32 * d;
+            vals[j + 16] = (hi as i32 - 16) as f32 * d;
+        }
+        out.extend_from_slice(&vals);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_block_and_round_trip() {
+        let mut out = Vec::new();
+        encode(&[0.0; 32], &mut out);
+        // d = -0.0, qh all ones (q = 16), qs zero: ggml's bytes for an all-zero block.
+        assert_eq!(&out[..6], &[0x00, 0x80, 0xff, 0xff, 0xff, 0xff]);
+        assert!(out[6..].iter().all(|&b| b == 0));
+        let x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        let mut back = Vec::new();
+        decode(&out, &mut back);
+        assert_eq!(back, x);
+    }
+}
