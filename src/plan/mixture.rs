@@ -152,7 +152,7 @@ fn tensor_type(ftype: FileType, default: GgmlType, t: &PlannedTensor, has_output
     let cat = category(&t.name);
     let nx = t.row_len() as u64;
     if cat == Category::Output || (!has_output && cat == Category::TokenEmbd) {
-        if ftype == FileType::Mxfp4Moe || nx % default.block_size() as u64 != 0 {
+        if ftype == FileType::Mxfp4Moe || !nx.is_multiple_of(default.block_size() as u64) {
             return GgmlType::Q8_0;
         }
         return if default != GgmlType::Q8_0 { GgmlType::Q6K } else { default };
@@ -166,7 +166,7 @@ fn tensor_type(ftype: FileType, default: GgmlType, t: &PlannedTensor, has_output
 
 /// `tensor_type_fallback`: a type whose block does not divide the row length is replaced.
 pub fn fallback(ncols: u64, target: GgmlType) -> GgmlType {
-    if ncols % target.block_size() as u64 == 0 {
+    if ncols.is_multiple_of(target.block_size() as u64) {
         return target;
     }
     let t = match target {
@@ -176,7 +176,7 @@ pub fn fallback(ncols: u64, target: GgmlType) -> GgmlType {
         GgmlType::Q6K => GgmlType::Q8_0,
         other => other,
     };
-    if ncols % t.block_size() as u64 != 0 {
+    if !ncols.is_multiple_of(t.block_size() as u64) {
         GgmlType::F16
     } else {
         t

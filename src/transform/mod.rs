@@ -190,7 +190,7 @@ pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize
         let mut delta = vec![0f32; f.len()];
         l.delta_rows(first, &mut delta);
         let stride = survival_stride(t.rows());
-        let sampled: Vec<usize> = (0..n).filter(|i| (first + i) % stride == 0).collect();
+        let sampled: Vec<usize> = (0..n).filter(|i| (first + i).is_multiple_of(stride)).collect();
         let rows_of = |x: &[f32]| -> Vec<f32> {
             sampled.iter().flat_map(|&i| x[i * row_len..(i + 1) * row_len].iter().copied()).collect()
         };
