@@ -244,3 +244,40 @@ def reference_logits_with_adapter(model_dir, adapter_dir, tokens=TOKENS):
     logits = model(mx.array([tokens]))
     mx.eval(logits)
     return np.array(logits[0].astype(mx.float32))
+
+
+def make_gpt_oss_120b_layer(out: Path, vocab=1024, seed=0):
+    """Layers at gpt-oss-120b's real shapes (hidden 2880, 64 heads, 8 KV heads, head_dim
+    64, 128 experts of 2880), quantized as the seed model (mxfp4 experts, 8-bit affine
+    attention, 8-bit g64 router). mlx-lm's model class and quantize_model lay out the
+    tensors; the packed words and scales are then filled with random data directly, so
+    the 3.2 G expert weights never exist in float."""
+    from mlx_lm.models import gpt_oss
+    from mlx_lm.utils import save_config, save_model
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    # Two layers: mlx-lm's gpt-oss needs one of each attention kind.
+    cfg = gpt_oss_config(hidden_size=2880, intermediate_size=2880, num_hidden_layers=2, num_attention_heads=64,
+                         num_key_value_heads=8, head_dim=64, num_local_experts=128, num_experts_per_tok=4,
+                         experts_per_token=4, vocab_size=vocab, sliding_window=128)
+    model = gpt_oss.Model(gpt_oss.ModelArgs.from_dict(cfg))
+    model.set_dtype(mx.bfloat16)
+    model, cfg = quantize_gpt_oss(model, cfg, {"default": {"group_size": 32, "bits": 4, "mode": "mxfp4"},
+                                                "router": {"group_size": 64, "bits": 8},
+                                                "attn": {"group_size": 64, "bits": 8}})
+    mx.random.seed(seed)
+    params = []
+    for name, p in tree_flatten(model.parameters()):
+        if p.dtype == mx.uint32 and "experts" in name:
+            p = mx.random.randint(0, 2**31, p.shape).astype(mx.uint32)
+        elif p.dtype == mx.uint8:
+            p = mx.random.randint(118, 127, p.shape).astype(mx.uint8)
+        params.append((name, p))
+    model.update(tree_unflatten(params))
+    save_model(out, model, donate_model=True)
+    save_config(cfg, out / "config.json")
+    build_tokenizer(out)
+    return out

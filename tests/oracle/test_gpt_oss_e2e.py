@@ -152,3 +152,22 @@ def test_tokenizer_larger_than_embedding(mlx2gguf, seed_model, tmp_path):
         tok["added_tokens"].append({"id": 500, "content": "<|extra|>", "special": True})
     d = edit_tokenizer(seed_model, tmp_path, big)
     check_fails(mlx2gguf, d, tmp_path / "o.gguf", "tokenizer.json", "500", "384 rows")
+
+
+def test_real_120b_layer_shapes_convert_and_load(mlx2gguf, tmp_path):
+    """gpt-oss-120b's per-layer shapes (2880 hidden, 64 heads, 8 KV heads, 128 experts):
+    converted with the default output (MXFP4 experts passed through, Q8_0 attention),
+    loaded and run by llama.cpp."""
+    from fixtures import make_gpt_oss_120b_layer
+    d = make_gpt_oss_120b_layer(tmp_path / "m")
+    out = tmp_path / "auto.gguf"
+    run(mlx2gguf, "convert", d, "-o", out)
+    r = GGUFReader(str(out))
+    t = {x.name: x for x in r.tensors}
+    assert [int(x) for x in t["blk.0.ffn_gate_exps.weight"].shape] == [2880, 2880, 128]
+    assert t["blk.0.ffn_gate_exps.weight"].tensor_type.name == "MXFP4"
+    assert [int(x) for x in t["blk.0.attn_q.weight"].shape] == [2880, 4096]
+    assert r.fields["gpt-oss.attention.key_length"].contents() == 64
+    shutil.rmtree(d)
+    logits = llama_logits(out, [1, 2, 3, 4, 5])
+    assert logits.shape == (5, 1024) and np.isfinite(logits).all()
