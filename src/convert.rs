@@ -7,8 +7,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::plan::{attach_adapter, OutType, Plan, PlanOptions};
-use crate::sink::{AtomicFile, GgufWriter};
+use crate::plan::{attach_adapter, OutType, Plan, PlanOptions, TypeOverrides};
+use crate::sink::{ShardedWriter, SplitSpec};
 use crate::source::adapter::Adapter;
 use crate::source::Checkpoint;
 use crate::transform::{produce_chunk, NanPolicy, Source, Survival};
@@ -21,6 +21,8 @@ pub struct ConvertOptions {
     pub adapter_out: Option<PathBuf>,
     pub outfile: Option<PathBuf>,
     pub outtype: OutType,
+    pub overrides: TypeOverrides,
+    pub split: SplitSpec,
     pub nan_policy: NanPolicy,
     pub threads: Option<usize>,
 }
@@ -36,7 +38,10 @@ pub struct ClassSurvival {
 /// What a finished conversion did.
 #[derive(Clone, Debug)]
 pub struct Summary {
+    /// The (first) output file.
     pub outfile: PathBuf,
+    /// Every output file (more than one when split).
+    pub outfiles: Vec<PathBuf>,
     pub adapter_out: Option<PathBuf>,
     pub tensors: usize,
     pub bytes_written: u64,
@@ -44,11 +49,29 @@ pub struct Summary {
     /// (tensor, count) for every tensor that had inf/NaN values.
     pub non_finite: Vec<(String, u64)>,
     pub survival: Vec<ClassSurvival>,
+    /// Tensors meant for lossless passthrough that had chunks requantized from f32.
+    pub requantized: Vec<String>,
+    /// Per tensor class: source format → output type, counts, bytes.
+    pub classes: Vec<crate::report::ClassRow>,
+    /// Bytes of the checkpoint's safetensors files.
+    pub input_bytes: u64,
 }
 
-/// Elements per work chunk (4 MiB of f32): bounded memory per worker. Chunk boundaries
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks a running conversion to stop at the next chunk (from a Ctrl-C/SIGTERM handler):
+/// it then returns [`Error::Interrupted`] and removes its temporary file.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Elements per work chunk (1 MiB of f32): bounded memory per worker. Chunk boundaries
 /// depend only on the tensor, never on the thread count, so the output does not either.
-const CHUNK_ELEMS: usize = 1 << 20;
+const CHUNK_ELEMS: usize = 1 << 18;
 
 pub fn default_outfile(model_dir: &Path, outtype: OutType) -> PathBuf {
     let name = model_dir
@@ -60,13 +83,54 @@ pub fn default_outfile(model_dir: &Path, outtype: OutType) -> PathBuf {
 }
 
 /// The full plan for a checkpoint and optional adapter (to fuse).
-pub fn build_plan(ckpt: &Checkpoint, adapter: Option<&Adapter>, outtype: OutType) -> Result<Plan> {
-    let mut plan = crate::arch::plan(ckpt, &PlanOptions { outtype, name: None })?;
+pub fn build_plan(ckpt: &Checkpoint, adapter: Option<&Adapter>, opts: &PlanOptions) -> Result<Plan> {
+    let mut plan = crate::arch::plan(ckpt, opts)?;
     if let Some(a) = adapter {
         attach_adapter(&mut plan, a)?;
     }
-    plan.assign_types(outtype)?;
+    plan.assign_types(opts.outtype, &opts.overrides)?;
     Ok(plan)
+}
+
+/// What `--dry-run` shows: the plan, the output file and its exact size.
+pub struct DryRun {
+    pub plan: Plan,
+    pub outfile: PathBuf,
+    pub total_bytes: u64,
+    /// (file, tensors, data bytes) per output file.
+    pub files: Vec<(PathBuf, usize, u64)>,
+}
+
+/// Plans the conversion without writing anything.
+pub fn dry_run(opts: &ConvertOptions) -> Result<DryRun> {
+    let ckpt = Checkpoint::open(&opts.model_dir)?;
+    let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
+    let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
+    let plan_opts = PlanOptions { outtype: opts.outtype, name: None, overrides: opts.overrides.clone() };
+    let plan = build_plan(&ckpt, fuse, &plan_opts)?;
+    let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&opts.model_dir, opts.outtype));
+    let total_bytes = planned_size(&plan).map_err(|e| Error::input(&outfile, e.to_string()))?;
+    let sizes: Vec<u64> = plan.tensors.iter().map(|t| t.nbytes()).collect();
+    let shards = crate::sink::split::plan_shards(&sizes, opts.split);
+    let files = shards
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let path = if shards.len() == 1 {
+                outfile.clone()
+            } else {
+                crate::sink::split::shard_path(&outfile, i, shards.len())
+            };
+            (path, r.len(), sizes[r.clone()].iter().sum())
+        })
+        .collect();
+    Ok(DryRun { plan, outfile, total_bytes, files })
+}
+
+/// The exact size of the GGUF file a plan produces.
+pub fn planned_size(plan: &Plan) -> std::result::Result<u64, crate::sink::LayoutError> {
+    let (header, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())?;
+    Ok(header.len() as u64 + sizes.iter().map(|n| crate::gguf::pad(*n).unwrap_or(*n)).sum::<u64>())
 }
 
 pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
@@ -74,11 +138,12 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let ckpt = Checkpoint::open(&opts.model_dir)?;
     let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
     let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
-    let plan = build_plan(&ckpt, fuse, opts.outtype)?;
+    let plan_opts = PlanOptions { outtype: opts.outtype, name: None, overrides: opts.overrides.clone() };
+    let plan = build_plan(&ckpt, fuse, &plan_opts)?;
     // The separate adapter file is planned (and refused if inexpressible) before any output.
     let adapter_plan = match (&opts.adapter_out, &adapter) {
         (Some(_), Some(a)) => {
-            let mut with = build_plan(&ckpt, None, opts.outtype)?;
+            let mut with = build_plan(&ckpt, None, &plan_opts)?;
             attach_adapter(&mut with, a)?;
             Some(crate::adapter_gguf::plan_adapter(&with, a)?)
         }
@@ -92,58 +157,94 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
     let threads = pool.current_num_threads();
 
-    let file = AtomicFile::create(&outfile).map_err(|e| Error::io(&outfile, e))?;
+    let (_, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
+        .map_err(|e| Error::input(&outfile, e.to_string()))?;
     let io_err = |e: std::io::Error| Error::io(&outfile, e);
-    let mut writer = GgufWriter::new(file, &plan.metadata, &plan.header_tensors()).map_err(io_err)?;
+    let mut writer = ShardedWriter::new(&outfile, plan.metadata.clone(), plan.header_tensors(), &sizes, opts.split)
+        .map_err(io_err)?;
+    let outfiles = writer.paths();
     let mut non_finite = Vec::new();
     let mut survival: BTreeMap<String, ClassSurvival> = BTreeMap::new();
+    let mut requantized = Vec::new();
     let adapter_store = fuse.map(|a| &a.tensors);
-    for t in &plan.tensors {
-        let src = Source::new(&ckpt.tensors, adapter_store, t)?;
-        let rows = t.rows();
-        let per_chunk = (CHUNK_ELEMS / t.row_len().max(1)).max(1);
-        let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
-        let mut bad = 0u64;
-        let mut surv = Survival::default();
-        // A bounded batch of chunks in flight, written in order.
-        for batch in starts.chunks(threads * 2) {
-            let chunks: Vec<_> = pool.install(|| {
-                batch
-                    .par_iter()
-                    .map(|&first| produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy))
-                    .collect()
-            });
-            for c in chunks {
-                bad += c.non_finite;
-                if let Some(s) = &c.survival {
-                    surv.add(s);
+    // Compute and write overlap: workers fill a batch of chunks while a writer thread
+    // writes the previous one, in order. At most two batches are in memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    let (computed, written) = std::thread::scope(|scope| {
+        let writer_thread = scope.spawn(move || -> std::io::Result<ShardedWriter> {
+            for batch in rx {
+                for bytes in batch {
+                    writer.write(&bytes)?;
                 }
-                writer.write(&c.bytes).map_err(io_err)?;
             }
-        }
-        if src.lora.is_some() || t.adapted() {
-            let e = survival.entry(t.class_name()).or_insert_with(|| ClassSurvival {
-                class: t.class_name(),
-                tensors: 0,
-                stats: Survival::default(),
-            });
-            e.tensors += 1;
-            e.stats.add(&surv);
-        }
-        if bad > 0 {
-            if opts.nan_policy == NanPolicy::Error {
-                let file = ckpt.tensors.file_of(t.source_name()).unwrap_or(&ckpt.dir);
-                return Err(Error::tensor(
-                    file,
-                    t.source_name(),
-                    format!(
-                        "{bad} inf/NaN values after dequantization (use --nan-policy zero or keep to convert anyway)"
-                    ),
-                ));
+            Ok(writer)
+        });
+        let computed = (|| -> Result<()> {
+            for t in &plan.tensors {
+                let src = Source::new(&ckpt.tensors, adapter_store, t)?;
+                let rows = t.rows();
+                let per_chunk = (CHUNK_ELEMS / t.row_len().max(1)).max(1);
+                let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
+                let (mut bad, mut surv, mut requant) = (0u64, Survival::default(), false);
+                for batch in starts.chunks(threads * 2) {
+                    if stop_requested() {
+                        return Err(Error::Interrupted(outfile.clone()));
+                    }
+                    let chunks: Vec<_> = pool.install(|| {
+                        batch
+                            .par_iter()
+                            .map(|&first| produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy))
+                            .collect()
+                    });
+                    let mut out = Vec::with_capacity(chunks.len());
+                    for c in chunks {
+                        bad += c.non_finite;
+                        requant |= c.requantized;
+                        if let Some(s) = &c.survival {
+                            surv.add(s);
+                        }
+                        out.push(c.bytes);
+                    }
+                    // A closed channel means the writer failed; its error is reported below.
+                    if tx.send(out).is_err() {
+                        return Ok(());
+                    }
+                }
+                if requant {
+                    requantized.push(t.name.clone());
+                }
+                if src.lora.is_some() || t.adapted() {
+                    let class = t.class_name();
+                    let e = survival.entry(class.clone()).or_insert_with(|| ClassSurvival {
+                        class,
+                        tensors: 0,
+                        stats: Survival::default(),
+                    });
+                    e.tensors += 1;
+                    e.stats.add(&surv);
+                }
+                if bad > 0 {
+                    if opts.nan_policy == NanPolicy::Error {
+                        let file = ckpt.tensors.file_of(t.source_name()).unwrap_or(&ckpt.dir);
+                        let msg = format!(
+                            "{bad} inf/NaN values after dequantization (use --nan-policy zero or keep to convert anyway)"
+                        );
+                        return Err(Error::tensor(file, t.source_name(), msg));
+                    }
+                    non_finite.push((t.name.clone(), bad));
+                }
             }
-            non_finite.push((t.name.clone(), bad));
-        }
-    }
+            Ok(())
+        })();
+        drop(tx);
+        let written = writer_thread.join().unwrap_or_else(|_| Err(std::io::Error::other("writer thread panicked")));
+        (computed, written)
+    });
+    let writer = match (computed, written) {
+        (Err(e), _) => return Err(e),
+        (Ok(()), Err(e)) => return Err(io_err(e)),
+        (Ok(()), Ok(w)) => w,
+    };
     ckpt.tensors.check_unchanged()?;
     let bytes_written = writer.bytes_written();
     let file = writer.finish().map_err(io_err)?;
@@ -153,16 +254,21 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         _ => None,
     };
     file.commit().map_err(io_err)?;
+    let outfile = outfiles.first().cloned().unwrap_or(outfile);
     if let (Some(f), Some(path)) = (adapter_file, &opts.adapter_out) {
         f.commit().map_err(|e| Error::io(path, e))?;
     }
     Ok(Summary {
         outfile,
+        outfiles,
         adapter_out: opts.adapter_out.clone(),
         tensors: plan.tensors.len(),
         bytes_written,
         seconds: start.elapsed().as_secs_f64(),
         non_finite,
         survival: survival.into_values().collect(),
+        requantized,
+        classes: crate::report::summarize(&plan),
+        input_bytes: ckpt.tensors.total_bytes(),
     })
 }

@@ -19,6 +19,8 @@ pub enum Error {
     Gguf { path: PathBuf, source: GgufError },
     #[error("{0}")]
     Usage(String),
+    #[error("interrupted; nothing was written to {}", .0.display())]
+    Interrupted(PathBuf),
 }
 
 impl Error {
@@ -35,11 +37,12 @@ impl Error {
         Error::Config { path: path.into(), key: key.into(), msg: msg.into() }
     }
 
-    /// Process exit code: 2 usage, 3 bad input, 4 I/O.
+    /// Process exit code: 2 usage, 3 bad input, 4 I/O, 130 interrupted.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
             Error::Io { .. } => 4,
+            Error::Interrupted(_) => 130,
             _ => 3,
         }
     }

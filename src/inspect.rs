@@ -8,6 +8,56 @@ use serde_json::{json, Value as Json};
 use crate::error::{Error, Result};
 use crate::gguf::{Array, GgufFile, Value};
 
+/// `inspect` of a path: an MLX model folder or a GGUF file.
+pub fn inspect(path: &Path, as_json: bool) -> Result<String> {
+    if path.is_dir() {
+        inspect_mlx(path, as_json)
+    } else {
+        inspect_gguf(path, as_json)
+    }
+}
+
+/// An MLX checkpoint: architecture, parameters, quantization per tensor class, adapters
+/// found beside it, and size on disk.
+pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
+    use crate::plan::{OutType, PlanOptions, TypeOverrides};
+    let ckpt = crate::source::Checkpoint::open(dir)?;
+    let opts = PlanOptions { outtype: OutType::Auto, name: None, overrides: TypeOverrides::default() };
+    let mut plan = crate::arch::plan(&ckpt, &opts)?;
+    plan.assign_types(OutType::Auto, &opts.overrides)?;
+    let params: u64 = plan.tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();
+    let rows = crate::report::summarize(&plan);
+    let adapters: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("adapter_config.json").exists())
+        .chain(dir.join("adapter_config.json").exists().then(|| dir.to_path_buf()))
+        .map(|p| p.display().to_string())
+        .collect();
+    let size = ckpt.tensors.total_bytes();
+    if as_json {
+        let doc = json!({
+            "path": dir, "model_type": ckpt.config.model_type, "architecture": plan.arch, "parameters": params,
+            "bytes": size, "classes": crate::report::rows_json(&rows), "adapters": adapters,
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "MLX checkpoint {} ({} → GGUF {})", dir.display(), ckpt.config.model_type, plan.arch);
+    let _ = writeln!(s, "  parameters: {:.3} B; files: {}", params as f64 / 1e9, crate::report::human_bytes(size));
+    let _ = writeln!(s, "  tensors by class (source format → the default `auto` output type):");
+    s += &crate::report::render_table(&rows);
+    if adapters.is_empty() {
+        let _ = writeln!(s, "  adapters: none found beside the model");
+    } else {
+        for a in adapters {
+            let _ = writeln!(s, "  adapter: {a}");
+        }
+    }
+    Ok(s)
+}
+
 pub fn inspect_gguf(path: &Path, as_json: bool) -> Result<String> {
     let f = GgufFile::open(path)
         .map_err(|e| Error::io(path, e))?
@@ -39,6 +89,16 @@ pub fn inspect_gguf(path: &Path, as_json: bool) -> Result<String> {
     );
     for (k, v) in &f.metadata {
         let _ = writeln!(s, "  {k:<48} {:<8} {}", v.value_type().name(), v.display(8));
+    }
+    let mut by_type = std::collections::BTreeMap::new();
+    for t in &f.tensors {
+        let e = by_type.entry(t.ggml_type.name()).or_insert((0usize, 0u64));
+        e.0 += 1;
+        e.1 += t.nbytes;
+    }
+    let _ = writeln!(s, "by type:");
+    for (ty, (n, b)) in by_type {
+        let _ = writeln!(s, "  {ty:<8} {n:>6} tensors {:>12}", crate::report::human_bytes(b));
     }
     let _ = writeln!(s, "tensors:");
     for t in &f.tensors {

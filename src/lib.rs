@@ -16,9 +16,11 @@ pub mod inspect;
 pub mod mlx;
 pub mod plan;
 pub mod quant;
+pub mod report;
 pub mod sink;
 pub mod source;
 pub mod tokenizer;
 pub mod transform;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use mlx2gguf::convert::{convert, ConvertOptions};
-use mlx2gguf::plan::OutType;
+use mlx2gguf::plan::{parse_tensor_type, OutType, TypeOverrides};
+use mlx2gguf::report;
+use mlx2gguf::sink::{parse_size, SplitSpec};
 use mlx2gguf::transform::NanPolicy;
 use mlx2gguf::Error;
 
@@ -39,18 +41,43 @@ enum Command {
         /// Output type: auto, f32, f16, bf16, q8_0. Norms, biases, sinks and the MoE router are always F32.
         #[arg(long, default_value = "auto")]
         outtype: String,
+        /// Force the type of output tensors whose name matches REGEX (repeatable), e.g. 'attn_v=q8_0'.
+        #[arg(long = "tensor-type", value_name = "REGEX=TYPE")]
+        tensor_type: Vec<String>,
+        /// Use the output type for every quantizable tensor, without llama-quantize's per-tensor mixture.
+        #[arg(long)]
+        pure: bool,
         /// Output file (default: <model folder name>-<outtype>.gguf).
         #[arg(short = 'o', long = "outfile")]
         outfile: Option<PathBuf>,
         /// What to do with inf/NaN values in the (dequantized) weights.
         #[arg(long, value_enum, default_value_t = NanArg::Error)]
         nan_policy: NanArg,
+        /// Split the output into shards of at most this size (e.g. 48G; K, M, G, T are powers of 1000), named OUT-00001-of-0000N.gguf.
+        #[arg(long, value_name = "SIZE")]
+        split_max_size: Option<String>,
+        /// Split the output into shards of at most this many tensors.
+        #[arg(long, value_name = "N")]
+        split_max_tensors: Option<usize>,
+        /// Show the plan (every tensor class, its source and output type, sizes) without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan (--dry-run) or the closing summary as JSON.
+        #[arg(long)]
+        json: bool,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Show a GGUF file's metadata and tensors.
+    /// Check a GGUF file (ours or another tool's) against the rules llama.cpp enforces when
+    /// loading and running it. Prints one line per problem; exit code 1 if there are any.
+    #[command(after_help = "Example:\n  mlx2gguf verify gpt-oss-120b-q8_0.gguf")]
+    Verify { path: PathBuf },
+    /// Show an MLX model folder (architecture, parameters, quantization per tensor class,
+    /// adapters) or a GGUF file (metadata, types, tensor table).
+    #[command(after_help = "Examples:\n  mlx2gguf inspect ./gpt-oss-20b-mlx\n  mlx2gguf inspect model.gguf --json")]
     Inspect {
+        /// An MLX model folder or a .gguf file.
         path: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -65,10 +92,16 @@ enum NanArg {
     Keep,
 }
 
+/// Exit code of `verify` when the file has problems.
+const EXIT_PROBLEMS: u8 = 1;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C / SIGTERM: finish the current chunk, remove the temporary file, exit 130.
+    let _ = ctrlc::set_handler(mlx2gguf::convert::request_stop);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_PROBLEMS),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
@@ -76,53 +109,164 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bool) {
+    let mb = |b: u64| b as f64 / 1e6;
+    let rate = |b: u64| mb(b) / s.seconds.max(1e-9);
+    for name in &s.requantized {
+        eprintln!(
+            "note: {name}: some blocks were requantized instead of copied (their MLX scales have no exact ggml form)"
+        );
+    }
+    for c in &s.survival {
+        if c.stats.surviving() < 0.5 {
+            eprintln!(
+                "warning: {}: only {:.0}% of the adapter's update survives this output type; choose a finer --outtype",
+                c.class,
+                100.0 * c.stats.surviving()
+            );
+        }
+    }
+    for (name, n) in &s.non_finite {
+        let what = if nan_policy == NanPolicy::Zero { "set to 0" } else { "kept" };
+        eprintln!("warning: {name}: {n} inf/NaN values ({what})");
+    }
+    if json {
+        let doc = serde_json::json!({
+            "outfiles": s.outfiles, "adapter_out": s.adapter_out, "tensors": s.tensors, "bytes_written": s.bytes_written,
+            "input_bytes": s.input_bytes, "seconds": s.seconds, "classes": report::rows_json(&s.classes),
+            "non_finite": s.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
+            "requantized": s.requantized,
+            "adapter_survival": s.survival.iter().map(|c| serde_json::json!({
+                "class": c.class, "tensors": c.tensors, "relative_delta": c.stats.relative_delta(),
+                "surviving": c.stats.surviving()})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
+    print!("{}", report::render_table(&s.classes));
+    if !s.survival.is_empty() {
+        println!("adapter survival (‖Q(W+ΔW) − Q(W)‖ / ‖ΔW‖ on sampled rows):");
+        println!("  {:<28} {:>7} {:>12} {:>10}", "tensor class", "tensors", "‖ΔW‖/‖W‖", "survives");
+        for c in &s.survival {
+            let (rel, surv) = (c.stats.relative_delta(), c.stats.surviving());
+            println!("  {:<28} {:>7} {:>12.3e} {:>9.1}%", c.class, c.tensors, rel, 100.0 * surv);
+        }
+    }
+    let nf: u64 = s.non_finite.iter().map(|(_, n)| n).sum();
+    println!("inf/NaN values: {nf}");
+    if let Some(p) = &s.adapter_out {
+        println!("wrote adapter {}", p.display());
+    }
+    if s.outfiles.len() > 1 {
+        for f in &s.outfiles {
+            println!("wrote shard {}", f.display());
+        }
+    }
+    println!(
+        "wrote {} ({} tensors, {:.1} MB) in {:.2} s: {:.0} MB/s in, {:.0} MB/s out",
+        s.outfile.display(),
+        s.tensors,
+        mb(s.bytes_written),
+        s.seconds,
+        rate(s.input_bytes),
+        rate(s.bytes_written)
+    );
+}
+
+/// Runs a command; `Ok(false)` means it ran but found problems (verify).
+fn run(cli: Cli) -> Result<bool, Error> {
     match cli.command {
-        Command::Convert { model_dir, adapter, adapter_out, outtype, outfile, nan_policy, threads } => {
+        Command::Convert {
+            model_dir,
+            adapter,
+            adapter_out,
+            outtype,
+            tensor_type,
+            pure,
+            outfile,
+            nan_policy,
+            split_max_size,
+            split_max_tensors,
+            dry_run,
+            json,
+            threads,
+        } => {
             let outtype: OutType = outtype.parse().map_err(Error::Usage)?;
+            let patterns =
+                tensor_type.iter().map(|s| parse_tensor_type(s)).collect::<Result<_, _>>().map_err(Error::Usage)?;
+            let overrides = TypeOverrides { patterns, pure };
+            let max_bytes = split_max_size.as_deref().map(parse_size).transpose().map_err(Error::Usage)?;
+            if split_max_tensors == Some(0) {
+                return Err(Error::Usage("--split-max-tensors must be at least 1".into()));
+            }
+            let split = SplitSpec { max_bytes, max_tensors: split_max_tensors };
             let nan_policy = match nan_policy {
                 NanArg::Error => NanPolicy::Error,
                 NanArg::Zero => NanPolicy::Zero,
                 NanArg::Keep => NanPolicy::Keep,
             };
-            let opts =
-                ConvertOptions { model_dir, adapter_dir: adapter, adapter_out, outfile, outtype, nan_policy, threads };
-            let s = convert(&opts)?;
-            for (name, n) in &s.non_finite {
-                let what = if nan_policy == NanPolicy::Zero { "set to 0" } else { "kept" };
-                eprintln!("warning: {name}: {n} inf/NaN values ({what})");
-            }
-            if !s.survival.is_empty() {
-                println!("adapter survival (‖Q(W+ΔW) − Q(W)‖ / ‖ΔW‖ on sampled rows):");
-                println!("  {:<28} {:>7} {:>12} {:>10}", "tensor class", "tensors", "‖ΔW‖/‖W‖", "survives");
-                for c in &s.survival {
-                    let (rel, surv) = (c.stats.relative_delta(), c.stats.surviving());
-                    println!("  {:<28} {:>7} {:>12.3e} {:>9.1}%", c.class, c.tensors, rel, 100.0 * surv);
-                    if surv < 0.5 {
-                        eprintln!(
-                            "warning: {}: only {:.0}% of the adapter's update survives this output type; choose a finer --outtype",
-                            c.class,
-                            100.0 * surv
-                        );
+            let opts = ConvertOptions {
+                model_dir,
+                adapter_dir: adapter,
+                adapter_out,
+                outfile,
+                outtype,
+                overrides,
+                split,
+                nan_policy,
+                threads,
+            };
+            if dry_run {
+                let d = mlx2gguf::convert::dry_run(&opts)?;
+                let rows = report::summarize(&d.plan);
+                if json {
+                    let doc = serde_json::json!({
+                        "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
+                        "tensors": d.plan.tensors.len(), "bytes": d.total_bytes, "classes": report::rows_json(&rows),
+                        "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                } else {
+                    println!(
+                        "{} → {} ({}, {} tensors)",
+                        d.plan.arch,
+                        d.outfile.display(),
+                        outtype,
+                        d.plan.tensors.len()
+                    );
+                    print!("{}", report::render_table(&rows));
+                    if d.files.len() > 1 {
+                        for (p, n, b) in &d.files {
+                            println!("  shard {}: {n} tensors, {}", p.display(), report::human_bytes(*b));
+                        }
                     }
+                    println!(
+                        "total: {} ({} bytes); nothing written (--dry-run)",
+                        report::human_bytes(d.total_bytes),
+                        d.total_bytes
+                    );
                 }
+                return Ok(true);
             }
-            if let Some(p) = &s.adapter_out {
-                println!("wrote adapter {}", p.display());
+            let s = convert(&opts)?;
+            print_summary(&s, nan_policy, json);
+            Ok(true)
+        }
+        Command::Verify { path } => {
+            let problems = mlx2gguf::verify::verify_gguf(&path)?;
+            for p in &problems {
+                println!("{}: {p}", path.display());
             }
-            println!(
-                "wrote {} ({} tensors, {:.1} MB) in {:.2} s",
-                s.outfile.display(),
-                s.tensors,
-                s.bytes_written as f64 / 1e6,
-                s.seconds
-            );
-            Ok(())
+            let fatal = problems.iter().filter(|p| !p.warning).count();
+            if fatal == 0 {
+                println!("{}: ok (no problems llama.cpp would refuse or crash on)", path.display());
+            }
+            Ok(fatal == 0)
         }
         Command::Inspect { path, json } => {
-            let text = mlx2gguf::inspect::inspect_gguf(&path, json)?;
+            let text = mlx2gguf::inspect::inspect(&path, json)?;
             print!("{text}");
-            Ok(())
+            Ok(true)
         }
     }
 }

@@ -8,7 +8,8 @@
 use crate::error::{Error, Result};
 use crate::gguf::Value;
 use crate::plan::{
-    resolve_param, resolve_weight, Encoding, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor, TensorClass,
+    resolve_param, resolve_weight, Encoding, ModelShape, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor,
+    TensorClass,
 };
 use crate::quant::GgmlType;
 use crate::source::Checkpoint;
@@ -245,7 +246,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
     }
     let vocab = Vocab::load_bpe(&tok_path, cfg.vocab)?;
     md.extend(bpe_metadata(ckpt, &vocab, "gpt-4o")?);
-    Ok(Plan { arch: ARCH, metadata: md, tensors })
+    Ok(Plan { arch: ARCH, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata: md, tensors })
 }
 
 /// Adds the config's expert count to shape errors of expert tensors.

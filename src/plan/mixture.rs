@@ -3,8 +3,6 @@
 //! `tensor_type_fallback`), so that `--outtype q5_0` gives the tensor types
 //! `llama-quantize … Q5_0` would give for the same model.
 
-use std::collections::HashMap;
-
 use crate::quant::GgmlType;
 
 use super::{PlannedTensor, TensorClass};
@@ -21,11 +19,16 @@ pub enum FileType {
     Q5_1,
     Q8_0,
     Mxfp4Moe,
+    Q4KS,
+    Q4KM,
+    Q5KS,
+    Q5KM,
+    Q6K,
 }
 
 impl FileType {
     /// (name, file type) for `--outtype`, lower case.
-    pub const ALL: [(&'static str, FileType); 9] = [
+    pub const ALL: [(&'static str, FileType); 14] = [
         ("f32", FileType::F32),
         ("f16", FileType::F16),
         ("bf16", FileType::Bf16),
@@ -35,11 +38,22 @@ impl FileType {
         ("q5_1", FileType::Q5_1),
         ("q8_0", FileType::Q8_0),
         ("mxfp4_moe", FileType::Mxfp4Moe),
+        ("q4_k_s", FileType::Q4KS),
+        ("q4_k_m", FileType::Q4KM),
+        ("q5_k_s", FileType::Q5KS),
+        ("q5_k_m", FileType::Q5KM),
+        ("q6_k", FileType::Q6K),
     ];
 
     pub fn parse(s: &str) -> Option<FileType> {
         let l = s.to_ascii_lowercase();
-        let l = if l == "mxfp4" { "mxfp4_moe".to_string() } else { l };
+        // llama-quantize's aliases.
+        let l = match l.as_str() {
+            "mxfp4" => "mxfp4_moe".to_string(),
+            "q4_k" => "q4_k_m".to_string(),
+            "q5_k" => "q5_k_m".to_string(),
+            _ => l,
+        };
         Self::ALL.iter().find(|(n, _)| *n == l).map(|(_, f)| *f).filter(|f| f.default_type().can_encode())
     }
 
@@ -59,6 +73,9 @@ impl FileType {
             FileType::Q5_1 => GgmlType::Q5_1,
             FileType::Q8_0 => GgmlType::Q8_0,
             FileType::Mxfp4Moe => GgmlType::Mxfp4,
+            FileType::Q4KS | FileType::Q4KM => GgmlType::Q4K,
+            FileType::Q5KS | FileType::Q5KM => GgmlType::Q5K,
+            FileType::Q6K => GgmlType::Q6K,
         }
     }
 
@@ -74,6 +91,11 @@ impl FileType {
             FileType::Q5_1 => 9,
             FileType::Bf16 => 32,
             FileType::Mxfp4Moe => 38,
+            FileType::Q4KS => 14,
+            FileType::Q4KM => 15,
+            FileType::Q5KS => 16,
+            FileType::Q5KM => 17,
+            FileType::Q6K => 18,
         }
     }
 }
@@ -121,47 +143,139 @@ fn category(name: &str) -> Category {
     }
 }
 
+/// What the mixture needs to know about the model (llama.cpp hparams).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ModelShape {
+    pub n_layer: usize,
+    pub n_expert: usize,
+}
+
+/// `--tensor-type REGEX=TYPE` overrides and `--pure`, as llama-quantize's options.
+#[derive(Clone, Debug, Default)]
+pub struct TypeOverrides {
+    pub patterns: Vec<(regex::Regex, GgmlType)>,
+    pub pure: bool,
+}
+
 /// The type llama-quantize gives each tensor for `ftype`, by tensor index. Tensors it
 /// does not quantize (1-D, norms, the MoE router, non-`weight`) are F32 here, as
 /// llama.cpp's converter writes them.
-pub fn mixture(ftype: FileType, tensors: &[PlannedTensor]) -> Vec<GgmlType> {
+pub fn mixture(ftype: FileType, tensors: &[PlannedTensor], shape: ModelShape, ov: &TypeOverrides) -> Vec<GgmlType> {
     let default = ftype.default_type();
-    let has_output = tensors.iter().any(|t| t.name == "output.weight");
-    // llama-quantize walks tensors in name order (its weights map is sorted).
+    let mut st = State {
+        ftype,
+        shape,
+        has_output: tensors.iter().any(|t| t.name == "output.weight"),
+        n_attention_wv: tensors.iter().filter(|t| is_attn_v(category(&t.name))).count(),
+        i_attention_wv: 0,
+        i_ffn_down: 0,
+    };
+    // llama-quantize walks tensors in its loader's order: by block number, then name.
+    let layer = |n: &str| n.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|l| l.parse::<i64>().ok());
     let mut order: Vec<usize> = (0..tensors.len()).collect();
-    order.sort_by(|&a, &b| tensors[a].name.cmp(&tensors[b].name));
-    let mut out: HashMap<usize, GgmlType> = HashMap::new();
-    for &i in &order {
+    order.sort_by(|&a, &b| {
+        let (na, nb) = (&tensors[a].name, &tensors[b].name);
+        (layer(na).unwrap_or(-1), na).cmp(&(layer(nb).unwrap_or(-1), nb))
+    });
+    let mut out = vec![GgmlType::F32; tensors.len()];
+    for i in order {
         let t = &tensors[i];
-        let quantizable = t.class == TensorClass::Matrix && t.shape.len() >= 2 && t.name.ends_with("weight");
-        let ty = if !quantizable {
+        out[i] = if !quantizable(t) {
             GgmlType::F32
+        } else if let Some(ty) = ov.patterns.iter().find(|(re, _)| re.is_match(&t.name)).map(|(_, ty)| *ty) {
+            fallback(t.row_len() as u64, ty)
         } else if matches!(default, GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16) {
             default
+        } else if ov.pure {
+            fallback(t.row_len() as u64, default)
         } else {
-            fallback(t.row_len() as u64, tensor_type(ftype, default, t, has_output))
+            fallback(t.row_len() as u64, st.tensor_type(default, t))
         };
-        out.insert(i, ty);
     }
-    (0..tensors.len()).map(|i| out[&i]).collect()
+    out
 }
 
-/// `llama_tensor_get_type_impl` for the file types above (the K-quant and IQ branches of
-/// the original do not apply to them).
-fn tensor_type(ftype: FileType, default: GgmlType, t: &PlannedTensor, has_output: bool) -> GgmlType {
-    let cat = category(&t.name);
-    let nx = t.row_len() as u64;
-    if cat == Category::Output || (!has_output && cat == Category::TokenEmbd) {
-        if ftype == FileType::Mxfp4Moe || !nx.is_multiple_of(default.block_size() as u64) {
-            return GgmlType::Q8_0;
+/// `tensor_allows_quantization`, for the tensors this tool writes.
+pub fn quantizable(t: &PlannedTensor) -> bool {
+    t.class == TensorClass::Matrix && t.shape.len() >= 2 && t.name.ends_with("weight")
+}
+
+fn is_attn_v(c: Category) -> bool {
+    matches!(c, Category::AttnV | Category::AttnQkv)
+}
+
+/// `use_more_bits` of llama-quant.
+fn use_more_bits(i: usize, n: usize) -> bool {
+    i < n / 8 || i >= 7 * n / 8 || (i as i64 - (n / 8) as i64).rem_euclid(3) == 2
+}
+
+struct State {
+    ftype: FileType,
+    shape: ModelShape,
+    has_output: bool,
+    n_attention_wv: usize,
+    i_attention_wv: usize,
+    i_ffn_down: usize,
+}
+
+impl State {
+    /// `llama_tensor_get_type_impl` for the file types above (its IQ, Q2_K and Q3_K
+    /// branches do not apply to them; the 70B attn_v bump needs a model-size label this
+    /// tool does not compute).
+    fn tensor_type(&mut self, default: GgmlType, t: &PlannedTensor) -> GgmlType {
+        use FileType::*;
+        let (ftype, n_expert) = (self.ftype, self.shape.n_expert);
+        let cat = category(&t.name);
+        let nx = t.row_len() as u64;
+        let mut ty = default;
+        if cat == Category::Output || (!self.has_output && cat == Category::TokenEmbd) {
+            return if ftype == Mxfp4Moe || !nx.is_multiple_of(default.block_size() as u64) {
+                GgmlType::Q8_0
+            } else if default != GgmlType::Q8_0 {
+                GgmlType::Q6K
+            } else {
+                default
+            };
         }
-        return if default != GgmlType::Q8_0 { GgmlType::Q6K } else { default };
+        if ftype == Mxfp4Moe {
+            // ne[2] > 1: stacked experts.
+            return if t.shape.len() >= 3 && t.shape[0] > 1 { GgmlType::Mxfp4 } else { GgmlType::Q8_0 };
+        }
+        match cat {
+            Category::TokenEmbd => {}
+            c if is_attn_v(c) => {
+                if matches!(ftype, Q4KM | Q5KM) && use_more_bits(self.i_attention_wv, self.n_attention_wv) {
+                    ty = GgmlType::Q6K;
+                } else if ftype == Q4KS && self.i_attention_wv < 4 {
+                    ty = GgmlType::Q5K;
+                }
+                if n_expert == 8 {
+                    ty = GgmlType::Q8_0;
+                }
+                self.i_attention_wv += 1;
+            }
+            Category::AttnK if n_expert == 8 => ty = GgmlType::Q8_0,
+            Category::FfnDown => {
+                let (i_layer, n_layer) = if n_expert > 1 {
+                    let l = t.name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|l| l.parse().ok());
+                    (l.unwrap_or(0), self.shape.n_layer)
+                } else {
+                    (self.i_ffn_down, self.shape.n_layer)
+                };
+                if matches!(ftype, Q4KM | Q5KM) && use_more_bits(i_layer, n_layer) {
+                    ty = GgmlType::Q6K;
+                } else if ftype == Q4KS && i_layer < n_layer / 8 {
+                    ty = GgmlType::Q5K;
+                }
+                self.i_ffn_down += 1;
+            }
+            Category::AttnOutput if n_expert == 8 && matches!(ftype, Q4KS | Q4KM) => ty = GgmlType::Q5K,
+            // attn_qkv is attn_v-like and handled above: llama.cpp's own attn_qkv branch
+            // comes later in its chain and is never reached.
+            _ => {}
+        }
+        ty
     }
-    if ftype == FileType::Mxfp4Moe {
-        // ne[2] > 1: stacked experts.
-        return if t.shape.len() >= 3 && t.shape[0] > 1 { GgmlType::Mxfp4 } else { GgmlType::Q8_0 };
-    }
-    default
 }
 
 /// `tensor_type_fallback`: a type whose block does not divide the row length is replaced.

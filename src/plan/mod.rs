@@ -6,7 +6,7 @@ mod adapter;
 pub mod mixture;
 mod resolve;
 
-pub use mixture::FileType;
+pub use mixture::{FileType, ModelShape, TypeOverrides};
 
 pub use adapter::attach_adapter;
 pub use resolve::{resolve_param, resolve_weight};
@@ -58,6 +58,19 @@ pub struct PlanOptions {
     pub outtype: OutType,
     /// `general.name`; defaults to the model folder's name.
     pub name: Option<String>,
+    pub overrides: TypeOverrides,
+}
+
+/// Parses `REGEX=TYPE` (`--tensor-type`), with a ggml type name this tool can write.
+pub fn parse_tensor_type(spec: &str) -> Result<(regex::Regex, GgmlType), String> {
+    let (pat, ty) = spec.rsplit_once('=').ok_or_else(|| format!("--tensor-type '{spec}': expected REGEX=TYPE"))?;
+    let re = regex::Regex::new(pat).map_err(|e| format!("--tensor-type '{spec}': bad regex: {e}"))?;
+    let valid: Vec<&str> = crate::quant::ALL_TYPES.iter().filter(|t| t.can_encode()).map(|t| t.name()).collect();
+    let t = crate::quant::ALL_TYPES
+        .into_iter()
+        .find(|t| t.name().eq_ignore_ascii_case(ty) && t.can_encode())
+        .ok_or_else(|| format!("--tensor-type '{spec}': unknown type '{ty}' (valid: {})", valid.join(", ")))?;
+    Ok((re, t))
 }
 
 /// How a source tensor is stored in the checkpoint.
@@ -163,10 +176,11 @@ impl PlannedTensor {
     }
 
     /// Whether the tensor is copied from MLX mxfp4 blocks without dequantizing.
+    /// (MLX mxfp4 → MXFP4, affine 4-bit → Q4_1, affine 5-bit → Q5_1: the same values in
+    /// ggml's block layout.)
     pub fn passthrough(&self) -> bool {
-        self.ggml_type == GgmlType::Mxfp4
-            && self.delta.is_none()
-            && matches!(&self.source, Encoding::Quantized { params, .. } if params.mode == QuantMode::Mxfp4)
+        let Encoding::Quantized { params, .. } = &self.source else { return false };
+        self.delta.is_none() && lossless_target(params) == Some(self.ggml_type)
     }
 
     /// Whether an adapter changes this tensor.
@@ -195,6 +209,8 @@ impl PlannedTensor {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub arch: &'static str,
+    /// Layer and expert counts (llama-quantize's mixture depends on them).
+    pub shape: ModelShape,
     pub metadata: Vec<(String, Value)>,
     pub tensors: Vec<PlannedTensor>,
 }
@@ -202,10 +218,17 @@ pub struct Plan {
 impl Plan {
     /// Decides every tensor's output type (after any adapter is attached) and
     /// `general.file_type`. Fails if a type is needed that this tool cannot write.
-    pub fn assign_types(&mut self, outtype: OutType) -> crate::error::Result<()> {
+    pub fn assign_types(&mut self, outtype: OutType, ov: &TypeOverrides) -> crate::error::Result<()> {
         let types: Vec<GgmlType> = match outtype {
-            OutType::Auto => self.tensors.iter().map(auto_type).collect(),
-            OutType::File(f) => mixture::mixture(f, &self.tensors),
+            OutType::Auto => self
+                .tensors
+                .iter()
+                .map(|t| match ov.patterns.iter().find(|(re, _)| mixture::quantizable(t) && re.is_match(&t.name)) {
+                    Some((_, ty)) => mixture::fallback(t.row_len() as u64, *ty),
+                    None => auto_type(t),
+                })
+                .collect(),
+            OutType::File(f) => mixture::mixture(f, &self.tensors, self.shape, ov),
         };
         for (t, ty) in self.tensors.iter_mut().zip(types) {
             if !ty.can_encode() {
@@ -241,6 +264,16 @@ impl Plan {
     }
 }
 
+/// The ggml type that holds an MLX quantization exactly, if there is one.
+pub fn lossless_target(p: &QuantParams) -> Option<GgmlType> {
+    match (p.mode, p.bits) {
+        (QuantMode::Mxfp4, _) => Some(GgmlType::Mxfp4),
+        (QuantMode::Affine, 4) => Some(GgmlType::Q4_1),
+        (QuantMode::Affine, 5) => Some(GgmlType::Q5_1),
+        _ => None,
+    }
+}
+
 /// The `auto` output type of one tensor.
 fn auto_type(t: &PlannedTensor) -> GgmlType {
     if t.class != TensorClass::Matrix || t.shape.len() < 2 {
@@ -250,10 +283,14 @@ fn auto_type(t: &PlannedTensor) -> GgmlType {
         Encoding::Dense { dtype: Dtype::F16, .. } | Encoding::Adapter { dtype: Dtype::F16, .. } => GgmlType::F16,
         Encoding::Dense { dtype: Dtype::BF16, .. } | Encoding::Adapter { dtype: Dtype::BF16, .. } => GgmlType::Bf16,
         Encoding::Dense { .. } | Encoding::Adapter { .. } => GgmlType::F32,
-        // MLX mxfp4 is ggml's MXFP4 up to a nibble reorder: pass it through unless an
-        // adapter changed the weights (an adapted tensor is never coarser than Q8_0, so a
-        // small delta is not rounded away).
-        Encoding::Quantized { params, .. } if params.mode == QuantMode::Mxfp4 && !t.adapted() => GgmlType::Mxfp4,
+        // MLX mxfp4 and affine 4/5-bit are ggml's MXFP4, Q4_1 and Q5_1 up to the block
+        // layout: pass them through unless an adapter changed the weights (an adapted
+        // tensor is never coarser than Q8_0, so a small delta is not rounded away).
+        Encoding::Quantized { params, .. }
+            if !t.adapted() && lossless_target(params).is_some_and(|t| t.can_encode()) =>
+        {
+            lossless_target(params).unwrap_or(GgmlType::Q8_0)
+        }
         Encoding::Quantized { .. } => GgmlType::Q8_0,
     };
     mixture::fallback(t.row_len() as u64, wanted)

@@ -6,8 +6,15 @@
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+mod kquant;
 pub mod mxfp4;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
 pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
 pub mod q8_0;
 
 use std::fmt;
@@ -172,6 +179,21 @@ impl fmt::Display for GgmlType {
     }
 }
 
+/// C's float → `int8_t` / `uint8_t` conversion as x86-64 gcc compiles it: `cvttss2si`
+/// (truncation toward zero; NaN and values outside i32 give 0x8000_0000), then the low byte.
+/// Rust's saturating `as i8` differs for ±inf: ggml's `id = 1/d` overflows to inf when a
+/// block's largest |x| is below ~1e-37, and then every quant byte comes out 0 in C (gguf-py's
+/// numpy casts agree). MXFP4's exponent is negative there, and C keeps its low byte.
+#[inline]
+pub(crate) fn c_cast_u8(f: f32) -> u8 {
+    if (-2147483648.0..2147483648.0).contains(&f) {
+        // SAFETY: f is not NaN and truncates into i32's range, so this is plain `cvttss2si`.
+        (unsafe { f.to_int_unchecked::<i32>() }) as u8
+    } else {
+        0
+    }
+}
+
 /// Encodes whole rows of f32 values into the type's bytes, appending to `out`.
 /// `src.len()` is a multiple of the block size (the plan guarantees it).
 pub type EncodeFn = fn(src: &[f32], out: &mut Vec<u8>);
@@ -183,7 +205,13 @@ pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
         GgmlType::F16 => Some(f16::encode),
         GgmlType::Bf16 => Some(bf16::encode),
         GgmlType::Q8_0 => Some(q8_0::encode),
+        GgmlType::Q4_0 => Some(q4_0::encode),
+        GgmlType::Q4_1 => Some(q4_1::encode),
         GgmlType::Q5_0 => Some(q5_0::encode),
+        GgmlType::Q5_1 => Some(q5_1::encode),
+        GgmlType::Q4K => Some(q4_k::encode),
+        GgmlType::Q5K => Some(q5_k::encode),
+        GgmlType::Q6K => Some(q6_k::encode),
         GgmlType::Mxfp4 => Some(mxfp4::encode),
         _ => None,
     }
@@ -198,7 +226,13 @@ pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
         GgmlType::F16 => Some(f16::decode),
         GgmlType::Bf16 => Some(bf16::decode),
         GgmlType::Q8_0 => Some(q8_0::decode),
+        GgmlType::Q4_0 => Some(q4_0::decode),
+        GgmlType::Q4_1 => Some(q4_1::decode),
         GgmlType::Q5_0 => Some(q5_0::decode),
+        GgmlType::Q5_1 => Some(q5_1::decode),
+        GgmlType::Q4K => Some(q4_k::decode),
+        GgmlType::Q5K => Some(q5_k::decode),
+        GgmlType::Q6K => Some(q6_k::decode),
         GgmlType::Mxfp4 => Some(mxfp4::decode),
         _ => None,
     }
@@ -218,5 +252,16 @@ mod tests {
         assert_eq!(GgmlType::Q4K.row_bytes(2880), None);
         assert_eq!(GgmlType::Mxfp4.row_bytes(64), Some(34));
         assert_eq!(GgmlType::from_id(4), None);
+    }
+
+    #[test]
+    fn c_cast_keeps_the_low_byte_of_cvttss2si() {
+        let cases = [(3.9, 3), (-0.5, 0), (-8.0, 0xF8), (200.0, 200), (300.7, 44), (3e9, 0), (-3e9, 0)];
+        for (f, want) in cases {
+            assert_eq!(c_cast_u8(f), want, "{f}");
+        }
+        for f in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            assert_eq!(c_cast_u8(f), 0);
+        }
     }
 }

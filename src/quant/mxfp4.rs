@@ -39,8 +39,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             amax = v.abs();
         }
     }
-    // C converts the float to uint8_t; in range for every finite amax.
-    let e = if amax > 0.0 { (amax.log2().floor() - 2.0 + 127.0) as u8 } else { 0 };
+    // C converts the float to uint8_t; below amax = 2^-125 it is negative, and x86 keeps
+    // the low byte of the int32 (Rust's `as u8` would saturate to 0).
+    let e = if amax > 0.0 { super::c_cast_u8(amax.log2().floor() - 2.0 + 127.0) } else { 0 };
     let d = e8m0_half(e);
     out[0] = e;
     for j in 0..16 {
@@ -115,5 +116,15 @@ mod tests {
         let mut out = Vec::new();
         encode(&x, &mut out);
         assert_eq!(out[0], (x[0].log2().floor() - 2.0 + 127.0) as u8);
+    }
+
+    #[test]
+    fn exponent_below_2_pow_minus_125_wraps_as_in_c() {
+        // floor(log2(1e-40)) = -133 → -8.0, which C's uint8_t conversion turns into 0xF8.
+        let mut x = [0f32; 32];
+        x[0] = 1e-40;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(out[0], 0xF8);
     }
 }

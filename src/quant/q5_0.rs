@@ -5,6 +5,8 @@
 
 use half::f16;
 
+use super::c_cast_u8;
+
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 22;
 
@@ -21,8 +23,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
     let mut qh = 0u32;
     for j in 0..16 {
-        let q0 = ((x[j] * id + 16.5) as i8).min(31) as u8;
-        let q1 = ((x[j + 16] * id + 16.5) as i8).min(31) as u8;
+        // C's (int8_t) cast, not Rust's saturating one: they differ when 1/d overflows.
+        let q0 = (c_cast_u8(x[j] * id + 16.5) as i8).min(31) as u8;
+        let q1 = (c_cast_u8(x[j + 16] * id + 16.5) as i8).min(31) as u8;
         out[6 + j] = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
         qh |= (((q0 & 0x10) >> 4) as u32) << j;
         qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
@@ -70,5 +73,16 @@ mod tests {
         let mut back = Vec::new();
         decode(&out, &mut back);
         assert_eq!(back, x);
+    }
+
+    #[test]
+    fn tiny_block_casts_infinite_codes_as_c() {
+        // max = -1e-40: d = 6e-42, 1/d = +inf; C's int8 cast of inf is 0 (Rust's would be 127).
+        let mut x = [0.0f32; 32];
+        x[0] = -1e-40;
+        x[1] = 1e-40;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(&out[2..], &[0u8; 20]);
     }
 }

@@ -4,6 +4,8 @@
 
 use half::f16;
 
+use super::c_cast_u8;
+
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 34;
 
@@ -23,7 +25,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
     for (o, &v) in out[2..BYTES].iter_mut().zip(x) {
-        *o = ((v * id).round() as i8) as u8;
+        // C's implicit float → int8_t conversion, not Rust's saturating one: they differ
+        // when 1/d overflows (amax below ~2^-120).
+        *o = c_cast_u8((v * id).round());
     }
 }
 
@@ -64,5 +68,16 @@ mod tests {
         let mut back = Vec::new();
         decode(&out, &mut back);
         assert_eq!(back[2], -3.0);
+    }
+
+    #[test]
+    fn tiny_block_casts_infinite_codes_as_c() {
+        // d = 1e-40 / 127 makes 1/d = inf: C's int8 conversion of ±inf / NaN is 0.
+        let mut x = [0.0f32; 32];
+        x[0] = 1e-40;
+        x[1] = -1e-40;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(out, vec![0u8; 34]);
     }
 }

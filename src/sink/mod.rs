@@ -3,7 +3,9 @@
 //! temporary file beside the target and is renamed into place only when complete.
 
 mod atomic;
+pub mod split;
 mod writer;
 
 pub use atomic::AtomicFile;
+pub use split::{parse_size, ShardedWriter, SplitSpec};
 pub use writer::{encode_header, GgufWriter, HeaderTensor, LayoutError};

@@ -161,28 +161,57 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
     pub non_finite: u64,
     pub survival: Option<Survival>,
+    /// A lossless-passthrough chunk that had to be requantized from f32 instead (scales
+    /// ggml cannot hold exactly).
+    pub requantized: bool,
+}
+
+/// Rows `first..first+n` of an MLX-quantized tensor repacked losslessly into its ggml
+/// twin, or `None` when some block cannot be held exactly (MXFP4 scale byte 0xFF, which
+/// MLX decodes as inf/NaN; affine scales or biases that are not f16 values).
+fn repack_chunk(q: &QuantData<'_>, first: usize, n: usize) -> Option<Vec<u8>> {
+    let gpr = q.groups_per_row();
+    let wpr = q.words_per_row() * 4;
+    let ss = if q.params.mode == crate::mlx::QuantMode::Affine { q.scale_float.size() } else { 1 };
+    let mut bytes = Vec::new();
+    for r in first..first + n {
+        let words = &q.weight[r * wpr..(r + 1) * wpr];
+        let scales = &q.scales[r * gpr * ss..(r + 1) * gpr * ss];
+        match q.params.mode {
+            crate::mlx::QuantMode::Mxfp4 => {
+                if scales.contains(&0xFF) {
+                    return None;
+                }
+                quant::mxfp4::repack_mlx_row(words, scales, &mut bytes);
+            }
+            _ => {
+                let biases = &q.biases?[r * gpr * ss..(r + 1) * gpr * ss];
+                let gs = q.params.group_size as usize;
+                if !crate::mlx::affine::repack_row_q4_1_q5_1(
+                    words,
+                    q.params.bits,
+                    gs,
+                    scales,
+                    biases,
+                    q.scale_float,
+                    &mut bytes,
+                ) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(bytes)
 }
 
 /// Produces rows `first..first+n` of a tensor in its output type.
 pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
     if let (true, SourceView::Quantized(q)) = (t.passthrough(), &src.base) {
-        let gpr = q.groups_per_row();
-        let scales = &q.scales[first * gpr..(first + n) * gpr];
-        // Scale byte 0xFF is inf/NaN in MLX but finite in ggml: not lossless, so such
-        // chunks go through f32 and the non-finite policy.
-        if !scales.contains(&0xFF) {
-            let wpr = q.words_per_row() * 4;
-            let mut bytes = Vec::with_capacity(n * gpr * quant::mxfp4::BYTES);
-            for r in first..first + n {
-                quant::mxfp4::repack_mlx_row(
-                    &q.weight[r * wpr..(r + 1) * wpr],
-                    &q.scales[r * gpr..(r + 1) * gpr],
-                    &mut bytes,
-                );
-            }
-            return Chunk { bytes, non_finite: 0, survival: None };
+        if let Some(bytes) = repack_chunk(q, first, n) {
+            return Chunk { bytes, non_finite: 0, survival: None, requantized: false };
         }
     }
+    let requantized = t.passthrough();
     let row_len = t.row_len();
     let mut f = vec![0f32; n * row_len];
     src.base.rows_f32(first, &mut f);
@@ -211,7 +240,7 @@ pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize
     if let Some(enc) = quant::encoder(t.ggml_type) {
         enc(&f, &mut bytes);
     }
-    Chunk { bytes, non_finite, survival }
+    Chunk { bytes, non_finite, survival, requantized }
 }
 
 /// Round-trips base and fused rows through the output type and measures what is left of

@@ -1,0 +1,291 @@
+//! Helpers shared by the K-quant encoders, ported from ggml `ggml-quants.c`: `nearest_int`,
+//! `make_qkx2_quants` (Q4_K, Q5_K), `make_qx_quants` (Q6_K), the Q4_K/Q5_K 12-byte packing
+//! of 6-bit scales and mins (`get_scale_min_k4`), and the two passes Q4_K and Q5_K share
+//! (`quantize_row_q4_K_ref` and `quantize_row_q5_K_ref` differ only in nmax, the search
+//! grid and the bit layout of the levels).
+//!
+//! Every sum runs in the C order with f32 operations and no fused multiply-add, so results
+//! are bit-identical to an x86-64 ggml build (which compiles ggml-quants.c without FMA).
+
+/// Elements per K-quant superblock (`QK_K`).
+pub(crate) const QK_K: usize = 256;
+
+/// `GROUP_MAX_EPS`: below this largest |x|, `make_qx_quants` treats a group as all zero.
+pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// ggml's `nearest_int`: adding 1.5·2^23 leaves round-half-even(f) in the low mantissa bits.
+/// Kept as the bit trick rather than `round_ties_even` so that out-of-range arguments (±inf
+/// when a denormal group range makes `iscale` overflow) give what C gives with asserts off.
+#[inline]
+pub(crate) fn nearest_int(f: f32) -> i32 {
+    let val = f + 12582912.0;
+    (val.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// ggml `make_qkx2_quants` with `use_mad = false`: an asymmetric quantization of `x` to
+/// levels 0..=nmax, searching `nstep + 1` candidate scales by weighted least squares.
+/// Writes the levels to `l` and returns `(scale, the_min)`, where `the_min` is the positive
+/// magnitude of the (non-positive) offset: x ≈ scale·l − the_min.
+pub(crate) fn make_qkx2_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+) -> (f32, f32) {
+    let n = x.len();
+    let mut min = x[0];
+    let mut max = x[0];
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for (&v, &w) in x.iter().zip(weights).skip(1) {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+        sum_w += w;
+        sum_x += w * v;
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        l[..n].fill(0);
+        return (0.0, -min);
+    }
+    let nmax_f = nmax as f32;
+    let iscale = nmax_f / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0.0f32;
+    for ((li, &v), &w) in l.iter_mut().zip(x).zip(weights) {
+        *li = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
+        let diff = scale * *li as f32 + min - v;
+        best_error += w * (diff * diff);
+    }
+    let mut laux = [0u8; 32];
+    let laux = &mut laux[..n];
+    for is in 0..=nstep {
+        let iscale = (rmin + rdelta * is as f32 + nmax_f) / (max - min);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
+        for ((la, &v), &w) in laux.iter_mut().zip(x).zip(weights) {
+            let q = nearest_int(iscale * (v - min)).clamp(0, nmax);
+            *la = q as u8;
+            let q = q as f32;
+            sum_l += w * q;
+            sum_l2 += w * q * q;
+            sum_xl += w * q * v;
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur_error = 0.0f32;
+            for ((&la, &v), &w) in laux.iter().zip(x).zip(weights) {
+                let diff = this_scale * la as f32 + this_min - v;
+                cur_error += w * (diff * diff);
+            }
+            if cur_error < best_error {
+                l[..n].copy_from_slice(laux);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// ggml `make_qx_quants` with `rmse_type = 1` and no importance weights (Q6_K's only use):
+/// a symmetric quantization to levels −nmax..nmax−1, stored in `l` offset by nmax, weighted
+/// by x², trying 18 scales around nmax/max. Returns the scale (x ≈ scale·(l − nmax)).
+pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
+    let (mut max, mut amax) = (0.0f32, 0.0f32);
+    for &v in x {
+        let ax = v.abs();
+        if ax > amax {
+            amax = ax;
+            max = v;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        l[..x.len()].fill(0);
+        return 0.0;
+    }
+    let nmax_f = nmax as f32;
+    let level = |iscale: f32, v: f32| nearest_int(iscale * v).clamp(-nmax, nmax - 1);
+    // Σ w·x·l and Σ w·l², with w = x², summed in element order.
+    let sums = |iscale: f32| {
+        let (mut sumlx, mut suml2) = (0.0f32, 0.0f32);
+        for &v in x {
+            let q = level(iscale, v) as f32;
+            let w = v * v;
+            sumlx += w * v * q;
+            suml2 += w * q * q;
+        }
+        (sumlx, suml2)
+    };
+    let iscale = -nmax_f / max;
+    for (li, &v) in l.iter_mut().zip(x) {
+        *li = (level(iscale, v) + nmax) as u8;
+    }
+    let (sumlx, suml2) = sums(iscale);
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+    for is in (-9..=9).filter(|&is| is != 0) {
+        let iscale = -(nmax_f + 0.1 * is as f32) / max;
+        let (sumlx, suml2) = sums(iscale);
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for (li, &v) in l.iter_mut().zip(x) {
+                *li = (level(iscale, v) + nmax) as u8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// Packs eight 6-bit scales and mins into Q4_K/Q5_K's 12 bytes: sub-blocks 0..4 take the
+/// low 6 bits of bytes 0..4 (scales) and 4..8 (mins); sub-blocks 4..8 put their low nibbles in
+/// bytes 8..12 and their top 2 bits in the spare top bits of bytes 0..8.
+pub(crate) fn pack_scale_min_k4(ls: &[u8; 8], lm: &[u8; 8], out: &mut [u8]) {
+    for j in 0..4 {
+        out[j] = ls[j] | ((ls[j + 4] >> 4) << 6);
+        out[j + 4] = lm[j] | ((lm[j + 4] >> 4) << 6);
+        out[j + 8] = (ls[j + 4] & 0xF) | ((lm[j + 4] & 0xF) << 4);
+    }
+}
+
+/// ggml `get_scale_min_k4`: the 6-bit (scale, min) of sub-block `j` from the 12 packed bytes.
+#[inline]
+pub(crate) fn get_scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+    }
+}
+
+/// `GGML_FP32_TO_FP16` (round to nearest even) as little-endian bytes.
+#[inline]
+pub(crate) fn fp16_bytes(v: f32) -> [u8; 2] {
+    half::f16::from_f32(v).to_bits().to_le_bytes()
+}
+
+/// The f32 value of the little-endian fp16 at `b[0..2]`.
+#[inline]
+pub(crate) fn fp16_at(b: &[u8]) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+}
+
+/// Q4_K/Q5_K's first pass: per sub-block of 32, `make_qkx2_quants` with weights
+/// av_x + |x| (av_x = rms of the sub-block) and step rdelta 0.1; returns the (scale, min) pairs
+/// and leaves the levels in `l`.
+pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &mut [u8; 256]) -> ([f32; 8], [f32; 8]) {
+    let mut scales = [0f32; 8];
+    let mut mins = [0f32; 8];
+    let mut weights = [0f32; 32];
+    for j in 0..8 {
+        let xs = &x[32 * j..32 * j + 32];
+        let mut sum_x2 = 0.0f32;
+        for &v in xs {
+            sum_x2 += v * v;
+        }
+        let av_x = (sum_x2 / 32.0).sqrt();
+        for (w, &v) in weights.iter_mut().zip(xs) {
+            *w = av_x + v.abs();
+        }
+        (scales[j], mins[j]) = make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep);
+    }
+    (scales, mins)
+}
+
+/// Quantizes the sub-block scales and mins of Q4_K/Q5_K to 6 bits against their maxima and
+/// writes d = fp16(max scale / 63), dmin = fp16(max min / 63) and the 12 packed bytes to
+/// `out[0..16]`.
+pub(crate) fn quantize_scales(scales: &[f32; 8], mins: &[f32; 8], out: &mut [u8]) {
+    let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+    for j in 0..8 {
+        if scales[j] > max_scale {
+            max_scale = scales[j];
+        }
+        if mins[j] > max_min {
+            max_min = mins[j];
+        }
+    }
+    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    // C stores nearest_int's int into a uint8_t (wrapping) before capping at 63.
+    let ls = scales.map(|s| (nearest_int(inv_scale * s) as u8).min(63));
+    let lm = mins.map(|m| (nearest_int(inv_min * m) as u8).min(63));
+    out[0..2].copy_from_slice(&fp16_bytes(max_scale / 63.0));
+    out[2..4].copy_from_slice(&fp16_bytes(max_min / 63.0));
+    pack_scale_min_k4(&ls, &lm, &mut out[4..16]);
+}
+
+/// Q4_K/Q5_K's second pass: re-derives the levels from the stored fp16 d, dmin and 6-bit
+/// scales as nearest_int((x + dmin·m) / (d·sc)) clamped to 0..=nmax (a division, as in C);
+/// sub-blocks with d·sc = 0 keep their first-pass levels.
+pub(crate) fn requantize(x: &[f32], nmax: i32, head: &[u8], l: &mut [u8; 256]) {
+    let (d_all, dmin_all) = (fp16_at(&head[0..2]), fp16_at(&head[2..4]));
+    for j in 0..8 {
+        let (sc, m) = get_scale_min_k4(j, &head[4..16]);
+        let d = d_all * sc as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let dm = dmin_all * m as f32;
+        for (li, &v) in l[32 * j..32 * j + 32].iter_mut().zip(&x[32 * j..32 * j + 32]) {
+            *li = nearest_int((v + dm) / d).clamp(0, nmax) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_int_rounds_half_to_even() {
+        for (f, want) in [(0.5, 0), (1.5, 2), (2.5, 2), (-0.5, 0), (-1.5, -2), (-2.5, -2), (3.49, 3), (-0.0, 0)] {
+            assert_eq!(nearest_int(f), want, "{f}");
+            assert_eq!(nearest_int(f), f.round_ties_even() as i32);
+        }
+        // Out of range, as C with asserts off: the low mantissa bits of inf / NaN.
+        assert_eq!(nearest_int(f32::INFINITY), -0x40_0000);
+        assert_eq!(nearest_int(f32::NAN), 0);
+    }
+
+    #[test]
+    fn scale_min_packing_round_trips() {
+        let ls = [0, 1, 17, 63, 32, 15, 48, 63];
+        let lm = [63, 2, 33, 0, 16, 47, 1, 62];
+        let mut b = [0u8; 12];
+        pack_scale_min_k4(&ls, &lm, &mut b);
+        for j in 0..8 {
+            assert_eq!(get_scale_min_k4(j, &b), (ls[j], lm[j]));
+        }
+    }
+
+    #[test]
+    fn qkx2_constant_group_is_all_zero_levels() {
+        let x = [0.25f32; 32];
+        let w = [1.0f32; 32];
+        let mut l = [7u8; 32];
+        // min is clamped to 0, so a positive constant group is not "max == min".
+        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20);
+        assert!(scale > 0.0 && m == 0.0);
+        let x = [-0.5f32; 32];
+        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20);
+        assert_eq!((scale, m), (0.0, 0.5));
+        assert_eq!(l, [0; 32]);
+    }
+}

@@ -1,0 +1,102 @@
+//! GGML_TYPE_Q4_0: blocks of 32 as `{ f16 d; u8 qs[16]; }` (18 bytes).
+//! Reference: ggml `quantize_row_q4_0_ref`: `max` is the signed element of largest
+//! magnitude (the first on ties), d = max / -8, q = min(15, (int8_t)(x/d + 8.5)) (truncation),
+//! with the reciprocal taken from the unrounded f32 d; element j in the low nibble of qs[j],
+//! element j+16 in the high nibble.
+
+use half::f16;
+
+use super::c_cast_u8;
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 18;
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let d = max / -8.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    let q = |v: f32| (c_cast_u8(v * id + 8.5) as i8).min(15) as u8;
+    for j in 0..16 {
+        out[2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
+    }
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
+        quantize_block(x, o);
+    }
+}
+
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+        let mut vals = [0f32; 32];
+        for j in 0..16 {
+            vals[j] = ((b[2 + j] & 0x0F) as i32 - 8) as f32 * d;
+            vals[j + 16] = ((b[2 + j] >> 4) as i32 - 8) as f32 * d;
+        }
+        out.extend_from_slice(&vals);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_block_bytes() {
+        let mut out = Vec::new();
+        encode(&[0.0; 32], &mut out);
+        // d = 0 / -8 = -0.0, id = 0, every q = trunc(8.5) = 8.
+        assert_eq!(&out[..2], &[0x00, 0x80]);
+        assert!(out[2..].iter().all(|&b| b == 0x88));
+    }
+
+    #[test]
+    fn round_trip_on_the_grid() {
+        // max = -8 → d = 1: the integers -8..=7 are exact.
+        let x: Vec<f32> = (0..32).map(|i| (i % 16) as f32 - 8.0).collect();
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(&out[..2], &f16::from_f32(1.0).to_bits().to_le_bytes());
+        let mut back = Vec::new();
+        decode(&out, &mut back);
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn ties_truncate_upward_and_first_max_wins() {
+        // |8| ties with |-8|: the first (8) wins, so d = -1 and q = trunc(-x + 8.5):
+        // x = 0.5 → 8 (not 7), x = -0.5 → 9 (both halves go up), x = 8 → 0.
+        let mut x = [0.0f32; 32];
+        x[0] = 8.0;
+        x[1] = -8.0;
+        x[2] = 0.5;
+        x[3] = -0.5;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(&out[..2], &f16::from_f32(-1.0).to_bits().to_le_bytes());
+        let q: Vec<u8> = out[2..6].iter().map(|b| b & 0x0F).collect();
+        assert_eq!(q, vec![0, 15, 8, 9]);
+    }
+
+    #[test]
+    fn tiny_blocks_give_zero_codes_as_in_c() {
+        // d = 1e-40 / -8 makes 1/d overflow; C's int8 cast of ±inf / NaN gives 0.
+        let mut x = [0.0f32; 32];
+        x[0] = 1e-40;
+        x[1] = -1e-40;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert!(out[2..].iter().all(|&b| b == 0));
+    }
+}

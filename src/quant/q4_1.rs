@@ -1,0 +1,90 @@
+//! GGML_TYPE_Q4_1: blocks of 32 as `{ f16 d; f16 m; u8 qs[16]; }` (20 bytes).
+//! Reference: ggml `quantize_row_q4_1_ref`: d = (max − min) / 15, m = min,
+//! q = min(15, (int8_t)((x − min)/d + 0.5)) (truncation), with the reciprocal taken from the
+//! unrounded f32 d; element j in the low nibble of qs[j], element j+16 in the high nibble.
+
+use half::f16;
+
+use super::c_cast_u8;
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 20;
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let (mut min, mut max) = (f32::MAX, -f32::MAX);
+    for &v in x {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+    }
+    let d = (max - min) / 15.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    out[2..4].copy_from_slice(&f16::from_f32(min).to_bits().to_le_bytes());
+    let q = |v: f32| (c_cast_u8((v - min) * id + 0.5) as i8).min(15) as u8;
+    for j in 0..16 {
+        out[4 + j] = q(x[j]) | (q(x[j + 16]) << 4);
+    }
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
+        quantize_block(x, o);
+    }
+}
+
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+        let m = f16::from_bits(u16::from_le_bytes([b[2], b[3]])).to_f32();
+        let mut vals = [0f32; 32];
+        for j in 0..16 {
+            vals[j] = (b[4 + j] & 0x0F) as f32 * d + m;
+            vals[j + 16] = (b[4 + j] >> 4) as f32 * d + m;
+        }
+        out.extend_from_slice(&vals);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_block_bytes() {
+        let mut out = Vec::new();
+        encode(&[0.0; 32], &mut out);
+        assert_eq!(out, vec![0u8; 20]);
+    }
+
+    #[test]
+    fn round_trip_on_the_grid() {
+        // min = -3, max = 12 → d = 1: every integer in between is exact.
+        let x: Vec<f32> = (0..32).map(|i| (i % 16) as f32 - 3.0).collect();
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        let mut back = Vec::new();
+        decode(&out, &mut back);
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn ties_truncate_upward() {
+        // min = 0, max = 15 → d = 1: 0.5 → 1, 2.5 → 3, 14.5 → 15, 14.49 → 14.
+        let mut x = [0.0f32; 32];
+        x[0] = 15.0;
+        x[1] = 0.5;
+        x[2] = 2.5;
+        x[3] = 14.5;
+        x[4] = 14.49;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        let q: Vec<u8> = out[4..9].iter().map(|b| b & 0x0F).collect();
+        assert_eq!(q, vec![15, 1, 3, 15, 14]);
+    }
+}

