@@ -13,7 +13,10 @@ use crate::source::adapter::Adapter;
 use crate::source::Checkpoint;
 use crate::transform::{produce_chunk, NanPolicy, Source, Survival};
 
-#[derive(Clone, Debug)]
+/// Called with (bytes written, total bytes) as the output grows.
+pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct ConvertOptions {
     pub model_dir: PathBuf,
     pub adapter_dir: Option<PathBuf>,
@@ -25,6 +28,7 @@ pub struct ConvertOptions {
     pub split: SplitSpec,
     pub nan_policy: NanPolicy,
     pub threads: Option<usize>,
+    pub progress: Option<ProgressFn>,
 }
 
 /// Adapter survival for one tensor class (e.g. `attn_q.weight`).
@@ -55,6 +59,9 @@ pub struct Summary {
     pub classes: Vec<crate::report::ClassRow>,
     /// Bytes of the checkpoint's safetensors files.
     pub input_bytes: u64,
+    /// Peak anonymous memory sampled during the run (Linux), in bytes.
+    pub peak_anon: Option<u64>,
+    pub threads: usize,
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -170,11 +177,18 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     // Compute and write overlap: workers fill a batch of chunks while a writer thread
     // writes the previous one, in order. At most two batches are in memory.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    let total: u64 = sizes.iter().sum();
+    let peak = crate::mem::PeakSampler::default();
     let (computed, written) = std::thread::scope(|scope| {
+        let (progress, peak) = (opts.progress.clone(), &peak);
         let writer_thread = scope.spawn(move || -> std::io::Result<ShardedWriter> {
             for batch in rx {
+                peak.sample();
                 for bytes in batch {
                     writer.write(&bytes)?;
+                }
+                if let Some(p) = &progress {
+                    p(writer.bytes_written(), total);
                 }
             }
             Ok(writer)
@@ -270,5 +284,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         requantized,
         classes: crate::report::summarize(&plan),
         input_bytes: ckpt.tensors.total_bytes(),
+        peak_anon: peak.peak(),
+        threads,
     })
 }

@@ -13,6 +13,7 @@ pub mod convert;
 pub mod error;
 pub mod gguf;
 pub mod inspect;
+pub mod mem;
 pub mod mlx;
 pub mod plan;
 pub mod quant;

@@ -65,6 +65,9 @@ enum Command {
         /// Print the plan (--dry-run) or the closing summary as JSON.
         #[arg(long)]
         json: bool,
+        /// No progress display.
+        #[arg(long, short = 'q')]
+        quiet: bool,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -109,6 +112,19 @@ fn main() -> ExitCode {
     }
 }
 
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style =
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
+            .ok()?;
+    bar.set_style(style);
+    Some(bar)
+}
+
 fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bool) {
     let mb = |b: u64| b as f64 / 1e6;
     let rate = |b: u64| mb(b) / s.seconds.max(1e-9);
@@ -133,7 +149,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
     if json {
         let doc = serde_json::json!({
             "outfiles": s.outfiles, "adapter_out": s.adapter_out, "tensors": s.tensors, "bytes_written": s.bytes_written,
-            "input_bytes": s.input_bytes, "seconds": s.seconds, "classes": report::rows_json(&s.classes),
+            "input_bytes": s.input_bytes, "seconds": s.seconds, "peak_anon_bytes": s.peak_anon, "threads": s.threads, "classes": report::rows_json(&s.classes),
             "non_finite": s.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
             "requantized": s.requantized,
             "adapter_survival": s.survival.iter().map(|c| serde_json::json!({
@@ -162,14 +178,16 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
             println!("wrote shard {}", f.display());
         }
     }
+    let peak = s.peak_anon.map(|p| format!(", peak memory {}", report::human_bytes(p))).unwrap_or_default();
     println!(
-        "wrote {} ({} tensors, {:.1} MB) in {:.2} s: {:.0} MB/s in, {:.0} MB/s out",
+        "wrote {} ({} tensors, {:.1} MB) in {:.2} s: {:.0} MB/s in, {:.0} MB/s out, {} threads{peak}",
         s.outfile.display(),
         s.tensors,
         mb(s.bytes_written),
         s.seconds,
         rate(s.input_bytes),
-        rate(s.bytes_written)
+        rate(s.bytes_written),
+        s.threads
     );
 }
 
@@ -189,6 +207,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
             split_max_tensors,
             dry_run,
             json,
+            quiet,
             threads,
         } => {
             let outtype: OutType = outtype.parse().map_err(Error::Usage)?;
@@ -215,6 +234,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 split,
                 nan_policy,
                 threads,
+                progress: None,
             };
             if dry_run {
                 let d = mlx2gguf::convert::dry_run(&opts)?;
@@ -248,8 +268,26 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 }
                 return Ok(true);
             }
-            let s = convert(&opts)?;
-            print_summary(&s, nan_policy, json);
+            // A progress bar on stderr, only when it is a terminal.
+            let bar = (!quiet && !json).then(progress_bar).flatten();
+            let opts = match &bar {
+                Some(b) => {
+                    let b = b.clone();
+                    ConvertOptions {
+                        progress: Some(std::sync::Arc::new(move |done, total| {
+                            b.set_length(total);
+                            b.set_position(done);
+                        })),
+                        ..opts
+                    }
+                }
+                None => opts,
+            };
+            let result = convert(&opts);
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            print_summary(&result?, nan_policy, json);
             Ok(true)
         }
         Command::Verify { path } => {

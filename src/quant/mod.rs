@@ -194,6 +194,30 @@ pub(crate) fn c_cast_u8(f: f32) -> u8 {
     }
 }
 
+/// C's `roundf` (half away from zero) without a libm call: exact because `v - trunc(v)`
+/// is exact for |v| < 2^23; larger values (already integers), inf and NaN take `round`.
+#[inline]
+pub(crate) fn round_away(v: f32) -> f32 {
+    if v.abs() < 8388608.0 {
+        let i = v as i32;
+        let frac = v - i as f32;
+        let r = if frac >= 0.5 {
+            i + 1
+        } else if frac <= -0.5 {
+            i - 1
+        } else {
+            i
+        };
+        // Keep the sign of zero as roundf does (-0.3 → -0.0).
+        if r == 0 {
+            return 0.0f32.copysign(v);
+        }
+        r as f32
+    } else {
+        v.round()
+    }
+}
+
 /// Encodes whole rows of f32 values into the type's bytes, appending to `out`.
 /// `src.len()` is a multiple of the block size (the plan guarantees it).
 pub type EncodeFn = fn(src: &[f32], out: &mut Vec<u8>);
@@ -241,6 +265,22 @@ pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_away_equals_roundf() {
+        let mut v = -300.0f32;
+        while v < 300.0 {
+            for x in [v, v + 0.5, v - 0.5, (v + 0.5).next_up(), (v + 0.5).next_down(), (v - 0.5).next_up()] {
+                assert_eq!(round_away(x).to_bits(), x.round().to_bits(), "{x}");
+            }
+            v += 0.25;
+        }
+        for x in [0.0f32, -0.0, 0.49999997, -0.49999997, 8388607.5, -8388607.5, 1e10, f32::INFINITY, f32::MIN_POSITIVE]
+        {
+            assert_eq!(round_away(x).to_bits(), x.round().to_bits(), "{x}");
+        }
+        assert!(round_away(f32::NAN).is_nan());
+    }
 
     #[test]
     fn ids_round_trip_and_sizes_match_ggml() {

@@ -4,7 +4,7 @@
 
 use half::f16;
 
-use super::c_cast_u8;
+use super::{c_cast_u8, round_away};
 
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 34;
@@ -27,7 +27,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     for (o, &v) in out[2..BYTES].iter_mut().zip(x) {
         // C's implicit float → int8_t conversion, not Rust's saturating one: they differ
         // when 1/d overflows (amax below ~2^-120).
-        *o = c_cast_u8((v * id).round());
+        *o = c_cast_u8(round_away(v * id));
     }
 }
 

@@ -171,3 +171,15 @@ def test_real_120b_layer_shapes_convert_and_load(mlx2gguf, tmp_path):
     shutil.rmtree(d)
     logits = llama_logits(out, [1, 2, 3, 4, 5])
     assert logits.shape == (5, 1024) and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("outtype", ["q8_0", "q4_k_m", "auto"])
+def test_output_is_identical_for_any_thread_count(mlx2gguf, seed_adapter, tmp_path, outtype):
+    import hashlib
+    base, adapter = seed_adapter
+    digests = set()
+    for i, threads in enumerate(["1", "2", "3", "2"]):
+        out = tmp_path / f"o{i}.gguf"
+        run(mlx2gguf, "convert", base, "--adapter", adapter, "--outtype", outtype, "--threads", threads, "-o", out)
+        digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert len(digests) == 1
