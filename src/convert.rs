@@ -108,6 +108,28 @@ pub struct DryRun {
     pub files: Vec<(PathBuf, usize, u64)>,
 }
 
+/// Refuses, before any weight is read, an output that cannot fit on its file system.
+fn check_free_space(outfile: &Path, needed: u64) -> Result<()> {
+    let dir = match outfile.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // An unknown amount of free space (e.g. an unsupported file system) is not an error.
+    if let Ok(free) = fs4::available_space(dir) {
+        if free < needed {
+            return Err(Error::io(
+                outfile,
+                std::io::Error::other(format!(
+                    "not enough space: the output needs {} but only {} is free",
+                    crate::report::human_bytes(needed),
+                    crate::report::human_bytes(free)
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Plans the conversion without writing anything.
 pub fn dry_run(opts: &ConvertOptions) -> Result<DryRun> {
     let ckpt = Checkpoint::open(&opts.model_dir)?;
@@ -167,6 +189,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let (_, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
         .map_err(|e| Error::input(&outfile, e.to_string()))?;
     let io_err = |e: std::io::Error| Error::io(&outfile, e);
+    check_free_space(&outfile, crate::sink::split::total_size(&sizes, &plan, opts.split))?;
     let mut writer = ShardedWriter::new(&outfile, plan.metadata.clone(), plan.header_tensors(), &sizes, opts.split)
         .map_err(io_err)?;
     let outfiles = writer.paths();

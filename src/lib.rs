@@ -11,6 +11,7 @@ pub mod adapter_gguf;
 pub mod arch;
 pub mod convert;
 pub mod error;
+pub mod fault;
 pub mod gguf;
 pub mod inspect;
 pub mod mem;

@@ -102,6 +102,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM: finish the current chunk, remove the temporary file, exit 130.
     let _ = ctrlc::set_handler(mlx2gguf::convert::request_stop);
+    mlx2gguf::fault::install_handlers();
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_PROBLEMS),

@@ -10,7 +10,8 @@ use tempfile::NamedTempFile;
 /// uncommitted removes the temporary file and leaves any existing target untouched.
 pub struct AtomicFile {
     target: PathBuf,
-    tmp: BufWriter<NamedTempFile>,
+    /// `Some` until committed.
+    tmp: Option<BufWriter<NamedTempFile>>,
 }
 
 impl AtomicFile {
@@ -27,17 +28,25 @@ impl AtomicFile {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "output path is a directory"));
         }
         let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
-        Ok(AtomicFile { target: target.to_path_buf(), tmp: BufWriter::with_capacity(8 << 20, tmp) })
+        // A fatal signal (SIGBUS) removes it too.
+        crate::fault::register_temp(tmp.path());
+        Ok(AtomicFile { target: target.to_path_buf(), tmp: Some(BufWriter::with_capacity(8 << 20, tmp)) })
     }
 
     pub fn target(&self) -> &Path {
         &self.target
     }
 
+    fn writer(&mut self) -> io::Result<&mut BufWriter<NamedTempFile>> {
+        self.tmp.as_mut().ok_or_else(|| io::Error::other("file already committed"))
+    }
+
     /// Flushes, syncs and renames into place.
-    pub fn commit(self) -> io::Result<()> {
-        let tmp = self.tmp.into_inner().map_err(|e| e.into_error())?;
+    pub fn commit(mut self) -> io::Result<()> {
+        let Some(tmp) = self.tmp.take() else { return Ok(()) };
+        let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
         tmp.as_file().sync_all()?;
+        crate::fault::unregister_temp(tmp.path());
         tmp.persist(&self.target).map_err(|e| e.error)?;
         // Make the rename itself durable where the platform allows opening a directory.
         if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -49,15 +58,23 @@ impl AtomicFile {
     }
 }
 
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            crate::fault::unregister_temp(tmp.get_ref().path());
+        }
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.write(buf)
+        self.writer()?.write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.tmp.write_all(buf)
+        self.writer()?.write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.tmp.flush()
+        self.writer()?.flush()
     }
 }
 

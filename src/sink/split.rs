@@ -65,6 +65,14 @@ pub fn plan_shards(sizes: &[u64], spec: SplitSpec) -> Vec<std::ops::Range<usize>
     shards
 }
 
+/// Bytes of all output files together: tensor data plus, per shard, a header (the
+/// first with all metadata). Estimated from the single-file header, an upper bound.
+pub fn total_size(sizes: &[u64], plan: &crate::plan::Plan, spec: SplitSpec) -> u64 {
+    let data: u64 = sizes.iter().map(|n| pad(*n).unwrap_or(*n)).sum();
+    let header = super::encode_header(&plan.metadata, &plan.header_tensors()).map(|(h, _)| h.len() as u64).unwrap_or(0);
+    data + header * plan_shards(sizes, spec).len() as u64
+}
+
 /// `prefix-00001-of-00003.gguf` for shard 0 of 3, with `prefix` the path without `.gguf`.
 pub fn shard_path(outfile: &Path, no: usize, count: usize) -> PathBuf {
     let s = outfile.to_string_lossy();
