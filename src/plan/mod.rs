@@ -179,8 +179,9 @@ impl PlannedTensor {
     /// (MLX mxfp4 → MXFP4, affine 4-bit → Q4_1, affine 5-bit → Q5_1: the same values in
     /// ggml's block layout.)
     pub fn passthrough(&self) -> bool {
-        let Encoding::Quantized { params, .. } = &self.source else { return false };
-        self.delta.is_none() && lossless_target(params) == Some(self.ggml_type)
+        let Encoding::Quantized { params, global_scale, .. } = &self.source else { return false };
+        // nvfp4's per-expert global scale has no ggml counterpart.
+        self.delta.is_none() && global_scale.is_none() && lossless_target(params) == Some(self.ggml_type)
     }
 
     /// Whether an adapter changes this tensor.
@@ -268,6 +269,7 @@ impl Plan {
 pub fn lossless_target(p: &QuantParams) -> Option<GgmlType> {
     match (p.mode, p.bits) {
         (QuantMode::Mxfp4, _) => Some(GgmlType::Mxfp4),
+        (QuantMode::Nvfp4, _) => Some(GgmlType::Nvfp4),
         (QuantMode::Affine, 4) => Some(GgmlType::Q4_1),
         (QuantMode::Affine, 5) => Some(GgmlType::Q5_1),
         _ => None,

@@ -8,6 +8,7 @@ pub mod f16;
 pub mod f32;
 mod kquant;
 pub mod mxfp4;
+pub mod nvfp4;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
@@ -237,6 +238,7 @@ pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
         GgmlType::Q5K => Some(q5_k::encode),
         GgmlType::Q6K => Some(q6_k::encode),
         GgmlType::Mxfp4 => Some(mxfp4::encode),
+        GgmlType::Nvfp4 => Some(nvfp4::encode),
         _ => None,
     }
 }
@@ -258,6 +260,7 @@ pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
         GgmlType::Q5K => Some(q5_k::decode),
         GgmlType::Q6K => Some(q6_k::decode),
         GgmlType::Mxfp4 => Some(mxfp4::decode),
+        GgmlType::Nvfp4 => Some(nvfp4::decode),
         _ => None,
     }
 }

@@ -168,7 +168,8 @@ pub struct Chunk {
 
 /// Rows `first..first+n` of an MLX-quantized tensor repacked losslessly into its ggml
 /// twin, or `None` when some block cannot be held exactly (MXFP4 scale byte 0xFF, which
-/// MLX decodes as inf/NaN; affine scales or biases that are not f16 values).
+/// MLX decodes as inf/NaN; NVFP4 scales with the sign bit or 0x7F; affine scales or biases
+/// that are not f16 values).
 fn repack_chunk(q: &QuantData<'_>, first: usize, n: usize) -> Option<Vec<u8>> {
     let gpr = q.groups_per_row();
     let wpr = q.words_per_row() * 4;
@@ -183,6 +184,11 @@ fn repack_chunk(q: &QuantData<'_>, first: usize, n: usize) -> Option<Vec<u8>> {
                     return None;
                 }
                 quant::mxfp4::repack_mlx_row(words, scales, &mut bytes);
+            }
+            crate::mlx::QuantMode::Nvfp4 => {
+                if !quant::nvfp4::repack_mlx_row(words, scales, &mut bytes) {
+                    return None;
+                }
             }
             _ => {
                 let biases = &q.biases?[r * gpr * ss..(r + 1) * gpr * ss];

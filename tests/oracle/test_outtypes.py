@@ -106,3 +106,24 @@ def test_affine_passthrough_falls_back_when_scales_do_not_fit_f16(mlx2gguf, tmp_
     assert "blk.0.attn_q.weight" in p.stderr and "requantized" in p.stderr
     t = {x.name: x for x in GGUFReader(str(out)).tensors}["blk.0.attn_q.weight"]
     assert t.tensor_type.name == "Q4_1"
+
+
+def test_nvfp4_passthrough_is_exact(mlx2gguf, tmp_path):
+    """auto: MLX nvfp4 (no global scale) → NVFP4, copied block by block."""
+    import mlx.core as mx
+    from fixtures import reference_logits
+    from mlx_ref import dequant_exact
+
+    d = make_gpt_oss(tmp_path / "m", seed=90, quantize={"default": {"group_size": 16, "bits": 4, "mode": "nvfp4"}})
+    out = tmp_path / "auto.gguf"
+    run(mlx2gguf, "convert", d, "-o", out)
+    tensors = {t.name: t for t in GGUFReader(str(out)).tensors}
+    w = mx.load(str(d / "model.safetensors"))
+    for module, name in [("model.layers.0.self_attn.q_proj", "blk.0.attn_q.weight"),
+                         ("model.layers.1.mlp.experts.up_proj", "blk.1.ffn_up_exps.weight")]:
+        t = tensors[name]
+        assert t.tensor_type.name == "NVFP4", name
+        want = dequant_exact("nvfp4", 4, 16, np.array(w[module + ".weight"]), np.array(w[module + ".scales"]))
+        np.testing.assert_array_equal(dequantize(t.data, t.tensor_type).reshape(want.shape), want, err_msg=name)
+    got, ref = llama_logits(out, TOKENS), reference_logits(d)
+    assert (got.argmax(-1) == ref.argmax(-1)).mean() >= 0.9

@@ -27,6 +27,7 @@ TYPES = {
     "q5_1": (GGMLQuantizationType.Q5_1, True),
     "q8_0": (GGMLQuantizationType.Q8_0, True),
     "mxfp4": (GGMLQuantizationType.MXFP4, True),
+    "nvfp4": (GGMLQuantizationType.NVFP4, False),
     "q4_K": (GGMLQuantizationType.Q4_K, False),
     "q5_K": (GGMLQuantizationType.Q5_K, False),
     "q6_K": (GGMLQuantizationType.Q6_K, False),
