@@ -21,7 +21,8 @@ pub fn ue4m3_half(x: u8) -> f32 {
 
 /// `ggml_fp32_to_ue4m3`: round-half-up on the dropped mantissa bits, saturating at 448.
 pub fn to_ue4m3(x: f32) -> u8 {
-    if !(x > 0.0) {
+    // NaN and non-positive values both give 0, as in ggml.
+    if x.is_nan() || x <= 0.0 {
         return 0;
     }
     let x = x.min(448.0);
