@@ -12,7 +12,13 @@ pub struct AtomicFile {
     target: PathBuf,
     /// `Some` until committed.
     tmp: Option<BufWriter<NamedTempFile>>,
+    /// Bytes written since the last sync.
+    unsynced: u64,
 }
+
+/// Sync every this many bytes, so the disk writes while the next data is computed instead
+/// of all at once at the end (the final sync then has little left to do).
+const SYNC_EVERY: u64 = 256 << 20;
 
 impl AtomicFile {
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
@@ -30,7 +36,7 @@ impl AtomicFile {
         let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
         // A fatal signal (SIGBUS) removes it too.
         crate::fault::register_temp(tmp.path());
-        Ok(AtomicFile { target: target.to_path_buf(), tmp: Some(BufWriter::with_capacity(8 << 20, tmp)) })
+        Ok(AtomicFile { target: target.to_path_buf(), tmp: Some(BufWriter::with_capacity(8 << 20, tmp)), unsynced: 0 })
     }
 
     pub fn target(&self) -> &Path {
@@ -71,7 +77,16 @@ impl Write for AtomicFile {
         self.writer()?.write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.writer()?.write_all(buf)
+        let w = self.writer()?;
+        w.write_all(buf)?;
+        self.unsynced += buf.len() as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.unsynced = 0;
+            let w = self.writer()?;
+            w.flush()?;
+            w.get_ref().as_file().sync_data()?;
+        }
+        Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
         self.writer()?.flush()
