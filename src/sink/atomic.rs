@@ -34,9 +34,10 @@ impl AtomicFile {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "output path is a directory"));
         }
         let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
-        // A fatal signal (SIGBUS) removes it too.
+        // A fatal signal (SIGBUS) removes it too. The buffer is small: chunks of a MiB or
+        // more bypass it and go straight to write(2), saving a copy.
         crate::fault::register_temp(tmp.path());
-        Ok(AtomicFile { target: target.to_path_buf(), tmp: Some(BufWriter::with_capacity(8 << 20, tmp)), unsynced: 0 })
+        Ok(AtomicFile { target: target.to_path_buf(), tmp: Some(BufWriter::with_capacity(256 << 10, tmp)), unsynced: 0 })
     }
 
     pub fn target(&self) -> &Path {
