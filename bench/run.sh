@@ -6,6 +6,7 @@
 # Usage: bench/run.sh [LAYERS...]      (default: 2 4)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+layers=("$@")
 [ $# -eq 0 ] && layers=(2 4)
 root="${MLX2GGUF_BENCH_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlx2gguf/bench}"
 py="$(scripts/oracle-env.sh)"
