@@ -219,6 +219,22 @@ pub(crate) fn round_away(v: f32) -> f32 {
     }
 }
 
+/// Appends the blocks of `src` (a whole number of `block`-element blocks), each encoded by
+/// `quantize_block` into `bytes` bytes.
+pub(crate) fn encode_blocks(
+    src: &[f32],
+    out: &mut Vec<u8>,
+    block: usize,
+    bytes: usize,
+    quantize_block: fn(&[f32], &mut [u8]),
+) {
+    let start = out.len();
+    out.resize(start + src.len() / block * bytes, 0);
+    for (x, o) in src.chunks_exact(block).zip(out[start..].chunks_exact_mut(bytes)) {
+        quantize_block(x, o);
+    }
+}
+
 /// Encodes whole rows of f32 values into the type's bytes, appending to `out`.
 /// `src.len()` is a multiple of the block size (the plan guarantees it).
 pub type EncodeFn = fn(src: &[f32], out: &mut Vec<u8>);

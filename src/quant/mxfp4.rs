@@ -19,7 +19,8 @@ pub fn e8m0_half(e: u8) -> f32 {
     }
 }
 
-fn best_index(x: f32, d: f32) -> u8 {
+/// The first index minimising `|kvalues[i]·d − x|` (ggml `best_index_mxfp4`, also used by NVFP4).
+pub(crate) fn best_index(x: f32, d: f32) -> u8 {
     let mut best = 0u8;
     let mut best_err = (KVALUES[0] as f32 * d - x).abs();
     for (i, &k) in KVALUES.iter().enumerate().skip(1) {
@@ -50,11 +51,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + src.len() / BLOCK * BYTES, 0);
-    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
-        quantize_block(x, o);
-    }
+    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {

@@ -4,7 +4,7 @@
 //! Reference: ggml `quantize_row_nvfp4_ref` with `ggml_fp32_to_ue4m3` / `ggml_ue4m3_to_fp32`
 //! (which returns the scale halved, to pair with the doubled `kvalues_mxfp4`).
 
-use super::mxfp4::KVALUES;
+use super::mxfp4::{best_index, KVALUES};
 
 pub const BLOCK: usize = 64;
 pub const BYTES: usize = 36;
@@ -47,19 +47,6 @@ pub fn to_ue4m3(x: f32) -> u8 {
     ((exp << 3) | man) as u8
 }
 
-fn best_index(x: f32, d: f32) -> u8 {
-    let mut best = 0u8;
-    let mut best_err = (KVALUES[0] as f32 * d - x).abs();
-    for (i, &k) in KVALUES.iter().enumerate().skip(1) {
-        let err = (k as f32 * d - x).abs();
-        if err < best_err {
-            best = i as u8;
-            best_err = err;
-        }
-    }
-    best
-}
-
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     for s in 0..4 {
         let xb = &x[s * 16..(s + 1) * 16];
@@ -74,11 +61,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + src.len() / BLOCK * BYTES, 0);
-    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
-        quantize_block(x, o);
-    }
+    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {

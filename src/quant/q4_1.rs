@@ -31,11 +31,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + src.len() / BLOCK * BYTES, 0);
-    for (x, o) in src.chunks_exact(BLOCK).zip(out[start..].chunks_exact_mut(BYTES)) {
-        quantize_block(x, o);
-    }
+    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {

@@ -37,7 +37,11 @@ impl AtomicFile {
         // A fatal signal (SIGBUS) removes it too. The buffer is small: chunks of a MiB or
         // more bypass it and go straight to write(2), saving a copy.
         crate::fault::register_temp(tmp.path());
-        Ok(AtomicFile { target: target.to_path_buf(), tmp: Some(BufWriter::with_capacity(256 << 10, tmp)), unsynced: 0 })
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            tmp: Some(BufWriter::with_capacity(256 << 10, tmp)),
+            unsynced: 0,
+        })
     }
 
     pub fn target(&self) -> &Path {

@@ -176,6 +176,19 @@ def quantize_gpt_oss(model, cfg, spec, global_scale=False):
     return model, cfg
 
 
+def small_shards(weights, max_file_size_gb=None, limit=60_000):
+    """A stand-in for mlx_lm.utils.make_shards that cuts shards of about `limit` bytes, so
+    tiny fixtures are saved sharded the way mlx-lm shards large models."""
+    shards, cur, size = [], {}, 0
+    for k, v in weights.items():
+        if cur and size + v.nbytes > limit:
+            shards.append(cur)
+            cur, size = {}, 0
+        cur[k] = v
+        size += v.nbytes
+    return shards + [cur]
+
+
 def reference_logits(model_dir: Path, tokens=TOKENS):
     """MLX's logits for `tokens`, computed in float32 from the checkpoint as mlx-lm loads it."""
     from mlx_lm.utils import load_model

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import run
 from test_bad_input import check_fails
-from fixtures import make_gpt_oss
+from fixtures import make_gpt_oss, small_shards
 
 SPEC = {"default": {"group_size": 32, "bits": 4, "mode": "mxfp4"}, "router": {"group_size": 64, "bits": 8},
         "attn": {"group_size": 64, "bits": 8}}
@@ -20,17 +20,6 @@ SPEC = {"default": {"group_size": 32, "bits": 4, "mode": "mxfp4"}, "router": {"g
 def sharded(tmp_path_factory):
     import mlx_lm.utils as mu
     orig = mu.make_shards
-
-    def small_shards(weights, max_file_size_gb=None):
-        shards, cur, size = [], {}, 0
-        for k, v in weights.items():
-            if cur and size + v.nbytes > 60_000:
-                shards.append(cur)
-                cur, size = {}, 0
-            cur[k] = v
-            size += v.nbytes
-        return shards + [cur]
-
     mu.make_shards = small_shards
     try:
         return make_gpt_oss(tmp_path_factory.mktemp("s") / "m", seed=11, quantize=SPEC)

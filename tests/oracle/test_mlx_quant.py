@@ -12,7 +12,7 @@ import pytest
 from gguf import GGUFReader
 
 from conftest import llama_logits, run
-from fixtures import TOKENS, make_gpt_oss, reference_logits
+from fixtures import TOKENS, make_gpt_oss, reference_logits, small_shards
 from mlx_ref import dequant_exact
 
 # (MLX module, GGUF tensor) pairs that cover 2-D linears, the router, 3-D experts,
@@ -150,16 +150,6 @@ def test_mlx_lm_convert_outputs_run_with_mlx_logits(mlx2gguf, dense_source, tmp_
 
 def test_sharded_checkpoint_gives_same_bytes(mlx2gguf, tmp_path, monkeypatch):
     import mlx_lm.utils as mu
-
-    def small_shards(weights, max_file_size_gb=None):
-        shards, cur, size = [], {}, 0
-        for k, v in weights.items():
-            if cur and size + v.nbytes > 60_000:
-                shards.append(cur)
-                cur, size = {}, 0
-            cur[k] = v
-            size += v.nbytes
-        return shards + [cur]
 
     spec = {"default": {"group_size": 32, "bits": 4, "mode": "mxfp4"}, "router": {"group_size": 64, "bits": 8},
             "attn": {"group_size": 64, "bits": 8}}
