@@ -44,7 +44,7 @@ pub struct ClassSurvival {
 pub struct Summary {
     /// The (first) output file.
     pub outfile: PathBuf,
-    /// Every output file (more than one when split).
+    /// Every output file (more than one when split). `bytes_written` is their total size.
     pub outfiles: Vec<PathBuf>,
     pub adapter_out: Option<PathBuf>,
     pub tensors: usize,
@@ -283,7 +283,6 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         (Ok(()), Ok(w)) => w,
     };
     ckpt.tensors.check_unchanged()?;
-    let bytes_written = writer.bytes_written();
     let file = writer.finish().map_err(io_err)?;
     // Both outputs appear together or not at all.
     let adapter_file = match (&adapter_plan, &opts.adapter_out, &adapter) {
@@ -292,6 +291,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     };
     file.commit().map_err(io_err)?;
     let outfile = outfiles.first().cloned().unwrap_or(outfile);
+    // Whole files: headers and padding included.
+    let bytes_written = outfiles.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
     if let (Some(f), Some(path)) = (adapter_file, &opts.adapter_out) {
         f.commit().map_err(|e| Error::io(path, e))?;
     }
