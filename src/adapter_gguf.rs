@@ -83,24 +83,10 @@ pub fn write_adapter(p: &AdapterPlan, adapter: &Adapter, path: &Path) -> Result<
     for t in &p.tensors {
         let v =
             adapter.tensors.get(&t.source).ok_or_else(|| Error::tensor(&adapter.weights_path, &t.source, "missing"))?;
-        let mut vals = Vec::new();
-        let es = v.dtype.size();
-        for c in v.data.chunks_exact(es) {
-            vals.push(match v.dtype {
-                crate::source::Dtype::F32 => f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                crate::source::Dtype::F16 => half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32(),
-                _ => crate::quant::bf16::to_f32(u16::from_le_bytes([c[0], c[1]])),
-            });
-        }
+        let mut vals = crate::transform::lora::to_f32(&v);
         if t.transpose {
             let (rows, cols) = (v.shape[v.shape.len() - 2], v.shape[v.shape.len() - 1]);
-            let mut out = vec![0f32; vals.len()];
-            for i in 0..rows {
-                for j in 0..cols {
-                    out[j * rows + i] = vals[i * cols + j];
-                }
-            }
-            vals = out;
+            vals = crate::transform::lora::transpose(&vals, rows, cols);
         }
         let mut bytes = Vec::with_capacity(vals.len() * 4);
         crate::quant::f32::encode(&vals, &mut bytes);

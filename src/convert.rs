@@ -186,10 +186,11 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
     let threads = pool.current_num_threads();
 
-    let (_, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
+    let (header_len, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
+        .map(|(h, sizes)| (h.len() as u64, sizes))
         .map_err(|e| Error::input(&outfile, e.to_string()))?;
     let io_err = |e: std::io::Error| Error::io(&outfile, e);
-    check_free_space(&outfile, crate::sink::split::total_size(&sizes, &plan, opts.split))?;
+    check_free_space(&outfile, crate::sink::split::total_size(&sizes, header_len, opts.split))?;
     let mut writer = ShardedWriter::new(&outfile, plan.metadata.clone(), plan.header_tensors(), &sizes, opts.split)
         .map_err(io_err)?;
     let outfiles = writer.paths();

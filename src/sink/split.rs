@@ -66,11 +66,10 @@ pub fn plan_shards(sizes: &[u64], spec: SplitSpec) -> Vec<std::ops::Range<usize>
 }
 
 /// Bytes of all output files together: tensor data plus, per shard, a header (the
-/// first with all metadata). Estimated from the single-file header, an upper bound.
-pub fn total_size(sizes: &[u64], plan: &crate::plan::Plan, spec: SplitSpec) -> u64 {
+/// first with all metadata). Counts the single-file header per shard, an upper bound.
+pub fn total_size(sizes: &[u64], header_len: u64, spec: SplitSpec) -> u64 {
     let data: u64 = sizes.iter().map(|n| pad(*n).unwrap_or(*n)).sum();
-    let header = super::encode_header(&plan.metadata, &plan.header_tensors()).map(|(h, _)| h.len() as u64).unwrap_or(0);
-    data + header * plan_shards(sizes, spec).len() as u64
+    data + header_len * plan_shards(sizes, spec).len() as u64
 }
 
 /// `prefix-00001-of-00003.gguf` for shard 0 of 3, with `prefix` the path without `.gguf`.

@@ -2,7 +2,7 @@
 //! GEMM kernel (the `gemm` crate).
 
 use crate::plan::{Delta, ModuleKind};
-use crate::source::{Dtype, TensorStore, TensorView};
+use crate::source::{TensorStore, TensorView};
 
 /// A delta's factors in f32, laid out for `ΔW[rows of expert e] = L[rows] · R_e`.
 pub struct LoraFactors {
@@ -17,28 +17,14 @@ pub struct LoraFactors {
     magnitude: Option<Vec<f32>>,
 }
 
-fn to_f32(v: &TensorView<'_>) -> Vec<f32> {
+pub(crate) fn to_f32(v: &TensorView<'_>) -> Vec<f32> {
     let mut out = vec![0f32; v.data.len() / v.dtype.size().max(1)];
-    match v.dtype {
-        Dtype::F32 => out
-            .iter_mut()
-            .zip(v.data.chunks_exact(4))
-            .for_each(|(o, b)| *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Dtype::F16 => out
-            .iter_mut()
-            .zip(v.data.chunks_exact(2))
-            .for_each(|(o, b)| *o = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
-        Dtype::BF16 => out
-            .iter_mut()
-            .zip(v.data.chunks_exact(2))
-            .for_each(|(o, b)| *o = crate::quant::bf16::to_f32(u16::from_le_bytes([b[0], b[1]]))),
-        _ => {}
-    }
+    super::decode_dense(v.dtype, v.data, &mut out);
     out
 }
 
 /// `[rows, cols]` → `[cols, rows]`.
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
     for i in 0..rows {
         for j in 0..cols {

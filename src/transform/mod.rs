@@ -101,7 +101,8 @@ impl<'a> SourceView<'a> {
     }
 }
 
-fn decode_dense(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
+/// Little-endian F32/F16/BF16 bytes → f32 (the one dense decoder).
+pub(crate) fn decode_dense(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
     match dtype {
         Dtype::F32 => {
             for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
