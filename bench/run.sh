@@ -3,6 +3,11 @@
 # real per-layer shapes, against the I/O floor of the same machine, at two depths.
 # Checkpoints are built once and cached outside the repo (MLX2GGUF_BENCH_DIR).
 #
+# The peer is llama.cpp's own convert_hf_to_gguf.py (bench/peer-env.sh), run on the same
+# weights in OpenAI's original layout (bench/make_openai_twin.py, cached beside each
+# checkpoint) with --outtype q8_0. It converts without the adapter, since it has no
+# adapter support; that only favours it. MLX2GGUF_BENCH_PEER=0 skips it (its venv is ~5 GB).
+#
 # Usage: bench/run.sh [LAYERS...]      (default: 2 4)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +15,11 @@ layers=("$@")
 [ $# -eq 0 ] && layers=(2 4)
 root="${MLX2GGUF_BENCH_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlx2gguf/bench}"
 py="$(scripts/oracle-env.sh)"
+peer="${MLX2GGUF_BENCH_PEER:-1}"
+if [ "$peer" != 0 ]; then
+  peer_env="$(bench/peer-env.sh)"
+  { read -r peer_py; read -r peer_conv; } <<< "$peer_env"
+fi
 cargo build --release --quiet
 exe=target/release/mlx2gguf
 out="$root/out"
@@ -29,6 +39,61 @@ measure() {
   echo "$t0 $t1"
 }
 
+# The I/O floor for a run: read the same input and write (and sync) the same number of
+# output bytes, concurrently, from a cold cache. Args: OUT_BYTES INPUT_FILES...
+floor() {
+  local f0 f1 n=$1
+  shift
+  drop_caches
+  f0=$(date +%s.%N)
+  cat "$@" > /dev/null &
+  dd if=/dev/zero of="$out/floor.bin" bs=8M count=$(( (n + 8388607) / 8388608 )) conv=fsync status=none
+  wait
+  f1=$(date +%s.%N)
+  rm -f "$out/floor.bin"
+  calc "$f1 - $f0"
+}
+
+# Runs the peer converter in-process after two changes that do not touch its work:
+# (1) the synthetic bench tokenizer's pre-tokenizer hash is unknown to it, so its own
+# lookup still runs but an unknown hash reads as "gpt-4o" (the real gpt-oss tokenizer's);
+# (2) a thread samples RssAnon, for comparison with our sampled peak. Writes CPU seconds,
+# peak RSS (VmHWM, exact) and sampled peak anon as JSON to argv[1].
+# Args: STATS_JSON CONVERTER CONVERTER_ARGS...
+peer_launcher='
+import json, os, resource, runpy, sys, threading, time
+stats, conv = sys.argv[1], sys.argv[2]
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key))
+peak_anon = 0
+def sample():
+    global peak_anon
+    while True:
+        peak_anon = max(peak_anon, status("RssAnon:"))
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
+sys.path.insert(0, os.path.dirname(conv))
+from conversion.base import TextModel
+known_pre = TextModel.get_vocab_base_pre
+def pre(self, tokenizer):
+    try:
+        return known_pre(self, tokenizer)
+    except NotImplementedError:
+        return "gpt-4o"
+TextModel.get_vocab_base_pre = pre
+sys.argv = sys.argv[2:]
+try:
+    runpy.run_path(conv, run_name="__main__")
+finally:
+    peak_anon = max(peak_anon, status("RssAnon:"))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    with open(stats, "w") as f:
+        json.dump({"cpu_seconds": ru.ru_utime + ru.ru_stime, "peak_rss_bytes": status("VmHWM:"),
+                   "peak_anon_bytes": peak_anon}, f)
+'
+
+notes=()
 printf '%-8s %-22s %9s %9s %9s %10s %9s\n' layers run seconds "in MB/s" "out MB/s" "peak anon" "x floor"
 for n in "${layers[@]}"; do
   ck="$root/gpt-oss-L$n"
@@ -38,6 +103,7 @@ for n in "${layers[@]}"; do
     touch "$ck/.complete"
   fi
   in_bytes=$(du -cb "$ck"/model/*.safetensors | tail -1 | cut -f1)
+  declare -A secs_of=() peak_of=() bytes_of=()
   for run in "q8_0 adapter" "q5_0 adapter" "auto"; do
     set -- $run
     args=(convert "$ck/model" --outtype "$1" -o "$out/o.gguf" --json --quiet)
@@ -45,20 +111,50 @@ for n in "${layers[@]}"; do
     read -r t0 t1 < <(measure "$exe" "${args[@]}")
     secs=$(calc "$t1 - $t0")
     out_bytes=$(stat -c %s "$out/o.gguf")
-    peak=$("$py" -c "import json;d=json.load(open('$out/last.json'));print(round((d['peak_anon_bytes'] or 0)/2**20))")
-    # The I/O floor for this run: read the same input and write (and sync) the same
-    # number of output bytes, concurrently, from a cold cache.
-    drop_caches
-    f0=$(date +%s.%N)
-    cat "$ck"/model/*.safetensors > /dev/null &
-    dd if=/dev/zero of="$out/floor.bin" bs=8M count=$(( (out_bytes + 8388607) / 8388608 )) conv=fsync status=none
-    wait
-    f1=$(date +%s.%N)
-    floor=$(calc "$f1 - $f0")
-    rm -f "$out/floor.bin" "$out/o.gguf"
+    peak_b=$("$py" -c "import json;print(json.load(open('$out/last.json'))['peak_anon_bytes'] or 0)")
+    peak=$(calc "int($peak_b / 1048576 + 0.5)")
+    fl=$(floor "$out_bytes" "$ck"/model/*.safetensors)
+    rm -f "$out/o.gguf"
+    secs_of[$run]=$secs peak_of[$run]=$peak_b bytes_of[$run]=$out_bytes
     printf '%-8s %-22s %9.1f %9.0f %9.0f %8s M %9.2f\n' "$n" "$run" "$secs" \
       "$(calc "$in_bytes / $secs / 1000000")" "$(calc "$out_bytes / $secs / 1000000")" \
-      "$peak" "$(calc "$secs / $floor")"
+      "$peak" "$(calc "$secs / $fl")"
   done
+  [ "$peer" = 0 ] && continue
+  if [ ! -f "$ck/openai/.complete" ]; then
+    rm -rf "$ck/openai"
+    "$py" bench/make_openai_twin.py "$ck/model" "$ck/openai" >&2
+    touch "$ck/openai/.complete"
+  fi
+  # The twin's input is larger than ours (BF16 embeddings, attention and router where
+  # the MLX checkpoint has 8-bit), so its MB/s and floor are over its own input.
+  peer_in=$(du -cb "$ck"/openai/*.safetensors | tail -1 | cut -f1)
+  rm -f "$out/peer.gguf" "$out/peer.json"
+  read -r t0 t1 < <(measure "$peer_py" -c "$peer_launcher" "$out/peer.json" "$peer_conv" "$ck/openai" \
+    --outtype q8_0 --outfile "$out/peer.gguf" 2> "$out/peer.log")
+  if [ ! -s "$out/peer.gguf" ] || [ ! -s "$out/peer.json" ]; then
+    tail -20 "$out/peer.log" >&2
+    echo "bench: the peer converter failed (log: $out/peer.log)" >&2
+    exit 1
+  fi
+  secs=$(calc "$t1 - $t0")
+  out_bytes=$(stat -c %s "$out/peer.gguf")
+  read -r cpu rss anon < <("$py" -c "import json;d=json.load(open('$out/peer.json'));print(d['cpu_seconds'],d['peak_rss_bytes'],d['peak_anon_bytes'])")
+  fl=$(floor "$out_bytes" "$ck"/openai/*.safetensors)
+  rm -f "$out/peer.gguf"
+  printf '%-8s %-22s %9.1f %9.0f %9.0f %8s M %9.2f\n' "$n" "peer q8_0 (peak RSS)" "$secs" \
+    "$(calc "$peer_in / $secs / 1000000")" "$(calc "$out_bytes / $secs / 1000000")" \
+    "$(calc "int($rss / 1048576 + 0.5)")" "$(calc "$secs / $fl")"
+  # Ratios: peer time / ours, and peer peak RSS / our sampled peak anon. "auto" is the
+  # like-for-like output: both copy the MXFP4 experts and write the 8-bit tensors as Q8_0
+  # (our q8_0 re-encodes the experts as Q8_0, as llama-quantize would).
+  for run in "q8_0 adapter" "auto"; do
+    printf '%-8s %-22s %8.1fx %9s %9s %9.0fx\n' "$n" "peer / $run" \
+      "$(calc "$secs / ${secs_of[$run]}")" "" "" "$(calc "$rss / ${peak_of[$run]}")"
+  done
+  notes+=("$(printf 'peer L%s: %.1f s CPU, peak RSS %.0f M, sampled peak anon %.0f M; output %s bytes (ours: q8_0 adapter %s, auto %s)' \
+    "$n" "$cpu" "$(calc "$rss / 1048576")" "$(calc "$anon / 1048576")" "$out_bytes" \
+    "${bytes_of[q8_0 adapter]}" "${bytes_of[auto]}")")
 done
+for line in "${notes[@]}"; do echo "$line"; done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB RAM; $(date -u +%Y-%m-%d)"

@@ -24,6 +24,8 @@ pub struct AdapterTensor {
     pub ne: Vec<u64>,
     pub source: String,
     pub transpose: bool,
+    /// The base tensor's Q/K row permutation, applied to lora_b's rows (P(W + BA) = PW + (PB)A).
+    pub rope_permute: Option<usize>,
 }
 
 pub struct AdapterPlan {
@@ -51,8 +53,20 @@ pub fn plan_adapter(plan: &Plan, adapter: &Adapter) -> Result<AdapterPlan> {
             ModuleKind::Switch => (vec![s[2], r, s[0]], false, vec![r, s[1], s[0]], false),
             ModuleKind::Embedding => (vec![r, s[0]], false, vec![r, s[1]], true),
         };
-        tensors.push(AdapterTensor { name: format!("{}.lora_a", t.name), ne: a_ne, source: a.clone(), transpose: a_t });
-        tensors.push(AdapterTensor { name: format!("{}.lora_b", t.name), ne: b_ne, source: b.clone(), transpose: b_t });
+        tensors.push(AdapterTensor {
+            name: format!("{}.lora_a", t.name),
+            ne: a_ne,
+            source: a.clone(),
+            transpose: a_t,
+            rope_permute: None,
+        });
+        tensors.push(AdapterTensor {
+            name: format!("{}.lora_b", t.name),
+            ne: b_ne,
+            source: b.clone(),
+            transpose: b_t,
+            rope_permute: t.rope_permute,
+        });
         alpha = Some(scale * *rank as f32);
         if tensors.iter().any(|x| x.name.len() > crate::gguf::MAX_NAME_LEN) {
             return Err(Error::tensor(&adapter.weights_path, a, "the llama.cpp tensor name would exceed 63 bytes"));
@@ -87,6 +101,9 @@ pub fn write_adapter(p: &AdapterPlan, adapter: &Adapter, path: &Path) -> Result<
         if t.transpose {
             let (rows, cols) = (v.shape[v.shape.len() - 2], v.shape[v.shape.len() - 1]);
             vals = crate::transform::lora::transpose(&vals, rows, cols);
+        }
+        if let Some(g) = t.rope_permute {
+            crate::transform::permute_rope_rows(&mut vals, t.ne[0] as usize, g);
         }
         let mut bytes = Vec::with_capacity(vals.len() * 4);
         crate::quant::f32::encode(&vals, &mut bytes);

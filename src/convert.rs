@@ -25,10 +25,23 @@ pub struct ConvertOptions {
     pub outfile: Option<PathBuf>,
     pub outtype: OutType,
     pub overrides: TypeOverrides,
+    /// `tokenizer.ggml.pre` instead of the one detected from the tokenizer.
+    pub tokenizer_pre: Option<String>,
     pub split: SplitSpec,
     pub nan_policy: NanPolicy,
     pub threads: Option<usize>,
     pub progress: Option<ProgressFn>,
+}
+
+impl ConvertOptions {
+    fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            outtype: self.outtype,
+            name: None,
+            overrides: self.overrides.clone(),
+            tokenizer_pre: self.tokenizer_pre.clone(),
+        }
+    }
 }
 
 /// Adapter survival for one tensor class (e.g. `attn_q.weight`).
@@ -135,7 +148,7 @@ pub fn dry_run(opts: &ConvertOptions) -> Result<DryRun> {
     let ckpt = Checkpoint::open(&opts.model_dir)?;
     let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
     let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
-    let plan_opts = PlanOptions { outtype: opts.outtype, name: None, overrides: opts.overrides.clone() };
+    let plan_opts = opts.plan_options();
     let plan = build_plan(&ckpt, fuse, &plan_opts)?;
     let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&opts.model_dir, opts.outtype));
     let total_bytes = planned_size(&plan).map_err(|e| Error::input(&outfile, e.to_string()))?;
@@ -167,7 +180,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let ckpt = Checkpoint::open(&opts.model_dir)?;
     let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
     let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
-    let plan_opts = PlanOptions { outtype: opts.outtype, name: None, overrides: opts.overrides.clone() };
+    let plan_opts = opts.plan_options();
     let plan = build_plan(&ckpt, fuse, &plan_opts)?;
     // The separate adapter file is planned (and refused if inexpressible) before any output.
     let adapter_plan = match (&opts.adapter_out, &adapter) {
@@ -221,7 +234,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
             for t in &plan.tensors {
                 let src = Source::new(&ckpt.tensors, adapter_store, t)?;
                 let rows = t.rows();
-                let per_chunk = (CHUNK_ELEMS / t.row_len().max(1)).max(1);
+                let per_chunk = t.rows_per_chunk(CHUNK_ELEMS);
                 let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
                 let (mut bad, mut surv, mut requant) = (0u64, Survival::default(), false);
                 for batch in starts.chunks(threads * 2) {

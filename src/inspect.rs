@@ -22,7 +22,13 @@ pub fn inspect(path: &Path, as_json: bool) -> Result<String> {
 pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     use crate::plan::{OutType, PlanOptions, TypeOverrides};
     let ckpt = crate::source::Checkpoint::open(dir)?;
-    let opts = PlanOptions { outtype: OutType::Auto, name: None, overrides: TypeOverrides::default() };
+    // The pre-tokenizer is not shown, so an unknown tokenizer hash must not stop inspect.
+    let opts = PlanOptions {
+        outtype: OutType::Auto,
+        name: None,
+        overrides: TypeOverrides::default(),
+        tokenizer_pre: Some("default".into()),
+    };
     let mut plan = crate::arch::plan(&ckpt, &opts)?;
     plan.assign_types(OutType::Auto, &opts.overrides)?;
     let params: u64 = plan.tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();

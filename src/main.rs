@@ -24,6 +24,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing would only add noise
 enum Command {
     /// Convert an MLX model folder into one GGUF file.
     #[command(
@@ -71,6 +72,10 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// llama.cpp pre-tokenizer name (tokenizer.ggml.pre, e.g. llama-bpe, qwen2, gpt-4o) when
+        /// the one detected from tokenizer.json is unknown or wrong.
+        #[arg(long, value_name = "NAME")]
+        tokenizer_pre: Option<String>,
     },
     /// Check a GGUF file (ours or another tool's) against the rules llama.cpp enforces when
     /// loading and running it. Prints one line per problem; exit code 1 if there are any.
@@ -210,7 +215,13 @@ fn run(cli: Cli) -> Result<bool, Error> {
             json,
             quiet,
             threads,
+            tokenizer_pre,
         } => {
+            if let Some(p) = tokenizer_pre.as_deref().filter(|p| !mlx2gguf::tokenizer::pre::is_known_name(p)) {
+                return Err(Error::Usage(format!(
+                    "--tokenizer-pre '{p}' is not a pre-tokenizer llama.cpp knows (e.g. llama-bpe, qwen2, gpt-4o, default)"
+                )));
+            }
             let outtype: OutType = outtype.parse().map_err(Error::Usage)?;
             let patterns =
                 tensor_type.iter().map(|s| parse_tensor_type(s)).collect::<Result<_, _>>().map_err(Error::Usage)?;
@@ -232,6 +243,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 outfile,
                 outtype,
                 overrides,
+                tokenizer_pre,
                 split,
                 nan_policy,
                 threads,

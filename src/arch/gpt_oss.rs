@@ -173,7 +173,16 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
     let mut push =
         |name: String, shape: Vec<usize>, class: TensorClass, source: Encoding, module: Option<ModuleRef>| {
             // Output types are assigned once the whole plan (and any adapter) is known.
-            tensors.push(PlannedTensor { name, shape, ggml_type: GgmlType::F32, class, source, module, delta: None });
+            tensors.push(PlannedTensor {
+                name,
+                shape,
+                ggml_type: GgmlType::F32,
+                class,
+                source,
+                module,
+                delta: None,
+                rope_permute: None,
+            });
         };
     let module = |path: &str, kind: ModuleKind| Some(ModuleRef { path: path.to_string(), kind });
     let (h, f32only) = (cfg.hidden, TensorClass::F32Only);
@@ -245,7 +254,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
         return Err(Error::input(&tok_path, "missing: llama.cpp needs the tokenizer in the GGUF"));
     }
     let vocab = Vocab::load_bpe(&tok_path, cfg.vocab)?;
-    md.extend(bpe_metadata(ckpt, &vocab, "gpt-4o")?);
+    md.extend(bpe_metadata(ckpt, &vocab, opts.tokenizer_pre.as_deref().unwrap_or("gpt-4o"))?);
     Ok(Plan { arch: ARCH, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata: md, tensors })
 }
 

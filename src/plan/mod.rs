@@ -59,6 +59,8 @@ pub struct PlanOptions {
     /// `general.name`; defaults to the model folder's name.
     pub name: Option<String>,
     pub overrides: TypeOverrides,
+    /// `tokenizer.ggml.pre` chosen by the user instead of by the tokenizer's hash.
+    pub tokenizer_pre: Option<String>,
 }
 
 /// Parses `REGEX=TYPE` (`--tensor-type`), with a ggml type name this tool can write.
@@ -89,6 +91,8 @@ pub enum Encoding {
         params: QuantParams,
         scale_float: ScaleFloat,
     },
+    /// Values computed from config.json (llama3's `rope_freqs`).
+    Computed { what: String, values: Vec<f32> },
 }
 
 impl Encoding {
@@ -96,6 +100,7 @@ impl Encoding {
         match self {
             Encoding::Dense { dtype, .. } | Encoding::Adapter { dtype, .. } => format!("{dtype:?}").to_lowercase(),
             Encoding::Quantized { params, .. } => params.to_string(),
+            Encoding::Computed { .. } => "computed".into(),
         }
     }
 }
@@ -155,6 +160,10 @@ pub struct PlannedTensor {
     pub module: Option<ModuleRef>,
     /// The adapter update to fuse, if any.
     pub delta: Option<Delta>,
+    /// llama.cpp's Q/K row permutation for NORM-rope architectures: within each group of
+    /// this many rows (one head), row `2i + j` of the output is row `j·group/2 + i` of the
+    /// source (HF rotate-half layout → interleaved pairs).
+    pub rope_permute: Option<usize>,
 }
 
 impl PlannedTensor {
@@ -164,6 +173,16 @@ impl PlannedTensor {
 
     pub fn rows(&self) -> usize {
         self.shape[..self.shape.len().saturating_sub(1)].iter().product()
+    }
+
+    /// Rows per work chunk for chunks of about `elems` elements; a whole number of
+    /// permutation groups, so a row permutation never crosses a chunk.
+    pub fn rows_per_chunk(&self, elems: usize) -> usize {
+        let rows = (elems / self.row_len().max(1)).max(1);
+        match self.rope_permute {
+            Some(g) if g > 0 => (rows / g).max(1) * g,
+            _ => rows,
+        }
     }
 
     /// ggml dims, innermost first.
@@ -202,6 +221,7 @@ impl PlannedTensor {
         match &self.source {
             Encoding::Dense { tensor, .. } | Encoding::Adapter { tensor, .. } => tensor,
             Encoding::Quantized { weight, .. } => weight,
+            Encoding::Computed { what, .. } => what,
         }
     }
 }
@@ -284,7 +304,7 @@ fn auto_type(t: &PlannedTensor) -> GgmlType {
     let wanted = match &t.source {
         Encoding::Dense { dtype: Dtype::F16, .. } | Encoding::Adapter { dtype: Dtype::F16, .. } => GgmlType::F16,
         Encoding::Dense { dtype: Dtype::BF16, .. } | Encoding::Adapter { dtype: Dtype::BF16, .. } => GgmlType::Bf16,
-        Encoding::Dense { .. } | Encoding::Adapter { .. } => GgmlType::F32,
+        Encoding::Dense { .. } | Encoding::Adapter { .. } | Encoding::Computed { .. } => GgmlType::F32,
         // MLX mxfp4 and affine 4/5-bit are ggml's MXFP4, Q4_1 and Q5_1 up to the block
         // layout: pass them through unless an adapter changed the weights (an adapted
         // tensor is never coarser than Q8_0, so a small delta is not rounded away).

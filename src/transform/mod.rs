@@ -52,6 +52,7 @@ impl<'a> Source<'a> {
 pub enum SourceView<'a> {
     Dense { dtype: Dtype, data: &'a [u8], row_len: usize },
     Quantized(QuantData<'a>),
+    Computed(Vec<f32>),
 }
 
 impl<'a> SourceView<'a> {
@@ -85,6 +86,7 @@ impl<'a> SourceView<'a> {
                     global_scale: global_scale.as_deref().map(|g| get(g).map(|v| v.data)).transpose()?,
                 })
             }
+            Encoding::Computed { values, .. } => SourceView::Computed(values.clone()),
         })
     }
 
@@ -97,6 +99,12 @@ impl<'a> SourceView<'a> {
                 decode_dense(*dtype, bytes, out);
             }
             SourceView::Quantized(q) => q.dequantize_rows(first, out),
+            SourceView::Computed(v) => {
+                let row_len = out.len().max(1);
+                let start = (first * row_len).min(v.len());
+                let end = (start + out.len()).min(v.len());
+                out[..end - start].copy_from_slice(&v[start..end]);
+            }
         }
     }
 }
@@ -211,10 +219,34 @@ fn repack_chunk(q: &QuantData<'_>, first: usize, n: usize) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
+/// Reorders rows within each group of `group` rows: output row `2i + j` takes source row
+/// `j·group/2 + i` (llama.cpp's `LlamaModel.permute`, which acts on output rows only, so
+/// it applies equally to f32 rows and to rows of quantized blocks).
+pub fn permute_rope_rows<T: Copy>(data: &mut [T], row_len: usize, group: usize) {
+    let half = group / 2;
+    if half == 0 || row_len == 0 {
+        return;
+    }
+    let mut tmp = vec![data[0]; group * row_len];
+    for g in data.chunks_exact_mut(group * row_len) {
+        tmp.copy_from_slice(g);
+        for i in 0..half {
+            for j in 0..2 {
+                let (dst, src) = (2 * i + j, j * half + i);
+                g[dst * row_len..(dst + 1) * row_len].copy_from_slice(&tmp[src * row_len..(src + 1) * row_len]);
+            }
+        }
+    }
+}
+
 /// Produces rows `first..first+n` of a tensor in its output type.
 pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
     if let (true, SourceView::Quantized(q)) = (t.passthrough(), &src.base) {
-        if let Some(bytes) = repack_chunk(q, first, n) {
+        if let Some(mut bytes) = repack_chunk(q, first, n) {
+            if let Some(g) = t.rope_permute {
+                let row_bytes = bytes.len() / n.max(1);
+                permute_rope_rows(&mut bytes, row_bytes, g);
+            }
             return Chunk { bytes, non_finite: 0, survival: None, requantized: false };
         }
     }
@@ -242,6 +274,9 @@ pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize
                 *v = 0.0;
             }
         }
+    }
+    if let Some(g) = t.rope_permute {
+        permute_rope_rows(&mut f, row_len, g);
     }
     let mut bytes = Vec::new();
     if let Some(enc) = quant::encoder(t.ggml_type) {
@@ -274,4 +309,56 @@ fn survival_of(ty: quant::GgmlType, base: &[f32], fused: &[f32]) -> Survival {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `w.reshape(n_head, 2, hd/2, in).swapaxes(1, 2).reshape(w.shape)`, written out with
+    /// index arithmetic on a [n_head·hd, in] matrix.
+    fn reshape_swap(w: &[u32], n_head: usize, hd: usize, cols: usize) -> Vec<u32> {
+        let half = hd / 2;
+        let mut out = vec![0; w.len()];
+        // out[h, i, j, c] = w[h, j, i, c] with out shaped (n_head, half, 2, cols).
+        for h in 0..n_head {
+            for i in 0..half {
+                for j in 0..2 {
+                    for c in 0..cols {
+                        out[((h * half + i) * 2 + j) * cols + c] = w[((h * 2 + j) * half + i) * cols + c];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rope_permutation_is_llama_cpp_reshape_swapaxes() {
+        for (n_head, hd, cols) in [(1, 2, 1), (4, 8, 3), (2, 64, 5), (3, 6, 2)] {
+            let w: Vec<u32> = (0..(n_head * hd * cols) as u32).collect();
+            let mut got = w.clone();
+            permute_rope_rows(&mut got, cols, hd);
+            assert_eq!(got, reshape_swap(&w, n_head, hd, cols), "n_head {n_head} hd {hd}");
+        }
+    }
+
+    #[test]
+    fn chunks_hold_whole_permutation_groups() {
+        let mut t = crate::plan::PlannedTensor {
+            name: "blk.0.attn_q.weight".into(),
+            shape: vec![96, 1000],
+            ggml_type: crate::quant::GgmlType::F32,
+            class: crate::plan::TensorClass::Matrix,
+            source: Encoding::Computed { what: "x".into(), values: vec![] },
+            module: None,
+            delta: None,
+            rope_permute: Some(48),
+        };
+        assert_eq!(t.rows_per_chunk(50_000), 48);
+        assert_eq!(t.rows_per_chunk(10), 48);
+        assert_eq!(t.rows_per_chunk(100_000), 96);
+        t.rope_permute = None;
+        assert_eq!(t.rows_per_chunk(50_000), 50);
+    }
 }

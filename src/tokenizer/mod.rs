@@ -6,6 +6,9 @@
 //! output matrices must have exactly that many rows, so the vocabulary is padded with
 //! unique `[PAD{i}]` tokens (type UNUSED) up to the embedding's row count.
 
+pub mod pre;
+mod pre_hashes;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
