@@ -22,7 +22,7 @@ pub fn inspect(path: &Path, as_json: bool) -> Result<String> {
 pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     use crate::plan::{OutType, PlanOptions, TypeOverrides};
     let ckpt = crate::source::Checkpoint::open(dir)?;
-    // The pre-tokenizer is not shown, so an unknown tokenizer hash must not stop inspect.
+    // The pre-tokenizer is reported below, so an unknown tokenizer hash must not stop inspect.
     let opts = PlanOptions {
         outtype: OutType::Auto,
         name: None,
@@ -42,10 +42,15 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         .map(|p| p.display().to_string())
         .collect();
     let size = ckpt.tensors.total_bytes();
+    // tokenizer.ggml.pre as llama.cpp's converter would detect it.
+    let tok_path = dir.join("tokenizer.json");
+    let tok_hash = crate::tokenizer::pre::tokenizer_hash(&tok_path).ok();
+    let tok_pre = crate::tokenizer::pre::detect_pre(&tok_path).ok();
     if as_json {
         let doc = json!({
             "path": dir, "model_type": ckpt.config.model_type, "architecture": plan.arch, "parameters": params,
             "bytes": size, "classes": crate::report::rows_json(&rows), "adapters": adapters,
+            "tokenizer_pre": tok_pre, "tokenizer_hash": tok_hash,
         });
         return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
     }
@@ -54,6 +59,17 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     let _ = writeln!(s, "  parameters: {:.3} B; files: {}", params as f64 / 1e9, crate::report::human_bytes(size));
     let _ = writeln!(s, "  tensors by class (source format → the default `auto` output type):");
     s += &crate::report::render_table(&rows);
+    match (tok_pre, &tok_hash) {
+        (Some(p), _) => {
+            let _ = writeln!(s, "  tokenizer pre-tokenizer: {p}");
+        }
+        (None, Some(h)) => {
+            let _ = writeln!(s, "  tokenizer pre-tokenizer: unknown to llama.cpp (hash {h}); convert needs --tokenizer-pre NAME");
+        }
+        (None, None) => {
+            let _ = writeln!(s, "  tokenizer: tokenizer.json missing or unreadable");
+        }
+    }
     if adapters.is_empty() {
         let _ = writeln!(s, "  adapters: none found beside the model");
     } else {

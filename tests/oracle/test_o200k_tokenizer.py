@@ -52,3 +52,24 @@ def test_llama_cpp_tokenizes_like_tiktoken(mlx2gguf, o200k_model, tmp_path):
             assert llm.detokenize(got).decode() == text
         else:
             assert got == want, f"llama.cpp differs from tiktoken on {text!r}"
+
+
+def test_pre_tokenizer_hash_is_llama_cpps(mlx2gguf, o200k_model):
+    """The pre-tokenizer hash, computed as llama.cpp's converter does (transformers' encode of
+    its check text, sha256 of the printed id list), equals ours, and on the real o200k
+    vocabulary it is the hash llama.cpp lists as gpt-4o."""
+    import hashlib
+    import re
+    from transformers import PreTrainedTokenizerFast
+
+    model, _ = o200k_model
+    import ast
+    from ggml_ref import llama_cpp_source
+
+    base = (llama_cpp_source() / "conversion" / "base.py").read_text()
+    chktxt = ast.literal_eval(re.search(r"chktxt = ('.*')\n", base).group(1))
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(model / "tokenizer.json"))
+    want = hashlib.sha256(str(tok.encode(chktxt)).encode()).hexdigest()
+    doc = json.loads(run(mlx2gguf, "inspect", model, "--json").stdout)
+    assert doc["tokenizer_hash"] == want
+    assert doc["tokenizer_pre"] == "gpt-4o"
