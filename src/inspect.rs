@@ -64,7 +64,10 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
             let _ = writeln!(s, "  tokenizer pre-tokenizer: {p}");
         }
         (None, Some(h)) => {
-            let _ = writeln!(s, "  tokenizer pre-tokenizer: unknown to llama.cpp (hash {h}); convert needs --tokenizer-pre NAME");
+            let _ = writeln!(
+                s,
+                "  tokenizer pre-tokenizer: unknown to llama.cpp (hash {h}); convert needs --tokenizer-pre NAME"
+            );
         }
         (None, None) => {
             let _ = writeln!(s, "  tokenizer: tokenizer.json missing or unreadable");

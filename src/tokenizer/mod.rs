@@ -38,11 +38,26 @@ pub struct Vocab {
 impl Vocab {
     /// Reads a BPE tokenizer.json and pads it to `n_rows` entries.
     pub fn load_bpe(path: &Path, n_rows: usize) -> Result<Vocab> {
-        let json = crate::source::read_json(path)?;
+        Vocab::from_json(path, &crate::source::read_json(path)?, n_rows)
+    }
+
+    /// A BPE tokenizer.json's parsed value (`path` names it in errors), padded to `n_rows`.
+    pub fn from_json(path: &Path, json: &Json, n_rows: usize) -> Result<Vocab> {
         let model = json.get("model").ok_or_else(|| Error::config(path, "model", "missing"))?;
         let ty = model.get("type").and_then(Json::as_str).unwrap_or("");
         if ty != "BPE" {
             return Err(Error::config(path, "model.type", format!("'{ty}' is not supported (only BPE tokenizers)")));
+        }
+        // A SentencePiece model converted to tokenizer.json (Llama 2, Mistral 7B, Mixtral
+        // 8x7B) is BPE over `▁`-marked pieces with byte fallback: written as a GPT-2 vocabulary
+        // it would load but tokenize wrongly, so refuse it.
+        let metaspace = |k: &str| json.get(k).is_some_and(|v| v.to_string().contains("Metaspace"));
+        if model.get("byte_fallback").and_then(Json::as_bool) == Some(true) || metaspace("pre_tokenizer") {
+            return Err(Error::config(
+                path,
+                "model.byte_fallback",
+                "a SentencePiece tokenizer (byte fallback / Metaspace): llama.cpp needs it as a 'llama' vocabulary from tokenizer.model, which this version does not write; only GPT-2-style byte-level BPE tokenizers are supported",
+            ));
         }
         let vocab = model
             .get("vocab")
@@ -210,4 +225,24 @@ pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(
         md.push(("tokenizer.chat_template".to_string(), Value::String(t)));
     }
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentencepiece_style_tokenizers_are_refused() {
+        let p = Path::new("tokenizer.json");
+        let spm =
+            serde_json::json!({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"▁a": 0}, "merges": []}});
+        let err = Vocab::from_json(p, &spm, 4).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("SentencePiece"), "{err}");
+        let meta = serde_json::json!({"pre_tokenizer": {"type": "Metaspace", "replacement": "▁"},
+            "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}});
+        assert!(Vocab::from_json(p, &meta, 4).is_err());
+        let gpt2 = serde_json::json!({"model": {"type": "BPE", "byte_fallback": false, "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}});
+        let v = Vocab::from_json(p, &gpt2, 4).expect("byte-level BPE loads");
+        assert_eq!(v.tokens, ["a", "b", "[PAD2]", "[PAD3]"]);
+    }
 }

@@ -27,12 +27,20 @@ pub fn ids_hash(ids: &[u32]) -> String {
 
 /// The hash of a tokenizer.json's output on the check text.
 pub fn tokenizer_hash(path: &Path) -> Result<String> {
-    let tok = tokenizers::Tokenizer::from_file(path)
-        .map_err(|e| Error::input(path, format!("cannot load with the tokenizers library: {e}")))?;
-    let enc = tok
-        .encode(CHECK_TEXT, true)
-        .map_err(|e| Error::input(path, format!("cannot tokenize llama.cpp's check text: {e}")))?;
-    Ok(ids_hash(enc.get_ids()))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    tokenizer_bytes_hash(&bytes).map_err(|m| Error::input(path, m))
+}
+
+/// The check-text hash of tokenizer.json bytes. A tokenizer.json the `tokenizers` library
+/// panics on (its own bug, reachable from input) is an error here, not a crash.
+pub fn tokenizer_bytes_hash(bytes: &[u8]) -> std::result::Result<String, String> {
+    std::panic::catch_unwind(|| {
+        let tok = tokenizers::Tokenizer::from_bytes(bytes)
+            .map_err(|e| format!("cannot load with the tokenizers library: {e}"))?;
+        let enc = tok.encode(CHECK_TEXT, true).map_err(|e| format!("cannot tokenize llama.cpp's check text: {e}"))?;
+        Ok(ids_hash(enc.get_ids()))
+    })
+    .unwrap_or_else(|_| Err("the tokenizers library failed on this file".into()))
 }
 
 /// The llama.cpp name for a tokenizer, or an error saying how to choose one.
