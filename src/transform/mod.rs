@@ -251,20 +251,46 @@ pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize
         }
     }
     let requantized = t.passthrough();
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let (f, delta) = &mut *scratch;
+        let (bytes, non_finite, survival) = compute_chunk(src, t, first, n, policy, f, delta);
+        Chunk { bytes, non_finite, survival, requantized }
+    })
+}
+
+thread_local! {
+    /// Per-worker f32 buffers reused across chunks: every element is written before it is
+    /// read, so reuse saves the allocation and zeroing of a fresh chunk each time.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Dequantize → fuse → non-finite policy → permute → encode, in the given buffers.
+fn compute_chunk(
+    src: &Source<'_>,
+    t: &PlannedTensor,
+    first: usize,
+    n: usize,
+    policy: NanPolicy,
+    f: &mut Vec<f32>,
+    delta: &mut Vec<f32>,
+) -> (Vec<u8>, u64, Option<Survival>) {
     let row_len = t.row_len();
-    let mut f = vec![0f32; n * row_len];
-    src.base.rows_f32(first, &mut f);
+    f.resize(n * row_len, 0.0);
+    f.truncate(n * row_len);
+    src.base.rows_f32(first, f);
     let survival = src.lora.as_ref().map(|l| {
-        let mut delta = vec![0f32; f.len()];
-        l.delta_rows(first, &mut delta);
+        delta.resize(f.len(), 0.0);
+        delta.truncate(f.len());
+        l.delta_rows(first, delta);
         let stride = survival_stride(t.rows());
         let sampled: Vec<usize> = (0..n).filter(|i| (first + i).is_multiple_of(stride)).collect();
         let rows_of = |x: &[f32]| -> Vec<f32> {
             sampled.iter().flat_map(|&i| x[i * row_len..(i + 1) * row_len].iter().copied()).collect()
         };
-        let base = rows_of(&f);
-        l.fuse_rows(first, &mut f, &delta);
-        survival_of(t.ggml_type, &base, &rows_of(&f))
+        let base = rows_of(f);
+        l.fuse_rows(first, f, delta);
+        survival_of(t.ggml_type, &base, &rows_of(f))
     });
     let mut non_finite = 0u64;
     for v in f.iter_mut() {
@@ -276,13 +302,14 @@ pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize
         }
     }
     if let Some(g) = t.rope_permute {
-        permute_rope_rows(&mut f, row_len, g);
+        let unit = if t.shape.len() == 1 { 1 } else { row_len };
+        permute_rope_rows(f, unit, g);
     }
     let mut bytes = Vec::new();
     if let Some(enc) = quant::encoder(t.ggml_type) {
-        enc(&f, &mut bytes);
+        enc(f, &mut bytes);
     }
-    Chunk { bytes, non_finite, survival, requantized }
+    (bytes, non_finite, survival)
 }
 
 /// Round-trips base and fused rows through the output type and measures what is left of
