@@ -180,6 +180,35 @@ fn first_id(v: &Json) -> Option<u64> {
     }
 }
 
+/// Whether tokenizer.json's post-processor adds BOS and EOS, read as gguf-py does: a
+/// RobertaProcessing adds both; a TemplateProcessing's single-sequence template adds BOS
+/// if it starts with the BOS (or, without tokenizer_config.json, any) special token, and
+/// EOS likewise at its end.
+fn post_processor_adds(tok: Option<&Json>, bos: Option<&str>, eos: Option<&str>, have_cfg: bool) -> [Option<bool>; 2] {
+    let mut add = [None, None];
+    let Some(pp) = tok.and_then(|t| t.get("post_processor")).filter(|p| !p.is_null()) else { return add };
+    let list = pp.get("processors").and_then(Json::as_array).map(|a| a.iter().collect()).unwrap_or_else(|| vec![pp]);
+    for p in list {
+        match p.get("type").and_then(Json::as_str) {
+            Some("RobertaProcessing") => add = [Some(true), Some(true)],
+            Some("TemplateProcessing") => {
+                let Some(single) = p.get("single").and_then(Json::as_array).filter(|s| s.len() > 1) else { continue };
+                fn special(v: &Json) -> Option<&str> {
+                    v.get("SpecialToken").and_then(|t| t.get("id")).and_then(Json::as_str)
+                }
+                if let Some(first) = single.first().and_then(special) {
+                    add[0] = Some(!have_cfg || Some(first) == bos);
+                }
+                if let Some(last) = single.last().and_then(special) {
+                    add[1] = Some(!have_cfg || Some(last) == eos);
+                }
+            }
+            _ => {}
+        }
+    }
+    add
+}
+
 /// All `tokenizer.*` metadata for a GPT-2-style BPE vocabulary.
 pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
     let mut md = vec![
@@ -208,11 +237,21 @@ pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(
             md.push((format!("tokenizer.ggml.{key}"), Value::U32(id as u32)));
         }
     }
+    // add_bos/add_eos: from tokenizer.json's post-processor, then tokenizer_config.json
+    // (gguf-py's SpecialVocab order; Llama 3 says it only in its TemplateProcessing).
+    let tok_json = ckpt.read_json("tokenizer.json")?;
+    let content = |kind: &str| tok_cfg.as_ref().and_then(|c| c.get(format!("{kind}_token"))).and_then(token_content);
+    let mut add = post_processor_adds(tok_json.as_ref(), content("bos"), content("eos"), tok_cfg.is_some());
     if let Some(c) = &tok_cfg {
-        for (cfg_key, key) in [("add_bos_token", "add_bos_token"), ("add_eos_token", "add_eos_token")] {
-            if let Some(b) = c.get(cfg_key).and_then(Json::as_bool) {
-                md.push((format!("tokenizer.ggml.{key}"), Value::Bool(b)));
+        for (i, kind) in ["bos", "eos"].into_iter().enumerate() {
+            if let Some(b) = c.get(format!("add_{kind}_token")).and_then(Json::as_bool) {
+                add[i] = Some(b);
             }
+        }
+    }
+    for (flag, kind) in add.into_iter().zip(["bos", "eos"]) {
+        if let Some(b) = flag {
+            md.push((format!("tokenizer.ggml.add_{kind}_token"), Value::Bool(b)));
         }
     }
     let template_file = ckpt.dir.join("chat_template.jinja");

@@ -1,0 +1,414 @@
+"""Tiny MLX checkpoints of the llama, mistral, mixtral, qwen2, qwen3 and qwen3_moe families,
+built by the real mlx-lm (model class, `quantize_model`, `save_model`, `save_config`), with
+byte-level BPE tokenizers whose pre-tokenizer regexes are Llama 3's and Qwen2's.
+
+Shapes are tiny but keep what matters: hidden 256 (one K-quant super-block per row), 2 layers,
+4 heads / 2 KV heads (GQA), intermediate 512, MoE 4 experts top-2. Every parameter is random
+(norms, q/k norms and q/k/v biases too), and every checkpoint mixes several MLX quantization
+modes (per-module entries in config.json), as mlx-lm writes them.
+
+CLI:  python arch_fixtures.py ARCH OUT_DIR [--adapter]      (ARCH in ARCHS, or "all")
+"""
+import argparse
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten, tree_unflatten
+
+from fixtures import TRAIN_TEXT, train_adapter
+
+ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe"]
+
+# The pre-tokenizer regexes as they appear in the real tokenizer.json files (llama.cpp's
+# llama-vocab.cpp quotes them as the "original regex" for LLAMA3 and QWEN2). The only
+# difference: Llama 3 groups digits by up to three, Qwen2 splits every digit.
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# Llama 3's first special tokens, in their real order (real ids 128000..).
+LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+                   "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>",
+                   "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>", "<|python_tag|>",
+                   "<|reserved_special_token_3|>"]
+# Qwen2/3 added tokens in their real order (real ids 151643..); the last ones are added
+# tokens with "special": false in the real tokenizer.json (USER_DEFINED in GGUF).
+QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                 "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+                 "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+QWEN_NON_SPECIAL = ["<tool_call>", "</tool_call>", "<think>", "</think>"]
+
+LLAMA3_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    " + message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+# A training corpus with some of everything the tokenization test throws at the tokenizer,
+# so that merges exist for words, digits, whitespace runs, code, accents and CJK.
+BPE_CORPUS = TRAIN_TEXT + [
+    "I'm sure you'll see they've done it; we'd go if it's there. YOU'RE RIGHT, he'S THERE, I'LL GO.",
+    "In 1969, 384400 km away; 3.14159265, 1,000,000 and 0x1F; 12 + 34 = 46; 2026-05-17T12:00:00Z.",
+    "for (int i = 0; i < n; ++i) {\n    sum += a[i] * b[i];\n}\nreturn sum;\n",
+    "import numpy as np\n\nclass Model:\n    def __init__(self, dim=256):\n        self.dim = dim\n",
+    "Héllo wörld, déjà vu, naïve café, São Paulo, Zürich, Ångström, smörgåsbord, crème brûlée.",
+    "日本語のテキストと中文文本，还有한국어 텍스트。 東京 北京 서울",
+    "Emoji: 🚀🦙 ✅ 😀 👍🏽 and symbols → ≤ ≥ ∑ π ∞ © ® ™ … «quotes» “curly” ‘single’",
+    "Tabs\tand  double  spaces,   triple,    quad\n\n\nand blank lines\r\nwindows endings\r\n",
+    "The the THE tHe; over and over and over; converting models to GGUF for llama.cpp and MLX.",
+]
+
+TOKENIZE_TEXTS = [
+    "Hello world",
+    "The quick brown fox jumps over the lazy dog.",
+    " leading space and trailing space ",
+    "Numbers: 1 12 123 1234 12345 123456 1234567 3.14159 1,000,000 0.001",
+    "I'm, you're, he's, we've, they'll, I'd, don't, CAN'T, He'S, 'tis",
+    "   multiple   spaces\tand\ttabs\n\nnew\nlines\r\n  indented\n\n\n",
+    "日本語のテキスト、中文文本和한국어 텍스트。",
+    "Emoji 🚀🦙✅😀 👍🏽 and 🏳️‍🌈 joined",
+    "Accents: café naïve résumé Zürich São Paulo Ångström crème brûlée",
+    "def f(x):\n    return [i ** 2 for i in range(x) if i % 3 == 0]  # squares\n",
+    "if (a != b && c <= d) { x->y = z[0]; } // C code; 0xDEADBEEF",
+    "<|begin_of_text|>specials in text <|eot_id|> and <|im_start|>user\nhi<|im_end|>",
+    "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call> <think>hmm</think>",
+    "''''''```````\"\"\"\"......!!!!!!?????? ------======= нещо на Български",
+    "",
+    " ",
+    "\n",
+    "a",
+]
+
+
+def _q(bits, group_size, mode="affine"):
+    return {"group_size": group_size, "bits": bits, "mode": mode}
+
+
+# Per architecture: the HF-style config, which MLX quantization each module gets (first
+# matching substring of the module path wins; "*" is the rest), the tokenizer family,
+# how many embedding rows to pad to, and the adapter to train.
+SPECS = {
+    # Llama 3.2-style: tied embeddings, llama3 rope scaling (→ rope_freqs), 3 quant modes.
+    "llama": dict(
+        config=dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, rms_norm_eps=1e-5, rope_theta=500000.0, max_position_embeddings=131072,
+                    rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                  "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+                    tie_word_embeddings=True, attention_bias=False, mlp_bias=False, hidden_act="silu",
+                    initializer_range=0.02, pretraining_tp=1, use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("mlp", _q(8, 64)), ("embed_tokens", _q(6, 64))],
+        family="llama3", pad_to=None, seed=101,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Mistral 7B v0.3-style (model_type "mistral" runs mlx-lm's llama class): untied.
+    "mistral": dict(
+        config=dict(architectures=["MistralForCausalLM"], model_type="mistral", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, rms_norm_eps=1e-5, rope_theta=1000000.0, max_position_embeddings=32768,
+                    sliding_window=None, tie_word_embeddings=False, hidden_act="silu", initializer_range=0.02,
+                    use_cache=True),
+        quant=[("self_attn", _q(4, 32)), ("mlp", _q(4, 32, "mxfp4")), ("embed_tokens", _q(8, 64)),
+               ("lm_head", _q(6, 128))],
+        family="llama3", pad_to=None, seed=102,
+        adapter=dict(keys=["self_attn.q_proj", "self_attn.v_proj", "mlp.up_proj", "mlp.down_proj", "lm_head"],
+                     rank=4, num_layers=1),
+    ),
+    # Mixtral-style MoE (block_sparse_moe.gate + switch_mlp after mlx-lm's sanitize).
+    "mixtral": dict(
+        config=dict(architectures=["MixtralForCausalLM"], model_type="mixtral", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, num_local_experts=4, num_experts_per_tok=2, rms_norm_eps=1e-5,
+                    rope_theta=1000000.0, max_position_embeddings=32768, sliding_window=None,
+                    tie_word_embeddings=False, hidden_act="silu", router_aux_loss_coef=0.02,
+                    output_router_logits=False, use_cache=True),
+        quant=[("block_sparse_moe.gate", _q(8, 64)), ("switch_mlp", _q(4, 64)), ("self_attn", _q(8, 64)),
+               ("embed_tokens", _q(4, 128)), ("lm_head", _q(8, 32, "mxfp8"))],
+        family="llama3", pad_to=None, seed=103,
+        adapter=dict(keys=["self_attn.q_proj", "self_attn.k_proj", "self_attn.o_proj", "block_sparse_moe.gate",
+                           "block_sparse_moe.switch_mlp.gate_proj", "block_sparse_moe.switch_mlp.up_proj",
+                           "block_sparse_moe.switch_mlp.down_proj"], rank=4, num_layers=-1),
+    ),
+    # Qwen2.5-style: q/k/v biases, tied embeddings, embedding rows padded past the tokenizer
+    # (as Qwen's 151936 rows for 151665 tokens), odd bit widths (5 and 3).
+    "qwen2": dict(
+        config=dict(architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    rms_norm_eps=1e-6, rope_theta=1000000.0, max_position_embeddings=32768,
+                    tie_word_embeddings=True, use_sliding_window=False, sliding_window=32768,
+                    max_window_layers=2, hidden_act="silu", attention_dropout=0.0, use_cache=True),
+        quant=[("self_attn", _q(5, 32)), ("mlp", _q(3, 64)), ("embed_tokens", _q(8, 32))],
+        family="qwen", pad_to=64, seed=104,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Qwen3-style: q_norm/k_norm, head_dim 128 ≠ hidden/heads (as every real Qwen3), tied.
+    "qwen3": dict(
+        config=dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=128, rms_norm_eps=1e-6, rope_theta=1000000.0, rope_scaling=None,
+                    max_position_embeddings=40960, tie_word_embeddings=True, attention_bias=False,
+                    attention_dropout=0.0, use_sliding_window=False, sliding_window=None, max_window_layers=2,
+                    hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 16, "nvfp4")), ("mlp", _q(4, 64)), ("embed_tokens", _q(8, 64))],
+        family="qwen", pad_to=None, seed=105,
+        adapter=dict(keys=["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"], rank=8, num_layers=-1),
+    ),
+    # Qwen3-30B-A3B-style MoE (mlp.gate + mlp.switch_mlp), softmax → top-k → renormalized;
+    # experts mix modes within a layer: gate/up mxfp4, down affine 6-bit (as mixed recipes do).
+    "qwen3_moe": dict(
+        config=dict(architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe", hidden_size=256,
+                    intermediate_size=512, moe_intermediate_size=256, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=64, num_experts=4,
+                    num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
+                    rms_norm_eps=1e-6, rope_theta=1000000.0, rope_scaling=None, max_position_embeddings=40960,
+                    tie_word_embeddings=False, attention_bias=False, output_router_logits=False,
+                    router_aux_loss_coef=0.001, use_sliding_window=False, sliding_window=None,
+                    max_window_layers=2, hidden_act="silu", use_cache=True),
+        quant=[("mlp.gate", _q(8, 64)), ("switch_mlp.down_proj", _q(6, 64)), ("switch_mlp", _q(4, 32, "mxfp4")),
+               ("self_attn", _q(4, 64)),
+               ("embed_tokens", _q(8, 64)), ("lm_head", _q(6, 64))],
+        family="qwen", pad_to=None, seed=106,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+}
+
+GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
+             "qwen3_moe": "qwen3moe"}
+TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2"}
+
+
+def tokenizer_pre(arch):
+    return TOKENIZER_PRE[SPECS[arch]["family"]]
+
+
+# ------------------------------------------------------------------------------------------
+# Tokenizers
+
+
+def build_bpe_tokenizer(out: Path, family: str, n_base: int):
+    """A byte-level BPE tokenizer.json like the real Llama 3 / Qwen2 ones: Split(regex,
+    isolated) + ByteLevel(use_regex=False), ByteLevel decoder; Llama 3: ignore_merges and a
+    post-processor that adds <|begin_of_text|>; Qwen: NFC normalizer, no BOS. Returns the
+    tokenizer size (ids 0..n-1) and the special-token ids."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    pattern = LLAMA3_PATTERN if family == "llama3" else QWEN2_PATTERN
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    if family == "qwen":
+        tok.normalizer = normalizers.NFC()
+    trainer = trainers.BpeTrainer(vocab_size=n_base, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False, special_tokens=[])
+    tok.train_from_iterator(BPE_CORPUS * 4, trainer)
+    if family == "llama3":
+        specials, plain = LLAMA3_SPECIALS, []
+    else:
+        specials, plain = QWEN_SPECIALS, QWEN_NON_SPECIAL
+    tok.add_special_tokens(specials)
+    if plain:
+        from tokenizers import AddedToken
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in plain])
+    ids = {t: tok.token_to_id(t) for t in specials + plain}
+    if family == "llama3":
+        bos = ids["<|begin_of_text|>"]
+        tok.post_processor = processors.Sequence([
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single="<|begin_of_text|> $A",
+                                          pair="<|begin_of_text|> $A <|begin_of_text|>:1 $B:1",
+                                          special_tokens=[("<|begin_of_text|>", bos)]),
+        ])
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    path = out / "tokenizer.json"
+    tok.save(str(path))
+    if family == "llama3":
+        # Real Llama 3 tokenizer.json files set ignore_merges (llama.cpp's llama-bpe does too).
+        j = json.loads(path.read_text(encoding="utf-8"))
+        j["model"]["ignore_merges"] = True
+        path.write_text(json.dumps(j, ensure_ascii=False, indent=2), encoding="utf-8")
+    n = Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
+    assert n == max(ids.values()) + 1
+    return n, ids
+
+
+def write_tokenizer_files(out: Path, family: str, ids: dict):
+    if family == "llama3":
+        tcfg = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "chat_template": LLAMA3_TEMPLATE,
+                "clean_up_tokenization_spaces": True, "model_input_names": ["input_ids", "attention_mask"],
+                "model_max_length": 131072, "tokenizer_class": "PreTrainedTokenizerFast"}
+        gen = {"bos_token_id": ids["<|begin_of_text|>"],
+               "eos_token_id": [ids["<|end_of_text|>"], ids["<|eom_id|>"], ids["<|eot_id|>"]],
+               "do_sample": True, "temperature": 0.6, "top_p": 0.9}
+    else:
+        tcfg = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": None,
+                "chat_template": CHATML_TEMPLATE, "add_prefix_space": False, "clean_up_tokenization_spaces": False,
+                "errors": "replace", "model_max_length": 131072, "split_special_tokens": False,
+                "tokenizer_class": "Qwen2Tokenizer"}
+        gen = {"bos_token_id": ids["<|endoftext|>"], "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+               "pad_token_id": ids["<|endoftext|>"], "do_sample": True, "temperature": 0.7}
+    (out / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=2, ensure_ascii=False))
+    (out / "generation_config.json").write_text(json.dumps(gen, indent=2))
+    return tcfg
+
+
+# ------------------------------------------------------------------------------------------
+# Models
+
+
+def randomize(model, seed, embed_std):
+    """Random values for every parameter: norms (q/k norms too) around 1, biases ±, linear
+    weights with unit output variance. The embedding's spread sets the tied logits' scale."""
+    mx.random.seed(seed)
+    params = []
+    for name, p in tree_flatten(model.parameters()):
+        key = name.split(".")[-1]
+        if name.endswith("norm.weight"):
+            v = 1.0 + 0.2 * mx.random.normal(p.shape)
+        elif key == "bias":
+            v = 0.5 * mx.random.normal(p.shape)
+        elif "embed_tokens" in name:
+            v = embed_std * mx.random.normal(p.shape)
+        else:
+            v = mx.random.uniform(-1, 1, p.shape) * (3.0 / p.shape[-1]) ** 0.5
+        params.append((name, v.astype(p.dtype)))
+    model.update(tree_unflatten(params))
+    mx.eval(model.parameters())
+
+
+def _matches(path, pattern):
+    """Whether the dotted `pattern` is a run of whole components of `path` ("mlp.gate"
+    matches "model.layers.0.mlp.gate", not "...switch_mlp.gate_proj")."""
+    return f".{pattern}." in f".{path}."
+
+
+def quant_predicate(rules):
+    def predicate(path, module):
+        for pattern, params in rules:
+            if _matches(path, pattern):
+                return dict(params) if params else False
+        return True
+    return predicate
+
+
+def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None):
+    """Builds the tiny `arch` checkpoint in `out` exactly as mlx-lm saves it; returns `out`."""
+    from mlx_lm.utils import _get_classes, quantize_model, save_config, save_model
+
+    spec = SPECS[arch]
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    family = spec["family"]
+    n_tok, ids = build_bpe_tokenizer(out, family, n_base=560 if family == "llama3" else 540)
+    tcfg = write_tokenizer_files(out, family, ids)
+    rows = n_tok if not spec["pad_to"] else spec["pad_to"] * math.ceil((n_tok + 1) / spec["pad_to"])
+    cfg = dict(spec["config"], vocab_size=rows, torch_dtype=dtype)
+    if family == "llama3":
+        cfg.update(bos_token_id=ids["<|begin_of_text|>"], eos_token_id=ids[tcfg["eos_token"]])
+    else:
+        cfg.update(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids[tcfg["eos_token"]])
+    model_cls, args_cls = _get_classes(cfg)
+    model = model_cls(args_cls.from_dict(cfg))
+    tied = cfg["tie_word_embeddings"]
+    randomize(model, spec["seed"] if seed is None else seed, embed_std=0.25 if tied else 1.0)
+    model.set_dtype(getattr(mx, dtype))
+    if quantize:
+        default = dict(_q(4, 64))
+        model, cfg = quantize_model(model, cfg, group_size=default["group_size"], bits=default["bits"],
+                                    mode=default["mode"], quant_predicate=quant_predicate(spec["quant"]))
+    save_model(out, model, donate_model=False)
+    save_config(cfg, out / "config.json")
+    meta = {"arch": arch, "n_tokenizer": n_tok, "rows": rows, "special_ids": ids,
+            "tokens": logit_tokens(arch, out, n_tok, ids)}
+    (out.parent / (out.name + "-meta.json")).write_text(json.dumps(meta, indent=2))
+    return out
+
+
+def top2_margin(logits):
+    s = np.sort(logits, axis=-1)
+    return float((s[:, -1] - s[:, -2]).min())
+
+
+def logit_tokens(arch, model_dir, n_tok, ids, adapter_dir=None, n=18, min_margin=1e-2):
+    """The token sequence the logits are compared on: random ids of the tokenizer (special
+    and non-special), starting with BOS for the Llama 3 family; the first draw whose MLX
+    logits (with the adapter if given) have no near-tie between the top two, so that top-1
+    agreement within the logit tolerance is well defined. Deterministic."""
+    for attempt in range(50):
+        rng = np.random.default_rng([SPECS[arch]["seed"], attempt, adapter_dir is not None])
+        toks = [int(t) for t in rng.integers(0, n_tok, n)]
+        if SPECS[arch]["family"] == "llama3":
+            toks[0] = ids["<|begin_of_text|>"]
+        if top2_margin(mlx_logits(model_dir, toks, adapter_dir)) > min_margin:
+            return toks
+    raise RuntimeError(f"{arch}: no token sequence without near-ties")
+
+
+def adapter_tokens(arch, model_dir, adapter_dir):
+    """The token sequence for the adapter comparisons (tolerance 1e-2: margin > 2.5e-2)."""
+    meta = meta_of(model_dir)
+    return logit_tokens(arch, model_dir, meta["n_tokenizer"], meta["special_ids"], adapter_dir, min_margin=2.5e-2)
+
+
+def meta_of(model_dir):
+    model_dir = Path(model_dir)
+    return json.loads((model_dir.parent / (model_dir.name + "-meta.json")).read_text())
+
+
+def train_arch_adapter(arch, model_dir, out_dir, iters=3, seed=7):
+    """A real `mlx_lm lora` adapter for the checkpoint, with the arch's keys / layer count
+    (a few Adam steps at a moderate rate: the logits move by O(1), not O(100))."""
+    a = SPECS[arch]["adapter"]
+    return train_adapter(model_dir, out_dir, keys=a["keys"], rank=a["rank"], num_layers=a["num_layers"],
+                         iters=iters, learning_rate=5e-3, seed=seed)
+
+
+def mlx_logits(model_dir, tokens, adapter_dir=None):
+    """MLX's float32 logits for `tokens` (fixtures.reference_logits[_with_adapter])."""
+    from fixtures import reference_logits, reference_logits_with_adapter
+
+    if adapter_dir is None:
+        return reference_logits(model_dir, tokens)
+    return reference_logits_with_adapter(model_dir, adapter_dir, tokens)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("arch", choices=ARCHS + ["all"])
+    ap.add_argument("out")
+    ap.add_argument("--adapter", action="store_true")
+    a = ap.parse_args()
+    for arch in ARCHS if a.arch == "all" else [a.arch]:
+        t = time.time()
+        d = make_arch(arch, Path(a.out) / arch)
+        meta = meta_of(d)
+        logits = mlx_logits(d, meta["tokens"])
+        msg = (f"{arch}: {time.time() - t:.1f}s rows={meta['rows']} tok={meta['n_tokenizer']} "
+               f"logit std={logits.std():.2f} argmax={logits.argmax(-1).tolist()}")
+        if a.adapter:
+            t = time.time()
+            ad = train_arch_adapter(arch, d, Path(a.out) / f"{arch}-adapter")
+            la = mlx_logits(d, meta["tokens"], ad)
+            msg += f"\n  adapter {time.time() - t:.1f}s max|Δ|={np.abs(la - logits).max():.3f}"
+        print(msg, flush=True)

@@ -1,0 +1,376 @@
+"""llama, mistral, mixtral, qwen2, qwen3 and qwen3_moe end to end: tiny mlx-lm checkpoints
+(mixed MLX quantization modes, see arch_fixtures.SPECS) converted by mlx2gguf and run by
+llama.cpp, against MLX running the same checkpoint (with and without a real mlx_lm.lora
+adapter), llama.cpp's own quantizer, the HF tokenizer, and the expected GGUF metadata.
+
+The fixtures are built once per session, lazily per architecture (`-k qwen2` builds only
+qwen2); training the six adapters takes most of the time."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gguf import GGUFReader
+
+from arch_fixtures import (ARCHS, CHATML_TEMPLATE, GGUF_ARCH, LLAMA3_TEMPLATE, SPECS, TOKENIZE_TEXTS, adapter_tokens,
+                           make_arch, meta_of, mlx_logits, tokenizer_pre, top2_margin, train_arch_adapter)
+from conftest import LLAMA_FTYPE, llama_logits, llama_quantize, run
+from test_bad_input import check_fails
+
+MOE = {"mixtral", "qwen3_moe"}
+TIED = {a for a in ARCHS if SPECS[a]["config"]["tie_word_embeddings"]}
+
+
+class ArchBuilds:
+    """Checkpoints, adapters and conversions, each made once and cached."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.models, self.adapters, self.adapter_toks, self.ggufs = {}, {}, {}, {}
+
+    def model(self, arch, dense=False):
+        """The quantized checkpoint, or (dense) the same model unquantized in bf16."""
+        key = (arch, dense)
+        if key not in self.models:
+            self.models[key] = make_arch(arch, self.root / (f"{arch}-bf16" if dense else arch), quantize=not dense)
+        return self.models[key]
+
+    def meta(self, arch, dense=False):
+        return meta_of(self.model(arch, dense))
+
+    def tokens(self, arch, dense=False):
+        return self.meta(arch, dense)["tokens"]
+
+    def adapter(self, arch):
+        if arch not in self.adapters:
+            self.adapters[arch] = train_arch_adapter(arch, self.model(arch), self.root / f"{arch}-adapter")
+        return self.adapters[arch]
+
+    def adapter_tokens(self, arch):
+        if arch not in self.adapter_toks:
+            self.adapter_toks[arch] = adapter_tokens(arch, self.model(arch), self.adapter(arch))
+        return self.adapter_toks[arch]
+
+    def gguf(self, exe, arch, outtype="f32", adapter=False, dense=False):
+        key = (arch, outtype, adapter, dense)
+        if key not in self.ggufs:
+            out = self.root / f"{arch}{'-bf16' if dense else ''}-{outtype}{'-adapter' if adapter else ''}.gguf"
+            extra = ["--adapter", self.adapter(arch)] if adapter else []
+            run(exe, "convert", self.model(arch, dense), *extra, "--outtype", outtype, "--tokenizer-pre",
+                tokenizer_pre(arch), "--quiet", "-o", out)
+            self.ggufs[key] = out
+        return self.ggufs[key]
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory):
+    return ArchBuilds(tmp_path_factory.mktemp("archs"))
+
+
+def tensors_of(path):
+    return {t.name: t for t in GGUFReader(str(path)).tensors}
+
+
+def field(reader, key):
+    f = reader.fields.get(key)
+    return None if f is None else f.contents()
+
+
+# --------------------------------------------------------------------------------------------
+# The fixtures themselves (these pass without mlx2gguf).
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_fixture_loads_in_mlx_lm(builds, arch):
+    """mlx-lm's own loader takes the checkpoint (model and tokenizer); the module names are
+    the ones mlx-lm writes; several quantization modes are mixed; the f32 reference logits
+    are finite, varied, and without near-ties (top-1 agreement is then well defined)."""
+    import mlx.core as mx
+    from mlx_lm.utils import load
+    from transformers import AutoTokenizer
+
+    d = builds.model(arch)
+    meta = builds.meta(arch)
+    cfg = json.loads((d / "config.json").read_text())
+    model, tok = load(str(d))
+    out = model(mx.array([meta["tokens"]]))
+    mx.eval(out)
+    assert np.isfinite(np.array(out.astype(mx.float32))).all()
+
+    q = cfg["quantization"]
+    assert cfg["quantization_config"] == q
+    kinds = {(v["mode"], v["bits"], v["group_size"]) for v in q.values() if isinstance(v, dict)}
+    assert len(kinds) >= 3, kinds
+
+    w = {}
+    for f in d.glob("model*.safetensors"):
+        w.update(mx.load(str(f)))
+    assert ("lm_head.weight" in w) == (arch not in TIED)
+    assert w["model.embed_tokens.scales"].shape[0] == meta["rows"] == cfg["vocab_size"]
+    assert meta["rows"] >= meta["n_tokenizer"] and (meta["rows"] > meta["n_tokenizer"]) == (arch == "qwen2")
+    L = "model.layers.1."
+    if arch == "mixtral":
+        assert w[L + "block_sparse_moe.gate.weight"].shape[0] == 4
+        assert w[L + "block_sparse_moe.switch_mlp.down_proj.weight"].shape[:2] == (4, 256)
+        assert w[L + "block_sparse_moe.switch_mlp.gate_proj.scales"].shape == (4, 512, 4)
+    elif arch == "qwen3_moe":
+        assert w[L + "mlp.gate.weight"].shape[0] == 4
+        assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
+        assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    else:
+        assert L + "mlp.gate_proj.weight" in w
+    assert (L + "self_attn.q_proj.bias" in w) == (arch == "qwen2")
+    assert (L + "self_attn.q_norm.weight" in w) == arch.startswith("qwen3")
+    if arch.startswith("qwen3"):
+        qn = np.array(w[L + "self_attn.q_norm.weight"].astype(mx.float32))
+        assert np.abs(qn - 1).max() > 0.05
+    if arch == "qwen2":
+        kb = np.array(w[L + "self_attn.k_proj.bias"].astype(mx.float32))
+        assert np.abs(kb).min() > 0 and np.abs(kb).max() > 0.1
+
+    ref = mlx_logits(d, meta["tokens"])
+    assert ref.shape == (len(meta["tokens"]), meta["rows"]) and np.isfinite(ref).all()
+    assert ref.std() > 0.5 and len(set(ref.argmax(-1).tolist())) >= len(meta["tokens"]) // 3
+    assert top2_margin(ref) > 1e-2, "near-tie in the reference: pick another seed"
+    # The padded rows are never produced by the tokenizer, the real ones are.
+    hf = AutoTokenizer.from_pretrained(str(d))
+    assert len(hf) == meta["n_tokenizer"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_adapter_fixture(builds, arch):
+    """The adapter is a real mlx_lm.lora one on the intended modules (experts and routers
+    included for the MoEs), and it changes the logits without near-ties."""
+    import mlx.core as mx
+
+    d, ad = builds.model(arch), builds.adapter(arch)
+    cfg = json.loads((ad / "adapter_config.json").read_text())
+    assert cfg["fine_tune_type"] == "lora"
+    a = mx.load(str(ad / "adapters.safetensors"))
+    mods = {k.rsplit(".", 1)[0] for k in a}
+    layers = {m.split(".")[2] for m in mods if m.startswith("model.layers.")}
+    assert layers == ({"1"} if SPECS[arch]["adapter"]["num_layers"] == 1 else {"0", "1"})
+    if arch == "mixtral":
+        assert "model.layers.0.block_sparse_moe.gate" in mods
+        assert a["model.layers.0.block_sparse_moe.switch_mlp.down_proj.lora_a"].shape == (4, 4, 512)
+    if arch == "qwen3_moe":
+        assert {"model.layers.1.mlp.gate", "model.layers.1.mlp.switch_mlp.gate_proj"} <= mods
+    if arch == "mistral":
+        assert "lm_head" in mods and "model.layers.1.mlp.down_proj" in mods
+    if arch in ("llama", "qwen2", "qwen3"):
+        assert "model.layers.0.mlp.down_proj" in mods and "model.layers.0.self_attn.v_proj" in mods
+    toks = builds.adapter_tokens(arch)
+    base, ref = mlx_logits(d, toks), mlx_logits(d, toks, ad)
+    assert np.isfinite(ref).all() and ref.std() > 0.5
+    assert np.abs(ref - base).max() > 0.1, "the trained adapter should change the logits"
+    assert top2_margin(ref) > 2e-2
+
+
+# --------------------------------------------------------------------------------------------
+# Conversions.
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_f32_parity(mlx2gguf, builds, arch):
+    """The quantized checkpoint to F32: llama.cpp's logits equal MLX's (f32) to 1e-3."""
+    out = builds.gguf(mlx2gguf, arch, "f32")
+    toks = builds.tokens(arch)
+    ref, got = mlx_logits(builds.model(arch), toks), llama_logits(out, toks)
+    assert got.shape == ref.shape
+    dmax = np.abs(got - ref).max()
+    assert dmax <= 1e-3, f"{arch}: max |Δlogit| {dmax}"
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_f32_parity_unquantized_bf16(mlx2gguf, builds, arch):
+    """The same model unquantized (bf16 tensors, as `mlx_lm convert` without -q writes it)."""
+    import mlx.core as mx
+
+    d = builds.model(arch, dense=True)
+    assert "quantization" not in json.loads((d / "config.json").read_text())
+    assert mx.load(str(d / "model.safetensors"))["model.embed_tokens.weight"].dtype == mx.bfloat16
+    out = builds.gguf(mlx2gguf, arch, "f32", dense=True)
+    toks = builds.tokens(arch, dense=True)
+    ref, got = mlx_logits(d, toks), llama_logits(out, toks)
+    dmax = np.abs(got - ref).max()
+    assert dmax <= 1e-3, f"{arch}: max |Δlogit| {dmax}"
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_f32_parity_with_adapter(mlx2gguf, builds, arch):
+    """Adapter fused by mlx2gguf vs MLX running it unfused: 1e-2 and the same top-1."""
+    out = builds.gguf(mlx2gguf, arch, "f32", adapter=True)
+    toks = builds.adapter_tokens(arch)
+    ref = mlx_logits(builds.model(arch), toks, builds.adapter(arch))
+    got = llama_logits(out, toks)
+    dmax = np.abs(got - ref).max()
+    assert dmax <= 1e-2, f"{arch}: max |Δlogit| {dmax}"
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+@pytest.mark.parametrize("outtype", ["q8_0", "q4_k_m"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_quantized_output_matches_llama_quantize(mlx2gguf, builds, tmp_path, arch, outtype):
+    """Our Q8_0 / Q4_K_M file (adapter fused) = llama_model_quantize applied to our F32 file:
+    same tensors, types (the Q4_K_M mixture: Q6_K output or tied token_embd, attn_v/ffn_down
+    bumps), shapes and bytes, and the same logits."""
+    f32 = builds.gguf(mlx2gguf, arch, "f32", adapter=True)
+    ours = builds.gguf(mlx2gguf, arch, outtype, adapter=True)
+    ref = llama_quantize(f32, tmp_path / "ref.gguf", LLAMA_FTYPE[outtype])
+    a, b = tensors_of(ours), tensors_of(ref)
+    assert set(a) == set(b)
+    for name in sorted(a):
+        ta, tb = a[name], b[name]
+        assert ta.tensor_type == tb.tensor_type, f"{name}: ours {ta.tensor_type.name}, llama.cpp {tb.tensor_type.name}"
+        assert list(ta.shape) == list(tb.shape), name
+        assert bytes(ta.data.tobytes()) == bytes(tb.data.tobytes()), f"{name} ({ta.tensor_type.name}): blocks differ"
+    assert field(GGUFReader(str(ours)), "general.file_type") == LLAMA_FTYPE[outtype]
+    toks = builds.adapter_tokens(arch)
+    got, want = llama_logits(ours, toks), llama_logits(ref, toks)
+    assert np.abs(got - want).max() <= 1e-3
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tokenization_matches_hf(mlx2gguf, builds, arch):
+    """llama.cpp's tokenizer on the GGUF = the HF tokenizer of the checkpoint, with and
+    without BOS, with special tokens parsed (HF's default) and split as text."""
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+
+    out = builds.gguf(mlx2gguf, arch, "f32")
+    hf = AutoTokenizer.from_pretrained(str(builds.model(arch)))
+    llm = Llama(model_path=str(out), vocab_only=True, verbose=False)
+    try:
+        bad = []
+        for text in TOKENIZE_TEXTS:
+            for add_bos in (True, False):
+                for special in (True, False):
+                    want = hf(text, add_special_tokens=add_bos, split_special_tokens=not special)["input_ids"]
+                    got = llm.tokenize(text.encode(), add_bos=add_bos, special=special)
+                    if list(got) != list(want):
+                        bad.append((text, add_bos, special, list(got), want))
+        assert not bad, f"{len(bad)} mismatches, first: {bad[0]}"
+        assert llm.n_vocab() == builds.meta(arch)["rows"]
+    finally:
+        del llm
+
+
+def test_unknown_pretokenizer_hash_needs_flag(mlx2gguf, builds, tmp_path):
+    """A tokenizer whose check-text hash llama.cpp does not know: without --tokenizer-pre the
+    conversion fails (one line naming the flag, no output left); with it, it works."""
+    check_fails(mlx2gguf, builds.model("llama"), tmp_path / "o.gguf", "--tokenizer-pre")
+    check_fails(mlx2gguf, builds.model("qwen3"), tmp_path / "o.gguf", "--tokenizer-pre")
+
+
+def test_unknown_tokenizer_pre_name_is_refused(mlx2gguf, builds, tmp_path):
+    out = tmp_path / "o.gguf"
+    p = run(mlx2gguf, "convert", builds.model("qwen2"), "--tokenizer-pre", "no-such-pre", "-o", out, check=False)
+    assert p.returncode != 0 and "no-such-pre" in p.stderr
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata.
+
+
+def expected_tensors(arch):
+    c = SPECS[arch]["config"]
+    names = {"token_embd.weight", "output_norm.weight"}
+    if not c["tie_word_embeddings"]:
+        names.add("output.weight")
+    if arch == "llama":
+        names.add("rope_freqs.weight")
+    for i in range(c["num_hidden_layers"]):
+        b = f"blk.{i}."
+        names |= {b + n + ".weight" for n in ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm"]}
+        if arch in MOE:
+            names |= {b + n + ".weight" for n in ["ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]}
+        else:
+            names |= {b + n + ".weight" for n in ["ffn_gate", "ffn_up", "ffn_down"]}
+        if arch == "qwen2":
+            names |= {b + n + ".bias" for n in ["attn_q", "attn_k", "attn_v"]}
+        if arch.startswith("qwen3"):
+            names |= {b + "attn_q_norm.weight", b + "attn_k_norm.weight"}
+    return names
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_metadata(mlx2gguf, builds, arch):
+    out = builds.gguf(mlx2gguf, arch, "f32")
+    r = GGUFReader(str(out))
+    t = {x.name: x for x in r.tensors}
+    c = SPECS[arch]["config"]
+    meta = builds.meta(arch)
+    g = GGUF_ARCH[arch]
+    head_dim = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+
+    assert field(r, "general.architecture") == g
+    assert field(r, f"{g}.block_count") == 2
+    assert field(r, f"{g}.context_length") == c["max_position_embeddings"]
+    assert field(r, f"{g}.embedding_length") == 256
+    assert field(r, f"{g}.attention.head_count") == 4
+    assert field(r, f"{g}.attention.head_count_kv") == 2
+    assert field(r, f"{g}.rope.freq_base") == pytest.approx(c["rope_theta"])
+    assert field(r, f"{g}.attention.layer_norm_rms_epsilon") == pytest.approx(c["rms_norm_eps"])
+    # llama.cpp defaults key/value_length to n_embd / n_head and rope.dimension_count to
+    # key_length: when head_dim differs (qwen3 here), the lengths must be written.
+    for key in (f"{g}.attention.key_length", f"{g}.attention.value_length"):
+        v = field(r, key)
+        assert v == head_dim or (v is None and head_dim == 256 // 4), (key, v)
+    assert field(r, f"{g}.rope.dimension_count") in (None, head_dim)
+    if arch in MOE:
+        assert field(r, f"{g}.expert_count") == 4
+        assert field(r, f"{g}.expert_used_count") == 2
+        ff = c["moe_intermediate_size"] if arch == "qwen3_moe" else c["intermediate_size"]
+        assert list(t["blk.0.ffn_gate_exps.weight"].shape) == [256, ff, 4]
+        assert list(t["blk.0.ffn_down_exps.weight"].shape) == [ff, 256, 4]
+        assert list(t["blk.0.ffn_gate_inp.weight"].shape) == [256, 4]
+        if arch == "qwen3_moe":
+            assert field(r, "qwen3moe.expert_feed_forward_length") == 256
+    else:
+        assert field(r, f"{g}.feed_forward_length") == 512
+        assert g + ".expert_count" not in r.fields or field(r, g + ".expert_count") == 0
+    assert list(t["blk.0.attn_q.weight"].shape) == [256, 4 * head_dim]
+    assert list(t["blk.0.attn_k.weight"].shape) == [256, 2 * head_dim]
+
+    # Tensors: exactly llama.cpp's set; tied models have no output.weight; norms and biases F32.
+    assert set(t) == expected_tensors(arch)
+    for name, x in t.items():
+        if name.endswith("norm.weight") or name.endswith(".bias") or name == "rope_freqs.weight":
+            assert x.tensor_type.name == "F32", name
+    assert list(t["token_embd.weight"].shape) == [256, meta["rows"]]
+
+    if arch == "llama":
+        # rope_freqs holds the llama3 factors: MLX's scaled frequencies over the plain ones.
+        from mlx_lm.models.rope_utils import initialize_rope
+        rope = initialize_rope(head_dim, c["rope_theta"], False, c["rope_scaling"], c["max_position_embeddings"])
+        plain = c["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+        want = np.array(rope._freqs, dtype=np.float64) / plain
+        rf = t["rope_freqs.weight"]
+        assert list(rf.shape) == [head_dim // 2]
+        np.testing.assert_allclose(np.array(rf.data, dtype=np.float64), want, rtol=1e-5)
+        assert want.max() == pytest.approx(8.0) and want.min() == pytest.approx(1.0)
+
+    # Tokenizer.
+    family = SPECS[arch]["family"]
+    assert field(r, "tokenizer.ggml.model") == "gpt2"
+    assert field(r, "tokenizer.ggml.pre") == tokenizer_pre(arch)
+    tokens = field(r, "tokenizer.ggml.tokens")
+    types = field(r, "tokenizer.ggml.token_type")
+    assert len(tokens) == meta["rows"] and len(types) >= meta["rows"]
+    assert tokens[meta["n_tokenizer"]:] == [f"[PAD{i}]" for i in range(meta["n_tokenizer"], meta["rows"])]
+    assert all(ty == 5 for ty in types[meta["n_tokenizer"]:meta["rows"]])  # UNUSED
+    ids = meta["special_ids"]
+    tcfg = json.loads((builds.model(arch) / "tokenizer_config.json").read_text())
+    assert field(r, "tokenizer.ggml.eos_token_id") == ids[tcfg["eos_token"]]
+    assert field(r, "tokenizer.chat_template") == (LLAMA3_TEMPLATE if family == "llama3" else CHATML_TEMPLATE)
+    if family == "llama3":
+        assert field(r, "tokenizer.ggml.bos_token_id") == ids["<|begin_of_text|>"]
+        assert field(r, "tokenizer.ggml.add_bos_token") in (None, True)
+        assert types[ids["<|eot_id|>"]] == 3  # CONTROL
+    else:
+        assert field(r, "tokenizer.ggml.add_bos_token") in (None, False)
+        assert types[ids["<|im_start|>"]] == 3
+        assert types[ids["<tool_call>"]] == 4  # USER_DEFINED: an added token with special=false
