@@ -368,7 +368,8 @@ def test_metadata(mlx2gguf, builds, arch):
     assert field(r, "tokenizer.chat_template") == (LLAMA3_TEMPLATE if family == "llama3" else CHATML_TEMPLATE)
     if family == "llama3":
         assert field(r, "tokenizer.ggml.bos_token_id") == ids["<|begin_of_text|>"]
-        assert field(r, "tokenizer.ggml.add_bos_token") in (None, True)
+        # Llama 3 says it only in tokenizer.json's TemplateProcessing (as gguf-py reads it).
+        assert field(r, "tokenizer.ggml.add_bos_token") is True
         assert types[ids["<|eot_id|>"]] == 3  # CONTROL
     else:
         assert field(r, "tokenizer.ggml.add_bos_token") in (None, False)
