@@ -10,7 +10,7 @@ use crate::plan::{
 };
 use crate::quant::GgmlType;
 use crate::source::Checkpoint;
-use crate::tokenizer::{bpe_metadata, Vocab};
+use crate::tokenizer::{vocab_metadata, Vocab};
 
 /// How llama.cpp applies rope for an architecture (`llama_model_rope_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,16 +520,21 @@ fn metadata(
         }
     }
 
-    let tok_path = ckpt.dir.join("tokenizer.json");
-    if !tok_path.exists() {
-        return Err(Error::input(&tok_path, "missing: llama.cpp needs the tokenizer in the GGUF"));
-    }
-    let pre = match &opts.tokenizer_pre {
-        Some(p) => p.clone(),
-        None => crate::tokenizer::pre::detect_pre(&tok_path)?.to_string(),
+    let vocab = Vocab::load(&ckpt.dir, cfg.vocab)?;
+    let pre = match (&opts.tokenizer_pre, vocab.model) {
+        (Some(p), _) => p.clone(),
+        // SentencePiece vocabularies have no pre-tokenizer (the converter writes "default").
+        (None, "llama") => "default".to_string(),
+        (None, _) => crate::tokenizer::pre::detect_pre(&ckpt.dir.join("tokenizer.json"))?.to_string(),
     };
-    let vocab = Vocab::load_bpe(&tok_path, cfg.vocab)?;
-    md.extend(bpe_metadata(ckpt, &vocab, &pre)?);
+    // LlamaModel.set_vocab: the tokenizer's add_prefix_space, when it states one.
+    if spec.arch == "llama" {
+        let add_prefix = ckpt.read_json("tokenizer_config.json")?.and_then(|c| c.get("add_prefix_space")?.as_bool());
+        if let Some(b) = add_prefix {
+            md.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(b)));
+        }
+    }
+    md.extend(vocab_metadata(ckpt, &vocab, &pre)?);
     Ok(md)
 }
 

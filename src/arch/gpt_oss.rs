@@ -13,7 +13,7 @@ use crate::plan::{
 };
 use crate::quant::GgmlType;
 use crate::source::Checkpoint;
-use crate::tokenizer::{bpe_metadata, Vocab};
+use crate::tokenizer::{vocab_metadata, Vocab};
 
 pub const ARCH: &str = "gpt-oss";
 
@@ -254,7 +254,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
         return Err(Error::input(&tok_path, "missing: llama.cpp needs the tokenizer in the GGUF"));
     }
     let vocab = Vocab::load_bpe(&tok_path, cfg.vocab)?;
-    md.extend(bpe_metadata(ckpt, &vocab, opts.tokenizer_pre.as_deref().unwrap_or("gpt-4o"))?);
+    md.extend(vocab_metadata(ckpt, &vocab, opts.tokenizer_pre.as_deref().unwrap_or("gpt-4o"))?);
     Ok(Plan { arch: ARCH, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata: md, tensors })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod pre;
 mod pre_hashes;
+pub mod spm;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -26,8 +27,12 @@ pub const UNUSED: i32 = 5;
 
 /// A vocabulary ready to be written.
 pub struct Vocab {
+    /// `tokenizer.ggml.model`: `gpt2` (byte-level BPE) or `llama` (SentencePiece).
+    pub model: &'static str,
     pub tokens: Vec<String>,
     pub types: Vec<i32>,
+    /// Piece scores (SentencePiece only).
+    pub scores: Option<Vec<f32>>,
     pub merges: Vec<String>,
     /// (token id → id) lookup for special-token resolution.
     ids: HashMap<String, u32>,
@@ -36,6 +41,36 @@ pub struct Vocab {
 }
 
 impl Vocab {
+    pub fn new(
+        model: &'static str,
+        tokens: Vec<String>,
+        types: Vec<i32>,
+        scores: Option<Vec<f32>>,
+        merges: Vec<String>,
+        n_real: usize,
+    ) -> Vocab {
+        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        Vocab { model, tokens, types, scores, merges, ids, n_real }
+    }
+
+    /// The checkpoint's vocabulary: byte-level BPE from tokenizer.json, or SentencePiece
+    /// from tokenizer.model when tokenizer.json is a converted SentencePiece model (or absent).
+    pub fn load(dir: &Path, n_rows: usize) -> Result<Vocab> {
+        let json_path = dir.join("tokenizer.json");
+        let has_model = dir.join("tokenizer.model").exists();
+        if !json_path.exists() {
+            if has_model {
+                return spm::load(dir, n_rows);
+            }
+            return Err(Error::input(&json_path, "missing: llama.cpp needs the tokenizer in the GGUF"));
+        }
+        let json = crate::source::read_json(&json_path)?;
+        if has_model && is_sentencepiece(&json) {
+            return spm::load(dir, n_rows);
+        }
+        Vocab::from_json(&json_path, &json, n_rows)
+    }
+
     /// Reads a BPE tokenizer.json and pads it to `n_rows` entries.
     pub fn load_bpe(path: &Path, n_rows: usize) -> Result<Vocab> {
         Vocab::from_json(path, &crate::source::read_json(path)?, n_rows)
@@ -51,12 +86,11 @@ impl Vocab {
         // A SentencePiece model converted to tokenizer.json (Llama 2, Mistral 7B, Mixtral
         // 8x7B) is BPE over `▁`-marked pieces with byte fallback: written as a GPT-2 vocabulary
         // it would load but tokenize wrongly, so refuse it.
-        let metaspace = |k: &str| json.get(k).is_some_and(|v| v.to_string().contains("Metaspace"));
-        if model.get("byte_fallback").and_then(Json::as_bool) == Some(true) || metaspace("pre_tokenizer") {
+        if is_sentencepiece(json) {
             return Err(Error::config(
                 path,
                 "model.byte_fallback",
-                "a SentencePiece tokenizer (byte fallback / Metaspace): llama.cpp needs it as a 'llama' vocabulary from tokenizer.model, which this version does not write; only GPT-2-style byte-level BPE tokenizers are supported",
+                "a SentencePiece tokenizer (byte fallback / Metaspace): llama.cpp needs it as a 'llama' vocabulary, which is read from tokenizer.model; put the model's tokenizer.model beside it",
             ));
         }
         let vocab = model
@@ -126,8 +160,7 @@ impl Vocab {
             }
         }
         let merges = parse_merges(path, model.get("merges"))?;
-        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        Ok(Vocab { tokens, types, merges, ids, n_real })
+        Ok(Vocab::new("gpt2", tokens, types, None, merges, n_real))
     }
 
     pub fn id_of(&self, token: &str) -> Option<u32> {
@@ -135,11 +168,20 @@ impl Vocab {
     }
 }
 
-/// llama.cpp's converter treats `<|…|>`-style added tokens as control tokens.
-fn looks_special(s: &str) -> bool {
+/// A SentencePiece model converted to tokenizer.json (byte fallback, `▁` pieces): written
+/// as a GPT-2 vocabulary it would load but tokenize wrongly.
+fn is_sentencepiece(json: &Json) -> bool {
+    let byte_fallback = json.get("model").and_then(|m| m.get("byte_fallback")).and_then(Json::as_bool) == Some(true);
+    byte_fallback || json.get("pre_tokenizer").is_some_and(|v| v.to_string().contains("Metaspace"))
+}
+
+/// Added tokens llama.cpp's converter makes CONTROL even when not marked special
+/// (`does_token_look_special` in conversion/base.py).
+pub(crate) fn looks_special(s: &str) -> bool {
     (s.starts_with("<|") && s.ends_with("|>"))
         || (s.starts_with("<｜") && s.ends_with("｜>"))
-        || matches!(s, "<pad>" | "<mask>" | "<s>" | "</s>" | "<unk>")
+        || (s.starts_with("<unused") && s.ends_with('>'))
+        || matches!(s, "<pad>" | "<mask>" | "<2mass>" | "[@BOS@]")
 }
 
 /// Merges as llama.cpp stores them: `"a b"`. tokenizers ≥ 0.20 writes `[a, b]` pairs,
@@ -209,15 +251,20 @@ fn post_processor_adds(tok: Option<&Json>, bos: Option<&str>, eos: Option<&str>,
     add
 }
 
-/// All `tokenizer.*` metadata for a GPT-2-style BPE vocabulary.
-pub fn bpe_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
+/// All `tokenizer.*` metadata for a vocabulary.
+pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
     let mut md = vec![
-        ("tokenizer.ggml.model".to_string(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.model".to_string(), Value::String(vocab.model.into())),
         ("tokenizer.ggml.pre".to_string(), Value::String(pre.into())),
         ("tokenizer.ggml.tokens".to_string(), Value::Array(Array::String(vocab.tokens.clone()))),
-        ("tokenizer.ggml.token_type".to_string(), Value::Array(Array::I32(vocab.types.clone()))),
-        ("tokenizer.ggml.merges".to_string(), Value::Array(Array::String(vocab.merges.clone()))),
     ];
+    if let Some(scores) = &vocab.scores {
+        md.push(("tokenizer.ggml.scores".to_string(), Value::Array(Array::F32(scores.clone()))));
+    }
+    md.push(("tokenizer.ggml.token_type".to_string(), Value::Array(Array::I32(vocab.types.clone()))));
+    if vocab.model == "gpt2" {
+        md.push(("tokenizer.ggml.merges".to_string(), Value::Array(Array::String(vocab.merges.clone()))));
+    }
     let tok_cfg = ckpt.read_json("tokenizer_config.json")?;
     let gen_cfg = ckpt.read_json("generation_config.json")?;
     let n = vocab.tokens.len() as u64;

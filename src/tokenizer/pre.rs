@@ -34,13 +34,19 @@ pub fn tokenizer_hash(path: &Path) -> Result<String> {
 /// The check-text hash of tokenizer.json bytes. A tokenizer.json the `tokenizers` library
 /// panics on (its own bug, reachable from input) is an error here, not a crash.
 pub fn tokenizer_bytes_hash(bytes: &[u8]) -> std::result::Result<String, String> {
-    std::panic::catch_unwind(|| {
+    // Keep the library's panic message off the terminal while it runs (planning is single
+    // threaded): the caller reports one line instead.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| {
         let tok = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| format!("cannot load with the tokenizers library: {e}"))?;
         let enc = tok.encode(CHECK_TEXT, true).map_err(|e| format!("cannot tokenize llama.cpp's check text: {e}"))?;
         Ok(ids_hash(enc.get_ids()))
     })
-    .unwrap_or_else(|_| Err("the tokenizers library failed on this file".into()))
+    .unwrap_or_else(|_| Err("the tokenizers library failed on this file".into()));
+    std::panic::set_hook(hook);
+    r
 }
 
 /// The llama.cpp name for a tokenizer, or an error saying how to choose one.
@@ -61,6 +67,16 @@ pub fn detect_pre(path: &Path) -> Result<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tokenizers_library_panic_is_an_error() {
+        // Found by the tokenizer_json fuzz target: tokenizers 0.22 `expect`s inside its
+        // decoder deserializer, so a syntax error there panics instead of failing.
+        let bad =
+            br#"{"model": {"type": "BPE", "vocab": {}, "merges": []}, "decoder": {"type": "ByteLevel", "x": tru}}"#;
+        let r = tokenizer_bytes_hash(bad);
+        assert!(r.is_err(), "{r:?}");
+    }
 
     #[test]
     fn check_text_is_llama_cpps() {
