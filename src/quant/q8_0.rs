@@ -24,7 +24,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-    if amax.is_finite() && id.is_finite() {
+    // (amax skips NaN elements, so they are checked for separately.)
+    if amax.is_finite() && id.is_finite() && !x.iter().any(|v| v.is_nan()) {
         // Fast path: every x·id lies within ±127.0001, so truncation to i32 is in range and
         // roundf is `trunc` plus a correction from the exact fraction (no libm call, no
         // branches: the loop vectorizes). Equal to the reference loop, tested below.
