@@ -375,3 +375,42 @@ def test_metadata(mlx2gguf, builds, arch):
         assert field(r, "tokenizer.ggml.add_bos_token") in (None, False)
         assert types[ids["<|im_start|>"]] == 3
         assert types[ids["<tool_call>"]] == 4  # USER_DEFINED: an added token with special=false
+
+
+# --------------------------------------------------------------------------------------------
+# Configurations llama.cpp cannot run are refused, naming the key.
+
+
+def _with_config(src, dst, **changes):
+    import shutil
+
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "config.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = v
+    (dst / "config.json").write_text(json.dumps(cfg))
+    return dst
+
+
+@pytest.mark.parametrize("arch,changes,needles", [
+    ("qwen3_moe", dict(norm_topk_prob=False), ["norm_topk_prob"]),
+    ("qwen3_moe", dict(mlp_only_layers=[1]), ["mlp_only_layers"]),
+    ("qwen3_moe", dict(decoder_sparse_step=2), ["mlp_only_layers"]),
+    ("llama", dict(layer_types=["sliding_attention", "full_attention"]), ["layer_types"]),
+    ("llama", dict(tie_word_embeddings=False), ["lm_head.weight", "tie_word_embeddings"]),
+    ("llama", dict(rope_scaling={"rope_type": "longrope", "factor": 2.0}), ["rope_scaling.rope_type", "longrope"]),
+    ("qwen2", dict(rope_traditional=True), ["rope_traditional"]),
+    ("mixtral", dict(num_experts_per_tok=9), ["num_experts_per_tok"]),
+])
+def test_configs_llama_cpp_cannot_run_are_refused(mlx2gguf, builds, tmp_path, arch, changes, needles):
+    d = _with_config(builds.model(arch), tmp_path / "m", **changes)
+    pre = "qwen2" if arch.startswith("qwen") else "llama-bpe"
+    out = tmp_path / "o.gguf"
+    p = run(mlx2gguf, "convert", d, "-o", out, "--tokenizer-pre", pre, check=False)
+    assert p.returncode == 3, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(n in lines[0] for n in needles), p.stderr
+    assert not out.exists()
