@@ -46,11 +46,12 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     let tok_path = dir.join("tokenizer.json");
     let tok_hash = crate::tokenizer::pre::tokenizer_hash(&tok_path).ok();
     let tok_pre = crate::tokenizer::pre::detect_pre(&tok_path).ok();
+    let sentencepiece = crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
     if as_json {
         let doc = json!({
             "path": dir, "model_type": ckpt.config.model_type, "architecture": plan.arch, "parameters": params,
             "bytes": size, "classes": crate::report::rows_json(&rows), "adapters": adapters,
-            "tokenizer_pre": tok_pre, "tokenizer_hash": tok_hash,
+            "tokenizer_pre": tok_pre, "tokenizer_hash": tok_hash, "sentencepiece": sentencepiece,
         });
         return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
     }
@@ -60,6 +61,9 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     let _ = writeln!(s, "  tensors by class (source format → the default `auto` output type):");
     s += &crate::report::render_table(&rows);
     match (tok_pre, &tok_hash) {
+        _ if sentencepiece => {
+            let _ = writeln!(s, "  tokenizer: SentencePiece (tokenizer.model → llama.cpp's llama vocabulary)");
+        }
         (Some(p), _) => {
             let _ = writeln!(s, "  tokenizer pre-tokenizer: {p}");
         }

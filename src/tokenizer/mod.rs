@@ -53,6 +53,12 @@ impl Vocab {
         Vocab { model, tokens, types, scores, merges, ids, n_real }
     }
 
+    /// Whether [`Vocab::load`] would read `dir`'s tokenizer as SentencePiece.
+    pub fn is_sentencepiece_dir(dir: &Path) -> bool {
+        dir.join("tokenizer.model").exists()
+            && crate::source::read_json(&dir.join("tokenizer.json")).map_or(true, |j| is_sentencepiece(&j))
+    }
+
     /// The checkpoint's vocabulary: byte-level BPE from tokenizer.json, or SentencePiece
     /// from tokenizer.model when tokenizer.json is a converted SentencePiece model (or absent).
     pub fn load(dir: &Path, n_rows: usize) -> Result<Vocab> {
@@ -170,7 +176,7 @@ impl Vocab {
 
 /// A SentencePiece model converted to tokenizer.json (byte fallback, `▁` pieces): written
 /// as a GPT-2 vocabulary it would load but tokenize wrongly.
-fn is_sentencepiece(json: &Json) -> bool {
+pub(crate) fn is_sentencepiece(json: &Json) -> bool {
     let byte_fallback = json.get("model").and_then(|m| m.get("byte_fallback")).and_then(Json::as_bool) == Some(true);
     byte_fallback || json.get("pre_tokenizer").is_some_and(|v| v.to_string().contains("Metaspace"))
 }
