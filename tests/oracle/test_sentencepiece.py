@@ -66,8 +66,10 @@ def spm_gguf(mlx2gguf, spm_model, tmp_path_factory):
     return out
 
 
-def test_sentencepiece_vocab_metadata(spm_model, spm_gguf):
+def test_sentencepiece_vocab_metadata(mlx2gguf, spm_model, spm_gguf):
     import sentencepiece as spm
+
+    assert json.loads(run(mlx2gguf, "inspect", spm_model, "--json").stdout)["sentencepiece"] is True
 
     sp = spm.SentencePieceProcessor(model_file=str(spm_model / "tokenizer.model"))
     f = GGUFReader(str(spm_gguf)).fields
