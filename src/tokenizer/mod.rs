@@ -1,6 +1,6 @@
-//! GPT-2-style BPE vocabulary metadata from a checkpoint's `tokenizer.json`,
-//! `tokenizer_config.json`, `config.json` and `generation_config.json`, written as
-//! llama.cpp's converter writes it (`tokenizer.ggml.*`).
+//! Vocabulary metadata (`tokenizer.ggml.*`) from a checkpoint's `tokenizer.json` (GPT-2-style
+//! byte-level BPE) or `tokenizer.model` (SentencePiece, see `spm`), `tokenizer_config.json`,
+//! `config.json` and `generation_config.json`, written as llama.cpp's converter writes it.
 //!
 //! llama.cpp takes n_vocab from the number of token strings, and the embedding and
 //! output matrices must have exactly that many rows, so the vocabulary is padded with
@@ -155,15 +155,8 @@ impl Vocab {
                 }
             }
         }
-        let mut seen = HashSet::with_capacity(n_rows);
-        for t in &tokens {
-            if !seen.insert(t.as_str()) {
-                return Err(Error::config(
-                    path,
-                    "model.vocab",
-                    format!("token '{t}' appears twice (llama.cpp requires unique token strings)"),
-                ));
-            }
+        if let Some(t) = first_duplicate(&tokens) {
+            return Err(Error::config(path, "model.vocab", duplicate_message(t)));
         }
         let merges = parse_merges(path, model.get("merges"))?;
         Ok(Vocab::new("gpt2", tokens, types, None, merges, n_real))
@@ -172,6 +165,16 @@ impl Vocab {
     pub fn id_of(&self, token: &str) -> Option<u32> {
         self.ids.get(token).copied()
     }
+}
+
+/// The first token string that appears twice (llama.cpp aborts on such a vocabulary).
+pub(crate) fn first_duplicate(tokens: &[String]) -> Option<&str> {
+    let mut seen = HashSet::with_capacity(tokens.len());
+    tokens.iter().map(String::as_str).find(|t| !seen.insert(*t))
+}
+
+pub(crate) fn duplicate_message(t: &str) -> String {
+    format!("token '{t}' appears twice (llama.cpp requires unique token strings)")
 }
 
 /// A SentencePiece model converted to tokenizer.json (byte fallback, `▁` pieces): written

@@ -5,7 +5,6 @@
 //! `added_tokens_decoder` (score −1000; CONTROL if special, else USER_DEFINED with `▁` as
 //! a space), unused ids as `[PAD{i}]` with score −10000.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::Value as Json;
@@ -157,14 +156,8 @@ pub fn load(dir: &Path, n_rows: usize) -> Result<Vocab> {
             }
         }
     }
-    let mut seen = HashSet::with_capacity(n_rows);
-    for t in &tokens {
-        if !seen.insert(t.as_str()) {
-            return Err(Error::input(
-                &path,
-                format!("token '{t}' appears twice (llama.cpp requires unique token strings)"),
-            ));
-        }
+    if let Some(t) = super::first_duplicate(&tokens) {
+        return Err(Error::input(&path, super::duplicate_message(t)));
     }
     Ok(Vocab::new("llama", tokens, types, Some(scores), Vec::new(), pieces.len().min(n_rows)))
 }
