@@ -414,3 +414,26 @@ def test_configs_llama_cpp_cannot_run_are_refused(mlx2gguf, builds, tmp_path, ar
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and all(n in lines[0] for n in needles), p.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("arch", ["llama", "mixtral", "qwen3_moe"])
+def test_adapter_out_gives_fused_logits(mlx2gguf, builds, tmp_path, arch):
+    """--adapter-out: llama.cpp applying the LoRA GGUF at run time to the unfused base gives
+    the fused file's logits, including on Q/K rows permuted for NORM rope (lora_b is
+    permuted the same way) and on stacked experts."""
+    from llama_cpp import Llama
+
+    base_out, lora_out = tmp_path / "base.gguf", tmp_path / "lora.gguf"
+    run(mlx2gguf, "convert", builds.model(arch), "--adapter", builds.adapter(arch), "--adapter-out", lora_out,
+        "--outtype", "f32", "--tokenizer-pre", tokenizer_pre(arch), "--quiet", "-o", base_out)
+    names = {t.name for t in GGUFReader(str(lora_out)).tensors}
+    assert "blk.0.attn_q.weight.lora_b" in names or arch == "qwen3_moe"
+    tokens = builds.adapter_tokens(arch)
+    want = llama_logits(builds.gguf(mlx2gguf, arch, "f32", adapter=True), tokens)
+    llm = Llama(model_path=str(base_out), lora_path=str(lora_out), n_ctx=64, n_batch=64, n_ubatch=64,
+                logits_all=True, type_k=0, type_v=0, n_threads=2, verbose=False)
+    llm.eval(tokens)
+    got = np.array(llm.scores[: len(tokens)])
+    del llm
+    assert np.abs(got - want).max() <= 1e-3
+    assert (got.argmax(-1) == want.argmax(-1)).all()
