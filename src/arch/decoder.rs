@@ -8,7 +8,6 @@ use crate::plan::{
     resolve_param, resolve_weight, Encoding, ModelShape, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor,
     TensorClass,
 };
-use crate::quant::GgmlType;
 use crate::source::Checkpoint;
 use crate::tokenizer::{vocab_metadata, Vocab};
 
@@ -412,7 +411,7 @@ pub fn plan(ckpt: &Checkpoint, spec: &DecoderSpec, opts: &PlanOptions) -> Result
     Ok(Plan { arch: spec.arch, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata, tensors })
 }
 
-/// Adds a tensor (its output type is assigned once the whole plan and any adapter are known).
+/// Adds a tensor and returns it for any further setting.
 fn push(
     tensors: &mut Vec<PlannedTensor>,
     name: String,
@@ -421,16 +420,7 @@ fn push(
     source: Encoding,
     module: Option<ModuleRef>,
 ) -> &mut PlannedTensor {
-    tensors.push(PlannedTensor {
-        name,
-        shape,
-        ggml_type: GgmlType::F32,
-        class,
-        source,
-        module,
-        delta: None,
-        rope_permute: None,
-    });
+    tensors.push(PlannedTensor::new(name, shape, class, source, module));
     let n = tensors.len();
     &mut tensors[n - 1]
 }

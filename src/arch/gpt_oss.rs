@@ -11,7 +11,6 @@ use crate::plan::{
     resolve_param, resolve_weight, Encoding, ModelShape, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor,
     TensorClass,
 };
-use crate::quant::GgmlType;
 use crate::source::Checkpoint;
 use crate::tokenizer::{vocab_metadata, Vocab};
 
@@ -172,17 +171,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
     let mut tensors = Vec::new();
     let mut push =
         |name: String, shape: Vec<usize>, class: TensorClass, source: Encoding, module: Option<ModuleRef>| {
-            // Output types are assigned once the whole plan (and any adapter) is known.
-            tensors.push(PlannedTensor {
-                name,
-                shape,
-                ggml_type: GgmlType::F32,
-                class,
-                source,
-                module,
-                delta: None,
-                rope_permute: None,
-            });
+            tensors.push(PlannedTensor::new(name, shape, class, source, module));
         };
     let module = |path: &str, kind: ModuleKind| Some(ModuleRef { path: path.to_string(), kind });
     let (h, f32only) = (cfg.hidden, TensorClass::F32Only);

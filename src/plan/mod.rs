@@ -167,6 +167,19 @@ pub struct PlannedTensor {
 }
 
 impl PlannedTensor {
+    /// A tensor whose output type is assigned later, once the whole plan and any adapter
+    /// are known.
+    pub fn new(
+        name: String,
+        shape: Vec<usize>,
+        class: TensorClass,
+        source: Encoding,
+        module: Option<ModuleRef>,
+    ) -> Self {
+        let ggml_type = GgmlType::F32;
+        PlannedTensor { name, shape, ggml_type, class, source, module, delta: None, rope_permute: None }
+    }
+
     pub fn row_len(&self) -> usize {
         self.shape.last().copied().unwrap_or(1)
     }
