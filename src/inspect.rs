@@ -45,7 +45,7 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     // tokenizer.ggml.pre as llama.cpp's converter would detect it.
     let tok_path = dir.join("tokenizer.json");
     let tok_hash = crate::tokenizer::pre::tokenizer_hash(&tok_path).ok();
-    let tok_pre = crate::tokenizer::pre::detect_pre(&tok_path).ok();
+    let tok_pre = tok_hash.as_deref().and_then(crate::tokenizer::pre::name_of_hash);
     let sentencepiece = crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
     if as_json {
         let doc = json!({

@@ -49,12 +49,17 @@ pub fn tokenizer_bytes_hash(bytes: &[u8]) -> std::result::Result<String, String>
     r
 }
 
+/// The llama.cpp name for a check-text hash, if it knows one.
+pub fn name_of_hash(hash: &str) -> Option<&'static str> {
+    // The converter tests every hash with `if`, not `elif`: for a hash listed twice, the
+    // last name wins.
+    KNOWN_PRE.iter().rev().find(|(h, _)| *h == hash).map(|(_, n)| *n)
+}
+
 /// The llama.cpp name for a tokenizer, or an error saying how to choose one.
 pub fn detect_pre(path: &Path) -> Result<&'static str> {
     let hash = tokenizer_hash(path)?;
-    // The converter tests every hash with `if`, not `elif`: for a hash listed twice, the
-    // last name wins.
-    KNOWN_PRE.iter().rev().find(|(h, _)| *h == hash).map(|(_, n)| *n).ok_or_else(|| {
+    name_of_hash(&hash).ok_or_else(|| {
         Error::input(
             path,
             format!(

@@ -277,11 +277,9 @@ fn compute_chunk(
 ) -> (Vec<u8>, u64, Option<Survival>) {
     let row_len = t.row_len();
     f.resize(n * row_len, 0.0);
-    f.truncate(n * row_len);
     src.base.rows_f32(first, f);
     let survival = src.lora.as_ref().map(|l| {
         delta.resize(f.len(), 0.0);
-        delta.truncate(f.len());
         l.delta_rows(first, delta);
         let stride = survival_stride(t.rows());
         let sampled: Vec<usize> = (0..n).filter(|i| (first + i).is_multiple_of(stride)).collect();
