@@ -55,6 +55,11 @@ pub struct ClassSurvival {
 /// What a finished conversion did.
 #[derive(Clone, Debug)]
 pub struct Summary {
+    /// The model folder read (a repo id's snapshot in the Hugging Face cache).
+    pub model_dir: PathBuf,
+    pub adapter_dir: Option<PathBuf>,
+    /// What each committed file holds (model files, then the adapter file).
+    pub files: Vec<WrittenFile>,
     /// The (first) output file.
     pub outfile: PathBuf,
     /// Every output file (more than one when split). `bytes_written` is their total size.
@@ -93,13 +98,9 @@ fn stop_requested() -> bool {
 /// depend only on the tensor, never on the thread count, so the output does not either.
 const CHUNK_ELEMS: usize = 1 << 18;
 
-pub fn default_outfile(model_dir: &Path, outtype: OutType) -> PathBuf {
-    let name = model_dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "model".into());
-    PathBuf::from(format!("{name}-{outtype}.gguf"))
+/// `<model name>-<outtype>.gguf` in the current folder.
+pub fn default_outfile(ckpt: &Checkpoint, outtype: OutType) -> PathBuf {
+    PathBuf::from(format!("{}-{outtype}.gguf", ckpt.name().unwrap_or_else(|| "model".into())))
 }
 
 /// The full plan for a checkpoint and optional adapter (to fuse).
@@ -115,10 +116,65 @@ pub fn build_plan(ckpt: &Checkpoint, adapter: Option<&Adapter>, opts: &PlanOptio
 /// What `--dry-run` shows: the plan, the output file and its exact size.
 pub struct DryRun {
     pub plan: Plan,
+    /// The model folder read (a repo id's snapshot in the Hugging Face cache).
+    pub model_dir: PathBuf,
     pub outfile: PathBuf,
     pub total_bytes: u64,
     /// (file, tensors, data bytes) per output file.
     pub files: Vec<(PathBuf, usize, u64)>,
+}
+
+/// Everything decided before a byte is written: inputs opened, plans made, the layout of
+/// every output file, and the check that no output is an input or another output.
+struct Job {
+    ckpt: Checkpoint,
+    adapter: Option<Adapter>,
+    plan: Plan,
+    adapter_plan: Option<crate::adapter_gguf::AdapterPlan>,
+    outfile: PathBuf,
+    header_len: u64,
+    /// Data bytes per tensor, in plan order.
+    sizes: Vec<u64>,
+    /// Output paths of the model (one, or the split shards).
+    outfiles: Vec<PathBuf>,
+}
+
+impl Job {
+    /// The adapter to fuse into the model (none when it goes to its own file).
+    fn fused(&self) -> Option<&Adapter> {
+        self.adapter.as_ref().filter(|_| self.adapter_plan.is_none())
+    }
+}
+
+fn prepare(opts: &ConvertOptions) -> Result<Job> {
+    if let (Some(p), None) = (&opts.adapter_out, &opts.adapter_dir) {
+        return Err(Error::Usage(format!("--adapter-out {} needs --adapter", p.display())));
+    }
+    let ckpt = Checkpoint::open(&opts.model_dir)?;
+    let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
+    let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
+    let plan_opts = opts.plan_options();
+    let plan = build_plan(&ckpt, fuse, &plan_opts)?;
+    // The separate adapter file is planned (and refused if inexpressible) before any output.
+    let adapter_plan = match (&opts.adapter_out, &adapter) {
+        (Some(_), Some(a)) => {
+            let mut with = build_plan(&ckpt, None, &plan_opts)?;
+            attach_adapter(&mut with, a)?;
+            Some(crate::adapter_gguf::plan_adapter(&with, a)?)
+        }
+        _ => None,
+    };
+    let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&ckpt, opts.outtype));
+    let (header_len, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
+        .map(|(h, sizes)| (h.len() as u64, sizes))
+        .map_err(|e| Error::input(&outfile, e.to_string()))?;
+    let outfiles = crate::sink::split::output_paths(&outfile, &sizes, opts.split);
+    let mut dirs = vec![ckpt.dir.as_path()];
+    dirs.extend(adapter.as_ref().map(|a| a.dir.as_path()));
+    let inputs = crate::sink::guard::input_files(&dirs, &[])?;
+    let outputs: Vec<&Path> = outfiles.iter().map(PathBuf::as_path).chain(opts.adapter_out.as_deref()).collect();
+    crate::sink::guard::check_outputs(&inputs, &outputs)?;
+    Ok(Job { ckpt, adapter, plan, adapter_plan, outfile, header_len, sizes, outfiles })
 }
 
 /// Refuses, before any weight is read, an output that cannot fit on its file system.
@@ -145,79 +201,99 @@ fn check_free_space(outfile: &Path, needed: u64) -> Result<()> {
 
 /// Plans the conversion without writing anything.
 pub fn dry_run(opts: &ConvertOptions) -> Result<DryRun> {
-    let ckpt = Checkpoint::open(&opts.model_dir)?;
-    let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
-    let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
-    let plan_opts = opts.plan_options();
-    let plan = build_plan(&ckpt, fuse, &plan_opts)?;
-    let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&opts.model_dir, opts.outtype));
-    let total_bytes = planned_size(&plan).map_err(|e| Error::input(&outfile, e.to_string()))?;
-    let sizes: Vec<u64> = plan.tensors.iter().map(|t| t.nbytes()).collect();
-    let shards = crate::sink::split::plan_shards(&sizes, opts.split);
+    let job = prepare(opts)?;
+    let total_bytes = job.header_len + job.sizes.iter().map(|n| crate::gguf::pad(*n).unwrap_or(*n)).sum::<u64>();
+    let shards = crate::sink::split::plan_shards(&job.sizes, opts.split);
     let files = shards
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let path = if shards.len() == 1 {
-                outfile.clone()
-            } else {
-                crate::sink::split::shard_path(&outfile, i, shards.len())
-            };
-            (path, r.len(), sizes[r.clone()].iter().sum())
-        })
+        .zip(&job.outfiles)
+        .map(|(r, path)| (path.clone(), r.len(), job.sizes[r.clone()].iter().sum()))
         .collect();
-    Ok(DryRun { plan, outfile, total_bytes, files })
+    Ok(DryRun { plan: job.plan, model_dir: job.ckpt.dir, outfile: job.outfile, total_bytes, files })
 }
 
-/// The exact size of the GGUF file a plan produces.
-pub fn planned_size(plan: &Plan) -> std::result::Result<u64, crate::sink::LayoutError> {
-    let (header, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())?;
-    Ok(header.len() as u64 + sizes.iter().map(|n| crate::gguf::pad(*n).unwrap_or(*n)).sum::<u64>())
+/// What one tensor's chunks added up to.
+#[derive(Default)]
+struct TensorStats {
+    /// Changed by the fused adapter.
+    adapted: bool,
+    non_finite: u64,
+    survival: Survival,
+    requantized: bool,
+}
+
+/// What the streaming pass found, besides the bytes.
+#[derive(Default)]
+struct PassStats {
+    non_finite: Vec<(String, u64)>,
+    survival: BTreeMap<String, ClassSurvival>,
+    requantized: Vec<String>,
 }
 
 pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let start = Instant::now();
-    let ckpt = Checkpoint::open(&opts.model_dir)?;
-    let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
-    let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
-    let plan_opts = opts.plan_options();
-    let plan = build_plan(&ckpt, fuse, &plan_opts)?;
-    // The separate adapter file is planned (and refused if inexpressible) before any output.
-    let adapter_plan = match (&opts.adapter_out, &adapter) {
-        (Some(_), Some(a)) => {
-            let mut with = build_plan(&ckpt, None, &plan_opts)?;
-            attach_adapter(&mut with, a)?;
-            Some(crate::adapter_gguf::plan_adapter(&with, a)?)
-        }
-        (Some(p), None) => return Err(Error::Usage(format!("--adapter-out {} needs --adapter", p.display()))),
-        _ => None,
-    };
-    let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&opts.model_dir, opts.outtype));
+    let job = prepare(opts)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start worker threads: {e}")))?;
     let threads = pool.current_num_threads();
-
-    let (header_len, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
-        .map(|(h, sizes)| (h.len() as u64, sizes))
-        .map_err(|e| Error::input(&outfile, e.to_string()))?;
-    let io_err = |e: std::io::Error| Error::io(&outfile, e);
-    check_free_space(&outfile, crate::sink::split::total_size(&sizes, header_len, opts.split))?;
-    let mut writer = ShardedWriter::new(&outfile, plan.metadata.clone(), plan.header_tensors(), &sizes, opts.split)
-        .map_err(io_err)?;
-    let outfiles = writer.paths();
-    let mut non_finite = Vec::new();
-    let mut survival: BTreeMap<String, ClassSurvival> = BTreeMap::new();
-    let mut requantized = Vec::new();
-    let adapter_store = fuse.map(|a| &a.tensors);
-    // Compute and write overlap: workers fill a batch of chunks while a writer thread
-    // writes the previous one, in order. At most two batches are in memory.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
-    let total: u64 = sizes.iter().sum();
+    let outfile = &job.outfile;
+    let io_err = |e: std::io::Error| Error::io(outfile, e);
+    check_free_space(outfile, crate::sink::split::total_size(&job.sizes, job.header_len, opts.split))?;
+    let writer =
+        ShardedWriter::new(outfile, job.plan.metadata.clone(), job.plan.header_tensors(), &job.sizes, opts.split)
+            .map_err(io_err)?;
     let peak = crate::mem::PeakSampler::default();
+    let (stats, writer) = stream(&job, opts, &pool, writer, &peak)?;
+    job.ckpt.tensors.check_unchanged()?;
+    let file = writer.finish().map_err(io_err)?;
+    // Both outputs appear together or not at all.
+    let adapter_file = match (&job.adapter_plan, &opts.adapter_out, &job.adapter) {
+        (Some(p), Some(path), Some(a)) => Some(crate::adapter_gguf::write_adapter(p, a, path)?),
+        _ => None,
+    };
+    file.commit().map_err(io_err)?;
+    if let (Some(f), Some(path)) = (adapter_file, &opts.adapter_out) {
+        f.commit().map_err(|e| Error::io(path, e))?;
+    }
+    let mut written = job.outfiles.clone();
+    written.extend(opts.adapter_out.clone());
+    let files = written.iter().map(|p| WrittenFile::read(p)).collect::<Result<Vec<_>>>()?;
+    let model_files = &files[..job.outfiles.len()];
+    Ok(Summary {
+        model_dir: job.ckpt.dir.clone(),
+        adapter_dir: job.adapter.as_ref().map(|a| a.dir.clone()),
+        outfile: job.outfiles[0].clone(),
+        outfiles: job.outfiles.clone(),
+        adapter_out: opts.adapter_out.clone(),
+        tensors: model_files.iter().map(|f| f.tensors).sum(),
+        bytes_written: model_files.iter().map(|f| f.bytes).sum(),
+        files,
+        seconds: start.elapsed().as_secs_f64(),
+        non_finite: stats.non_finite,
+        survival: stats.survival.into_values().collect(),
+        requantized: stats.requantized,
+        classes: crate::report::summarize(&job.plan),
+        input_bytes: job.ckpt.tensors.total_bytes(),
+        peak_anon: peak.peak(),
+        threads,
+    })
+}
+
+/// Computes every tensor's chunks in parallel and hands them, in order, to a writer thread
+/// (compute and write overlap; at most two batches are in memory).
+fn stream(
+    job: &Job,
+    opts: &ConvertOptions,
+    pool: &rayon::ThreadPool,
+    mut writer: ShardedWriter,
+    peak: &crate::mem::PeakSampler,
+) -> Result<(PassStats, ShardedWriter)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
+    let total: u64 = job.sizes.iter().sum();
     let (computed, written) = std::thread::scope(|scope| {
-        let (progress, peak) = (opts.progress.clone(), &peak);
+        let progress = opts.progress.clone();
         let writer_thread = scope.spawn(move || -> std::io::Result<ShardedWriter> {
             for batch in rx {
                 peak.sample();
@@ -230,99 +306,117 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
             }
             Ok(writer)
         });
-        let computed = (|| -> Result<()> {
-            for t in &plan.tensors {
-                let src = Source::new(&ckpt.tensors, adapter_store, t)?;
-                let rows = t.rows();
-                let per_chunk = t.rows_per_chunk(CHUNK_ELEMS);
-                let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
-                let (mut bad, mut surv, mut requant) = (0u64, Survival::default(), false);
-                for batch in starts.chunks(threads * 2) {
-                    if stop_requested() {
-                        return Err(Error::Interrupted(outfile.clone()));
-                    }
-                    let chunks: Vec<_> = pool.install(|| {
-                        batch
-                            .par_iter()
-                            .map(|&first| produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy))
-                            .collect()
-                    });
-                    let mut out = Vec::with_capacity(chunks.len());
-                    for c in chunks {
-                        bad += c.non_finite;
-                        requant |= c.requantized;
-                        if let Some(s) = &c.survival {
-                            surv.add(s);
-                        }
-                        out.push(c.bytes);
-                    }
-                    // A closed channel means the writer failed; its error is reported below.
-                    if tx.send(out).is_err() {
-                        return Ok(());
-                    }
-                }
-                if requant {
-                    requantized.push(t.name.clone());
-                }
-                if src.lora.is_some() || t.adapted() {
-                    let class = t.class_name();
-                    let e = survival.entry(class.clone()).or_insert_with(|| ClassSurvival {
-                        class,
-                        tensors: 0,
-                        stats: Survival::default(),
-                    });
-                    e.tensors += 1;
-                    e.stats.add(&surv);
-                }
-                if bad > 0 {
-                    if opts.nan_policy == NanPolicy::Error {
-                        let file = ckpt.tensors.file_of(t.source_name()).unwrap_or(&ckpt.dir);
-                        let msg = format!(
-                            "{bad} inf/NaN values after dequantization (use --nan-policy zero or keep to convert anyway)"
-                        );
-                        return Err(Error::tensor(file, t.source_name(), msg));
-                    }
-                    non_finite.push((t.name.clone(), bad));
-                }
-            }
-            Ok(())
-        })();
+        let mut stats = PassStats::default();
+        let computed = job.plan.tensors.iter().try_for_each(|t| {
+            let ts = stream_tensor(job, opts, pool, t, &tx)?;
+            record(job, opts, t, ts, &mut stats)
+        });
         drop(tx);
         let written = writer_thread.join().unwrap_or_else(|_| Err(std::io::Error::other("writer thread panicked")));
-        (computed, written)
+        (computed.map(|()| stats), written)
     });
-    let writer = match (computed, written) {
-        (Err(e), _) => return Err(e),
-        (Ok(()), Err(e)) => return Err(io_err(e)),
-        (Ok(()), Ok(w)) => w,
-    };
-    ckpt.tensors.check_unchanged()?;
-    let file = writer.finish().map_err(io_err)?;
-    // Both outputs appear together or not at all.
-    let adapter_file = match (&adapter_plan, &opts.adapter_out, &adapter) {
-        (Some(p), Some(path), Some(a)) => Some(crate::adapter_gguf::write_adapter(p, a, path)?),
-        _ => None,
-    };
-    file.commit().map_err(io_err)?;
-    let outfile = outfiles.first().cloned().unwrap_or(outfile);
-    // Whole files: headers and padding included.
-    let bytes_written = outfiles.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
-    if let (Some(f), Some(path)) = (adapter_file, &opts.adapter_out) {
-        f.commit().map_err(|e| Error::io(path, e))?;
+    match (computed, written) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(Error::io(&job.outfile, e)),
+        (Ok(stats), Ok(w)) => Ok((stats, w)),
     }
-    Ok(Summary {
-        outfile,
-        outfiles,
-        adapter_out: opts.adapter_out.clone(),
-        tensors: plan.tensors.len(),
-        bytes_written,
-        seconds: start.elapsed().as_secs_f64(),
-        non_finite,
-        survival: survival.into_values().collect(),
-        requantized,
-        classes: crate::report::summarize(&plan),
-        input_bytes: ckpt.tensors.total_bytes(),
-        peak_anon: peak.peak(),
-        threads,
-    })
+}
+
+/// One tensor's chunks, computed in batches of 2 × threads and sent to the writer.
+fn stream_tensor(
+    job: &Job,
+    opts: &ConvertOptions,
+    pool: &rayon::ThreadPool,
+    t: &crate::plan::PlannedTensor,
+    tx: &std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+) -> Result<TensorStats> {
+    let src = Source::new(&job.ckpt.tensors, job.fused().map(|a| &a.tensors), t)?;
+    let rows = t.rows();
+    let per_chunk = t.rows_per_chunk(CHUNK_ELEMS);
+    let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
+    let mut stats = TensorStats::default();
+    for batch in starts.chunks(pool.current_num_threads() * 2) {
+        if stop_requested() {
+            return Err(Error::Interrupted(job.outfile.clone()));
+        }
+        let chunks: Vec<_> = pool.install(|| {
+            batch
+                .par_iter()
+                .map(|&first| produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy))
+                .collect()
+        });
+        let mut out = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            stats.non_finite += c.non_finite;
+            stats.requantized |= c.requantized;
+            if let Some(s) = &c.survival {
+                stats.survival.add(s);
+            }
+            out.push(c.bytes);
+        }
+        // A closed channel means the writer failed; its error is reported by the caller.
+        if tx.send(out).is_err() {
+            break;
+        }
+    }
+    stats.adapted = src.lora.is_some() || t.adapted();
+    Ok(stats)
+}
+
+/// Adds one tensor's statistics to the pass, or fails on inf/NaN under `--nan-policy error`.
+fn record(
+    job: &Job,
+    opts: &ConvertOptions,
+    t: &crate::plan::PlannedTensor,
+    ts: TensorStats,
+    stats: &mut PassStats,
+) -> Result<()> {
+    if ts.requantized {
+        stats.requantized.push(t.name.clone());
+    }
+    if ts.adapted {
+        let class = t.class_name();
+        let e = stats.survival.entry(class.clone()).or_insert_with(|| ClassSurvival {
+            class,
+            tensors: 0,
+            stats: Survival::default(),
+        });
+        e.tensors += 1;
+        e.stats.add(&ts.survival);
+    }
+    if ts.non_finite > 0 {
+        if opts.nan_policy == NanPolicy::Error {
+            let file = job.ckpt.tensors.file_of(t.source_name()).unwrap_or(&job.ckpt.dir);
+            let msg = format!(
+                "{} inf/NaN values after dequantization (use --nan-policy zero or keep to convert anyway)",
+                ts.non_finite
+            );
+            return Err(Error::tensor(file, t.source_name(), msg));
+        }
+        stats.non_finite.push((t.name.clone(), ts.non_finite));
+    }
+    Ok(())
+}
+
+/// What a committed output file holds, read back from its header.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    /// `general.type`: `model` or `adapter` (empty for split shards after the first).
+    pub kind: String,
+    pub tensors: usize,
+    pub bytes: u64,
+}
+
+impl WrittenFile {
+    fn read(path: &Path) -> Result<WrittenFile> {
+        let file = crate::gguf::GgufFile::open(path)
+            .map_err(|e| Error::io(path, e))?
+            .map_err(|e| Error::Gguf { path: path.to_path_buf(), source: e })?;
+        let kind = match file.get("general.type") {
+            Some(crate::gguf::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        Ok(WrittenFile { path: path.to_path_buf(), kind, tensors: file.tensors.len(), bytes: file.file_size() })
+    }
 }

@@ -10,10 +10,10 @@ use crate::gguf::{Array, GgufFile, Value};
 
 /// `inspect` of a path: an MLX model folder or a GGUF file.
 pub fn inspect(path: &Path, as_json: bool) -> Result<String> {
-    if path.is_dir() {
-        inspect_mlx(path, as_json)
-    } else {
+    if path.is_file() {
         inspect_gguf(path, as_json)
+    } else {
+        inspect_mlx(path, as_json)
     }
 }
 
@@ -22,6 +22,7 @@ pub fn inspect(path: &Path, as_json: bool) -> Result<String> {
 pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     use crate::plan::{OutType, PlanOptions, TypeOverrides};
     let ckpt = crate::source::Checkpoint::open(dir)?;
+    let dir = ckpt.dir.as_path();
     // The pre-tokenizer is reported below, so an unknown tokenizer hash must not stop inspect.
     let opts = PlanOptions {
         outtype: OutType::Auto,

@@ -154,6 +154,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
     }
     if json {
         let doc = serde_json::json!({
+            "model_dir": s.model_dir, "adapter_dir": s.adapter_dir, "files": s.files,
             "outfiles": s.outfiles, "adapter_out": s.adapter_out, "tensors": s.tensors, "bytes_written": s.bytes_written,
             "input_bytes": s.input_bytes, "seconds": s.seconds, "peak_anon_bytes": s.peak_anon, "threads": s.threads, "classes": report::rows_json(&s.classes),
             "non_finite": s.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
@@ -176,13 +177,13 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
     }
     let nf: u64 = s.non_finite.iter().map(|(_, n)| n).sum();
     println!("inf/NaN values: {nf}");
-    if let Some(p) = &s.adapter_out {
-        println!("wrote adapter {}", p.display());
+    println!("model: {}", s.model_dir.display());
+    if let Some(d) = &s.adapter_dir {
+        println!("adapter: {}", d.display());
     }
-    if s.outfiles.len() > 1 {
-        for f in &s.outfiles {
-            println!("wrote shard {}", f.display());
-        }
+    for f in s.files.iter().filter(|f| f.kind == "adapter" || s.outfiles.len() > 1) {
+        let what = if f.kind == "adapter" { "adapter" } else { "shard" };
+        println!("wrote {what} {} ({} tensors, {:.1} MB)", f.path.display(), f.tensors, mb(f.bytes));
     }
     let peak = s.peak_anon.map(|p| format!(", peak memory {}", report::human_bytes(p))).unwrap_or_default();
     println!(
@@ -254,12 +255,13 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 let rows = report::summarize(&d.plan);
                 if json {
                     let doc = serde_json::json!({
-                        "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
+                        "model_dir": d.model_dir, "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
                         "tensors": d.plan.tensors.len(), "bytes": d.total_bytes, "classes": report::rows_json(&rows),
                         "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
                     });
                     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
                 } else {
+                    println!("model: {}", d.model_dir.display());
                     println!(
                         "{} → {} ({}, {} tensors)",
                         d.plan.arch,

@@ -35,11 +35,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
 /// Common `general.*` keys.
 pub(crate) fn general_metadata(ckpt: &Checkpoint, arch: &str, opts: &PlanOptions) -> Vec<(String, crate::gguf::Value)> {
     use crate::gguf::Value;
-    let name = opts
-        .name
-        .clone()
-        .or_else(|| ckpt.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())))
-        .unwrap_or_else(|| arch.to_string());
+    let name = opts.name.clone().or_else(|| ckpt.name()).unwrap_or_else(|| arch.to_string());
     vec![
         ("general.architecture".into(), Value::String(arch.into())),
         ("general.type".into(), Value::String("model".into())),

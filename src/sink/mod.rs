@@ -3,6 +3,7 @@
 //! temporary file beside the target and is renamed into place only when complete.
 
 mod atomic;
+pub mod guard;
 pub mod split;
 mod writer;
 

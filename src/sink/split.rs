@@ -79,6 +79,18 @@ pub fn shard_path(outfile: &Path, no: usize, count: usize) -> PathBuf {
     PathBuf::from(format!("{prefix}-{:05}-of-{:05}.gguf", no + 1, count))
 }
 
+/// The files a model of these tensor sizes is written to: `outfile`, or its shard names.
+pub fn output_paths(outfile: &Path, sizes: &[u64], spec: SplitSpec) -> Vec<PathBuf> {
+    paths_for(outfile, plan_shards(sizes, spec).len())
+}
+
+fn paths_for(outfile: &Path, count: usize) -> Vec<PathBuf> {
+    if count == 1 {
+        return vec![outfile.to_path_buf()];
+    }
+    (0..count).map(|i| shard_path(outfile, i, count)).collect()
+}
+
 /// Streams tensor data into one file or a set of shards.
 pub struct ShardedWriter {
     outfile: PathBuf,
@@ -117,14 +129,7 @@ impl ShardedWriter {
 
     /// Output paths, in order.
     pub fn paths(&self) -> Vec<PathBuf> {
-        self.shard_paths(self.shards.len())
-    }
-
-    fn shard_paths(&self, n: usize) -> Vec<PathBuf> {
-        if self.shards.len() == 1 {
-            return vec![self.outfile.clone()];
-        }
-        (0..n).map(|i| shard_path(&self.outfile, i, self.shards.len())).collect()
+        paths_for(&self.outfile, self.shards.len())
     }
 
     fn open_shard(&mut self, no: usize) -> io::Result<()> {
@@ -135,7 +140,7 @@ impl ShardedWriter {
             kvs.push(("split.count".into(), Value::U16(count as u16)));
             kvs.push(("split.tensors.count".into(), Value::I32(self.tensors.len() as i32)));
         }
-        let path = self.shard_paths(count)[no].clone();
+        let path = self.paths()[no].clone();
         let file = AtomicFile::create(&path)?;
         let w = GgufWriter::new(file, &kvs, &self.tensors[self.shards[no].clone()])?;
         self.current = Some((no, w));

@@ -42,7 +42,9 @@ pub struct Adapter {
 }
 
 impl Adapter {
-    pub fn open(dir: &Path) -> Result<Adapter> {
+    /// Opens an adapter folder, or a repo id's snapshot in the local Hugging Face cache.
+    pub fn open(arg: &Path) -> Result<Adapter> {
+        let dir = &super::hub::resolve(arg)?.dir;
         let config_path = dir.join("adapter_config.json");
         if !config_path.exists() {
             return Err(Error::input(

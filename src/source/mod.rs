@@ -3,6 +3,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod hub;
 pub mod safetensors;
 
 pub use self::config::ModelConfig;
@@ -14,19 +15,34 @@ use crate::error::{Error, Result};
 
 /// A checkpoint folder opened for conversion.
 pub struct Checkpoint {
+    /// The folder read (for a repo id, its snapshot in the Hugging Face cache).
     pub dir: PathBuf,
+    /// `ORG/NAME` and commit when opened by repo id.
+    pub repo: Option<(String, String)>,
     pub config: ModelConfig,
     pub tensors: TensorStore,
 }
 
 impl Checkpoint {
-    pub fn open(dir: &Path) -> Result<Checkpoint> {
+    /// Opens a model folder, or a repo id's snapshot in the local Hugging Face cache.
+    pub fn open(arg: &Path) -> Result<Checkpoint> {
+        let hub::Resolved { dir, repo } = hub::resolve(arg)?;
         if !dir.is_dir() {
-            return Err(Error::input(dir, "not a directory (expected an MLX model folder with config.json)"));
+            return Err(Error::input(&dir, "not a directory (expected an MLX model folder with config.json)"));
         }
         let config = ModelConfig::load(&dir.join("config.json"))?;
-        let tensors = TensorStore::open_dir(dir)?;
-        Ok(Checkpoint { dir: dir.to_path_buf(), config, tensors })
+        let tensors = TensorStore::open_dir(&dir)?;
+        Ok(Checkpoint { dir, repo, config, tensors })
+    }
+
+    /// The model's name: the repository's for a cached snapshot, else the folder's.
+    pub fn name(&self) -> Option<String> {
+        if let Some((id, _)) = &self.repo {
+            return id.rsplit('/').next().map(str::to_string);
+        }
+        hub::cached_repo_name(&self.dir).or_else(|| {
+            self.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
     }
 
     /// Reads an optional JSON file of the checkpoint (tokenizer_config.json, …).

@@ -216,7 +216,9 @@ impl TensorStore {
     }
 }
 
-/// The shard files named by an index, each required to stay inside `dir`.
+/// The shard files named by an index. A name read from a file must be a plain file name
+/// (no separator, `..`, absolute path or NUL): the folder's own symlinks are followed, as
+/// in a Hugging Face cache snapshot, whose files all link into `../../blobs/`.
 fn index_files(dir: &Path, index_path: &Path) -> Result<Vec<PathBuf>> {
     let index = super::read_json(index_path)?;
     let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
@@ -229,25 +231,27 @@ fn index_files(dir: &Path, index_path: &Path) -> Result<Vec<PathBuf>> {
         };
         names.insert(f.to_string());
     }
-    let canon_dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut files = Vec::new();
     for name in names {
-        let rel = Path::new(&name);
-        let plain = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
-        if !plain {
+        if !is_plain_file_name(&name) {
             return Err(Error::input(
                 index_path,
                 format!("shard path '{name}' must be a plain file name inside the model folder"),
             ));
         }
-        let path = dir.join(rel);
-        let canon = path.canonicalize().map_err(|e| {
-            Error::input(index_path, format!("shard '{name}' named by the index cannot be opened: {e}"))
-        })?;
-        if !canon.starts_with(&canon_dir) {
-            return Err(Error::input(index_path, format!("shard '{name}' resolves outside the model folder")));
+        let path = dir.join(&name);
+        if !path.is_file() {
+            return Err(Error::input(
+                index_path,
+                format!("shard '{name}' named by the index is not a file in the folder"),
+            ));
         }
         files.push(path);
     }
     Ok(files)
+}
+
+/// A single normal path component: no separator of any platform, not `.`/`..`, no NUL.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0', ':'])
 }
