@@ -43,16 +43,20 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         .map(|p| p.display().to_string())
         .collect();
     let size = ckpt.tensors.total_bytes();
-    // tokenizer.ggml.pre as llama.cpp's converter would detect it.
-    let tok_path = dir.join("tokenizer.json");
-    let tok_hash = crate::tokenizer::pre::tokenizer_hash(&tok_path).ok();
-    let tok_pre = tok_hash.as_deref().and_then(crate::tokenizer::pre::name_of_hash);
+    // tokenizer.ggml.pre exactly as convert chooses it.
     let sentencepiece = crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
+    let pre =
+        if sentencepiece { None } else { Some(crate::tokenizer::pre::choose_pre(&dir.join("tokenizer.json"), None)) };
+    let (tok_pre, tok_source, tok_hash) = match &pre {
+        Some(Ok(c)) => (Some(c.name.clone()), Some(c.source.describe()), c.hash.clone()),
+        _ => (None, None, None),
+    };
     if as_json {
         let doc = json!({
             "path": dir, "model_type": ckpt.config.model_type, "architecture": plan.arch, "parameters": params,
             "bytes": size, "classes": crate::report::rows_json(&rows), "adapters": adapters,
-            "tokenizer_pre": tok_pre, "tokenizer_hash": tok_hash, "sentencepiece": sentencepiece,
+            "tokenizer_pre": tok_pre, "tokenizer_pre_source": tok_source, "tokenizer_hash": tok_hash,
+            "sentencepiece": sentencepiece,
         });
         return Ok(format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
     }
@@ -61,21 +65,15 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     let _ = writeln!(s, "  parameters: {:.3} B; files: {}", params as f64 / 1e9, crate::report::human_bytes(size));
     let _ = writeln!(s, "  tensors by class (source format → the default `auto` output type):");
     s += &crate::report::render_table(&rows);
-    match (tok_pre, &tok_hash) {
-        _ if sentencepiece => {
+    match &pre {
+        None => {
             let _ = writeln!(s, "  tokenizer: SentencePiece (tokenizer.model → llama.cpp's llama vocabulary)");
         }
-        (Some(p), _) => {
-            let _ = writeln!(s, "  tokenizer pre-tokenizer: {p}");
+        Some(Ok(c)) => {
+            let _ = writeln!(s, "  tokenizer pre-tokenizer: {} ({})", c.name, c.source.describe());
         }
-        (None, Some(h)) => {
-            let _ = writeln!(
-                s,
-                "  tokenizer pre-tokenizer: unknown to llama.cpp (hash {h}); convert needs --tokenizer-pre NAME"
-            );
-        }
-        (None, None) => {
-            let _ = writeln!(s, "  tokenizer: tokenizer.json missing or unreadable");
+        Some(Err(e)) => {
+            let _ = writeln!(s, "  tokenizer pre-tokenizer: not recognised; convert needs --tokenizer-pre NAME ({e})");
         }
     }
     if adapters.is_empty() {

@@ -511,12 +511,7 @@ fn metadata(
     }
 
     let vocab = Vocab::load(&ckpt.dir, cfg.vocab)?;
-    let pre = match (&opts.tokenizer_pre, vocab.model) {
-        (Some(p), _) => p.clone(),
-        // SentencePiece vocabularies have no pre-tokenizer (the converter writes "default").
-        (None, "llama") => "default".to_string(),
-        (None, _) => crate::tokenizer::pre::detect_pre(&ckpt.dir.join("tokenizer.json"))?.to_string(),
-    };
+    let pre = crate::tokenizer::pre_for(&ckpt.dir, &vocab, opts.tokenizer_pre.as_deref())?.name;
     // LlamaModel.set_vocab: the tokenizer's add_prefix_space, when it states one.
     if spec.arch == "llama" {
         let add_prefix = ckpt.read_json("tokenizer_config.json")?.and_then(|c| c.get("add_prefix_space")?.as_bool());

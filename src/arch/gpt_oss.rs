@@ -243,7 +243,8 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
         return Err(Error::input(&tok_path, "missing: llama.cpp needs the tokenizer in the GGUF"));
     }
     let vocab = Vocab::load_bpe(&tok_path, cfg.vocab)?;
-    md.extend(vocab_metadata(ckpt, &vocab, opts.tokenizer_pre.as_deref().unwrap_or("gpt-4o"))?);
+    let pre = crate::tokenizer::pre_for(&ckpt.dir, &vocab, opts.tokenizer_pre.as_deref())?.name;
+    md.extend(vocab_metadata(ckpt, &vocab, &pre)?);
     Ok(Plan { arch: ARCH, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata: md, tensors })
 }
 

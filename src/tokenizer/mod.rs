@@ -8,6 +8,7 @@
 
 pub mod pre;
 mod pre_hashes;
+mod pre_types;
 pub mod spm;
 
 use std::collections::{HashMap, HashSet};
@@ -258,6 +259,16 @@ fn post_processor_adds(tok: Option<&Json>, bos: Option<&str>, eos: Option<&str>,
         }
     }
     add
+}
+
+/// `tokenizer.ggml.pre` for a checkpoint's vocabulary: `--tokenizer-pre` when given,
+/// `default` for SentencePiece, else found from tokenizer.json ([`pre::choose_pre`]).
+pub fn pre_for(dir: &Path, vocab: &Vocab, flag: Option<&str>) -> Result<pre::PreChoice> {
+    if vocab.model == "llama" && flag.is_none() {
+        let source = pre::PreSource::SentencePiece;
+        return Ok(pre::PreChoice { name: "default".into(), source, hash: None });
+    }
+    pre::choose_pre(&dir.join("tokenizer.json"), flag)
 }
 
 /// All `tokenizer.*` metadata for a vocabulary.
