@@ -57,6 +57,10 @@ pub struct ClassSurvival {
 pub struct Summary {
     /// The model folder read (a repo id's snapshot in the Hugging Face cache).
     pub model_dir: PathBuf,
+    /// For a multimodal folder: what was converted and what left out.
+    pub multimodal: Option<String>,
+    /// The file the chat template came from.
+    pub chat_template: Option<&'static str>,
     pub adapter_dir: Option<PathBuf>,
     /// What each committed file holds (model files, then the adapter file).
     pub files: Vec<WrittenFile>,
@@ -118,6 +122,7 @@ pub struct DryRun {
     pub plan: Plan,
     /// The model folder read (a repo id's snapshot in the Hugging Face cache).
     pub model_dir: PathBuf,
+    pub multimodal: Option<String>,
     pub outfile: PathBuf,
     pub total_bytes: u64,
     /// (file, tensors, data bytes) per output file.
@@ -151,7 +156,10 @@ fn prepare(opts: &ConvertOptions) -> Result<Job> {
         return Err(Error::Usage(format!("--adapter-out {} needs --adapter", p.display())));
     }
     let ckpt = Checkpoint::open(&opts.model_dir)?;
-    let adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
+    let mut adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
+    if let (Some(a), Some(_)) = (adapter.as_mut(), &ckpt.config.wrapper) {
+        a.rename(crate::source::multimodal::language_model_name);
+    }
     let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
     let plan_opts = opts.plan_options();
     let plan = build_plan(&ckpt, fuse, &plan_opts)?;
@@ -209,7 +217,8 @@ pub fn dry_run(opts: &ConvertOptions) -> Result<DryRun> {
         .zip(&job.outfiles)
         .map(|(r, path)| (path.clone(), r.len(), job.sizes[r.clone()].iter().sum()))
         .collect();
-    Ok(DryRun { plan: job.plan, model_dir: job.ckpt.dir, outfile: job.outfile, total_bytes, files })
+    let multimodal = job.ckpt.multimodal_note();
+    Ok(DryRun { plan: job.plan, model_dir: job.ckpt.dir, multimodal, outfile: job.outfile, total_bytes, files })
 }
 
 /// What one tensor's chunks added up to.
@@ -263,6 +272,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let model_files = &files[..job.outfiles.len()];
     Ok(Summary {
         model_dir: job.ckpt.dir.clone(),
+        multimodal: job.ckpt.multimodal_note(),
+        chat_template: job.ckpt.chat_template_source()?,
         adapter_dir: job.adapter.as_ref().map(|a| a.dir.clone()),
         outfile: job.outfiles[0].clone(),
         outfiles: job.outfiles.clone(),

@@ -53,7 +53,8 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     };
     if as_json {
         let doc = json!({
-            "path": dir, "model_type": ckpt.config.model_type, "architecture": plan.arch, "parameters": params,
+            "path": dir, "model_type": ckpt.config.model_type, "multimodal": ckpt.multimodal_note(),
+            "chat_template_from": ckpt.chat_template_source()?, "architecture": plan.arch, "parameters": params,
             "bytes": size, "classes": crate::report::rows_json(&rows), "adapters": adapters,
             "tokenizer_pre": tok_pre, "tokenizer_pre_source": tok_source, "tokenizer_hash": tok_hash,
             "sentencepiece": sentencepiece,
@@ -62,6 +63,9 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     }
     let mut s = String::new();
     let _ = writeln!(s, "MLX checkpoint {} ({} → GGUF {})", dir.display(), ckpt.config.model_type, plan.arch);
+    if let Some(m) = ckpt.multimodal_note() {
+        let _ = writeln!(s, "  {m}");
+    }
     let _ = writeln!(s, "  parameters: {:.3} B; files: {}", params as f64 / 1e9, crate::report::human_bytes(size));
     let _ = writeln!(s, "  tensors by class (source format → the default `auto` output type):");
     s += &crate::report::render_table(&rows);
@@ -74,6 +78,14 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         }
         Some(Err(e)) => {
             let _ = writeln!(s, "  tokenizer pre-tokenizer: not recognised; convert needs --tokenizer-pre NAME ({e})");
+        }
+    }
+    match ckpt.chat_template_source()? {
+        Some(t) => {
+            let _ = writeln!(s, "  chat template: from {t}");
+        }
+        None => {
+            let _ = writeln!(s, "  chat template: none");
         }
     }
     if adapters.is_empty() {

@@ -154,7 +154,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
     }
     if json {
         let doc = serde_json::json!({
-            "model_dir": s.model_dir, "adapter_dir": s.adapter_dir, "files": s.files,
+            "model_dir": s.model_dir, "multimodal": s.multimodal, "chat_template_from": s.chat_template, "adapter_dir": s.adapter_dir, "files": s.files,
             "outfiles": s.outfiles, "adapter_out": s.adapter_out, "tensors": s.tensors, "bytes_written": s.bytes_written,
             "input_bytes": s.input_bytes, "seconds": s.seconds, "peak_anon_bytes": s.peak_anon, "threads": s.threads, "classes": report::rows_json(&s.classes),
             "non_finite": s.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
@@ -178,6 +178,12 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
     let nf: u64 = s.non_finite.iter().map(|(_, n)| n).sum();
     println!("inf/NaN values: {nf}");
     println!("model: {}", s.model_dir.display());
+    if let Some(m) = &s.multimodal {
+        println!("{m}");
+    }
+    if let Some(t) = s.chat_template {
+        println!("chat template: from {t}");
+    }
     if let Some(d) = &s.adapter_dir {
         println!("adapter: {}", d.display());
     }
@@ -255,13 +261,16 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 let rows = report::summarize(&d.plan);
                 if json {
                     let doc = serde_json::json!({
-                        "model_dir": d.model_dir, "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
+                        "model_dir": d.model_dir, "multimodal": d.multimodal, "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
                         "tensors": d.plan.tensors.len(), "bytes": d.total_bytes, "classes": report::rows_json(&rows),
                         "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
                     });
                     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
                 } else {
                     println!("model: {}", d.model_dir.display());
+                    if let Some(m) = &d.multimodal {
+                        println!("{m}");
+                    }
                     println!(
                         "{} → {} ({}, {} tensors)",
                         d.plan.arch,

@@ -24,11 +24,21 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
         "qwen2" => decoder::plan(ckpt, &qwen2::SPEC, opts),
         "qwen3" => decoder::plan(ckpt, &qwen3::SPEC, opts),
         "qwen3_moe" => qwen3_moe::plan(ckpt, opts),
-        other => Err(Error::config(
-            &ckpt.config.path,
-            "model_type",
-            format!("'{other}' is not supported (supported: {})", SUPPORTED.join(", ")),
-        )),
+        other => match &ckpt.config.wrapper {
+            Some(w) => Err(Error::config(
+                &ckpt.config.path,
+                "text_config.model_type",
+                format!(
+                    "the '{w}' folder's language model is '{other}', which is not supported (supported: {})",
+                    SUPPORTED.join(", ")
+                ),
+            )),
+            None => Err(Error::config(
+                &ckpt.config.path,
+                "model_type",
+                format!("'{other}' is not supported (supported: {})", SUPPORTED.join(", ")),
+            )),
+        },
     }
 }
 

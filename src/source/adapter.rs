@@ -78,6 +78,18 @@ impl Adapter {
     }
 }
 
+impl Adapter {
+    /// Renames the adapted modules (and a full fine-tune's tensors) as the model's were
+    /// renamed (a multimodal folder's language model), dropping those of other parts.
+    pub fn rename(&mut self, f: impl Fn(&str) -> Option<String>) {
+        let modules = std::mem::take(&mut self.modules);
+        self.modules = modules.into_iter().filter_map(|(k, m)| f(&k).map(|n| (n, m))).collect();
+        if self.fine_tune_type == FineTuneType::Full {
+            self.tensors.rename(f);
+        }
+    }
+}
+
 /// What adapter_config.json says about how the adapter applies.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdapterSettings {

@@ -46,9 +46,13 @@ impl QuantConfig {
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
     pub path: PathBuf,
+    /// The (language model's) settings.
     pub raw: Map<String, Value>,
+    /// The (language model's) `model_type`.
     pub model_type: String,
     pub quant: QuantConfig,
+    /// A multimodal folder's own `model_type` (the language model is in `text_config`).
+    pub wrapper: Option<String>,
 }
 
 impl ModelConfig {
@@ -64,6 +68,10 @@ impl ModelConfig {
         let Value::Object(raw) = value else {
             return Err(Error::input(path, "config.json must be a JSON object"));
         };
+        let (raw, wrapper) = match super::multimodal::text_config(&raw) {
+            Some((text, wrapper)) => (text, Some(wrapper)),
+            None => (raw, None),
+        };
         let model_type = match raw.get("model_type") {
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(Error::config(path, "model_type", "must be a string")),
@@ -73,7 +81,7 @@ impl ModelConfig {
             None | Some(Value::Null) => QuantConfig::default(),
             Some(q) => parse_quant(path, q)?,
         };
-        Ok(ModelConfig { path: path.to_path_buf(), raw, model_type, quant })
+        Ok(ModelConfig { path: path.to_path_buf(), raw, model_type, quant, wrapper })
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {

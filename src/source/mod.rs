@@ -4,6 +4,7 @@
 pub mod adapter;
 pub mod config;
 pub mod hub;
+pub mod multimodal;
 pub mod safetensors;
 
 pub use self::config::ModelConfig;
@@ -21,6 +22,8 @@ pub struct Checkpoint {
     pub repo: Option<(String, String)>,
     pub config: ModelConfig,
     pub tensors: TensorStore,
+    /// Weights of a multimodal folder's vision part, left out.
+    pub left_out: usize,
 }
 
 impl Checkpoint {
@@ -31,8 +34,9 @@ impl Checkpoint {
             return Err(Error::input(&dir, "not a directory (expected an MLX model folder with config.json)"));
         }
         let config = ModelConfig::load(&dir.join("config.json"))?;
-        let tensors = TensorStore::open_dir(&dir)?;
-        Ok(Checkpoint { dir, repo, config, tensors })
+        let mut tensors = TensorStore::open_dir(&dir)?;
+        let left_out = if config.wrapper.is_some() { tensors.rename(multimodal::language_model_name) } else { 0 };
+        Ok(Checkpoint { dir, repo, config, tensors, left_out })
     }
 
     /// The model's name: the repository's for a cached snapshot, else the folder's.
@@ -43,6 +47,21 @@ impl Checkpoint {
         hub::cached_repo_name(&self.dir).or_else(|| {
             self.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         })
+    }
+
+    /// For a multimodal folder, what was converted and what left out (for the summary).
+    pub fn multimodal_note(&self) -> Option<String> {
+        let wrapper = self.config.wrapper.as_ref()?;
+        Some(format!(
+            "multimodal '{wrapper}' folder: its language model ('{}') is converted; the vision part ({} tensors) is left out",
+            self.config.model_type, self.left_out
+        ))
+    }
+
+    /// The file the chat template is taken from, if there is one.
+    pub fn chat_template_source(&self) -> Result<Option<&'static str>> {
+        let tok_cfg = self.read_json("tokenizer_config.json")?;
+        Ok(crate::tokenizer::chat_template(&self.dir, tok_cfg.as_ref())?.map(|(_, source)| source))
     }
 
     /// Reads an optional JSON file of the checkpoint (tokenizer_config.json, …).

@@ -166,6 +166,15 @@ impl TensorStore {
         Ok(())
     }
 
+    /// Renames every tensor by `f`, dropping those it maps to `None`; returns how many
+    /// were dropped.
+    pub fn rename(&mut self, f: impl Fn(&str) -> Option<String>) -> usize {
+        let before = self.entries.len();
+        let entries = std::mem::take(&mut self.entries);
+        self.entries = entries.into_iter().filter_map(|(k, e)| f(&k).map(|n| (n, e))).collect();
+        before - self.entries.len()
+    }
+
     pub fn get(&self, name: &str) -> Option<TensorView<'_>> {
         let (key, e) = self.entries.get_key_value(name)?;
         let shard = &self.shards[e.shard];

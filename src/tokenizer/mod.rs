@@ -141,6 +141,19 @@ impl Vocab {
                 put(id, content, ty, "added_tokens")?;
             }
         }
+        // Tokens a fine-tune added beside tokenizer.json (transformers adds them on load).
+        let added_json = path.with_file_name("added_tokens.json");
+        let in_json = |t: &str| {
+            vocab.contains_key(t)
+                || json
+                    .get("added_tokens")
+                    .and_then(Json::as_array)
+                    .is_some_and(|a| a.iter().any(|x| x.get("content").and_then(Json::as_str) == Some(t)))
+        };
+        for (content, id) in read_added_tokens_json(&added_json)?.into_iter().filter(|(t, _)| !in_json(t)) {
+            let ty = if looks_special(&content) { CONTROL } else { USER_DEFINED };
+            put(id, &content, ty, "added_tokens.json")?;
+        }
         let n_real = by_id.len();
         let mut tokens = Vec::with_capacity(n_rows);
         let mut types = Vec::with_capacity(n_rows);
@@ -166,6 +179,17 @@ impl Vocab {
     pub fn id_of(&self, token: &str) -> Option<u32> {
         self.ids.get(token).copied()
     }
+}
+
+/// `added_tokens.json` (`{"token": id, …}`), if present.
+pub(crate) fn read_added_tokens_json(path: &Path) -> Result<Vec<(String, u64)>> {
+    let Some(json) = crate::source::read_json_opt(path)? else { return Ok(Vec::new()) };
+    let map = json.as_object().ok_or_else(|| Error::input(path, "must be a JSON object of token → id"))?;
+    map.iter()
+        .map(|(t, id)| {
+            id.as_u64().map(|id| (t.clone(), id)).ok_or_else(|| Error::config(path, t, "id is not an integer"))
+        })
+        .collect()
 }
 
 /// The first token string that appears twice (llama.cpp aborts on such a vocabulary).
@@ -271,6 +295,81 @@ pub fn pre_for(dir: &Path, vocab: &Vocab, flag: Option<&str>) -> Result<pre::Pre
     pre::choose_pre(&dir.join("tokenizer.json"), flag)
 }
 
+/// A chat template: one, or several by name (`default` among them, as tokenizer_config.json
+/// and chat_template.json may list them).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChatTemplate {
+    One(String),
+    Named(Vec<(String, String)>),
+}
+
+impl ChatTemplate {
+    fn parse(path: &Path, v: &Json) -> Result<Option<ChatTemplate>> {
+        match v {
+            Json::Null => Ok(None),
+            Json::String(t) => Ok(Some(ChatTemplate::One(t.clone()))),
+            Json::Array(list) => {
+                let entry =
+                    |e: &Json| Some((e.get("name")?.as_str()?.to_string(), e.get("template")?.as_str()?.to_string()));
+                let named = list.iter().map(entry).collect::<Option<Vec<_>>>().ok_or_else(|| {
+                    Error::config(
+                        path,
+                        "chat_template",
+                        "a list of templates needs a name and a template in each entry",
+                    )
+                })?;
+                Ok(Some(ChatTemplate::Named(named)))
+            }
+            _ => Err(Error::config(path, "chat_template", "must be a string or a list of {name, template}")),
+        }
+    }
+
+    /// As gguf-py writes it: `tokenizer.chat_template` (the default), and for named ones
+    /// `tokenizer.chat_template.<name>` (name reduced to letters, digits and `_`) and
+    /// `tokenizer.chat_templates`.
+    fn metadata(self) -> Vec<(String, Value)> {
+        let named = match self {
+            ChatTemplate::One(t) => return vec![("tokenizer.chat_template".into(), Value::String(t))],
+            ChatTemplate::Named(n) => n,
+        };
+        let mut md = Vec::new();
+        let mut names = Vec::new();
+        let mut default = None;
+        for (name, template) in named {
+            let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            if name == "default" {
+                default = Some(template);
+            } else if !name.is_empty() {
+                md.push((format!("tokenizer.chat_template.{name}"), Value::String(template)));
+                names.push(name);
+            }
+        }
+        if !names.is_empty() {
+            md.push(("tokenizer.chat_templates".into(), Value::Array(Array::String(names))));
+        }
+        md.extend(default.map(|t| ("tokenizer.chat_template".to_string(), Value::String(t))));
+        md
+    }
+}
+
+/// The checkpoint's chat template and the file it came from: `chat_template.jinja`, else
+/// `chat_template.json`, else tokenizer_config.json's `chat_template` (transformers' order).
+pub fn chat_template(dir: &Path, tok_cfg: Option<&Json>) -> Result<Option<(ChatTemplate, &'static str)>> {
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.exists() {
+        let t = std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?;
+        return Ok(Some((ChatTemplate::One(t), "chat_template.jinja")));
+    }
+    let json_path = dir.join("chat_template.json");
+    if let Some(j) = crate::source::read_json_opt(&json_path)? {
+        let t = ChatTemplate::parse(&json_path, j.get("chat_template").unwrap_or(&Json::Null))?;
+        return Ok(t.map(|t| (t, "chat_template.json")));
+    }
+    let cfg_path = dir.join("tokenizer_config.json");
+    let t = tok_cfg.and_then(|c| c.get("chat_template")).map(|v| ChatTemplate::parse(&cfg_path, v)).transpose()?;
+    Ok(t.flatten().map(|t| (t, "tokenizer_config.json")))
+}
+
 /// All `tokenizer.*` metadata for a vocabulary.
 pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
     let mut md = vec![
@@ -321,14 +420,8 @@ pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec
             md.push((format!("tokenizer.ggml.add_{kind}_token"), Value::Bool(b)));
         }
     }
-    let template_file = ckpt.dir.join("chat_template.jinja");
-    let template = if template_file.exists() {
-        Some(std::fs::read_to_string(&template_file).map_err(|e| Error::io(&template_file, e))?)
-    } else {
-        tok_cfg.as_ref().and_then(|c| c.get("chat_template")).and_then(Json::as_str).map(str::to_string)
-    };
-    if let Some(t) = template {
-        md.push(("tokenizer.chat_template".to_string(), Value::String(t)));
+    if let Some((template, _)) = chat_template(&ckpt.dir, tok_cfg.as_ref())? {
+        md.extend(template.metadata());
     }
     Ok(md)
 }

@@ -128,14 +128,8 @@ pub fn load(dir: &Path, n_rows: usize) -> Result<Vocab> {
             types[i] = ty;
         }
     };
-    let added = dir.join("added_tokens.json");
-    if added.exists() {
-        if let Some(map) = crate::source::read_json(&added)?.as_object() {
-            for (text, id) in map {
-                let id = id.as_u64().ok_or_else(|| Error::config(&added, text, "id is not an integer"))?;
-                set(id, text.clone(), USER_DEFINED);
-            }
-        }
+    for (text, id) in super::read_added_tokens_json(&dir.join("added_tokens.json"))? {
+        set(id, text, USER_DEFINED);
     }
     let cfg_path = dir.join("tokenizer_config.json");
     if cfg_path.exists() {

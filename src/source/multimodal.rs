@@ -1,0 +1,97 @@
+//! Multimodal folders (`gemma3`, `mistral3`, `qwen3_5`, `llama4`, …): config.json holds the
+//! language model's settings under `text_config` and the weights hold it under
+//! `language_model.` (as mlx-lm and mlx-vlm save it; `model.language_model.` in
+//! transformers' layout), beside `vision_tower.` / `multi_modal_projector.` weights. As
+//! mlx-lm's loader does, the language model is taken and the vision part left out.
+
+use serde_json::{Map, Value};
+
+/// Prefixes of the parts mlx-lm's loaders drop from a multimodal folder.
+const OTHER_PARTS: &[&str] =
+    &["vision_tower.", "vision_model.", "multi_modal_projector.", "model.visual.", "visual.", "audio_tower."];
+
+/// The language model's name for a weight or module path of the whole model, or `None`
+/// for the vision (or audio) part.
+pub fn language_model_name(name: &str) -> Option<String> {
+    if let Some(rest) = name.strip_prefix("model.language_model.") {
+        return Some(format!("model.{rest}"));
+    }
+    if let Some(rest) = name.strip_prefix("language_model.") {
+        return Some(rest.to_string());
+    }
+    (!OTHER_PARTS.iter().any(|p| name.starts_with(p))).then(|| name.to_string())
+}
+
+/// Defaults of mlx-lm's wrapper classes that the text config may leave out.
+fn wrapper_defaults(wrapper: &str) -> &'static [(&'static str, bool)] {
+    match wrapper {
+        // mlx_lm/models/mistral3.py: untied unless the text config says otherwise.
+        "mistral3" => &[("tie_word_embeddings", false)],
+        _ => &[],
+    }
+}
+
+/// For a multimodal config: the language model's config (the top level overlaid by
+/// `text_config`, whose `model_type` defaults to `<model_type>_text`, with the quantization
+/// record's module paths renamed) and the wrapper's `model_type`.
+pub fn text_config(raw: &Map<String, Value>) -> Option<(Map<String, Value>, String)> {
+    let Some(Value::Object(text)) = raw.get("text_config") else { return None };
+    let wrapper = raw.get("model_type")?.as_str()?.to_string();
+    let mut merged: Map<String, Value> =
+        raw.iter().filter(|(k, _)| !k.ends_with("_config") || k.starts_with("quantization")).map(clone_kv).collect();
+    for (k, v) in wrapper_defaults(&wrapper) {
+        if !text.contains_key(*k) {
+            merged.insert(k.to_string(), Value::Bool(*v));
+        }
+    }
+    merged.extend(text.iter().map(clone_kv));
+    let text_type = text.get("model_type").and_then(Value::as_str).map_or(format!("{wrapper}_text"), str::to_string);
+    merged.insert("model_type".into(), Value::String(text_type));
+    for key in ["quantization", "quantization_config"] {
+        if let Some(Value::Object(q)) = raw.get(key) {
+            merged.insert(key.into(), Value::Object(rename_modules(q)));
+        }
+    }
+    Some((merged, wrapper))
+}
+
+fn clone_kv((k, v): (&String, &Value)) -> (String, Value) {
+    (k.clone(), v.clone())
+}
+
+/// A quantization record with per-module entries of the language model renamed and those
+/// of the vision part dropped (the scalar defaults stay).
+fn rename_modules(q: &Map<String, Value>) -> Map<String, Value> {
+    q.iter()
+        .filter_map(|(k, v)| match v {
+            Value::Object(_) | Value::Bool(_) => language_model_name(k).map(|n| (n, v.clone())),
+            _ => Some((k.clone(), v.clone())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_part_of_a_multimodal_config() {
+        let raw = json!({"model_type": "mistral3", "eos_token_id": 2, "vision_config": {"hidden_size": 8},
+            "text_config": {"model_type": "mistral", "hidden_size": 64},
+            "quantization": {"group_size": 64, "bits": 4,
+                "language_model.model.layers.0.mlp.up_proj": {"group_size": 32, "bits": 8},
+                "vision_tower.layers.0.attn": false}});
+        let (m, wrapper) = text_config(raw.as_object().unwrap()).unwrap();
+        assert_eq!(wrapper, "mistral3");
+        assert_eq!((m["model_type"].as_str(), m["hidden_size"].as_u64()), (Some("mistral"), Some(64)));
+        assert_eq!((m["eos_token_id"].as_u64(), m["tie_word_embeddings"].as_bool()), (Some(2), Some(false)));
+        assert!(!m.contains_key("vision_config") && !m.contains_key("text_config"));
+        let q = m["quantization"].as_object().unwrap();
+        assert!(q.contains_key("model.layers.0.mlp.up_proj") && q.len() == 3, "{q:?}");
+        let gemma = json!({"model_type": "gemma3", "text_config": {"hidden_size": 64}});
+        assert_eq!(text_config(gemma.as_object().unwrap()).unwrap().0["model_type"], "gemma3_text");
+        assert_eq!(language_model_name("model.language_model.norm.weight").as_deref(), Some("model.norm.weight"));
+        assert_eq!(language_model_name("vision_tower.patch_conv.weight"), None);
+    }
+}
