@@ -310,8 +310,11 @@ def quant_predicate(rules):
     return predicate
 
 
-def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None):
-    """Builds the tiny `arch` checkpoint in `out` exactly as mlx-lm saves it; returns `out`."""
+def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=0, wrapper=None):
+    """Builds the tiny `arch` checkpoint in `out` exactly as mlx-lm saves it; returns `out`.
+    `extra_rows` more embedding rows than the tokenizer has (room for a fine-tune's tokens);
+    `wrapper` a multimodal model_type whose mlx-lm class holds the model as its language
+    model (config under text_config, weights under `language_model.`)."""
     from mlx_lm.utils import _get_classes, quantize_model, save_config, save_model
 
     spec = SPECS[arch]
@@ -323,14 +326,19 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None):
     n_tok, ids = build_bpe_tokenizer(out, family, n_base=560 if family == "llama3" else 540)
     tcfg = write_tokenizer_files(out, family, ids)
     rows = n_tok if not spec["pad_to"] else spec["pad_to"] * math.ceil((n_tok + 1) / spec["pad_to"])
+    rows += extra_rows
     cfg = dict(spec["config"], vocab_size=rows, torch_dtype=dtype)
     if family == "llama3":
         cfg.update(bos_token_id=ids["<|begin_of_text|>"], eos_token_id=ids[tcfg["eos_token"]])
     else:
         cfg.update(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids[tcfg["eos_token"]])
+    tied = cfg["tie_word_embeddings"]
+    if wrapper:
+        cfg = {"model_type": wrapper, "architectures": ["Mistral3ForConditionalGeneration"], "text_config": cfg,
+               "vision_config": {"model_type": "pixtral", "hidden_size": 16}, "image_token_index": 10,
+               "eos_token_id": cfg["eos_token_id"], "bos_token_id": cfg["bos_token_id"]}
     model_cls, args_cls = _get_classes(cfg)
     model = model_cls(args_cls.from_dict(cfg))
-    tied = cfg["tie_word_embeddings"]
     randomize(model, spec["seed"] if seed is None else seed, embed_std=0.25 if tied else 1.0)
     model.set_dtype(getattr(mx, dtype))
     if quantize:

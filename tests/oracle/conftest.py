@@ -19,6 +19,14 @@ def mlx2gguf():
     return exe
 
 
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory):
+    """The tiny architecture checkpoints, adapters and conversions, shared by every module."""
+    from test_archs import ArchBuilds
+
+    return ArchBuilds(tmp_path_factory.mktemp("archs"))
+
+
 def run(exe, *args, check=True):
     """Runs the binary; returns the CompletedProcess (stdout/stderr as text)."""
     p = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)

@@ -56,15 +56,9 @@ class ArchBuilds:
         if key not in self.ggufs:
             out = self.root / f"{arch}{'-bf16' if dense else ''}-{outtype}{'-adapter' if adapter else ''}.gguf"
             extra = ["--adapter", self.adapter(arch)] if adapter else []
-            run(exe, "convert", self.model(arch, dense), *extra, "--outtype", outtype, "--tokenizer-pre",
-                tokenizer_pre(arch), "--quiet", "-o", out)
+            run(exe, "convert", self.model(arch, dense), *extra, "--outtype", outtype, "--quiet", "-o", out)
             self.ggufs[key] = out
         return self.ggufs[key]
-
-
-@pytest.fixture(scope="session")
-def builds(tmp_path_factory):
-    return ArchBuilds(tmp_path_factory.mktemp("archs"))
 
 
 def tensors_of(path):
@@ -232,36 +226,61 @@ def test_quantized_output_matches_llama_quantize(mlx2gguf, builds, tmp_path, arc
     assert np.abs(got - want).max() <= 1e-3
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_tokenization_matches_hf(mlx2gguf, builds, arch):
-    """llama.cpp's tokenizer on the GGUF = the HF tokenizer of the checkpoint, with and
-    without BOS, with special tokens parsed (HF's default) and split as text."""
+def tokenization_mismatches(gguf_path, model_dir, texts):
+    """Where llama.cpp's tokenizer on the GGUF differs from the checkpoint's HF tokenizer,
+    with and without BOS, with special tokens parsed (HF's default) and split as text."""
     from llama_cpp import Llama
     from transformers import AutoTokenizer
 
-    out = builds.gguf(mlx2gguf, arch, "f32")
-    hf = AutoTokenizer.from_pretrained(str(builds.model(arch)))
-    llm = Llama(model_path=str(out), vocab_only=True, verbose=False)
+    hf = AutoTokenizer.from_pretrained(str(model_dir))
+    llm = Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
     try:
         bad = []
-        for text in TOKENIZE_TEXTS:
+        for text in texts:
             for add_bos in (True, False):
                 for special in (True, False):
                     want = hf(text, add_special_tokens=add_bos, split_special_tokens=not special)["input_ids"]
                     got = llm.tokenize(text.encode(), add_bos=add_bos, special=special)
                     if list(got) != list(want):
                         bad.append((text, add_bos, special, list(got), want))
-        assert not bad, f"{len(bad)} mismatches, first: {bad[0]}"
-        assert llm.n_vocab() == builds.meta(arch)["rows"]
+        return bad, llm.n_vocab()
     finally:
         del llm
 
 
-def test_unknown_pretokenizer_hash_needs_flag(mlx2gguf, builds, tmp_path):
-    """A tokenizer whose check-text hash llama.cpp does not know: without --tokenizer-pre the
-    conversion fails (one line naming the flag, no output left); with it, it works."""
-    check_fails(mlx2gguf, builds.model("llama"), tmp_path / "o.gguf", "--tokenizer-pre")
-    check_fails(mlx2gguf, builds.model("qwen3"), tmp_path / "o.gguf", "--tokenizer-pre")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tokenization_matches_hf(mlx2gguf, builds, arch):
+    """llama.cpp's tokenizer on the GGUF (pre-tokenizer recognised by its structure: these
+    trained tokenizers have hashes llama.cpp does not list) = the HF tokenizer."""
+    bad, n_vocab = tokenization_mismatches(builds.gguf(mlx2gguf, arch, "f32"), builds.model(arch), TOKENIZE_TEXTS)
+    assert not bad, f"{len(bad)} mismatches, first: {bad[0]}"
+    assert n_vocab == builds.meta(arch)["rows"]
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen3"])
+def test_pretokenizer_recognised_by_structure(mlx2gguf, builds, arch):
+    """These tokenizers' check-text hashes are unknown to llama.cpp: their pre_tokenizer's
+    splitting decides (llama-bpe: Llama 3's regex with ignore_merges; qwen2: per-digit), and
+    inspect says so."""
+    doc = json.loads(run(mlx2gguf, "inspect", builds.model(arch), "--json").stdout)
+    assert doc["tokenizer_pre"] == tokenizer_pre(arch)
+    assert "structure" in doc["tokenizer_pre_source"]
+
+
+def test_unrecognised_pretokenizer_needs_flag(mlx2gguf, builds, tmp_path):
+    """A splitting no llama.cpp type implements: refused with one line naming the flag, no
+    output; with --tokenizer-pre the flag's name is written."""
+    import shutil
+
+    d = tmp_path / "m"
+    shutil.copytree(builds.model("qwen3"), d)
+    tok = json.loads((d / "tokenizer.json").read_text(encoding="utf-8"))
+    tok["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = r"\w+|[^\w\s]+"
+    (d / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    check_fails(mlx2gguf, d, tmp_path / "o.gguf", "--tokenizer-pre")
+    out = tmp_path / "flag.gguf"
+    run(mlx2gguf, "convert", d, "--tokenizer-pre", "qwen2", "-q", "-o", out)
+    assert field(GGUFReader(str(out)), "tokenizer.ggml.pre") == "qwen2"
 
 
 def test_unknown_tokenizer_pre_name_is_refused(mlx2gguf, builds, tmp_path):
@@ -407,9 +426,8 @@ def _with_config(src, dst, **changes):
 ])
 def test_configs_llama_cpp_cannot_run_are_refused(mlx2gguf, builds, tmp_path, arch, changes, needles):
     d = _with_config(builds.model(arch), tmp_path / "m", **changes)
-    pre = "qwen2" if arch.startswith("qwen") else "llama-bpe"
     out = tmp_path / "o.gguf"
-    p = run(mlx2gguf, "convert", d, "-o", out, "--tokenizer-pre", pre, check=False)
+    p = run(mlx2gguf, "convert", d, "-o", out, check=False)
     assert p.returncode == 3, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and all(n in lines[0] for n in needles), p.stderr
@@ -425,7 +443,7 @@ def test_adapter_out_gives_fused_logits(mlx2gguf, builds, tmp_path, arch):
 
     base_out, lora_out = tmp_path / "base.gguf", tmp_path / "lora.gguf"
     run(mlx2gguf, "convert", builds.model(arch), "--adapter", builds.adapter(arch), "--adapter-out", lora_out,
-        "--outtype", "f32", "--tokenizer-pre", tokenizer_pre(arch), "--quiet", "-o", base_out)
+        "--outtype", "f32", "--quiet", "-o", base_out)
     names = {t.name for t in GGUFReader(str(lora_out)).tensors}
     assert "blk.0.attn_q.weight.lora_b" in names or arch == "qwen3_moe"
     tokens = builds.adapter_tokens(arch)

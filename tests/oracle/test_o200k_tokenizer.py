@@ -73,3 +73,26 @@ def test_pre_tokenizer_hash_is_llama_cpps(mlx2gguf, o200k_model):
     doc = json.loads(run(mlx2gguf, "inspect", model, "--json").stdout)
     assert doc["tokenizer_hash"] == want
     assert doc["tokenizer_pre"] == "gpt-4o"
+
+
+def test_fine_tuned_o200k_is_recognised_as_gpt_4o(mlx2gguf, o200k_model, tmp_path):
+    """The known base grown as a fine-tune grows it (new merges that change llama.cpp's
+    check-text hash, 50 added tokens): still gpt-4o, now by its pre-tokenizer's structure,
+    and llama.cpp tokenizes as the HF tokenizer (texts without combining marks, see above)."""
+    from test_archs import tokenization_mismatches
+    from test_real_folders import grow_tokenizer
+
+    model, expected = o200k_model
+    d = tmp_path / "ft"
+    shutil.copytree(model, d)
+    texts = grow_tokenizer(d)
+    doc = json.loads(run(mlx2gguf, "inspect", d, "--json").stdout)
+    base = json.loads(run(mlx2gguf, "inspect", model, "--json").stdout)
+    assert doc["tokenizer_hash"] != base["tokenizer_hash"]
+    assert doc["tokenizer_pre"] == "gpt-4o" and "structure" in doc["tokenizer_pre_source"]
+    assert "hash" in base["tokenizer_pre_source"]
+    out = tmp_path / "ft.gguf"
+    run(mlx2gguf, "convert", d, "-q", "-o", out)
+    plain = [c["text"] for c in expected if not any(unicodedata.category(ch).startswith("M") for ch in c["text"])]
+    bad, _ = tokenization_mismatches(out, d, plain + texts)
+    assert not bad, f"{len(bad)} mismatches, first: {bad[0]}"
