@@ -63,13 +63,17 @@ def test_index_names_missing_file(mlx2gguf, sharded, tmp_path):
     check_fails(mlx2gguf, d, tmp_path / "o.gguf", "model.safetensors.index.json", f.name)
 
 
-def test_index_escaping_the_folder(mlx2gguf, sharded, tmp_path):
+@pytest.mark.parametrize("name", ["../outside.safetensors", "/tmp/outside.safetensors", "sub/outside.safetensors",
+                                  "..\\outside.safetensors"])
+def test_index_escaping_the_folder(mlx2gguf, sharded, tmp_path, name):
+    """Names read from the index must be plain file names (the folder's own symlinks, as in
+    a Hugging Face cache snapshot, are followed: test_real_folders.py)."""
     d = copy(sharded, tmp_path)
     idx = json.loads((d / "model.safetensors.index.json").read_text())
     k = next(iter(idx["weight_map"]))
-    idx["weight_map"][k] = "../outside.safetensors"
+    idx["weight_map"][k] = name
     (d / "model.safetensors.index.json").write_text(json.dumps(idx))
-    check_fails(mlx2gguf, d, tmp_path / "o.gguf", "outside.safetensors")
+    check_fails(mlx2gguf, d, tmp_path / "o.gguf", "outside.safetensors", "plain file name")
 
 
 def test_tensor_listed_twice(mlx2gguf, sharded, tmp_path):
