@@ -167,16 +167,26 @@ fn reference(t: &PreType) -> Option<tokenizers::pre_tokenizers::sequence::Sequen
     Some(Sequence::new(steps))
 }
 
-/// The first llama.cpp type that splits every probe text as the tokenizer's pre-tokenizer
-/// does, preferring one whose `ignore_merges` agrees with the tokenizer's.
+/// The first llama.cpp type (in the table's order) that splits every probe text as the
+/// tokenizer's pre-tokenizer does; among types with that same regex list, one whose
+/// `ignore_merges` agrees with the tokenizer's.
 fn type_by_structure(tok: &tokenizers::Tokenizer, ignore_merges: bool) -> Option<&'static PreType> {
     let pre = tok.get_pre_tokenizer()?;
     let own: Vec<Vec<String>> = PROBE_TEXTS.iter().map(|t| pieces(pre, t)).collect::<Option<_>>()?;
     let alike = |t: &&PreType| {
         reference(t).is_some_and(|r| PROBE_TEXTS.iter().zip(&own).all(|(text, p)| pieces(&r, text).as_ref() == Some(p)))
     };
-    let matching: Vec<&PreType> = PRE_TYPES.iter().filter(alike).collect();
-    matching.iter().find(|t| t.ignore_merges == ignore_merges).or(matching.first()).copied()
+    let first = PRE_TYPES.iter().find(alike)?;
+    let same_regexes =
+        |t: &&PreType| t.regexes.iter().map(|r| canonical(r)).eq(first.regexes.iter().map(|r| canonical(r)));
+    let mut aliases = PRE_TYPES.iter().filter(same_regexes);
+    Some(aliases.find(|t| t.ignore_merges == ignore_merges).unwrap_or(first))
+}
+
+/// A regex with llama.cpp's spelled-out contraction group written back as the
+/// case-insensitive group it stands for, so that types sharing one regex compare equal.
+fn canonical(r: &str) -> String {
+    r.replace("(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])", "(?i:'s|'t|'re|'ve|'m|'ll|'d)")
 }
 
 #[cfg(test)]
