@@ -155,8 +155,16 @@ fn prepare(opts: &ConvertOptions) -> Result<Job> {
     if let (Some(p), None) = (&opts.adapter_out, &opts.adapter_dir) {
         return Err(Error::Usage(format!("--adapter-out {} needs --adapter", p.display())));
     }
-    let ckpt = Checkpoint::open(&opts.model_dir)?;
-    let mut adapter = opts.adapter_dir.as_deref().map(Adapter::open).transpose()?;
+    // Outputs named by the user are checked against the input files before any is read.
+    let model = crate::source::hub::resolve(&opts.model_dir)?;
+    let adapter_dir = opts.adapter_dir.as_deref().map(crate::source::hub::resolve).transpose()?;
+    let mut dirs = vec![model.dir.clone()];
+    dirs.extend(adapter_dir.map(|a| a.dir));
+    let inputs = crate::sink::guard::input_files(&dirs)?;
+    let named: Vec<&Path> = opts.outfile.iter().chain(&opts.adapter_out).map(PathBuf::as_path).collect();
+    crate::sink::guard::check_outputs(&inputs, &named)?;
+    let ckpt = Checkpoint::open_resolved(model)?;
+    let mut adapter = dirs.get(1).map(|d| Adapter::open(d)).transpose()?;
     if let (Some(a), Some(_)) = (adapter.as_mut(), &ckpt.config.wrapper) {
         a.rename(crate::source::multimodal::language_model_name);
     }
@@ -177,9 +185,7 @@ fn prepare(opts: &ConvertOptions) -> Result<Job> {
         .map(|(h, sizes)| (h.len() as u64, sizes))
         .map_err(|e| Error::input(&outfile, e.to_string()))?;
     let outfiles = crate::sink::split::output_paths(&outfile, &sizes, opts.split);
-    let mut dirs = vec![ckpt.dir.as_path()];
-    dirs.extend(adapter.as_ref().map(|a| a.dir.as_path()));
-    let inputs = crate::sink::guard::input_files(&dirs, &[])?;
+    // Every output, now that the shard names are known.
     let outputs: Vec<&Path> = outfiles.iter().map(PathBuf::as_path).chain(opts.adapter_out.as_deref()).collect();
     crate::sink::guard::check_outputs(&inputs, &outputs)?;
     Ok(Job { ckpt, adapter, plan, adapter_plan, outfile, header_len, sizes, outfiles })

@@ -13,11 +13,12 @@ fn is_input_name(name: &str) -> bool {
     [".safetensors", ".json", ".jinja", ".model", ".md", ".txt", ".dat"].iter().any(|ext| lower.ends_with(ext))
 }
 
-/// The files of `dirs` that count as inputs, plus `extra` files.
-pub fn input_files(dirs: &[&Path], extra: &[&Path]) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = extra.iter().map(|p| p.to_path_buf()).collect();
-    for dir in dirs {
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(*dir, e))?;
+/// The files of `dirs` that count as inputs.
+pub fn input_files(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    // A path that is not a folder is reported by whoever opens it.
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         for e in entries.filter_map(|e| e.ok()) {
             let path = e.path();
             if e.file_name().to_str().is_some_and(is_input_name) && path.is_file() {
@@ -110,7 +111,7 @@ mod tests {
         let shard = m.join("model.safetensors");
         std::fs::write(&shard, b"x").unwrap();
         std::fs::write(m.join("old.gguf"), b"x").unwrap();
-        let inputs = input_files(&[&m], &[]).unwrap();
+        let inputs = input_files(std::slice::from_ref(&m)).unwrap();
         assert_eq!(inputs, vec![shard.clone()], "a GGUF in the folder is not an input");
         let ok = d.path().join("out.gguf");
         assert!(check_outputs(&inputs, &[&ok, &m.join("new.gguf"), &m.join("old.gguf")]).is_ok());

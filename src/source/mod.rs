@@ -29,7 +29,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Opens a model folder, or a repo id's snapshot in the local Hugging Face cache.
     pub fn open(arg: &Path) -> Result<Checkpoint> {
-        let hub::Resolved { dir, repo } = hub::resolve(arg)?;
+        Checkpoint::open_resolved(hub::resolve(arg)?)
+    }
+
+    /// Opens a folder already resolved by [`hub::resolve`].
+    pub fn open_resolved(resolved: hub::Resolved) -> Result<Checkpoint> {
+        let hub::Resolved { dir, repo } = resolved;
         if !dir.is_dir() {
             return Err(Error::input(&dir, "not a directory (expected an MLX model folder with config.json)"));
         }
