@@ -75,8 +75,8 @@ pub struct Summary {
     /// (tensor, count) for every tensor that had inf/NaN values.
     pub non_finite: Vec<(String, u64)>,
     pub survival: Vec<ClassSurvival>,
-    /// Tensors meant for lossless passthrough that had chunks requantized from f32.
-    pub requantized: Vec<String>,
+    /// Tensors whose type holds their MLX blocks but that were encoded, and why.
+    pub not_copied: Vec<(String, String)>,
     /// Per tensor class: source format → output type, counts, bytes.
     pub classes: Vec<crate::report::ClassRow>,
     /// Bytes of the checkpoint's safetensors files.
@@ -114,6 +114,7 @@ pub fn build_plan(ckpt: &Checkpoint, adapter: Option<&Adapter>, opts: &PlanOptio
         attach_adapter(&mut plan, a)?;
     }
     plan.assign_types(opts.outtype, &opts.overrides)?;
+    plan.decide_how(&ckpt.tensors);
     Ok(plan)
 }
 
@@ -234,7 +235,7 @@ struct TensorStats {
     adapted: bool,
     non_finite: u64,
     survival: Survival,
-    requantized: bool,
+    copy_failed: bool,
 }
 
 /// What the streaming pass found, besides the bytes.
@@ -242,7 +243,6 @@ struct TensorStats {
 struct PassStats {
     non_finite: Vec<(String, u64)>,
     survival: BTreeMap<String, ClassSurvival>,
-    requantized: Vec<String>,
 }
 
 pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
@@ -290,7 +290,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         seconds: start.elapsed().as_secs_f64(),
         non_finite: stats.non_finite,
         survival: stats.survival.into_values().collect(),
-        requantized: stats.requantized,
+        not_copied: not_copied(&job.plan),
         classes: crate::report::summarize(&job.plan),
         input_bytes: job.ckpt.tensors.total_bytes(),
         peak_anon: peak.peak(),
@@ -365,11 +365,19 @@ fn stream_tensor(
         let mut out = Vec::with_capacity(chunks.len());
         for c in chunks {
             stats.non_finite += c.non_finite;
-            stats.requantized |= c.requantized;
+            stats.copy_failed |= c.copy_failed;
             if let Some(s) = &c.survival {
                 stats.survival.add(s);
             }
             out.push(c.bytes);
+        }
+        if stats.copy_failed {
+            let file = job.ckpt.tensors.file_of(t.source_name()).unwrap_or(&job.ckpt.dir);
+            return Err(Error::tensor(
+                file,
+                t.source_name(),
+                "planned as a lossless copy, but its blocks changed since",
+            ));
         }
         // A closed channel means the writer failed; its error is reported by the caller.
         if tx.send(out).is_err() {
@@ -388,9 +396,6 @@ fn record(
     ts: TensorStats,
     stats: &mut PassStats,
 ) -> Result<()> {
-    if ts.requantized {
-        stats.requantized.push(t.name.clone());
-    }
     if ts.adapted {
         let class = t.class_name();
         let e = stats.survival.entry(class.clone()).or_insert_with(|| ClassSurvival {
@@ -413,6 +418,12 @@ fn record(
         stats.non_finite.push((t.name.clone(), ts.non_finite));
     }
     Ok(())
+}
+
+/// (tensor, reason) for tensors whose output type holds their MLX blocks but whose scales
+/// rule a copy out.
+pub fn not_copied(plan: &Plan) -> Vec<(String, String)> {
+    plan.tensors.iter().filter_map(|t| Some((t.name.clone(), t.not_copied.clone()?))).collect()
 }
 
 /// What a committed output file holds, read back from its header.

@@ -131,14 +131,21 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// Tensors whose type holds their MLX blocks but which are encoded instead, and why.
+fn print_not_copied(list: &[(String, String)]) {
+    for (name, why) in list {
+        eprintln!("note: {name}: requantized, not copied losslessly: {why}");
+    }
+}
+
+fn not_copied_json(list: &[(String, String)]) -> serde_json::Value {
+    list.iter().map(|(t, why)| serde_json::json!({"tensor": t, "reason": why})).collect()
+}
+
 fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bool) {
     let mb = |b: u64| b as f64 / 1e6;
     let rate = |b: u64| mb(b) / s.seconds.max(1e-9);
-    for name in &s.requantized {
-        eprintln!(
-            "note: {name}: some blocks were requantized instead of copied (their MLX scales have no exact ggml form)"
-        );
-    }
+    print_not_copied(&s.not_copied);
     for c in &s.survival {
         if c.stats.surviving() < 0.5 {
             eprintln!(
@@ -158,7 +165,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
             "outfiles": s.outfiles, "adapter_out": s.adapter_out, "tensors": s.tensors, "bytes_written": s.bytes_written,
             "input_bytes": s.input_bytes, "seconds": s.seconds, "peak_anon_bytes": s.peak_anon, "threads": s.threads, "classes": report::rows_json(&s.classes),
             "non_finite": s.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
-            "requantized": s.requantized,
+            "not_copied": not_copied_json(&s.not_copied),
             "adapter_survival": s.survival.iter().map(|c| serde_json::json!({
                 "class": c.class, "tensors": c.tensors, "relative_delta": c.stats.relative_delta(),
                 "surviving": c.stats.surviving()})).collect::<Vec<_>>(),
@@ -259,11 +266,15 @@ fn run(cli: Cli) -> Result<bool, Error> {
             if dry_run {
                 let d = mlx2gguf::convert::dry_run(&opts)?;
                 let rows = report::summarize(&d.plan);
+                let not_copied = mlx2gguf::convert::not_copied(&d.plan);
+                print_not_copied(&not_copied);
                 if json {
                     let doc = serde_json::json!({
                         "model_dir": d.model_dir, "multimodal": d.multimodal, "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
-                        "tensors": d.plan.tensors.len(), "bytes": d.total_bytes, "classes": report::rows_json(&rows),
+                        "tensor_count": d.plan.tensors.len(), "bytes": d.total_bytes, "classes": report::rows_json(&rows),
                         "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
+                        "not_copied": not_copied_json(&not_copied),
+                        "tensors": report::tensors_json(&d.plan),
                     });
                     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
                 } else {

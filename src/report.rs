@@ -46,6 +46,15 @@ pub fn summarize(plan: &Plan) -> Vec<ClassRow> {
     rows.into_values().collect()
 }
 
+/// Every planned tensor: name, ggml type, ggml dims (innermost first, as `inspect` prints a
+/// GGUF's `ne`) and how it is made.
+pub fn tensors_json(plan: &Plan) -> Json {
+    plan.tensors
+        .iter()
+        .map(|t| json!({"name": t.name, "type": t.ggml_type.name(), "shape": t.ne(), "how": t.how.name()}))
+        .collect()
+}
+
 pub fn human_bytes(n: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;

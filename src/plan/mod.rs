@@ -147,6 +147,28 @@ pub struct Delta {
     pub kind: ModuleKind,
 }
 
+/// How an output tensor is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum How {
+    /// The MLX blocks copied into ggml's layout: lossless, nothing recomputed.
+    Copy,
+    /// Dequantized (or read) to f32 and encoded in the output type.
+    Encode,
+    /// As `Encode`, with an adapter's update fused in.
+    Fuse,
+}
+
+impl How {
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Copy => "copy",
+            How::Encode => "encode",
+            How::Fuse => "fuse",
+        }
+    }
+}
+
 /// One output tensor.
 #[derive(Clone, Debug)]
 pub struct PlannedTensor {
@@ -164,6 +186,10 @@ pub struct PlannedTensor {
     /// this many rows (one head), row `2i + j` of the output is row `j·group/2 + i` of the
     /// source (HF rotate-half layout → interleaved pairs).
     pub rope_permute: Option<usize>,
+    /// Decided by [`Plan::decide_how`], once types are assigned.
+    pub how: How,
+    /// Why a tensor whose type could hold its MLX blocks exactly is encoded instead.
+    pub not_copied: Option<String>,
 }
 
 impl PlannedTensor {
@@ -177,7 +203,18 @@ impl PlannedTensor {
         module: Option<ModuleRef>,
     ) -> Self {
         let ggml_type = GgmlType::F32;
-        PlannedTensor { name, shape, ggml_type, class, source, module, delta: None, rope_permute: None }
+        PlannedTensor {
+            name,
+            shape,
+            ggml_type,
+            class,
+            source,
+            module,
+            delta: None,
+            rope_permute: None,
+            how: How::Encode,
+            not_copied: None,
+        }
     }
 
     pub fn row_len(&self) -> usize {
@@ -207,13 +244,18 @@ impl PlannedTensor {
         crate::gguf::tensor_nbytes(self.ggml_type, &self.ne()).unwrap_or(0)
     }
 
-    /// Whether the tensor is copied from MLX mxfp4 blocks without dequantizing.
-    /// (MLX mxfp4 → MXFP4, affine 4-bit → Q4_1, affine 5-bit → Q5_1: the same values in
-    /// ggml's block layout.)
+    /// Whether the tensor is copied from the MLX blocks without dequantizing.
     pub fn passthrough(&self) -> bool {
+        self.how == How::Copy
+    }
+
+    /// Whether the output type holds the MLX blocks' layout (MLX mxfp4 → MXFP4, nvfp4 →
+    /// NVFP4, affine 4-bit → Q4_1, affine 5-bit → Q5_1), so that a copy is possible when the
+    /// scales allow it.
+    fn copy_candidate(&self) -> bool {
         let Encoding::Quantized { params, global_scale, .. } = &self.source else { return false };
         // nvfp4's per-expert global scale has no ggml counterpart.
-        self.delta.is_none() && global_scale.is_none() && lossless_target(params) == Some(self.ggml_type)
+        !self.adapted() && global_scale.is_none() && lossless_target(params) == Some(self.ggml_type)
     }
 
     /// Whether an adapter changes this tensor.
@@ -286,6 +328,23 @@ impl Plan {
                 let at =
                     self.metadata.iter().position(|(k, _)| !k.starts_with("general.")).unwrap_or(self.metadata.len());
                 self.metadata.insert(at, ("general.file_type".into(), ft));
+            }
+        }
+    }
+
+    /// Decides how every tensor is made. A copy needs every scale (and bias) to have an
+    /// exact ggml form, so the scale tensors of copy candidates are read here: the plan,
+    /// not the transform, decides, and `--dry-run` says what `convert` does.
+    pub fn decide_how(&mut self, tensors: &crate::source::TensorStore) {
+        for t in &mut self.tensors {
+            t.how = if t.adapted() { How::Fuse } else { How::Encode };
+            t.not_copied = None;
+            if !t.copy_candidate() {
+                continue;
+            }
+            match crate::transform::copy_obstacle(tensors, &t.source) {
+                None => t.how = How::Copy,
+                Some(why) => t.not_copied = Some(why),
             }
         }
     }

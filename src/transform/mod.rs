@@ -170,9 +170,37 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
     pub non_finite: u64,
     pub survival: Option<Survival>,
-    /// A lossless-passthrough chunk that had to be requantized from f32 instead (scales
-    /// ggml cannot hold exactly).
-    pub requantized: bool,
+    /// A chunk planned as a copy whose blocks could not be copied after all (the input
+    /// changed since planning): the conversion fails rather than silently re-encoding.
+    pub copy_failed: bool,
+}
+
+/// Why an MLX-quantized tensor's blocks cannot be copied exactly into their ggml twin, or
+/// `None` when they can: every scale (and bias) must have an exact ggml form. Reads only
+/// the scale and bias tensors.
+pub fn copy_obstacle(store: &TensorStore, source: &Encoding) -> Option<String> {
+    let Encoding::Quantized { scales, biases, params, scale_float, .. } = source else {
+        return Some("not an MLX-quantized tensor".into());
+    };
+    let scales = store.get(scales)?.data;
+    let count = |bad: usize, what: &str| (bad > 0).then(|| format!("{bad} {what}"));
+    match params.mode {
+        crate::mlx::QuantMode::Mxfp4 => {
+            count(scales.iter().filter(|&&b| b == 0xFF).count(), "scale bytes are 0xFF (NaN in MLX, no MXFP4 form)")
+        }
+        crate::mlx::QuantMode::Nvfp4 => count(
+            scales.iter().filter(|&&b| b & 0x80 != 0 || b == 0x7F).count(),
+            "scale bytes are negative or 0x7F (no NVFP4 form)",
+        ),
+        _ => {
+            let exact = |v: f32| v.is_finite() && half::f16::from_f32(v).to_f32() == v;
+            let inexact = |bytes: &[u8]| {
+                (0..bytes.len() / scale_float.size()).filter(|&i| !exact(scale_float.read(bytes, i))).count()
+            };
+            let bias_bytes = biases.as_deref().and_then(|b| store.get(b)).map(|v| v.data).unwrap_or(&[]);
+            count(inexact(scales) + inexact(bias_bytes), "scales or biases are not exact f16 values")
+        }
+    }
 }
 
 /// Rows `first..first+n` of an MLX-quantized tensor repacked losslessly into its ggml
@@ -241,21 +269,25 @@ pub fn permute_rope_rows<T: Copy>(data: &mut [T], row_len: usize, group: usize) 
 
 /// Produces rows `first..first+n` of a tensor in its output type.
 pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
-    if let (true, SourceView::Quantized(q)) = (t.passthrough(), &src.base) {
-        if let Some(mut bytes) = repack_chunk(q, first, n) {
-            if let Some(g) = t.rope_permute {
-                let row_bytes = bytes.len() / n.max(1);
-                permute_rope_rows(&mut bytes, row_bytes, g);
-            }
-            return Chunk { bytes, non_finite: 0, survival: None, requantized: false };
+    if t.passthrough() {
+        let copied = match &src.base {
+            SourceView::Quantized(q) => repack_chunk(q, first, n),
+            _ => None,
+        };
+        let Some(mut bytes) = copied else {
+            return Chunk { bytes: Vec::new(), non_finite: 0, survival: None, copy_failed: true };
+        };
+        if let Some(g) = t.rope_permute {
+            let row_bytes = bytes.len() / n.max(1);
+            permute_rope_rows(&mut bytes, row_bytes, g);
         }
+        return Chunk { bytes, non_finite: 0, survival: None, copy_failed: false };
     }
-    let requantized = t.passthrough();
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let (f, delta) = &mut *scratch;
         let (bytes, non_finite, survival) = compute_chunk(src, t, first, n, policy, f, delta);
-        Chunk { bytes, non_finite, survival, requantized }
+        Chunk { bytes, non_finite, survival, copy_failed: false }
     })
 }
 
@@ -370,16 +402,14 @@ mod tests {
 
     #[test]
     fn chunks_hold_whole_permutation_groups() {
-        let mut t = crate::plan::PlannedTensor {
-            name: "blk.0.attn_q.weight".into(),
-            shape: vec![96, 1000],
-            ggml_type: crate::quant::GgmlType::F32,
-            class: crate::plan::TensorClass::Matrix,
-            source: Encoding::Computed { what: "x".into(), values: vec![] },
-            module: None,
-            delta: None,
-            rope_permute: Some(48),
-        };
+        let mut t = crate::plan::PlannedTensor::new(
+            "blk.0.attn_q.weight".into(),
+            vec![96, 1000],
+            crate::plan::TensorClass::Matrix,
+            Encoding::Computed { what: "x".into(), values: vec![] },
+            None,
+        );
+        t.rope_permute = Some(48);
         assert_eq!(t.rows_per_chunk(50_000), 48);
         assert_eq!(t.rows_per_chunk(10), 48);
         assert_eq!(t.rows_per_chunk(100_000), 96);

@@ -226,6 +226,27 @@ def test_quantized_output_matches_llama_quantize(mlx2gguf, builds, tmp_path, arc
     assert np.abs(got - want).max() <= 1e-3
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_dry_run_tensors_are_what_convert_writes(mlx2gguf, builds, arch):
+    """`convert --dry-run --json` lists every tensor (name, type, ggml shape, how) exactly as
+    the written file holds it, for auto, q8_0 and q4_k_m, with and without the adapter; a
+    copied tensor is one whose type holds the MLX blocks, a fused one is adapted."""
+    for outtype, adapter in [("auto", False), ("f32", True), ("q8_0", True), ("q4_k_m", True)]:
+        out = builds.gguf(mlx2gguf, arch, outtype, adapter=adapter)
+        extra = ["--adapter", builds.adapter(arch)] if adapter else []
+        plan = json.loads(run(mlx2gguf, "convert", builds.model(arch), *extra, "--outtype", outtype, "-o", out,
+                              "--dry-run", "--json").stdout)
+        written = json.loads(run(mlx2gguf, "inspect", out, "--json").stdout)["tensors"]
+        assert [(t["name"], t["type"], t["shape"]) for t in plan["tensors"]] == \
+            [(t["name"], t["type"], t["ne"]) for t in written], (outtype, adapter)
+        for t in plan["tensors"]:
+            if t["how"] == "copy":
+                assert t["type"].upper() in ("MXFP4", "NVFP4", "Q4_1", "Q5_1") and not adapter, t
+        assert any(t["how"] == "fuse" for t in plan["tensors"]) == adapter
+        if outtype == "auto":  # every fixture has affine 4/5-bit, mxfp4 or nvfp4 modules
+            assert any(t["how"] == "copy" for t in plan["tensors"]), arch
+
+
 def tokenization_mismatches(gguf_path, model_dir, texts):
     """Where llama.cpp's tokenizer on the GGUF differs from the checkpoint's HF tokenizer,
     with and without BOS, with special tokens parsed (HF's default) and split as text."""

@@ -1,6 +1,7 @@
 """Every --outtype against llama.cpp's own quantizer: convert to F32 with mlx2gguf, quantize
 that file with llama_model_quantize to the same file type, and require the same tensor
 types, the same block bytes and the same logits as our direct conversion."""
+import json
 import numpy as np
 import pytest
 from gguf import GGUFReader
@@ -102,6 +103,11 @@ def test_affine_passthrough_falls_back_when_scales_do_not_fit_f16(mlx2gguf, tmp_
     w[k] = mx.array(s).astype(mx.bfloat16)
     mx.save_safetensors(str(path), w, metadata={"format": "mlx"})
     out = tmp_path / "auto.gguf"
+    plan = json.loads(run(mlx2gguf, "convert", d, "-o", out, "--dry-run", "--json").stdout)
+    how = {t["name"]: t["how"] for t in plan["tensors"]}
+    # The plan reads the scales: this tensor is encoded whole, the others still copied.
+    assert how["blk.0.attn_q.weight"] == "encode" and how["blk.0.attn_k.weight"] == "copy"
+    assert [n["tensor"] for n in plan["not_copied"]] == ["blk.0.attn_q.weight"]
     p = run(mlx2gguf, "convert", d, "-o", out)
     assert "blk.0.attn_q.weight" in p.stderr and "requantized" in p.stderr
     t = {x.name: x for x in GGUFReader(str(out)).tensors}["blk.0.attn_q.weight"]
