@@ -31,9 +31,30 @@ pub struct ConvertOptions {
     pub nan_policy: NanPolicy,
     pub threads: Option<usize>,
     pub progress: Option<ProgressFn>,
+    /// Checked between chunks; cancelling it stops the conversion cleanly.
+    pub cancel: Option<CancelToken>,
 }
 
 impl ConvertOptions {
+    /// Options for converting `model` (a folder or a repo id) with every default: `auto`
+    /// output named after the model, no adapter, no split, all cores.
+    pub fn new(model: impl Into<PathBuf>) -> ConvertOptions {
+        ConvertOptions {
+            model_dir: model.into(),
+            adapter_dir: None,
+            adapter_out: None,
+            outfile: None,
+            outtype: OutType::Auto,
+            overrides: TypeOverrides::default(),
+            tokenizer_pre: None,
+            split: SplitSpec::default(),
+            nan_policy: NanPolicy::default(),
+            threads: None,
+            progress: None,
+            cancel: None,
+        }
+    }
+
     fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             outtype: self.outtype,
@@ -86,16 +107,19 @@ pub struct Summary {
     pub threads: usize,
 }
 
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Asks a running conversion to stop: at the next chunk it returns
+/// [`Error::Interrupted`] and removes its temporary files. Clones share one flag.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
-/// Asks a running conversion to stop at the next chunk (from a Ctrl-C/SIGTERM handler):
-/// it then returns [`Error::Interrupted`] and removes its temporary file.
-pub fn request_stop() {
-    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
-}
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 
-fn stop_requested() -> bool {
-    STOP.load(std::sync::atomic::Ordering::SeqCst)
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Elements per work chunk (1 MiB of f32): bounded memory per worker. Chunk boundaries
@@ -353,7 +377,7 @@ fn stream_tensor(
     let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
     let mut stats = TensorStats::default();
     for batch in starts.chunks(pool.current_num_threads() * 2) {
-        if stop_requested() {
+        if opts.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
             return Err(Error::Interrupted(job.outfile.clone()));
         }
         let chunks: Vec<_> = pool.install(|| {

@@ -106,9 +106,18 @@ const EXIT_PROBLEMS: u8 = 1;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Ctrl-C / SIGTERM: finish the current chunk, remove the temporary file, exit 130.
-    let _ = ctrlc::set_handler(mlx2gguf::convert::request_stop);
+    let cancel = mlx2gguf::convert::CancelToken::default();
+    let on_signal = cancel.clone();
+    let _ = ctrlc::set_handler(move || on_signal.cancel());
     mlx2gguf::fault::install_handlers();
-    match run(cli) {
+    // Panics the library catches and reports as one-line errors are not printed twice.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !mlx2gguf::tokenizer::pre::panic_is_caught() {
+            default_hook(info);
+        }
+    }));
+    match run(cli, cancel) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_PROBLEMS),
         Err(e) => {
@@ -212,7 +221,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
 }
 
 /// Runs a command; `Ok(false)` means it ran but found problems (verify).
-fn run(cli: Cli) -> Result<bool, Error> {
+fn run(cli: Cli, cancel: mlx2gguf::convert::CancelToken) -> Result<bool, Error> {
     match cli.command {
         Command::Convert {
             model_dir,
@@ -262,6 +271,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 nan_policy,
                 threads,
                 progress: None,
+                cancel: Some(cancel),
             };
             if dry_run {
                 let d = mlx2gguf::convert::dry_run(&opts)?;

@@ -45,15 +45,24 @@ fn check_text_hash(tok: &tokenizers::Tokenizer) -> std::result::Result<String, S
     Ok(ids_hash(enc.get_ids()))
 }
 
+thread_local! {
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is inside a call whose panics the library catches and
+/// reports as errors: a front end's panic hook can stay silent then (the library itself
+/// never replaces the process-wide hook).
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(|c| c.get())
+}
+
 /// Runs `f` with the `tokenizers` library's panics (its own bugs, reachable from input)
-/// turned into errors, and their messages kept off the terminal (planning is single
-/// threaded): the caller reports one line instead.
+/// turned into errors.
 fn without_panics<T>(f: impl FnOnce() -> std::result::Result<T, String>) -> std::result::Result<T, String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    let was = CATCHING.with(|c| c.replace(true));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err("the tokenizers library failed on this file".into()));
-    std::panic::set_hook(hook);
+    CATCHING.with(|c| c.set(was));
     r
 }
 
