@@ -155,14 +155,13 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
     let mb = |b: u64| b as f64 / 1e6;
     let rate = |b: u64| mb(b) / s.seconds.max(1e-9);
     print_not_copied(&s.not_copied);
-    for c in &s.survival {
-        if c.stats.surviving() < 0.5 {
-            eprintln!(
-                "warning: {}: only {:.0}% of the adapter's update survives this output type; choose a finer --outtype",
-                c.class,
-                100.0 * c.stats.surviving()
-            );
-        }
+    for c in s.survival.iter().filter(|c| c.stats.swamped()) {
+        eprintln!(
+            "warning: {}: this output type keeps {:.0}% of the adapter's update and adds quantization noise of {:.0}% of it; choose a finer --outtype",
+            c.class,
+            100.0 * c.stats.kept(),
+            100.0 * c.stats.noise()
+        );
     }
     for (name, n) in &s.non_finite {
         let what = if nan_policy == NanPolicy::Zero { "set to 0" } else { "kept" };
@@ -177,18 +176,26 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
             "not_copied": not_copied_json(&s.not_copied),
             "adapter_survival": s.survival.iter().map(|c| serde_json::json!({
                 "class": c.class, "tensors": c.tensors, "relative_delta": c.stats.relative_delta(),
-                "surviving": c.stats.surviving()})).collect::<Vec<_>>(),
+                "kept": c.stats.kept(), "noise": c.stats.noise()})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
     print!("{}", report::render_table(&s.classes));
     if !s.survival.is_empty() {
-        println!("adapter survival (‖Q(W+ΔW) − Q(W)‖ / ‖ΔW‖ on sampled rows):");
-        println!("  {:<28} {:>7} {:>12} {:>10}", "tensor class", "tensors", "‖ΔW‖/‖W‖", "survives");
+        println!("adapter survival (on sampled rows; D = Q(W+ΔW) − Q(W): kept = part of ΔW in D, noise = the rest of D, both / ‖ΔW‖):");
+        println!("  {:<28} {:>7} {:>12} {:>8} {:>8}", "tensor class", "tensors", "‖ΔW‖/‖W‖", "kept", "noise");
         for c in &s.survival {
-            let (rel, surv) = (c.stats.relative_delta(), c.stats.surviving());
-            println!("  {:<28} {:>7} {:>12.3e} {:>9.1}%", c.class, c.tensors, rel, 100.0 * surv);
+            let (rel, kept, noise) = (c.stats.relative_delta(), c.stats.kept(), c.stats.noise());
+            let flag = if c.stats.swamped() { "  ← swamped" } else { "" };
+            println!(
+                "  {:<28} {:>7} {:>12.3e} {:>7.1}% {:>7.1}%{flag}",
+                c.class,
+                c.tensors,
+                rel,
+                100.0 * kept,
+                100.0 * noise
+            );
         }
     }
     let nf: u64 = s.non_finite.iter().map(|(_, n)| n).sum();

@@ -132,13 +132,16 @@ pub(crate) fn decode_dense(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
     }
 }
 
-/// How much of an adapter's update survives the output type, on sampled rows:
-/// `‖Q(W+ΔW) − Q(W)‖² / ‖ΔW‖²`, with `‖ΔW‖² / ‖W‖²` for the delta's relative size.
+/// How much of an adapter's update the written tensor keeps, on sampled rows. With
+/// `D = Q(W+ΔW) − Q(W)` (what the update changed in the output), D splits into its part
+/// along ΔW (`kept`·ΔW) and quantization noise orthogonal to it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Survival {
+    /// ‖ΔW‖², ‖W‖², ‖D‖² and ⟨D, ΔW⟩.
     pub delta_sq: f64,
     pub base_sq: f64,
     pub survived_sq: f64,
+    pub along: f64,
 }
 
 impl Survival {
@@ -146,17 +149,29 @@ impl Survival {
         self.delta_sq += o.delta_sq;
         self.base_sq += o.base_sq;
         self.survived_sq += o.survived_sq;
+        self.along += o.along;
     }
     /// ‖ΔW‖ / ‖W‖.
     pub fn relative_delta(&self) -> f64 {
         (self.delta_sq / self.base_sq.max(f64::MIN_POSITIVE)).sqrt()
     }
-    /// ‖Q(W+ΔW) − Q(W)‖ / ‖ΔW‖.
-    pub fn surviving(&self) -> f64 {
+    /// ⟨D, ΔW⟩ / ‖ΔW‖²: the fraction of the update the output keeps (1 = all of it).
+    pub fn kept(&self) -> f64 {
         if self.delta_sq == 0.0 {
             return 1.0;
         }
-        (self.survived_sq / self.delta_sq).sqrt()
+        self.along / self.delta_sq
+    }
+    /// ‖D − kept·ΔW‖ / ‖ΔW‖: quantization noise the update brought, relative to the update.
+    pub fn noise(&self) -> f64 {
+        if self.delta_sq == 0.0 {
+            return 0.0;
+        }
+        (self.survived_sq / self.delta_sq - self.kept().powi(2)).max(0.0).sqrt()
+    }
+    /// Less than half the update kept, or more noise than update kept.
+    pub fn swamped(&self) -> bool {
+        self.kept() < 0.5 || self.noise() > self.kept()
     }
 }
 
@@ -363,6 +378,7 @@ fn survival_of(ty: quant::GgmlType, base: &[f32], fused: &[f32]) -> Survival {
         let q = (qf[i] - qb[i]) as f64;
         if q.is_finite() {
             s.survived_sq += q * q;
+            s.along += q * d;
         }
     }
     s
@@ -398,6 +414,27 @@ mod tests {
             permute_rope_rows(&mut got, cols, hd);
             assert_eq!(got, reshape_swap(&w, n_head, hd, cols), "n_head {n_head} hd {hd}");
         }
+    }
+
+    #[test]
+    fn survival_separates_kept_update_from_noise() {
+        let s = |pairs: &[(f64, f64)]| {
+            let mut v = Survival::default();
+            for &(d, q) in pairs {
+                v.add(&Survival { delta_sq: d * d, base_sq: 1.0, survived_sq: q * q, along: q * d });
+            }
+            v
+        };
+        let whole = s(&[(1.0, 1.0), (2.0, 2.0)]);
+        assert_eq!((whole.kept(), whole.noise()), (1.0, 0.0));
+        // Half the update, no noise.
+        let half = s(&[(2.0, 1.0), (2.0, 1.0)]);
+        assert_eq!((half.kept(), half.noise()), (0.5, 0.0));
+        // Rounding that doubles one element and drops the other keeps the update on
+        // average but adds noise as large as the update (the old ratio read 141 %).
+        let noisy = s(&[(1.0, 2.0), (1.0, 0.0)]);
+        assert!((noisy.kept() - 1.0).abs() < 1e-12 && (noisy.noise() - 1.0).abs() < 1e-12);
+        assert!(!noisy.swamped() && half.kept() == 0.5 && s(&[(1.0, 0.0)]).swamped());
     }
 
     #[test]
