@@ -39,8 +39,7 @@ enum Command {
         /// Instead of fusing, write the adapter as a llama.cpp LoRA GGUF here (the main output is then the base model).
         #[arg(long, requires = "adapter")]
         adapter_out: Option<PathBuf>,
-        /// Output type: auto, f32, f16, bf16, q8_0. Norms, biases, sinks and the MoE router are always F32.
-        #[arg(long, default_value = "auto")]
+        #[arg(long, default_value = "auto", help = outtype_help())]
         outtype: String,
         /// Force the type of output tensors whose name matches REGEX (repeatable), e.g. 'attn_v=q8_0'.
         #[arg(long = "tensor-type", value_name = "REGEX=TYPE")]
@@ -91,6 +90,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn outtype_help() -> String {
+    format!(
+        "Output type: {}. Norms, biases, sinks and the MoE router are always F32",
+        mlx2gguf::plan::outtype_names().join(", ")
+    )
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -35,11 +35,9 @@ impl FromStr for OutType {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(OutType::Auto);
         }
-        FileType::parse(s).map(OutType::File).ok_or_else(|| {
-            let valid: Vec<&str> =
-                FileType::ALL.iter().filter(|(_, f)| f.default_type().can_encode()).map(|(n, _)| *n).collect();
-            format!("unknown output type '{s}' (valid: auto, {})", valid.join(", "))
-        })
+        FileType::parse(s)
+            .map(OutType::File)
+            .ok_or_else(|| format!("unknown output type '{s}' (valid: {})", outtype_names().join(", ")))
     }
 }
 
@@ -50,6 +48,13 @@ impl fmt::Display for OutType {
             OutType::File(t) => f.write_str(t.name()),
         }
     }
+}
+
+/// The `--outtype` values this version accepts: `auto` and every llama.cpp file type whose
+/// tensor types it can write (from the file-type table, so the help cannot drift).
+pub fn outtype_names() -> Vec<&'static str> {
+    let files = FileType::ALL.iter().filter(|(_, f)| f.default_type().can_encode()).map(|(n, _)| *n);
+    std::iter::once("auto").chain(files).collect()
 }
 
 /// Options that shape the plan.
@@ -69,7 +74,8 @@ pub fn parse_tensor_type(spec: &str) -> Result<(regex::Regex, GgmlType), String>
     let re = regex::Regex::new(pat).map_err(|e| format!("--tensor-type '{spec}': bad regex: {e}"))?;
     let valid: Vec<&str> = crate::quant::ALL_TYPES.iter().filter(|t| t.can_encode()).map(|t| t.name()).collect();
     let t = crate::quant::ALL_TYPES
-        .into_iter()
+        .iter()
+        .copied()
         .find(|t| t.name().eq_ignore_ascii_case(ty) && t.can_encode())
         .ok_or_else(|| format!("--tensor-type '{spec}': unknown type '{ty}' (valid: {})", valid.join(", ")))?;
     Ok((re, t))

@@ -13,6 +13,8 @@ pub fn from_f32(v: f32) -> u16 {
 pub fn to_f32(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
+/// ggml's `bf16`: one bf16 per element.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(30, "bf16", 1, 2).codec(encode, decode);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     out.reserve(src.len() * 2);

@@ -2,6 +2,8 @@
 //! (overflow → ±inf, NaN stays NaN). The `half` crate rounds the same way.
 
 use half::f16;
+/// ggml's `f16`: one f16 per element.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(1, "f16", 1, 2).codec(encode, decode);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     out.reserve(src.len() * 2);

@@ -1,4 +1,6 @@
 //! GGML_TYPE_F32: little-endian IEEE binary32.
+/// ggml's `f32`: one f32 per element.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(0, "f32", 1, 4).codec(encode, decode);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     out.reserve(src.len() * 4);

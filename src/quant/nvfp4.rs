@@ -59,6 +59,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         }
     }
 }
+/// ggml's `nvfp4` block: 4 UE4M3 scale bytes (one per 16), 64 FP4 codes.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(40, "nvfp4", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == BLOCK / 16 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

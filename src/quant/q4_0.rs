@@ -27,6 +27,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         out[2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
     }
 }
+/// ggml's `q4_0` block: f16 d, 32 4-bit codes.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(2, "q4_0", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == 2 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

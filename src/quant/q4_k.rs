@@ -23,6 +23,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         }
     }
 }
+/// ggml's `q4_K` block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 4-bit codes.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(12, "q4_K", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == 2 + 2 + 12 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

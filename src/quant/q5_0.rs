@@ -32,6 +32,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     }
     out[2..6].copy_from_slice(&qh.to_le_bytes());
 }
+/// ggml's `q5_0` block: f16 d, 32 high bits, 32 low nibbles.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(6, "q5_0", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == 2 + 4 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

@@ -25,6 +25,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         }
     }
 }
+/// ggml's `q5_K` block: f16 d, f16 dmin, 12 scale bytes, 256 high bits, 256 low nibbles.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(13, "q5_K", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == 2 + 2 + 12 + BLOCK / 8 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

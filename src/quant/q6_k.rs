@@ -55,6 +55,9 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         }
     }
 }
+/// ggml's `q6_K` block: 256 low nibbles, 256 high 2-bit pairs, 16 int8 scales, f16 d.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(14, "q6_K", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

@@ -56,6 +56,9 @@ fn quantize_codes_ref(x: &[f32], id: f32, out: &mut [u8]) {
         *o = c_cast_u8(round_away(v * id));
     }
 }
+/// ggml's `q8_0` block: f16 d, 32 int8.
+pub const INFO: super::TypeInfo = super::TypeInfo::known(8, "q8_0", BLOCK, BYTES).codec(encode, decode);
+const _: () = assert!(BYTES == 2 + BLOCK);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);

@@ -476,3 +476,16 @@ def test_adapter_out_gives_fused_logits(mlx2gguf, builds, tmp_path, arch):
     del llm
     assert np.abs(got - want).max() <= 1e-3
     assert (got.argmax(-1) == want.argmax(-1)).all()
+
+
+def test_every_llama_quantize_type_is_read(mlx2gguf, builds, tmp_path):
+    """Files llama.cpp's quantizer writes in types this tool does not write yet (IQ4_XS,
+    IQ4_NL, Q3_K, Q2_K): inspect reads them and verify passes them."""
+    f32 = builds.gguf(mlx2gguf, "llama", "f32")
+    for name, ftype, ggml in [("iq4_xs", 30, "iq4_xs"), ("iq4_nl", 25, "iq4_nl"), ("q3_k_m", 12, "q3_K"),
+                              ("q2_k", 10, "q2_K")]:
+        out = llama_quantize(f32, tmp_path / f"{name}.gguf", ftype)
+        doc = json.loads(run(mlx2gguf, "inspect", out, "--json").stdout)
+        assert ggml in {t["type"] for t in doc["tensors"]}, (name, {t["type"] for t in doc["tensors"]})
+        p = run(mlx2gguf, "verify", out, check=False)
+        assert p.returncode == 0, p.stdout

@@ -44,3 +44,17 @@ def test_dry_run_plan_matches_the_written_file(mlx2gguf, tmp_path):
     for c in plan["classes"]:
         assert sum(1 for n, ty in types.items() if n.endswith(c["class"]) and ty == c["type"]) >= c["count"]
     assert summary["seconds"] > 0 and summary["threads"] >= 1
+
+
+def test_help_lists_every_output_type_convert_takes(mlx2gguf, tmp_path):
+    """`convert --help` names each --outtype value (from the file-type table) and each one
+    plans; one it does not list is refused."""
+    import re
+
+    help_text = " ".join(run(mlx2gguf, "convert", "--help").stdout.split())
+    names = re.search(r"Output type: ([a-z0-9_, ]+)\.", help_text).group(1).split(", ")
+    assert {"auto", "q8_0", "q4_k_m", "q6_k", "mxfp4_moe"} <= set(names), names
+    for n in names:
+        run(mlx2gguf, "convert", EXAMPLE, "--outtype", n, "-o", tmp_path / "o.gguf", "--dry-run")
+    p = run(mlx2gguf, "convert", EXAMPLE, "--outtype", "q3_x", "-o", tmp_path / "o.gguf", "--dry-run", check=False)
+    assert p.returncode == 2 and ", ".join(names) in p.stderr

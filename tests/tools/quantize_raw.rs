@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mlx2gguf::quant::{decoder, encoder, GgmlType, ALL_TYPES};
 
 fn ggml_type(name: &str) -> Result<GgmlType, String> {
-    ALL_TYPES.into_iter().find(|t| t.name() == name).ok_or_else(|| format!("unknown ggml type {name:?}"))
+    ALL_TYPES.iter().copied().find(|t| t.name() == name).ok_or_else(|| format!("unknown ggml type {name:?}"))
 }
 
 fn read_f32(path: &str, block: usize) -> Result<Vec<f32>, String> {
