@@ -27,6 +27,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
+use crate::arch::spec::{ArchSpec, Dim, Dims, LayerTypes, When};
 use crate::error::{Error, Result};
 use crate::gguf::{Array, GgufFile, TensorInfo, Value};
 use crate::quant::GgmlType;
@@ -80,16 +81,20 @@ pub fn verify_parsed<B: AsRef<[u8]>>(f: &GgufFile<B>, file_name: Option<&str>) -
     };
     // LoRA adapters (`general.type = adapter`) and later shards carry no model metadata.
     let is_model = f.get("general.type").and_then(Value::as_str) != Some("adapter") && split.no == 0;
-    let gpt_oss = is_model && arch == Some(GPT_OSS);
+    let spec =
+        arch.filter(|_| is_model).and_then(|a| crate::arch::spec_for_file(a, c.u32_key(&format!("{a}.expert_count"))));
     // CLIP projectors skip the text hparams (`load_hparams` returns early for them).
     if let Some(a) = arch.filter(|a| is_model && *a != "clip") {
-        c.keys(a, COMMON_KEYS, gpt_oss);
+        c.keys(a, COMMON_KEYS, spec.is_some());
     }
-    let n_vocab = if is_model { c.tokenizer(gpt_oss) } else { None };
-    if gpt_oss {
-        c.gpt_oss(n_vocab, split.multi);
-    } else if let Some(n) = n_vocab {
-        c.vocab_rows(n);
+    let n_vocab = if is_model { c.tokenizer(spec.is_some()) } else { None };
+    match spec {
+        Some(spec) => c.architecture(spec, n_vocab, split.multi),
+        None => {
+            if let Some(n) = n_vocab {
+                c.vocab_rows(n);
+            }
+        }
     }
     c.f32_operands();
     c.problems
@@ -178,6 +183,9 @@ const COMMON_KEYS: &[Key] = &[
     key("rope.dimension_count_swa", Kind::U32),
 ];
 
+/// Keys every architecture described in `arch/` reads as required (`load_arch_hparams`).
+const ARCH_KEYS: &[Key] = &[required("attention.layer_norm_rms_epsilon", Kind::F32)];
+
 /// gpt-oss's own keys (`src/models/openai-moe.cpp` `load_arch_hparams`).
 const GPT_OSS_KEYS: &[Key] = &[
     required("attention.layer_norm_rms_epsilon", Kind::F32),
@@ -187,8 +195,10 @@ const GPT_OSS_KEYS: &[Key] = &[
     key("rope.freq_base_swa", Kind::F32),
 ];
 
-/// Optional in llama.cpp's code, but their default (0) gives gpt-oss no heads or experts.
-const GPT_OSS_NEEDS: &[&str] = &["attention.head_count", "expert_count", "expert_used_count"];
+/// Optional in llama.cpp's code, but their default (0) gives a model no heads, and an
+/// MoE model no experts.
+const NEEDS: &[&str] = &["attention.head_count"];
+const MOE_NEEDS: &[&str] = &["expert_count", "expert_used_count"];
 
 /// `LLAMA_ROPE_SCALING_TYPES` (`src/llama-model.cpp`); anything else trips a GGML_ASSERT.
 const ROPE_SCALING_TYPES: &[&str] = &["none", "linear", "yarn", "longrope"];
@@ -257,25 +267,12 @@ struct Checker<'a, B: AsRef<[u8]>> {
     problems: Vec<Problem>,
 }
 
-/// The model dimensions llama.cpp derives from the metadata (`LLAMA_LOAD_LOCALS`).
-struct Dims {
-    n_layer: u64,
-    n_embd: u64,
-    n_head: u64,
-    n_head_kv: u64,
-    /// `n_rot(0)`: the head size the attention tensors are created with.
-    head_dim: u64,
-    n_expert: u64,
-    n_ff_exp: u64,
-    n_vocab: Option<u64>,
-}
-
 /// A tensor llama.cpp creates: `ne` in ggml order, `None` where the file cannot tell us
 /// the expected size (an unreadable vocabulary).
 struct Expected {
     name: String,
     ne: Vec<Option<u64>>,
-    formula: &'static str,
+    formula: String,
     required: bool,
 }
 
@@ -584,60 +581,72 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
     }
 
     // ---------------------------------------------------------------------------------
-    // gpt-oss
+    // architectures described in arch/
 
-    fn gpt_oss(&mut self, n_vocab: Option<u64>, multi_shard: bool) {
-        let p = GPT_OSS;
-        self.keys(p, GPT_OSS_KEYS, true);
-        for k in GPT_OSS_NEEDS {
+    fn architecture(&mut self, spec: &ArchSpec, n_vocab: Option<u64>, multi_shard: bool) {
+        let p = spec.arch;
+        self.keys(p, ARCH_KEYS, true);
+        if p == GPT_OSS {
+            self.keys(p, GPT_OSS_KEYS, true);
+        }
+        let moe: &[&str] = if spec.moe.is_some() { MOE_NEEDS } else { &[] };
+        for k in NEEDS.iter().chain(moe) {
             if self.get(&format!("{p}.{k}")).is_none() {
-                self.problem("kv-missing", format!("{p}.{k} is missing; llama.cpp's default 0 cannot run gpt-oss"));
+                self.problem("kv-missing", format!("{p}.{k} is missing; llama.cpp's default 0 cannot run {p}"));
             }
         }
         self.hparam_values(p);
-        let Some(d) = self.gpt_oss_dims(n_vocab) else { return };
-        self.head_size_keys(&d);
-        let expected = gpt_oss_tensors(&d, |name| self.f.tensor(name).is_some());
-        self.tensor_set(&expected, multi_shard);
+        let Some((n_layer, d)) = self.dims(spec, n_vocab) else { return };
+        self.head_size_keys(spec, &d);
+        let expected = spec_tensors(spec, &d, n_layer, |name| self.f.tensor(name).is_some());
+        self.tensor_set(spec.arch, &expected, multi_shard);
     }
 
     /// The dimensions the tensors are created with, when the metadata allows it (missing
     /// or mistyped keys have been reported already).
-    fn gpt_oss_dims(&mut self, n_vocab: Option<u64>) -> Option<Dims> {
-        let p = GPT_OSS;
+    fn dims(&mut self, spec: &ArchSpec, n_vocab: Option<u64>) -> Option<(u64, Dims)> {
+        let p = spec.arch;
         let first = |c: &Self, k: &str| c.per_layer(&format!("{p}.{k}")).and_then(|v| v.first().copied());
         let n_layer = self.u32_key(&format!("{p}.block_count")).filter(|n| (1..=MAX_LAYERS).contains(n))?;
-        let n_embd = self.u32_key(&format!("{p}.embedding_length"))?;
-        let n_head = first(self, "attention.head_count")?;
-        if n_head == 0 {
+        let embd = self.u32_key(&format!("{p}.embedding_length"))?;
+        let heads = first(self, "attention.head_count")?;
+        if heads == 0 {
             self.problem("kv-value", format!("{p}.attention.head_count is 0"));
             return None;
         }
-        let n_head_kv = match self.get(&format!("{p}.attention.head_count_kv")) {
-            None => n_head,
+        let kv_heads = match self.get(&format!("{p}.attention.head_count_kv")) {
+            None => heads,
             Some(_) => first(self, "attention.head_count_kv")?,
         };
-        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+        if kv_heads == 0 || heads % kv_heads != 0 {
             self.problem(
                 "kv-value",
-                format!("{p}.attention.head_count ({n_head}) is not a multiple of head_count_kv ({n_head_kv})"),
+                format!("{p}.attention.head_count ({heads}) is not a multiple of head_count_kv ({kv_heads})"),
             );
             return None;
         }
-        let n_expert = self.u32_key(&format!("{p}.expert_count"))?;
-        let n_ff_exp = first(self, "expert_feed_forward_length")?;
-        let head_dim = self.rot0(n_embd / n_head);
-        Some(Dims { n_layer, n_embd, n_head, n_head_kv, head_dim, n_expert, n_ff_exp, n_vocab })
+        let ff = first(self, "feed_forward_length").unwrap_or(0);
+        let (experts, exp_ff) = match spec.moe {
+            None => (0, 0),
+            Some(_) => {
+                (self.u32_key(&format!("{p}.expert_count"))?, first(self, "expert_feed_forward_length").unwrap_or(ff))
+            }
+        };
+        let head_dim = self.rot0(spec, embd / heads);
+        Some((n_layer, Dims { embd, vocab: n_vocab, heads, kv_heads, head_dim, ff, experts, exp_ff }))
     }
 
-    /// `set_swa_pattern(2)` unless `attention.sliding_window_pattern` says otherwise.
-    fn layer0_is_swa(&self) -> bool {
-        match self.get("gpt-oss.attention.sliding_window_pattern") {
+    /// `set_swa_pattern(2)` unless `attention.sliding_window_pattern` says otherwise, for
+    /// architectures with sliding-window layers.
+    fn layer0_is_swa(&self, spec: &ArchSpec) -> bool {
+        if spec.layer_types != LayerTypes::AlternatingSliding {
+            return false;
+        }
+        let key = format!("{}.attention.sliding_window_pattern", spec.arch);
+        match self.get(&key) {
             Some(Value::Array(_)) => {
                 // Flags replace the all-zero default; an empty array leaves layer 0 dense.
-                self.per_layer("gpt-oss.attention.sliding_window_pattern")
-                    .and_then(|v| v.first().copied())
-                    .is_some_and(|flag| flag != 0)
+                self.per_layer(&key).and_then(|v| v.first().copied()).is_some_and(|flag| flag != 0)
             }
             Some(Value::U32(n)) => *n == 0 || *n > 1,
             _ => true,
@@ -647,11 +656,11 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
     /// `hparams.n_rot(0)` as `load_hparams` resolves it (`default` = n_embd / n_head):
     /// rope.dimension_count, else key_length, else the default; layer 0 of gpt-oss is a
     /// sliding-window layer, whose `_swa` key defaults to the full one.
-    fn rot0(&self, default: u64) -> u64 {
-        let get = |k: &str| self.u32_key(&format!("{GPT_OSS}.{k}"));
+    fn rot0(&self, spec: &ArchSpec, default: u64) -> u64 {
+        let get = |k: &str| self.u32_key(&format!("{}.{k}", spec.arch));
         let k_full = get("attention.key_length").unwrap_or(default);
         let rot_full = get("rope.dimension_count").unwrap_or(k_full);
-        if self.layer0_is_swa() {
+        if self.layer0_is_swa(spec) {
             get("rope.dimension_count_swa").unwrap_or(rot_full)
         } else {
             rot_full
@@ -662,9 +671,9 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
     /// reshapes use key_length/value_length (and their `_swa` forms), so all must agree.
     /// A missing key_length/value_length falls back to n_embd/n_head, which is 45 for the
     /// real gpt-oss, not 64: flagged when the K/V tensors show another head size.
-    fn head_size_keys(&mut self, d: &Dims) {
-        let p = GPT_OSS;
-        let default = d.n_embd / d.n_head;
+    fn head_size_keys(&mut self, spec: &ArchSpec, d: &Dims) {
+        let p = spec.arch;
+        let default = d.embd / d.heads;
         let mut bases_present = true;
         for (k, tensor) in [("attention.key_length", "attn_k"), ("attention.value_length", "attn_v")] {
             if self.get(&format!("{p}.{k}")).is_some() {
@@ -676,7 +685,7 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
                     "kv-missing",
                     format!(
                         "{p}.{k} is missing: llama.cpp then assumes n_embd/n_head = {}/{} = {default}, but blk.0.{tensor} holds heads of {file}",
-                        d.n_embd, d.n_head
+                        d.embd, d.heads
                     ),
                 );
             }
@@ -708,14 +717,14 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
     fn file_head_size(&self, d: &Dims, which: &str) -> Option<u64> {
         let rows = |name: &str| self.f.tensor(name).and_then(|t| t.ne.get(1).copied());
         if let Some(r) = rows(&format!("blk.0.{which}.weight")) {
-            return Some(r / d.n_head_kv);
+            return Some(r / d.kv_heads);
         }
-        rows("blk.0.attn_qkv.weight").map(|r| r / (d.n_head + 2 * d.n_head_kv).max(1))
+        rows("blk.0.attn_qkv.weight").map(|r| r / (d.heads + 2 * d.kv_heads).max(1))
     }
 
     /// Every expected tensor present with exactly its `ne`, and nothing else
     /// (`check_tensor_dims`, `done_getting_tensors`). With other shards, only what is here.
-    fn tensor_set(&mut self, expected: &[Expected], multi_shard: bool) {
+    fn tensor_set(&mut self, arch: &str, expected: &[Expected], multi_shard: bool) {
         let mut known = HashSet::new();
         for e in expected {
             known.insert(e.name.as_str());
@@ -746,7 +755,7 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         for t in f.tensors.iter().filter(|t| !known.contains(t.name.as_str())) {
             self.problem(
                 "tensor-unexpected",
-                format!("{} is not a gpt-oss tensor llama.cpp loads (it fails with 'wrong number of tensors')", t.name),
+                format!("{} is not a {arch} tensor llama.cpp loads (it fails with 'wrong number of tensors')", t.name),
             );
         }
     }
@@ -773,56 +782,70 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
     }
 }
 
-/// The tensors `llama_model_openai_moe::load_arch_tensors` creates
-/// (`src/models/openai-moe.cpp`, `create_tensor_qkv` in `src/llama-model.cpp`).
-/// `has` tells whether the file holds a tensor (fused QKV is optional).
-fn gpt_oss_tensors(d: &Dims, has: impl Fn(&str) -> bool) -> Vec<Expected> {
-    let s = |v: u64| Some(v);
-    let (embd, e, ff) = (d.n_embd, d.n_expert, d.n_ff_exp);
-    let q = d.n_head.saturating_mul(d.head_dim);
-    let kv = d.n_head_kv.saturating_mul(d.head_dim);
-    let qkv = q.saturating_add(kv.saturating_mul(2));
+/// The tensors llama.cpp creates for an architecture, from its spec: those that always
+/// exist are required (but q/k/v biases), the others (biases, an untied output, rope
+/// factors) optional. A
+/// file may hold Q, K and V fused as `attn_qkv` (`create_tensor_qkv` in
+/// `src/llama-model.cpp`); `has` tells whether the file holds a tensor.
+fn spec_tensors(spec: &ArchSpec, d: &Dims, n_layer: u64, has: impl Fn(&str) -> bool) -> Vec<Expected> {
     let mut out = Vec::new();
-    let mut push = |name: String, ne: Vec<Option<u64>>, formula: &'static str, required: bool| {
-        out.push(Expected { name, ne, formula, required })
-    };
-    push("token_embd.weight".into(), vec![s(embd), d.n_vocab], "{n_embd, n_vocab}", true);
-    push("output_norm.weight".into(), vec![s(embd)], "{n_embd}", true);
-    push("output.weight".into(), vec![s(embd), d.n_vocab], "{n_embd, n_vocab}", true);
-    for i in 0..d.n_layer {
-        let b = |n: &str| format!("blk.{i}.{n}");
-        push(b("attn_norm.weight"), vec![s(embd)], "{n_embd}", true);
-        push(b("post_attention_norm.weight"), vec![s(embd)], "{n_embd}", true);
-        if has(&b("attn_qkv.weight")) {
-            push(b("attn_qkv.weight"), vec![s(embd), s(qkv)], "{n_embd, (n_head + 2·n_head_kv)·head_dim}", true);
-            if has(&b("attn_qkv.bias")) {
-                push(b("attn_qkv.bias"), vec![s(qkv)], "{(n_head + 2·n_head_kv)·head_dim}", false);
-            } else {
-                push(b("attn_q.bias"), vec![s(q)], "{n_head·head_dim}", false);
-                push(b("attn_k.bias"), vec![s(kv)], "{n_head_kv·head_dim}", false);
-                push(b("attn_v.bias"), vec![s(kv)], "{n_head_kv·head_dim}", false);
+    for (layer, t) in spec.tensors(n_layer as usize) {
+        let name = match layer {
+            Some(i) => format!("blk.{i}.{}", t.gguf),
+            None => t.gguf.to_string(),
+        };
+        let fused = layer.map(|i| format!("blk.{i}.attn_qkv.weight")).filter(|q| has(q));
+        let dims: Vec<Dim> = t.shape.iter().rev().copied().collect();
+        let ne = d.shape(&dims);
+        let formula = format!("{{{}}}", dims.iter().map(|x| dim_name(*x)).collect::<Vec<_>>().join(", "));
+        // create_tensor_qkv makes q/k/v biases optional for every architecture.
+        let qkv_bias = matches!(t.gguf, "attn_q.bias" | "attn_k.bias" | "attn_v.bias");
+        let required = t.when == When::Always && !qkv_bias;
+        if let Some(qkv) = &fused {
+            match t.gguf {
+                "attn_q.weight" => {
+                    out.push(fused_qkv(d, qkv.clone(), true));
+                    continue;
+                }
+                "attn_k.weight" | "attn_v.weight" => continue,
+                "attn_q.bias" if has(&qkv.replace(".weight", ".bias")) => {
+                    out.push(fused_qkv(d, qkv.replace(".weight", ".bias"), false));
+                    continue;
+                }
+                "attn_k.bias" | "attn_v.bias" if has(&qkv.replace(".weight", ".bias")) => continue,
+                _ => {}
             }
-        } else {
-            push(b("attn_q.weight"), vec![s(embd), s(q)], "{n_embd, n_head·head_dim}", true);
-            push(b("attn_k.weight"), vec![s(embd), s(kv)], "{n_embd, n_head_kv·head_dim}", true);
-            push(b("attn_v.weight"), vec![s(embd), s(kv)], "{n_embd, n_head_kv·head_dim}", true);
-            push(b("attn_q.bias"), vec![s(q)], "{n_head·head_dim}", false);
-            push(b("attn_k.bias"), vec![s(kv)], "{n_head_kv·head_dim}", false);
-            push(b("attn_v.bias"), vec![s(kv)], "{n_head_kv·head_dim}", false);
         }
-        push(b("attn_output.weight"), vec![s(q), s(embd)], "{n_head·head_dim, n_embd}", true);
-        push(b("attn_output.bias"), vec![s(embd)], "{n_embd}", true);
-        push(b("attn_sinks.weight"), vec![s(d.n_head)], "{n_head}", true);
-        push(b("ffn_gate_inp.weight"), vec![s(embd), s(e)], "{n_embd, n_expert}", true);
-        push(b("ffn_gate_inp.bias"), vec![s(e)], "{n_expert}", true);
-        push(b("ffn_gate_exps.weight"), vec![s(embd), s(ff), s(e)], "{n_embd, n_ff_exp, n_expert}", true);
-        push(b("ffn_up_exps.weight"), vec![s(embd), s(ff), s(e)], "{n_embd, n_ff_exp, n_expert}", true);
-        push(b("ffn_down_exps.weight"), vec![s(ff), s(embd), s(e)], "{n_ff_exp, n_embd, n_expert}", true);
-        push(b("ffn_gate_exps.bias"), vec![s(ff), s(e)], "{n_ff_exp, n_expert}", true);
-        push(b("ffn_up_exps.bias"), vec![s(ff), s(e)], "{n_ff_exp, n_expert}", true);
-        push(b("ffn_down_exps.bias"), vec![s(embd), s(e)], "{n_embd, n_expert}", true);
+        out.push(Expected { name, ne, formula, required });
     }
     out
+}
+
+/// `attn_qkv.weight` (required) or `attn_qkv.bias` (optional) of a file with fused Q/K/V.
+fn fused_qkv(d: &Dims, name: String, weight: bool) -> Expected {
+    let qkv = d.of(Dim::Q).unwrap_or(0).saturating_add(d.of(Dim::Kv).unwrap_or(0).saturating_mul(2));
+    let rows = "(n_head + 2·n_head_kv)·head_dim";
+    match weight {
+        true => {
+            Expected { name, ne: vec![Some(d.embd), Some(qkv)], formula: format!("{{n_embd, {rows}}}"), required: true }
+        }
+        false => Expected { name, ne: vec![Some(qkv)], formula: format!("{{{rows}}}"), required: false },
+    }
+}
+
+fn dim_name(d: Dim) -> &'static str {
+    match d {
+        Dim::Embd => "n_embd",
+        Dim::Vocab => "n_vocab",
+        Dim::Q => "n_head·head_dim",
+        Dim::Kv => "n_head_kv·head_dim",
+        Dim::HeadDim => "head_dim",
+        Dim::HalfHeadDim => "head_dim/2",
+        Dim::Heads => "n_head",
+        Dim::Ff => "n_ff",
+        Dim::Experts => "n_expert",
+        Dim::ExpFf => "n_ff_exp",
+    }
 }
 
 /// `check_tensor_dims`: all four dims compared, missing ones being 1.
@@ -1240,7 +1263,7 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert!(p[0].message.contains("token_embd.weight has 8 rows but tokenizer.ggml.tokens has 6 tokens"));
         // The same rule applies to architectures without a tensor table.
-        set(&mut kvs, "general.architecture", Value::String("llama".into()));
+        set(&mut kvs, "general.architecture", Value::String("future-arch".into()));
         let p = check(&kvs, &good_tensors());
         assert_eq!(rules(&p), ["vocab-size"], "{p:#?}");
     }

@@ -1,58 +1,17 @@
-//! The shared builder for Llama-style decoders (RMSNorm, GQA attention, SwiGLU MLP or
-//! top-k MoE), driven by each architecture file's [`DecoderSpec`]. An architecture file
-//! states its names and quirks; this file turns config.json and the headers into a plan.
+//! The one builder for decoder architectures: it reads config.json as the architecture's
+//! [`ArchSpec`] says, then walks the spec's tensor table (resolving each MLX tensor with
+//! its shape in model dimensions) and its metadata list. An architecture file states its
+//! names and quirks as data; this file has no per-architecture branches.
 
 use crate::error::{Error, Result};
 use crate::gguf::Value;
 use crate::plan::{
-    resolve_param, resolve_weight, Encoding, ModelShape, ModuleKind, ModuleRef, Plan, PlanOptions, PlannedTensor,
-    TensorClass,
+    resolve_param, resolve_weight, Encoding, ModelShape, ModuleRef, Plan, PlanOptions, PlannedTensor, TensorClass,
 };
 use crate::source::Checkpoint;
 use crate::tokenizer::{vocab_metadata, Vocab};
 
-/// How llama.cpp applies rope for an architecture (`llama_model_rope_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RopeKind {
-    /// Adjacent pairs: HF-layout Q/K rows must be permuted at conversion.
-    Norm,
-    /// Rotate-half, as in HF and MLX: weights are taken as they are.
-    Neox,
-}
-
-/// A mixture-of-experts block as mlx-lm stores it: router `{block}.gate`, experts stacked
-/// by `SwitchGLU` as `{block}.switch_mlp.{gate,up,down}_proj` (`[E, out, in]`).
-#[derive(Clone, Copy, Debug)]
-pub struct MoeSpec {
-    /// Module under `model.layers.N.` (`block_sparse_moe` for Mixtral, `mlp` for Qwen3-MoE).
-    pub block: &'static str,
-    /// config.json key with the expert count.
-    pub count_key: &'static str,
-    /// config.json key with each expert's hidden size.
-    pub ff_key: &'static str,
-    /// Whether llama.cpp reads `{arch}.expert_feed_forward_length`.
-    pub write_expert_ff: bool,
-}
-
-/// What distinguishes one decoder architecture from another.
-#[derive(Clone, Copy, Debug)]
-pub struct DecoderSpec {
-    /// `general.architecture`.
-    pub arch: &'static str,
-    pub rope: RopeKind,
-    /// q/k/v projections always have biases (Qwen2); otherwise config's `attention_bias`.
-    pub qkv_bias: bool,
-    /// Per-head RMSNorm on queries and keys (Qwen3).
-    pub qk_norm: bool,
-    pub moe: Option<MoeSpec>,
-    /// Whether config's `head_dim` is used (Mixtral's mlx-lm class ignores it).
-    pub honours_head_dim: bool,
-    /// Whether llama.cpp's converter writes `{arch}.rope.dimension_count` and `vocab_size`.
-    pub write_rope_dims: bool,
-    /// mlx-lm's defaults where config.json is silent.
-    pub default_tie: bool,
-    pub default_rope_theta: f64,
-}
+use super::spec::{ArchSpec, Dims, LayerTypes, Meta, RopeKind, Source, TensorSpec, When};
 
 /// Rope scaling as llama.cpp expresses it.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,15 +57,17 @@ pub struct DecoderConfig {
     pub experts: usize,
     pub experts_used: usize,
     pub expert_ff: usize,
+    pub sliding_window: u64,
+    /// Per layer: sliding-window attention (only for `LayerTypes::AlternatingSliding`).
+    pub sliding_layers: Vec<bool>,
 }
 
 impl DecoderConfig {
-    pub fn read(ckpt: &Checkpoint, spec: &DecoderSpec) -> Result<DecoderConfig> {
+    pub fn read(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<DecoderConfig> {
         let c = &ckpt.config;
         let us = |k: &str| c.u64(k).map(|v| v as usize);
         let cfg_err = |k: &str, m: String| Error::config(&c.path, k, m);
-        let hidden = us("hidden_size")?;
-        let heads = us("num_attention_heads")?;
+        let (hidden, heads) = (us("hidden_size")?, us("num_attention_heads")?);
         if heads == 0 || hidden == 0 {
             return Err(cfg_err("num_attention_heads", "hidden_size and num_attention_heads must be positive".into()));
         }
@@ -118,32 +79,19 @@ impl DecoderConfig {
             ));
         }
         let given = if spec.honours_head_dim { c.opt_u64("head_dim")?.map(|v| v as usize) } else { None };
+        if given.is_none() && spec.requires_head_dim {
+            return Err(cfg_err(
+                "head_dim",
+                format!("missing: llama.cpp would assume hidden_size/num_attention_heads, which is wrong for {}; add it to config.json", spec.arch),
+            ));
+        }
         let head_dim = given.unwrap_or(hidden / heads);
         if head_dim == 0 || head_dim % 2 != 0 {
             return Err(cfg_err("head_dim", format!("{head_dim}: rope needs an even, positive head size")));
         }
-        // transformers ≥ 5 nests rope settings under `rope_parameters`.
-        let rope_params = c.get("rope_parameters").filter(|v| v.is_object());
-        let rope_theta = match c.opt_f64("rope_theta")? {
-            Some(t) => t,
-            None => rope_params
-                .and_then(|p| p.get("rope_theta"))
-                .and_then(|v| v.as_f64())
-                .unwrap_or(spec.default_rope_theta),
-        };
-        let scaling_json = c.get("rope_scaling").filter(|v| !v.is_null()).or(rope_params);
-        let scaling = parse_scaling(&c.path, scaling_json)?;
-        let (experts, experts_used, expert_ff) = match spec.moe {
-            None => (0, 0, 0),
-            Some(m) => {
-                let e = us(m.count_key)?;
-                let k = us("num_experts_per_tok")?;
-                if k == 0 || k > e {
-                    return Err(cfg_err("num_experts_per_tok", format!("{k} is not between 1 and {} experts", e)));
-                }
-                (e, k, us(m.ff_key)?)
-            }
-        };
+        let layers = us("num_hidden_layers")?;
+        let (rope_theta, scaling) = read_rope(ckpt, spec)?;
+        let (experts, experts_used, expert_ff) = read_moe(ckpt, spec)?;
         let intermediate = c.opt_u64("intermediate_size")?.map(|v| v as usize);
         if spec.moe.is_none() && intermediate.is_none() {
             return Err(cfg_err("intermediate_size", "missing".into()));
@@ -157,7 +105,7 @@ impl DecoderConfig {
         }
         Ok(DecoderConfig {
             hidden,
-            layers: us("num_hidden_layers")?,
+            layers,
             intermediate,
             heads,
             kv_heads,
@@ -166,27 +114,146 @@ impl DecoderConfig {
             vocab: us("vocab_size")?,
             rms_eps: c.opt_f64("rms_norm_eps")?.unwrap_or(1e-5),
             rope_theta,
-            context_length: c.opt_u64("max_position_embeddings")?,
+            context_length: context_length(ckpt, spec, &scaling)?,
             scaling,
             tied: c.opt_bool("tie_word_embeddings")?.unwrap_or(spec.default_tie),
-            attn_bias: spec.qkv_bias || c.opt_bool("attention_bias")?.unwrap_or(false),
+            attn_bias: c.opt_bool("attention_bias")?.unwrap_or(false),
             mlp_bias: c.opt_bool("mlp_bias")?.unwrap_or(false),
             rope_traditional,
             experts,
             experts_used,
             expert_ff,
+            sliding_window: c.opt_u64("sliding_window")?.unwrap_or(spec.default_sliding_window),
+            sliding_layers: read_layer_types(ckpt, spec, layers)?,
         })
     }
 
     /// Whether Q/K rows are permuted into llama.cpp's adjacent-pair layout.
-    fn permute(&self, spec: &DecoderSpec) -> bool {
+    fn permute(&self, spec: &ArchSpec) -> bool {
         spec.rope == RopeKind::Norm && !self.rope_traditional
+    }
+
+    /// The model dimensions the spec's shapes are written in.
+    pub fn dims(&self) -> Dims {
+        let u = |v: usize| v as u64;
+        Dims {
+            embd: u(self.hidden),
+            vocab: Some(u(self.vocab)),
+            heads: u(self.heads),
+            kv_heads: u(self.kv_heads),
+            head_dim: u(self.head_dim),
+            ff: u(self.intermediate.unwrap_or(0)),
+            experts: u(self.experts),
+            exp_ff: u(self.expert_ff),
+        }
+    }
+
+    /// Whether a tensor whose presence depends on the configuration exists.
+    fn has(&self, when: When) -> bool {
+        match when {
+            When::Always => true,
+            When::AttnBias => self.attn_bias,
+            When::MlpBias => self.mlp_bias,
+            When::Untied => !self.tied,
+            When::Llama3Rope => matches!(self.scaling, RopeScaling::Llama3 { .. }),
+        }
     }
 }
 
-fn parse_scaling(path: &std::path::Path, rs: Option<&serde_json::Value>) -> Result<RopeScaling> {
+/// rope_theta and rope scaling; transformers ≥ 5 nests both under `rope_parameters`.
+fn read_rope(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<(f64, RopeScaling)> {
+    let c = &ckpt.config;
+    let rope_params = c.get("rope_parameters").filter(|v| v.is_object());
+    let rope_theta = match c.opt_f64("rope_theta")? {
+        Some(t) => t,
+        None => {
+            rope_params.and_then(|p| p.get("rope_theta")).and_then(|v| v.as_f64()).unwrap_or(spec.default_rope_theta)
+        }
+    };
+    let scaling_json = c.get("rope_scaling").filter(|v| !v.is_null()).or(rope_params);
+    Ok((rope_theta, parse_scaling(&c.path, scaling_json, spec)?))
+}
+
+/// Expert count, experts per token and expert size, for an MoE architecture.
+fn read_moe(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<(usize, usize, usize)> {
+    let Some(m) = spec.moe else { return Ok((0, 0, 0)) };
+    let c = &ckpt.config;
+    let e = c.u64(m.count)? as usize;
+    let mut used = None;
+    for k in m.used {
+        used = used.or(c.opt_u64(k)?);
+    }
+    let k = used.ok_or_else(|| Error::config(&c.path, m.used[0], "missing"))? as usize;
+    if k == 0 || k > e {
+        return Err(Error::config(&c.path, m.used[0], format!("{k} is not between 1 and {e} experts")));
+    }
+    Ok((e, k, c.u64(m.ff)? as usize))
+}
+
+/// `max_position_embeddings`; for an architecture that needs it, derived from yarn's
+/// original context or `initial_context_length` when absent.
+fn context_length(ckpt: &Checkpoint, spec: &ArchSpec, scaling: &RopeScaling) -> Result<Option<u64>> {
+    let c = &ckpt.config;
+    if let Some(n) = c.opt_u64("max_position_embeddings")? {
+        return Ok(Some(n));
+    }
+    if spec.layer_types != LayerTypes::AlternatingSliding {
+        return Ok(None);
+    }
+    if let RopeScaling::Yarn { factor, original_context, .. } = scaling {
+        return Ok(Some((*original_context as f64 * factor) as u64));
+    }
+    let n = c.opt_u64("initial_context_length")?;
+    n.map(Some).ok_or_else(|| Error::config(&c.path, "max_position_embeddings", "missing"))
+}
+
+/// Per layer, whether it uses sliding-window attention. A full-attention-only architecture
+/// refuses any other layer type (mlx-lm's Llama class can mix sliding layers in).
+fn read_layer_types(ckpt: &Checkpoint, spec: &ArchSpec, layers: usize) -> Result<Vec<bool>> {
+    let c = &ckpt.config;
+    let err = |m: String| Error::config(&c.path, "layer_types", m);
+    let types =
+        match (c.get("layer_types"), spec.layer_types) {
+            (None, LayerTypes::FullOnly) => return Ok(vec![false; layers]),
+            (None, LayerTypes::AlternatingSliding) => return Err(err(
+                "missing: say which layers use sliding attention (e.g. [\"sliding_attention\", \"full_attention\", …])"
+                    .into(),
+            )),
+            (Some(t), _) => t.as_array().ok_or_else(|| err("must be a list".into()))?,
+        };
+    if spec.layer_types == LayerTypes::FullOnly {
+        if let Some(t) = types.iter().find(|t| t.as_str() != Some("full_attention")) {
+            return Err(err(format!("has {t}: llama.cpp's {} has no sliding-window layers", spec.arch)));
+        }
+        return Ok(vec![false; layers]);
+    }
+    let sliding = types
+        .iter()
+        .map(|t| match t.as_str() {
+            Some("sliding_attention") => Ok(true),
+            Some("full_attention") => Ok(false),
+            _ => Err(err(format!("unknown layer type {t}"))),
+        })
+        .collect::<Result<Vec<bool>>>()?;
+    if sliding.len() != layers {
+        return Err(err(format!("has {} entries for {layers} layers", sliding.len())));
+    }
+    Ok(sliding)
+}
+
+fn parse_scaling(path: &std::path::Path, rs: Option<&serde_json::Value>, spec: &ArchSpec) -> Result<RopeScaling> {
     let Some(rs) = rs else { return Ok(RopeScaling::None) };
     let ty = rs.get("rope_type").or_else(|| rs.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
+    if ty != "default" && !spec.scalings.contains(&ty) {
+        return Err(Error::config(
+            path,
+            "rope_scaling.rope_type",
+            format!("'{ty}' is not supported for {} (supported: {})", spec.arch, spec.scalings.join(", ")),
+        ));
+    }
+    if spec.fixed_yarn_betas {
+        check_fixed_yarn_betas(path, rs)?;
+    }
     let num = |k: &str| rs.get(k).and_then(|v| v.as_f64());
     let need = |k: &str| num(k).ok_or_else(|| Error::config(path, format!("rope_scaling.{k}"), "missing"));
     Ok(match ty {
@@ -202,6 +269,7 @@ fn parse_scaling(path: &std::path::Path, rs: Option<&serde_json::Value>) -> Resu
                 ("beta_slow", "rope.scaling.yarn_beta_slow"),
             ]
             .into_iter()
+            .filter(|_| !spec.fixed_yarn_betas)
             .filter_map(|(k, key)| num(k).map(|v| (key, v)))
             .collect(),
         },
@@ -251,265 +319,104 @@ pub fn llama3_rope_factors(
         .collect()
 }
 
-/// Builds the plan of a decoder-only model described by `spec`.
-pub fn plan(ckpt: &Checkpoint, spec: &DecoderSpec, opts: &PlanOptions) -> Result<Plan> {
-    let cfg = DecoderConfig::read(ckpt, spec)?;
-    check_layer_types(ckpt, spec)?;
-    let mut tensors = Vec::new();
-    let module = |path: &str, kind: ModuleKind| Some(ModuleRef { path: path.to_string(), kind });
-    let (h, hd, f32only) = (cfg.hidden, cfg.head_dim, TensorClass::F32Only);
-    let (q, kv) = (cfg.heads * hd, cfg.kv_heads * hd);
-
-    let embed = resolve_weight(ckpt, "model.embed_tokens", &[cfg.vocab, h])?;
-    push(
-        &mut tensors,
-        "token_embd.weight".into(),
-        vec![cfg.vocab, h],
-        TensorClass::Matrix,
-        embed,
-        module("model.embed_tokens", ModuleKind::Embedding),
-    );
-    for i in 0..cfg.layers {
-        let p = format!("model.layers.{i}");
-        let b = format!("blk.{i}");
-        let norm = resolve_param(ckpt, &format!("{p}.input_layernorm.weight"), &[h])?;
-        push(&mut tensors, format!("{b}.attn_norm.weight"), vec![h], f32only, norm, None);
-        let attn: [(&str, &str, usize, usize, bool); 4] = [
-            ("q_proj", "attn_q", q, h, true),
-            ("k_proj", "attn_k", kv, h, true),
-            ("v_proj", "attn_v", kv, h, false),
-            ("o_proj", "attn_output", h, q, false),
-        ];
-        for (m, gguf, rows, cols, rotated) in attn {
-            let mp = format!("{p}.self_attn.{m}");
-            let w = resolve_weight(ckpt, &mp, &[rows, cols])?;
-            let permute = (rotated && cfg.permute(spec)).then_some(hd);
-            let kind = ModuleKind::Linear;
-            push(
-                &mut tensors,
-                format!("{b}.{gguf}.weight"),
-                vec![rows, cols],
-                TensorClass::Matrix,
-                w,
-                module(&mp, kind),
-            )
-            .rope_permute = permute;
-            // Qwen2 has q/k/v biases only; Llama's attention_bias covers o_proj too.
-            let has_bias = if spec.qkv_bias { m != "o_proj" } else { cfg.attn_bias };
-            if has_bias {
-                let bias = resolve_param(ckpt, &format!("{mp}.bias"), &[rows])?;
-                push(&mut tensors, format!("{b}.{gguf}.bias"), vec![rows], f32only, bias, None).rope_permute = permute;
-            }
-        }
-        if spec.qk_norm {
-            for (m, gguf) in [("q_norm", "attn_q_norm"), ("k_norm", "attn_k_norm")] {
-                let w = resolve_param(ckpt, &format!("{p}.self_attn.{m}.weight"), &[hd])?;
-                push(&mut tensors, format!("{b}.{gguf}.weight"), vec![hd], f32only, w, None);
-            }
-        }
-        let norm = resolve_param(ckpt, &format!("{p}.post_attention_layernorm.weight"), &[h])?;
-        push(&mut tensors, format!("{b}.ffn_norm.weight"), vec![h], f32only, norm, None);
-        match spec.moe {
-            Some(moe) => {
-                let (e, f) = (cfg.experts, cfg.expert_ff);
-                let blk = format!("{p}.{}", moe.block);
-                if !ckpt.tensors.contains(&format!("{blk}.gate.weight")) {
-                    return Err(Error::tensor(
-                        &ckpt.dir,
-                        format!("{blk}.gate.weight"),
-                        format!(
-                            "missing: layer {i} has no MoE router; llama.cpp's {} needs experts in every layer",
-                            spec.arch
-                        ),
-                    ));
-                }
-                let router = resolve_weight(ckpt, &format!("{blk}.gate"), &[e, h])?;
-                let rp = format!("{blk}.gate");
-                push(
-                    &mut tensors,
-                    format!("{b}.ffn_gate_inp.weight"),
-                    vec![e, h],
-                    TensorClass::Router,
-                    router,
-                    module(&rp, ModuleKind::Linear),
-                );
-                for (m, gguf, shape) in [
-                    ("gate_proj", "ffn_gate_exps", [e, f, h]),
-                    ("up_proj", "ffn_up_exps", [e, f, h]),
-                    ("down_proj", "ffn_down_exps", [e, h, f]),
-                ] {
-                    let mp = format!("{blk}.switch_mlp.{m}");
-                    let w = resolve_weight(ckpt, &mp, &shape).map_err(|err| explain_experts(err, &cfg))?;
-                    push(
-                        &mut tensors,
-                        format!("{b}.{gguf}.weight"),
-                        shape.to_vec(),
-                        TensorClass::Matrix,
-                        w,
-                        module(&mp, ModuleKind::Switch),
-                    );
-                }
-            }
-            None => {
-                let f = cfg.intermediate.unwrap_or(0);
-                for (m, gguf, rows, cols) in
-                    [("gate_proj", "ffn_gate", f, h), ("up_proj", "ffn_up", f, h), ("down_proj", "ffn_down", h, f)]
-                {
-                    let mp = format!("{p}.mlp.{m}");
-                    let w = resolve_weight(ckpt, &mp, &[rows, cols])?;
-                    push(
-                        &mut tensors,
-                        format!("{b}.{gguf}.weight"),
-                        vec![rows, cols],
-                        TensorClass::Matrix,
-                        w,
-                        module(&mp, ModuleKind::Linear),
-                    );
-                    if cfg.mlp_bias {
-                        let bias = resolve_param(ckpt, &format!("{mp}.bias"), &[rows])?;
-                        push(&mut tensors, format!("{b}.{gguf}.bias"), vec![rows], f32only, bias, None);
-                    }
-                }
-            }
-        }
-    }
-    let norm = resolve_param(ckpt, "model.norm.weight", &[h])?;
-    push(&mut tensors, "output_norm.weight".into(), vec![h], f32only, norm, None);
-    if !cfg.tied {
-        if !ckpt.tensors.contains("lm_head.weight") {
-            return Err(Error::tensor(
-                &ckpt.dir,
-                "lm_head.weight",
-                "missing, and config.json does not set tie_word_embeddings: true",
+/// gpt-oss: llama.cpp uses yarn betas 32 and 1 and has no key to change them.
+fn check_fixed_yarn_betas(path: &std::path::Path, rs: &serde_json::Value) -> Result<()> {
+    for (k, want) in [("beta_fast", 32.0), ("beta_slow", 1.0)] {
+        if let Some(v) = rs.get(k).and_then(|v| v.as_f64()).filter(|v| *v != want) {
+            return Err(Error::config(
+                path,
+                format!("rope_scaling.{k}"),
+                format!("{v}: llama.cpp's gpt-oss uses {want} and has no key to change it"),
             ));
         }
-        let head = resolve_weight(ckpt, "lm_head", &[cfg.vocab, h])?;
-        push(
-            &mut tensors,
-            "output.weight".into(),
-            vec![cfg.vocab, h],
-            TensorClass::Matrix,
-            head,
-            module("lm_head", ModuleKind::Linear),
-        );
-    }
-    if let RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } = cfg.scaling {
-        let values =
-            llama3_rope_factors(cfg.rope_theta, hd, factor, low_freq_factor, high_freq_factor, original_context);
-        let what = "rope_scaling (llama3) in config.json".to_string();
-        push(
-            &mut tensors,
-            "rope_freqs.weight".into(),
-            vec![hd / 2],
-            f32only,
-            Encoding::Computed { what, values },
-            None,
-        );
-    }
-
-    let metadata = metadata(ckpt, spec, &cfg, opts)?;
-    Ok(Plan { arch: spec.arch, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata, tensors })
-}
-
-/// Adds a tensor and returns it for any further setting.
-fn push(
-    tensors: &mut Vec<PlannedTensor>,
-    name: String,
-    shape: Vec<usize>,
-    class: TensorClass,
-    source: Encoding,
-    module: Option<ModuleRef>,
-) -> &mut PlannedTensor {
-    tensors.push(PlannedTensor::new(name, shape, class, source, module));
-    let n = tensors.len();
-    &mut tensors[n - 1]
-}
-
-/// mlx-lm's Llama class can mix sliding-window layers in; llama.cpp's `llama` cannot.
-fn check_layer_types(ckpt: &Checkpoint, spec: &DecoderSpec) -> Result<()> {
-    let Some(types) = ckpt.config.get("layer_types").and_then(|v| v.as_array()) else { return Ok(()) };
-    if let Some(t) = types.iter().find(|t| t.as_str() != Some("full_attention")) {
-        return Err(Error::config(
-            &ckpt.config.path,
-            "layer_types",
-            format!("has {t}: llama.cpp's {} has no sliding-window layers", spec.arch),
-        ));
     }
     Ok(())
 }
 
-fn explain_experts(e: Error, cfg: &DecoderConfig) -> Error {
-    match e {
-        Error::Tensor { path, tensor, msg } => Error::Tensor {
-            path,
-            tensor,
-            msg: format!(
-                "{msg} (config: {} experts of size {}, hidden_size {})",
-                cfg.experts, cfg.expert_ff, cfg.hidden
-            ),
-        },
-        e => e,
+/// Builds the plan of a decoder-only model described by `spec`.
+pub fn plan(ckpt: &Checkpoint, spec: &ArchSpec, opts: &PlanOptions) -> Result<Plan> {
+    let cfg = DecoderConfig::read(ckpt, spec)?;
+    let dims = cfg.dims();
+    let mut tensors = Vec::new();
+    for (layer, t) in spec.tensors(cfg.layers) {
+        if cfg.has(t.when) {
+            tensors.push(plan_tensor(ckpt, spec, &cfg, &dims, layer, t)?);
+        }
+    }
+    let metadata = metadata(ckpt, spec, &cfg, opts)?;
+    Ok(Plan { arch: spec.arch, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata, tensors })
+}
+
+/// One tensor of the spec, resolved in the checkpoint (layer `layer` for per-layer ones).
+fn plan_tensor(
+    ckpt: &Checkpoint,
+    spec: &ArchSpec,
+    cfg: &DecoderConfig,
+    dims: &Dims,
+    layer: Option<usize>,
+    t: &TensorSpec,
+) -> Result<PlannedTensor> {
+    let (name, mlx) = match layer {
+        Some(i) => (format!("blk.{i}.{}", t.gguf), format!("model.layers.{i}.{}", t.mlx)),
+        None => (t.gguf.to_string(), t.mlx.to_string()),
+    };
+    if t.when == When::Untied && !ckpt.tensors.contains(&format!("{mlx}.weight")) {
+        let msg = "missing, and config.json does not set tie_word_embeddings: true";
+        return Err(Error::tensor(&ckpt.dir, format!("{mlx}.weight"), msg));
+    }
+    let shape: Vec<usize> = dims.shape(t.shape).into_iter().map(|d| d.unwrap_or(0) as usize).collect();
+    let (class, source, module) = match t.source {
+        Source::Weight(kind, class) => {
+            if class == TensorClass::Router && !ckpt.tensors.contains(&format!("{mlx}.weight")) {
+                let msg = format!("missing: llama.cpp's {} needs experts in every layer", spec.arch);
+                return Err(Error::tensor(&ckpt.dir, format!("{mlx}.weight"), msg));
+            }
+            let w = resolve_weight(ckpt, &mlx, &shape).map_err(|e| explain_experts(e, spec, cfg, t))?;
+            (class, w, Some(ModuleRef { path: mlx, kind }))
+        }
+        Source::Param => (TensorClass::F32Only, resolve_param(ckpt, &mlx, &shape)?, None),
+        Source::Llama3RopeFreqs => (TensorClass::F32Only, llama3_freqs(cfg), None),
+    };
+    let mut planned = PlannedTensor::new(name, shape, class, source, module);
+    planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
+    Ok(planned)
+}
+
+/// Llama 3.1's `rope_freqs` values.
+fn llama3_freqs(cfg: &DecoderConfig) -> Encoding {
+    let RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_context } = cfg.scaling else {
+        return Encoding::Computed { what: "rope_scaling".into(), values: Vec::new() };
+    };
+    let values =
+        llama3_rope_factors(cfg.rope_theta, cfg.head_dim, factor, low_freq_factor, high_freq_factor, original_context);
+    Encoding::Computed { what: "rope_scaling (llama3) in config.json".into(), values }
+}
+
+/// Adds the config's expert settings, by key, to a shape error of an expert tensor.
+fn explain_experts(e: Error, spec: &ArchSpec, cfg: &DecoderConfig, t: &TensorSpec) -> Error {
+    match (e, spec.moe) {
+        (Error::Tensor { path, tensor, msg }, Some(m)) if t.shape.contains(&super::spec::Dim::Experts) => {
+            let msg = format!(
+                "{msg} (config: {}={}, {}={}, hidden_size={})",
+                m.count, cfg.experts, m.ff, cfg.expert_ff, cfg.hidden
+            );
+            Error::Tensor { path, tensor, msg }
+        }
+        (e, _) => e,
     }
 }
 
 fn metadata(
     ckpt: &Checkpoint,
-    spec: &DecoderSpec,
+    spec: &ArchSpec,
     cfg: &DecoderConfig,
     opts: &PlanOptions,
 ) -> Result<Vec<(String, Value)>> {
     let mut md = crate::arch::general_metadata(ckpt, spec.arch, opts);
     md.push(("general.quantization_version".into(), Value::U32(2)));
-    let k = |s: &str| format!("{}.{s}", spec.arch);
-    let u32v = |v: usize| Value::U32(v as u32);
-    if spec.write_rope_dims {
-        md.push((k("vocab_size"), u32v(cfg.vocab)));
+    for m in spec.metadata {
+        md.extend(meta_values(spec, cfg, *m));
     }
-    md.push((k("block_count"), u32v(cfg.layers)));
-    if let Some(n) = cfg.context_length {
-        md.push((k("context_length"), Value::U32(n.min(u32::MAX as u64) as u32)));
-    }
-    md.push((k("embedding_length"), u32v(cfg.hidden)));
-    if let Some(f) = cfg.intermediate {
-        md.push((k("feed_forward_length"), u32v(f)));
-    }
-    md.extend([
-        (k("attention.head_count"), u32v(cfg.heads)),
-        (k("attention.head_count_kv"), u32v(cfg.kv_heads)),
-        (k("rope.freq_base"), Value::F32(cfg.rope_theta as f32)),
-        (k("attention.layer_norm_rms_epsilon"), Value::F32(cfg.rms_eps as f32)),
-    ]);
-    if spec.moe.is_some() {
-        md.push((k("expert_count"), u32v(cfg.experts)));
-        md.push((k("expert_used_count"), u32v(cfg.experts_used)));
-        if spec.moe.is_some_and(|m| m.write_expert_ff) {
-            md.push((k("expert_feed_forward_length"), u32v(cfg.expert_ff)));
-        }
-    }
-    // llama.cpp assumes n_embd / n_head when these are absent.
-    if cfg.head_dim_given || cfg.head_dim != cfg.hidden / cfg.heads {
-        md.push((k("attention.key_length"), u32v(cfg.head_dim)));
-        md.push((k("attention.value_length"), u32v(cfg.head_dim)));
-    }
-    if spec.write_rope_dims {
-        md.push((k("rope.dimension_count"), u32v(cfg.head_dim)));
-    }
-    match &cfg.scaling {
-        RopeScaling::None | RopeScaling::Llama3 { .. } => {}
-        RopeScaling::Linear { factor } => {
-            md.push((k("rope.scaling.type"), Value::String("linear".into())));
-            md.push((k("rope.scaling.factor"), Value::F32(*factor as f32)));
-        }
-        RopeScaling::Yarn { factor, original_context, extra } => {
-            md.push((k("rope.scaling.type"), Value::String("yarn".into())));
-            md.push((k("rope.scaling.factor"), Value::F32(*factor as f32)));
-            md.push((k("rope.scaling.original_context_length"), Value::U32(*original_context as u32)));
-            for (key, v) in extra {
-                md.push((k(key), Value::F32(*v as f32)));
-            }
-        }
-    }
-
     let vocab = Vocab::load(&ckpt.dir, cfg.vocab)?;
     let pre = crate::tokenizer::pre_for(&ckpt.dir, &vocab, opts.tokenizer_pre.as_deref())?.name;
     // LlamaModel.set_vocab: the tokenizer's add_prefix_space, when it states one.
@@ -521,6 +428,65 @@ fn metadata(
     }
     md.extend(vocab_metadata(ckpt, &vocab, &pre)?);
     Ok(md)
+}
+
+/// The `{arch}.*` keys (and values) one metadata entry of the spec stands for.
+fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Value)> {
+    let k = |s: &str| format!("{}.{s}", spec.arch);
+    let u32v = |v: usize| Value::U32(v as u32);
+    match m {
+        Meta::VocabSize => vec![(k("vocab_size"), u32v(cfg.vocab))],
+        Meta::BlockCount => vec![(k("block_count"), u32v(cfg.layers))],
+        Meta::ContextLength => cfg
+            .context_length
+            .map(|n| (k("context_length"), Value::U32(n.min(u32::MAX as u64) as u32)))
+            .into_iter()
+            .collect(),
+        Meta::EmbeddingLength => vec![(k("embedding_length"), u32v(cfg.hidden))],
+        Meta::FeedForwardLength => cfg.intermediate.map(|f| (k("feed_forward_length"), u32v(f))).into_iter().collect(),
+        Meta::ExpertFeedForwardLength => vec![(k("expert_feed_forward_length"), u32v(cfg.expert_ff))],
+        Meta::HeadCount => vec![(k("attention.head_count"), u32v(cfg.heads))],
+        Meta::HeadCountKv => vec![(k("attention.head_count_kv"), u32v(cfg.kv_heads))],
+        // llama.cpp assumes n_embd / n_head when these are absent.
+        Meta::KeyValueLength if cfg.head_dim_given || cfg.head_dim != cfg.hidden / cfg.heads => {
+            vec![(k("attention.key_length"), u32v(cfg.head_dim)), (k("attention.value_length"), u32v(cfg.head_dim))]
+        }
+        Meta::KeyValueLength => Vec::new(),
+        Meta::RmsEps => vec![(k("attention.layer_norm_rms_epsilon"), Value::F32(cfg.rms_eps as f32))],
+        Meta::SlidingWindow => vec![(k("attention.sliding_window"), Value::U32(cfg.sliding_window as u32))],
+        Meta::FreqBase => vec![(k("rope.freq_base"), Value::F32(cfg.rope_theta as f32))],
+        Meta::ExpertCount => vec![(k("expert_count"), u32v(cfg.experts))],
+        Meta::ExpertUsedCount => vec![(k("expert_used_count"), u32v(cfg.experts_used))],
+        Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.head_dim))],
+        Meta::RopeScaling => scaling_values(&k, &cfg.scaling),
+        // llama.cpp's default for these models: even layers sliding, odd layers full.
+        Meta::SlidingWindowPattern if cfg.sliding_layers.iter().enumerate().any(|(i, s)| *s != (i % 2 == 0)) => {
+            vec![(
+                k("attention.sliding_window_pattern"),
+                Value::Array(crate::gguf::Array::Bool(cfg.sliding_layers.clone())),
+            )]
+        }
+        Meta::SlidingWindowPattern => Vec::new(),
+    }
+}
+
+fn scaling_values(k: &dyn Fn(&str) -> String, scaling: &RopeScaling) -> Vec<(String, Value)> {
+    match scaling {
+        RopeScaling::None | RopeScaling::Llama3 { .. } => Vec::new(),
+        RopeScaling::Linear { factor } => vec![
+            (k("rope.scaling.type"), Value::String("linear".into())),
+            (k("rope.scaling.factor"), Value::F32(*factor as f32)),
+        ],
+        RopeScaling::Yarn { factor, original_context, extra } => {
+            let mut v = vec![
+                (k("rope.scaling.type"), Value::String("yarn".into())),
+                (k("rope.scaling.factor"), Value::F32(*factor as f32)),
+                (k("rope.scaling.original_context_length"), Value::U32(*original_context as u32)),
+            ];
+            v.extend(extra.iter().map(|(key, x)| (k(key), Value::F32(*x as f32))));
+            v
+        }
+    }
 }
 
 #[cfg(test)]

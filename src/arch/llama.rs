@@ -4,16 +4,36 @@
 //! `rope_freqs` tensor; embeddings are tied unless config.json says otherwise (mlx-lm's
 //! default).
 
-use super::decoder::{DecoderSpec, RopeKind};
+use super::spec::groups::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
 
-pub const SPEC: DecoderSpec = DecoderSpec {
+pub const SPEC: ArchSpec = ArchSpec {
     arch: "llama",
     rope: RopeKind::Norm,
-    qkv_bias: false,
-    qk_norm: false,
+    front: EMBED,
+    layer: &[ATTN_NORM, LLAMA_ATTN, FFN_NORM, MLP],
+    back: &[HEAD[0], HEAD[1], ROPE_FREQS[0]],
+    metadata: &[
+        VocabSize,
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        KeyValueLength,
+        RopeDimensionCount,
+        RopeScaling,
+    ],
     moe: None,
     honours_head_dim: true,
-    write_rope_dims: true,
+    requires_head_dim: false,
+    layer_types: LayerTypes::FullOnly,
+    scalings: &["linear", "yarn", "llama3"],
+    fixed_yarn_betas: false,
     default_tie: true,
     default_rope_theta: 10000.0,
+    default_sliding_window: 0,
 };

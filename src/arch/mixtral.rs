@@ -1,23 +1,48 @@
-//! Mixtral (`model_type: mixtral`) → llama.cpp's `llama` with experts. mlx-lm stacks the
-//! experts as `block_sparse_moe.switch_mlp.{gate,up,down}_proj` (`[E, out, in]`, which is
-//! GGUF's `ffn_*_exps` byte for byte) with the router in `block_sparse_moe.gate`. Q/K rows
-//! are permuted as for Llama; head size is always hidden/heads in mlx-lm's class.
+//! Mixtral (`model_type: mixtral`) → llama.cpp's `llama` with experts: Llama's attention
+//! (NORM rope, Q/K permuted), the router `block_sparse_moe.gate` and the experts mlx-lm's
+//! sanitize stacks into `block_sparse_moe.switch_mlp`. mlx-lm's class ignores `head_dim`.
 
-use super::decoder::{DecoderSpec, MoeSpec, RopeKind};
+use super::spec::groups::*;
+use super::spec::Dim::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, MoeKeys, RopeKind, TensorSpec as T};
+use crate::plan::ModuleKind::Switch;
 
-pub const SPEC: DecoderSpec = DecoderSpec {
+const MOE: &[T] = &[
+    T::router("ffn_gate_inp.weight", "block_sparse_moe.gate", &[Experts, Embd]),
+    T::weight("ffn_gate_exps.weight", "block_sparse_moe.switch_mlp.gate_proj", &[Experts, ExpFf, Embd], Switch),
+    T::weight("ffn_up_exps.weight", "block_sparse_moe.switch_mlp.up_proj", &[Experts, ExpFf, Embd], Switch),
+    T::weight("ffn_down_exps.weight", "block_sparse_moe.switch_mlp.down_proj", &[Experts, Embd, ExpFf], Switch),
+];
+
+pub const SPEC: ArchSpec = ArchSpec {
     arch: "llama",
     rope: RopeKind::Norm,
-    qkv_bias: false,
-    qk_norm: false,
-    moe: Some(MoeSpec {
-        block: "block_sparse_moe",
-        count_key: "num_local_experts",
-        ff_key: "intermediate_size",
-        write_expert_ff: false,
-    }),
+    front: EMBED,
+    layer: &[ATTN_NORM, LLAMA_ATTN, FFN_NORM, MOE],
+    back: &[HEAD[0], HEAD[1], ROPE_FREQS[0]],
+    metadata: &[
+        VocabSize,
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        ExpertCount,
+        ExpertUsedCount,
+        KeyValueLength,
+        RopeDimensionCount,
+        RopeScaling,
+    ],
+    moe: Some(MoeKeys { count: "num_local_experts", ff: "intermediate_size", used: &["num_experts_per_tok"] }),
     honours_head_dim: false,
-    write_rope_dims: true,
+    requires_head_dim: false,
+    layer_types: LayerTypes::FullOnly,
+    scalings: &["linear", "yarn", "llama3"],
+    fixed_yarn_betas: false,
     default_tie: false,
     default_rope_theta: 1e6,
+    default_sliding_window: 0,
 };

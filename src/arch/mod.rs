@@ -1,5 +1,6 @@
-//! Architectures: one file each, holding the name table, the metadata keys llama.cpp
-//! reads for it, and any transforms. `plan` dispatches on config.json's `model_type`.
+//! Architectures: one file each, holding its declarative [`spec::ArchSpec`] (tensor table,
+//! metadata keys, config quirks), registered by one line in [`REGISTRY`]. `plan` builds
+//! the plan from the spec; `verify` checks files of the architecture against it.
 
 pub mod decoder;
 pub mod gpt_oss;
@@ -8,38 +9,76 @@ pub mod mixtral;
 pub mod qwen2;
 pub mod qwen3;
 pub mod qwen3_moe;
+pub mod spec;
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanOptions};
 use crate::source::Checkpoint;
 
+/// One supported architecture: the config.json `model_type` values it takes, its spec,
+/// the file that states it, and any check of config.json a spec cannot express.
+pub struct Entry {
+    pub model_types: &'static [&'static str],
+    pub spec: &'static spec::ArchSpec,
+    pub file: &'static str,
+    pub refuse: Option<fn(&Checkpoint) -> Result<()>>,
+}
+
+/// Every supported architecture, one line each.
+pub const REGISTRY: &[Entry] = &[
+    Entry { model_types: &["gpt_oss"], spec: &gpt_oss::SPEC, file: "gpt_oss.rs", refuse: None },
+    Entry { model_types: &["llama", "mistral"], spec: &llama::SPEC, file: "llama.rs", refuse: None },
+    Entry { model_types: &["mixtral"], spec: &mixtral::SPEC, file: "mixtral.rs", refuse: None },
+    Entry { model_types: &["qwen2"], spec: &qwen2::SPEC, file: "qwen2.rs", refuse: None },
+    Entry { model_types: &["qwen3"], spec: &qwen3::SPEC, file: "qwen3.rs", refuse: None },
+    Entry {
+        model_types: &["qwen3_moe"],
+        spec: &qwen3_moe::SPEC,
+        file: "qwen3_moe.rs",
+        refuse: Some(qwen3_moe::refuse),
+    },
+];
+
 /// `model_type` values with a mapping.
-pub const SUPPORTED: &[&str] = &["gpt_oss", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe"];
+pub fn supported() -> Vec<&'static str> {
+    REGISTRY.iter().flat_map(|e| e.model_types.iter().copied()).collect()
+}
 
 pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
-    match ckpt.config.model_type.as_str() {
-        "gpt_oss" => gpt_oss::plan(ckpt, opts),
-        "llama" | "mistral" => decoder::plan(ckpt, &llama::SPEC, opts),
-        "mixtral" => decoder::plan(ckpt, &mixtral::SPEC, opts),
-        "qwen2" => decoder::plan(ckpt, &qwen2::SPEC, opts),
-        "qwen3" => decoder::plan(ckpt, &qwen3::SPEC, opts),
-        "qwen3_moe" => qwen3_moe::plan(ckpt, opts),
-        other => match &ckpt.config.wrapper {
-            Some(w) => Err(Error::config(
+    let model_type = ckpt.config.model_type.as_str();
+    let Some(entry) = REGISTRY.iter().find(|e| e.model_types.contains(&model_type)) else {
+        let supported = supported().join(", ");
+        return Err(match &ckpt.config.wrapper {
+            Some(w) => Error::config(
                 &ckpt.config.path,
                 "text_config.model_type",
-                format!(
-                    "the '{w}' folder's language model is '{other}', which is not supported (supported: {})",
-                    SUPPORTED.join(", ")
-                ),
-            )),
-            None => Err(Error::config(
+                format!("the '{w}' folder's language model is '{model_type}', which is not supported (supported: {supported})"),
+            ),
+            None => Error::config(
                 &ckpt.config.path,
                 "model_type",
-                format!("'{other}' is not supported (supported: {})", SUPPORTED.join(", ")),
-            )),
-        },
+                format!("'{model_type}' is not supported (supported: {supported})"),
+            ),
+        });
+    };
+    if let Some(refuse) = entry.refuse {
+        refuse(ckpt)?;
     }
+    decoder::plan(ckpt, entry.spec, opts)
+}
+
+/// The spec `verify` checks a file of GGUF architecture `arch` against: llama files with
+/// experts are Mixtral's.
+pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static spec::ArchSpec> {
+    Some(match arch {
+        "llama" if expert_count.unwrap_or(0) > 0 => &mixtral::SPEC,
+        "llama" => &llama::SPEC,
+        "qwen2" => &qwen2::SPEC,
+        "qwen3" => &qwen3::SPEC,
+        "qwen3moe" => &qwen3_moe::SPEC,
+        "gpt-oss" => &gpt_oss::SPEC,
+        _ => return None,
+    })
 }
 
 /// Common `general.*` keys.
@@ -51,4 +90,22 @@ pub(crate) fn general_metadata(ckpt: &Checkpoint, arch: &str, opts: &PlanOptions
         ("general.type".into(), Value::String("model".into())),
         ("general.name".into(), Value::String(name)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_table_lists_the_registry() {
+        let doc = include_str!("../../docs/architectures.md");
+        for e in REGISTRY {
+            let types: Vec<String> = e.model_types.iter().map(|t| format!("`{t}`")).collect();
+            let row = format!("| {} | `{}` | `{}` |", types.join(", "), e.file, e.spec.arch);
+            assert!(doc.contains(&row), "docs/architectures.md has no row {row}");
+            assert_eq!(spec_for_file(e.spec.arch, e.spec.moe.map(|_| 1)).map(|s| s.arch), Some(e.spec.arch));
+        }
+        let rows = doc.lines().filter(|l| l.starts_with("| `") && !l.starts_with("| `model_type`")).count();
+        assert_eq!(rows, REGISTRY.len(), "a row for an architecture that is not registered");
+    }
 }

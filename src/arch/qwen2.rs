@@ -1,16 +1,34 @@
-//! Qwen2 / Qwen2.5 (`model_type: qwen2`) → llama.cpp's `qwen2`. NEOX rope (weights as
-//! they are), biases on q/k/v (F32), tied embeddings by default.
+//! Qwen2 / Qwen2.5 (`model_type: qwen2`) → llama.cpp's `qwen2`: NEOX rope (weights as
+//! they are), biases on q/k/v (none on the output), tied embeddings by default.
 
-use super::decoder::{DecoderSpec, RopeKind};
+use super::spec::groups::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
 
-pub const SPEC: DecoderSpec = DecoderSpec {
+pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen2",
     rope: RopeKind::Neox,
-    qkv_bias: true,
-    qk_norm: false,
+    front: EMBED,
+    layer: &[ATTN_NORM, QKV_BIAS_ATTN, FFN_NORM, MLP],
+    back: HEAD,
+    metadata: &[
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        KeyValueLength,
+        RopeScaling,
+    ],
     moe: None,
     honours_head_dim: false,
-    write_rope_dims: false,
+    requires_head_dim: false,
+    layer_types: LayerTypes::FullOnly,
+    scalings: &["linear", "yarn"],
+    fixed_yarn_betas: false,
     default_tie: true,
     default_rope_theta: 1e6,
+    default_sliding_window: 0,
 };

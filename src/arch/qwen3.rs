@@ -1,17 +1,35 @@
-//! Qwen3 dense (`model_type: qwen3`) → llama.cpp's `qwen3`. NEOX rope, no biases,
-//! per-head RMSNorm on queries and keys (`attn_q_norm`/`attn_k_norm`, F32), an explicit
-//! `head_dim` that need not be hidden/heads.
+//! Qwen3 (`model_type: qwen3`) → llama.cpp's `qwen3`: NEOX rope, per-head RMSNorm on
+//! queries and keys (F32), no biases, `head_dim` from config.json (128 in every real Qwen3,
+//! not hidden/heads).
 
-use super::decoder::{DecoderSpec, RopeKind};
+use super::spec::groups::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
 
-pub const SPEC: DecoderSpec = DecoderSpec {
+pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen3",
     rope: RopeKind::Neox,
-    qkv_bias: false,
-    qk_norm: true,
+    front: EMBED,
+    layer: &[ATTN_NORM, QK_NORM_ATTN, FFN_NORM, MLP],
+    back: HEAD,
+    metadata: &[
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        KeyValueLength,
+        RopeScaling,
+    ],
     moe: None,
     honours_head_dim: true,
-    write_rope_dims: false,
+    requires_head_dim: false,
+    layer_types: LayerTypes::FullOnly,
+    scalings: &["linear", "yarn"],
+    fixed_yarn_betas: false,
     default_tie: false,
     default_rope_theta: 1e6,
+    default_sliding_window: 0,
 };

@@ -4,29 +4,45 @@
 //! layers (`mlp_only_layers`, `decoder_sparse_step`) and `norm_topk_prob: false` are refused.
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, PlanOptions};
 use crate::source::Checkpoint;
 
-use super::decoder::{DecoderSpec, MoeSpec, RopeKind};
+use super::spec::groups::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, MoeKeys, RopeKind};
 
-pub const SPEC: DecoderSpec = DecoderSpec {
+pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen3moe",
     rope: RopeKind::Neox,
-    qkv_bias: false,
-    qk_norm: true,
-    moe: Some(MoeSpec {
-        block: "mlp",
-        count_key: "num_experts",
-        ff_key: "moe_intermediate_size",
-        write_expert_ff: true,
-    }),
+    front: EMBED,
+    layer: &[ATTN_NORM, QK_NORM_ATTN, FFN_NORM, MLP_SWITCH],
+    back: HEAD,
+    metadata: &[
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        ExpertCount,
+        ExpertUsedCount,
+        ExpertFeedForwardLength,
+        KeyValueLength,
+        RopeScaling,
+    ],
+    moe: Some(MoeKeys { count: "num_experts", ff: "moe_intermediate_size", used: &["num_experts_per_tok"] }),
     honours_head_dim: true,
-    write_rope_dims: false,
+    requires_head_dim: false,
+    layer_types: LayerTypes::FullOnly,
+    scalings: &["linear", "yarn"],
+    fixed_yarn_betas: false,
     default_tie: false,
     default_rope_theta: 1e6,
+    default_sliding_window: 0,
 };
 
-pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
+/// Configurations llama.cpp's qwen3moe cannot express.
+pub fn refuse(ckpt: &Checkpoint) -> Result<()> {
     let c = &ckpt.config;
     if c.opt_bool("norm_topk_prob")? == Some(false) {
         return Err(Error::config(
@@ -43,5 +59,5 @@ pub fn plan(ckpt: &Checkpoint, opts: &PlanOptions) -> Result<Plan> {
             "dense MLP layers in a qwen3_moe model: llama.cpp's qwen3moe needs experts in every layer",
         ));
     }
-    super::decoder::plan(ckpt, &SPEC, opts)
+    Ok(())
 }

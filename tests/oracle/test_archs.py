@@ -489,3 +489,31 @@ def test_every_llama_quantize_type_is_read(mlx2gguf, builds, tmp_path):
         assert ggml in {t["type"] for t in doc["tensors"]}, (name, {t["type"] for t in doc["tensors"]})
         p = run(mlx2gguf, "verify", out, check=False)
         assert p.returncode == 0, p.stdout
+
+
+# The tensor of each architecture whose absence llama.cpp refuses (and verify must flag).
+REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.weight",
+                   "mixtral": "blk.1.ffn_gate_inp.weight", "qwen2": "blk.1.ffn_up.weight",
+                   "qwen3": "blk.1.attn_k_norm.weight", "qwen3_moe": "blk.0.ffn_down_exps.weight"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_verify_checks_every_architecture(mlx2gguf, builds, tmp_path, arch):
+    """verify knows each architecture from its spec: our files (and llama.cpp's own Q4_K_M
+    of them) pass; a copy without a tensor llama.cpp requires, or without its RMS epsilon,
+    is flagged, and llama.cpp refuses to load it too."""
+    from test_verify import drop_kv, drop_tensor, llama_ok, llama_probe, llama_refused, rewrite
+
+    good = builds.gguf(mlx2gguf, arch, "f32")
+    ours = run(mlx2gguf, "verify", good, check=False)
+    assert ours.returncode == 0, ours.stdout
+    ref = llama_quantize(good, tmp_path / "ref.gguf", LLAMA_FTYPE["q4_k_m"])
+    assert run(mlx2gguf, "verify", ref, check=False).returncode == 0
+    assert llama_ok(llama_probe(good))
+    g = GGUF_ARCH[arch]
+    for name, edit, rule in [("tensor", dict(tensors=drop_tensor(REQUIRED_TENSOR[arch])), "tensor-missing"),
+                             ("key", dict(kv=drop_kv(f"{g}.attention.layer_norm_rms_epsilon")), "kv-missing")]:
+        bad = rewrite(good, tmp_path / f"{name}.gguf", **edit)
+        p = run(mlx2gguf, "verify", bad, check=False)
+        assert p.returncode == 1 and rule in p.stdout, (name, p.stdout)
+        assert llama_refused(llama_probe(bad)), name

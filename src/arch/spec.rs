@@ -1,0 +1,292 @@
+//! The declarative description of an architecture: which tensors llama.cpp creates for it
+//! (GGUF name, the MLX tensor it comes from, shape in model dimensions, role, when it
+//! exists) and which metadata keys it reads, in the order they are written. The planner
+//! (`decoder`) builds a plan from it and `verify` checks any GGUF of the architecture
+//! against it, so the two cannot disagree.
+
+use crate::plan::{ModuleKind, TensorClass};
+
+/// A model dimension that tensor shapes are made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dim {
+    Embd,
+    Vocab,
+    /// `n_head · head_dim`.
+    Q,
+    /// `n_head_kv · head_dim`.
+    Kv,
+    HeadDim,
+    HalfHeadDim,
+    Heads,
+    Ff,
+    Experts,
+    ExpFf,
+}
+
+/// The dimensions' values: from config.json when planning, from the metadata when
+/// verifying (`vocab` is unknown when a file's vocabulary is unreadable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub embd: u64,
+    pub vocab: Option<u64>,
+    pub heads: u64,
+    pub kv_heads: u64,
+    pub head_dim: u64,
+    pub ff: u64,
+    pub experts: u64,
+    pub exp_ff: u64,
+}
+
+impl Dims {
+    pub fn of(&self, d: Dim) -> Option<u64> {
+        Some(match d {
+            Dim::Embd => self.embd,
+            Dim::Vocab => return self.vocab,
+            Dim::Q => self.heads.saturating_mul(self.head_dim),
+            Dim::Kv => self.kv_heads.saturating_mul(self.head_dim),
+            Dim::HeadDim => self.head_dim,
+            Dim::HalfHeadDim => self.head_dim / 2,
+            Dim::Heads => self.heads,
+            Dim::Ff => self.ff,
+            Dim::Experts => self.experts,
+            Dim::ExpFf => self.exp_ff,
+        })
+    }
+
+    /// A spec shape (MLX order: rows…, then the row) as sizes.
+    pub fn shape(&self, dims: &[Dim]) -> Vec<Option<u64>> {
+        dims.iter().map(|d| self.of(*d)).collect()
+    }
+}
+
+/// What a tensor is made from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A module's weight (`mlx` is the module path), MLX-quantized or dense; an adapter may
+    /// change it.
+    Weight(ModuleKind, TensorClass),
+    /// A dense parameter kept F32 (`mlx` is the tensor name): norms, biases, sinks.
+    Param,
+    /// Llama 3 rope factors, computed from config.json's rope_scaling.
+    Llama3RopeFreqs,
+}
+
+/// When a tensor exists. Planning decides from config.json; `verify` requires `Always`
+/// tensors and accepts the others when present (llama.cpp creates them optional).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// config.json's `attention_bias`.
+    AttnBias,
+    /// config.json's `mlp_bias`.
+    MlpBias,
+    /// Embeddings not tied (llama.cpp reuses token_embd when output is absent).
+    Untied,
+    /// Llama 3 rope scaling.
+    Llama3Rope,
+}
+
+/// One tensor llama.cpp creates. Per-layer names are relative to `blk.N.` and
+/// `model.layers.N.`.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorSpec {
+    pub gguf: &'static str,
+    pub mlx: &'static str,
+    pub shape: &'static [Dim],
+    pub source: Source,
+    /// Q/K rows permuted for llama.cpp's NORM rope.
+    pub rope_permute: bool,
+    pub when: When,
+}
+
+impl TensorSpec {
+    pub const fn weight(gguf: &'static str, mlx: &'static str, shape: &'static [Dim], kind: ModuleKind) -> Self {
+        let source = Source::Weight(kind, TensorClass::Matrix);
+        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always }
+    }
+
+    /// The MoE router: a module weight kept F32.
+    pub const fn router(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
+        let source = Source::Weight(ModuleKind::Linear, TensorClass::Router);
+        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always }
+    }
+
+    pub const fn param(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
+        TensorSpec { gguf, mlx, shape, source: Source::Param, rope_permute: false, when: When::Always }
+    }
+
+    pub const fn when(self, when: When) -> Self {
+        TensorSpec { when, ..self }
+    }
+
+    pub const fn rope(self) -> Self {
+        TensorSpec { rope_permute: true, ..self }
+    }
+}
+
+/// A metadata key an architecture writes (under `{arch}.`), in its place in the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Meta {
+    VocabSize,
+    BlockCount,
+    /// Written when config.json states it (always for gpt-oss, derived if need be).
+    ContextLength,
+    EmbeddingLength,
+    /// Written when the model has a dense intermediate size.
+    FeedForwardLength,
+    ExpertFeedForwardLength,
+    HeadCount,
+    HeadCountKv,
+    /// key_length and value_length, when the head size is not n_embd / n_head (or is given).
+    KeyValueLength,
+    RmsEps,
+    SlidingWindow,
+    FreqBase,
+    ExpertCount,
+    ExpertUsedCount,
+    RopeDimensionCount,
+    /// rope.scaling.* for linear and yarn scaling.
+    RopeScaling,
+    /// attention.sliding_window_pattern, when the layers differ from llama.cpp's default.
+    SlidingWindowPattern,
+}
+
+/// How an architecture reads its sliding-window layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerTypes {
+    /// Only full attention: any other `layer_types` entry is refused.
+    FullOnly,
+    /// gpt-oss: `layer_types` required; llama.cpp's default is even layers sliding.
+    AlternatingSliding,
+}
+
+/// An MoE block's config.json keys.
+#[derive(Clone, Copy, Debug)]
+pub struct MoeKeys {
+    /// The expert count.
+    pub count: &'static str,
+    /// Each expert's hidden size.
+    pub ff: &'static str,
+    /// Experts per token, with older names tried in turn.
+    pub used: &'static [&'static str],
+}
+
+/// How llama.cpp applies rope for an architecture (`llama_model_rope_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeKind {
+    /// Adjacent pairs: HF-layout Q/K rows must be permuted at conversion.
+    Norm,
+    /// Rotate-half, as in HF and MLX: weights are taken as they are.
+    Neox,
+}
+
+/// Everything that distinguishes one decoder architecture from another.
+#[derive(Clone, Copy, Debug)]
+pub struct ArchSpec {
+    /// `general.architecture`.
+    pub arch: &'static str,
+    pub rope: RopeKind,
+    /// Tensors before the layers (`token_embd`), in each layer, and after them.
+    pub front: &'static [TensorSpec],
+    pub layer: &'static [&'static [TensorSpec]],
+    pub back: &'static [TensorSpec],
+    pub metadata: &'static [Meta],
+    pub moe: Option<MoeKeys>,
+    /// Whether config's `head_dim` is used (Mixtral's mlx-lm class ignores it), and
+    /// whether it is required (gpt-oss: n_embd / n_head is not its head size).
+    pub honours_head_dim: bool,
+    pub requires_head_dim: bool,
+    pub layer_types: LayerTypes,
+    /// Rope scaling types config.json may ask for (`rope_scaling.rope_type`).
+    pub scalings: &'static [&'static str],
+    /// llama.cpp's fixed yarn betas (32, 1) with no keys for them: other values are
+    /// refused and none are written (gpt-oss).
+    pub fixed_yarn_betas: bool,
+    /// mlx-lm's defaults where config.json is silent.
+    pub default_tie: bool,
+    pub default_rope_theta: f64,
+    pub default_sliding_window: u64,
+}
+
+impl ArchSpec {
+    /// Every tensor description with the layer it belongs to (`None` outside layers), in
+    /// the order the file holds them.
+    pub fn tensors(&self, n_layer: usize) -> impl Iterator<Item = (Option<usize>, &'static TensorSpec)> + '_ {
+        let layers = (0..n_layer).flat_map(|i| self.layer.iter().flat_map(|g| g.iter()).map(move |t| (Some(i), t)));
+        self.front.iter().map(|t| (None, t)).chain(layers).chain(self.back.iter().map(|t| (None, t)))
+    }
+}
+
+/// Shared groups of tensors.
+pub mod groups {
+    use super::Dim::*;
+    use super::{TensorSpec as T, When};
+    use crate::plan::ModuleKind::{Embedding, Linear, Switch};
+
+    pub const EMBED: &[T] = &[T::weight("token_embd.weight", "model.embed_tokens", &[Vocab, Embd], Embedding)];
+    pub const HEAD: &[T] = &[
+        T::param("output_norm.weight", "model.norm.weight", &[Embd]),
+        T::weight("output.weight", "lm_head", &[Vocab, Embd], Linear).when(When::Untied),
+    ];
+    pub const ROPE_FREQS: &[T] = &[T::param("rope_freqs.weight", "rope_scaling", &[HalfHeadDim]).llama3()];
+    pub const ATTN_NORM: &[T] = &[T::param("attn_norm.weight", "input_layernorm.weight", &[Embd])];
+    pub const FFN_NORM: &[T] = &[T::param("ffn_norm.weight", "post_attention_layernorm.weight", &[Embd])];
+
+    /// Llama's attention: Q/K permuted for NORM rope, biases when `attention_bias`.
+    pub const LLAMA_ATTN: &[T] = &[
+        T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear).rope(),
+        T::param("attn_q.bias", "self_attn.q_proj.bias", &[Q]).rope().when(When::AttnBias),
+        T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear).rope(),
+        T::param("attn_k.bias", "self_attn.k_proj.bias", &[Kv]).rope().when(When::AttnBias),
+        T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
+        T::param("attn_v.bias", "self_attn.v_proj.bias", &[Kv]).when(When::AttnBias),
+        T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
+        T::param("attn_output.bias", "self_attn.o_proj.bias", &[Embd]).when(When::AttnBias),
+    ];
+
+    /// Qwen2's attention: q/k/v biases always, none on the output.
+    pub const QKV_BIAS_ATTN: &[T] = &[
+        T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear),
+        T::param("attn_q.bias", "self_attn.q_proj.bias", &[Q]),
+        T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear),
+        T::param("attn_k.bias", "self_attn.k_proj.bias", &[Kv]),
+        T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
+        T::param("attn_v.bias", "self_attn.v_proj.bias", &[Kv]),
+        T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
+    ];
+
+    /// Qwen3's attention: no biases, then per-head RMSNorm on queries and keys.
+    pub const QK_NORM_ATTN: &[T] = &[
+        T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear),
+        T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear),
+        T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
+        T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
+        T::param("attn_q_norm.weight", "self_attn.q_norm.weight", &[HeadDim]),
+        T::param("attn_k_norm.weight", "self_attn.k_norm.weight", &[HeadDim]),
+    ];
+
+    /// SwiGLU MLP, biases when `mlp_bias`.
+    pub const MLP: &[T] = &[
+        T::weight("ffn_gate.weight", "mlp.gate_proj", &[Ff, Embd], Linear),
+        T::param("ffn_gate.bias", "mlp.gate_proj.bias", &[Ff]).when(When::MlpBias),
+        T::weight("ffn_up.weight", "mlp.up_proj", &[Ff, Embd], Linear),
+        T::param("ffn_up.bias", "mlp.up_proj.bias", &[Ff]).when(When::MlpBias),
+        T::weight("ffn_down.weight", "mlp.down_proj", &[Embd, Ff], Linear),
+        T::param("ffn_down.bias", "mlp.down_proj.bias", &[Embd]).when(When::MlpBias),
+    ];
+
+    /// Experts stacked by mlx-lm's SwitchGLU under `mlp` (Qwen3-MoE).
+    pub const MLP_SWITCH: &[T] = &[
+        T::router("ffn_gate_inp.weight", "mlp.gate", &[Experts, Embd]),
+        T::weight("ffn_gate_exps.weight", "mlp.switch_mlp.gate_proj", &[Experts, ExpFf, Embd], Switch),
+        T::weight("ffn_up_exps.weight", "mlp.switch_mlp.up_proj", &[Experts, ExpFf, Embd], Switch),
+        T::weight("ffn_down_exps.weight", "mlp.switch_mlp.down_proj", &[Experts, Embd, ExpFf], Switch),
+    ];
+}
+
+impl TensorSpec {
+    /// Computed Llama 3 rope factors, present with llama3 rope scaling.
+    pub const fn llama3(self) -> Self {
+        TensorSpec { source: Source::Llama3RopeFreqs, when: When::Llama3Rope, ..self }
+    }
+}
