@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mlx2gguf::convert::{convert, ConvertOptions};
 use mlx2gguf::plan::{parse_tensor_type, OutType, TypeOverrides};
@@ -30,52 +30,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  mlx2gguf convert ./gpt-oss-20b-mlx -o gpt-oss-20b-f16.gguf --outtype f16\n  mlx2gguf convert examples/tiny-gpt-oss -o tiny.gguf"
     )]
-    Convert {
-        /// MLX model folder (config.json, model*.safetensors, tokenizer.json).
-        model_dir: PathBuf,
-        /// mlx-lm adapter folder (adapter_config.json, adapters.safetensors), fused into the output.
-        #[arg(long)]
-        adapter: Option<PathBuf>,
-        /// Instead of fusing, write the adapter as a llama.cpp LoRA GGUF here (the main output is then the base model).
-        #[arg(long, requires = "adapter")]
-        adapter_out: Option<PathBuf>,
-        #[arg(long, default_value = "auto", help = outtype_help())]
-        outtype: String,
-        /// Force the type of output tensors whose name matches REGEX (repeatable), e.g. 'attn_v=q8_0'.
-        #[arg(long = "tensor-type", value_name = "REGEX=TYPE")]
-        tensor_type: Vec<String>,
-        /// Use the output type for every quantizable tensor, without llama-quantize's per-tensor mixture.
-        #[arg(long)]
-        pure: bool,
-        /// Output file (default: <model folder name>-<outtype>.gguf).
-        #[arg(short = 'o', long = "outfile")]
-        outfile: Option<PathBuf>,
-        /// What to do with inf/NaN values in the (dequantized) weights.
-        #[arg(long, value_enum, default_value_t = NanArg::Error)]
-        nan_policy: NanArg,
-        /// Split the output into shards of at most this size (e.g. 48G; K, M, G, T are powers of 1000), named OUT-00001-of-0000N.gguf.
-        #[arg(long, value_name = "SIZE")]
-        split_max_size: Option<String>,
-        /// Split the output into shards of at most this many tensors.
-        #[arg(long, value_name = "N")]
-        split_max_tensors: Option<usize>,
-        /// Show the plan (every tensor class, its source and output type, sizes) without writing anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// Print the plan (--dry-run) or the closing summary as JSON.
-        #[arg(long)]
-        json: bool,
-        /// No progress display.
-        #[arg(long, short = 'q')]
-        quiet: bool,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// llama.cpp pre-tokenizer name (tokenizer.ggml.pre, e.g. llama-bpe, qwen2, gpt-4o) when
-        /// the one detected from tokenizer.json is unknown or wrong.
-        #[arg(long, value_name = "NAME")]
-        tokenizer_pre: Option<String>,
-    },
+    Convert(ConvertArgs),
     /// Check a GGUF file (ours or another tool's) against the rules llama.cpp enforces when
     /// loading and running it. Prints one line per problem; exit code 1 if there are any.
     #[command(after_help = "Example:\n  mlx2gguf verify gpt-oss-120b-q8_0.gguf")]
@@ -84,7 +39,7 @@ enum Command {
     /// adapters) or a GGUF file (metadata, types, tensor table).
     #[command(after_help = "Examples:\n  mlx2gguf inspect ./gpt-oss-20b-mlx\n  mlx2gguf inspect model.gguf --json")]
     Inspect {
-        /// An MLX model folder or a .gguf file.
+        /// An MLX model folder, a cached Hugging Face repo id (ORG/NAME[@REVISION]) or a .gguf file.
         path: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -97,6 +52,155 @@ fn outtype_help() -> String {
         "Output type: {}. Norms, biases, sinks and the MoE router are always F32",
         mlx2gguf::plan::outtype_names().join(", ")
     )
+}
+
+/// `convert`'s arguments.
+#[derive(Args)]
+struct ConvertArgs {
+    /// MLX model folder (config.json, model*.safetensors, tokenizer.json), or a Hugging Face
+    /// repo id ORG/NAME[@REVISION] already in the local Hugging Face cache.
+    model_dir: PathBuf,
+    /// mlx-lm adapter folder (adapter_config.json, adapters.safetensors) or cached repo id, fused into the output.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// Instead of fusing, write the adapter as a llama.cpp LoRA GGUF here (the main output is then the base model).
+    #[arg(long, requires = "adapter")]
+    adapter_out: Option<PathBuf>,
+    #[arg(long, default_value = "auto", help = outtype_help())]
+    outtype: String,
+    /// Force the type of output tensors whose name matches REGEX (repeatable), e.g. 'attn_v=q8_0'.
+    #[arg(long = "tensor-type", value_name = "REGEX=TYPE")]
+    tensor_type: Vec<String>,
+    /// Use the output type for every quantizable tensor, without llama-quantize's per-tensor mixture.
+    #[arg(long)]
+    pure: bool,
+    /// Output file (default: <model folder name>-<outtype>.gguf).
+    #[arg(short = 'o', long = "outfile")]
+    outfile: Option<PathBuf>,
+    /// What to do with inf/NaN values in the (dequantized) weights.
+    #[arg(long, value_enum, default_value_t = NanArg::Error)]
+    nan_policy: NanArg,
+    /// Split the output into shards of at most this size (e.g. 48G; K, M, G, T are powers of 1000), named OUT-00001-of-0000N.gguf.
+    #[arg(long, value_name = "SIZE")]
+    split_max_size: Option<String>,
+    /// Split the output into shards of at most this many tensors.
+    #[arg(long, value_name = "N")]
+    split_max_tensors: Option<usize>,
+    /// Show the plan (every tensor class, its source and output type, sizes) without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the plan (--dry-run) or the closing summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress display.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// llama.cpp pre-tokenizer name (tokenizer.ggml.pre, e.g. llama-bpe, qwen2, gpt-4o) when
+    /// the one detected from tokenizer.json is unknown or wrong.
+    #[arg(long, value_name = "NAME")]
+    tokenizer_pre: Option<String>,
+}
+
+impl ConvertArgs {
+    /// The library's options from the command line, each value checked.
+    fn options(&self, cancel: mlx2gguf::convert::CancelToken) -> Result<ConvertOptions, Error> {
+        if let Some(p) = self.tokenizer_pre.as_deref().filter(|p| !mlx2gguf::tokenizer::pre::is_known_name(p)) {
+            return Err(Error::Usage(format!(
+                "--tokenizer-pre '{p}' is not a pre-tokenizer llama.cpp knows (e.g. llama-bpe, qwen2, gpt-4o, default)"
+            )));
+        }
+        let patterns =
+            self.tensor_type.iter().map(|s| parse_tensor_type(s)).collect::<Result<_, _>>().map_err(Error::Usage)?;
+        let max_bytes = self.split_max_size.as_deref().map(parse_size).transpose().map_err(Error::Usage)?;
+        if self.split_max_tensors == Some(0) {
+            return Err(Error::Usage("--split-max-tensors must be at least 1".into()));
+        }
+        Ok(ConvertOptions {
+            adapter_dir: self.adapter.clone(),
+            adapter_out: self.adapter_out.clone(),
+            outfile: self.outfile.clone(),
+            outtype: self.outtype.parse().map_err(Error::Usage)?,
+            overrides: TypeOverrides { patterns, pure: self.pure },
+            tokenizer_pre: self.tokenizer_pre.clone(),
+            split: SplitSpec { max_bytes, max_tensors: self.split_max_tensors },
+            nan_policy: self.nan_policy.into(),
+            threads: self.threads,
+            cancel: Some(cancel),
+            ..ConvertOptions::new(self.model_dir.clone())
+        })
+    }
+}
+
+impl From<NanArg> for NanPolicy {
+    fn from(a: NanArg) -> NanPolicy {
+        match a {
+            NanArg::Error => NanPolicy::Error,
+            NanArg::Zero => NanPolicy::Zero,
+            NanArg::Keep => NanPolicy::Keep,
+        }
+    }
+}
+
+fn run_convert(args: ConvertArgs, cancel: mlx2gguf::convert::CancelToken) -> Result<bool, Error> {
+    let opts = args.options(cancel)?;
+    if args.dry_run {
+        print_dry_run(&mlx2gguf::convert::dry_run(&opts)?, opts.outtype, args.json);
+        return Ok(true);
+    }
+    // A progress bar on stderr, only when it is a terminal.
+    let bar = (!args.quiet && !args.json).then(progress_bar).flatten();
+    let opts = match &bar {
+        Some(b) => {
+            let b = b.clone();
+            ConvertOptions {
+                progress: Some(std::sync::Arc::new(move |done, total| {
+                    b.set_length(total);
+                    b.set_position(done);
+                })),
+                ..opts
+            }
+        }
+        None => opts,
+    };
+    let result = convert(&opts);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    print_summary(&result?, opts.nan_policy, args.json);
+    Ok(true)
+}
+
+fn print_dry_run(d: &mlx2gguf::convert::DryRun, outtype: OutType, json: bool) {
+    let rows = report::summarize(&d.plan);
+    let not_copied = mlx2gguf::convert::not_copied(&d.plan);
+    print_not_copied(&not_copied);
+    if json {
+        let doc = serde_json::json!({
+            "model_dir": d.model_dir, "multimodal": d.multimodal, "architecture": d.plan.arch,
+            "outtype": outtype.to_string(), "outfile": d.outfile, "tensor_count": d.plan.tensors.len(),
+            "bytes": d.total_bytes, "classes": report::rows_json(&rows),
+            "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
+            "not_copied": not_copied_json(&not_copied),
+            "tensors": report::tensors_json(&d.plan),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
+    println!("model: {}", d.model_dir.display());
+    if let Some(m) = &d.multimodal {
+        println!("{m}");
+    }
+    println!("{} → {} ({}, {} tensors)", d.plan.arch, d.outfile.display(), outtype, d.plan.tensors.len());
+    print!("{}", report::render_table(&rows));
+    if d.files.len() > 1 {
+        for (p, n, b) in &d.files {
+            println!("  shard {}: {n} tensors, {}", p.display(), report::human_bytes(*b));
+        }
+    }
+    println!("total: {} ({} bytes); nothing written (--dry-run)", report::human_bytes(d.total_bytes), d.total_bytes);
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -236,118 +340,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
 /// Runs a command; `Ok(false)` means it ran but found problems (verify).
 fn run(cli: Cli, cancel: mlx2gguf::convert::CancelToken) -> Result<bool, Error> {
     match cli.command {
-        Command::Convert {
-            model_dir,
-            adapter,
-            adapter_out,
-            outtype,
-            tensor_type,
-            pure,
-            outfile,
-            nan_policy,
-            split_max_size,
-            split_max_tensors,
-            dry_run,
-            json,
-            quiet,
-            threads,
-            tokenizer_pre,
-        } => {
-            if let Some(p) = tokenizer_pre.as_deref().filter(|p| !mlx2gguf::tokenizer::pre::is_known_name(p)) {
-                return Err(Error::Usage(format!(
-                    "--tokenizer-pre '{p}' is not a pre-tokenizer llama.cpp knows (e.g. llama-bpe, qwen2, gpt-4o, default)"
-                )));
-            }
-            let outtype: OutType = outtype.parse().map_err(Error::Usage)?;
-            let patterns =
-                tensor_type.iter().map(|s| parse_tensor_type(s)).collect::<Result<_, _>>().map_err(Error::Usage)?;
-            let overrides = TypeOverrides { patterns, pure };
-            let max_bytes = split_max_size.as_deref().map(parse_size).transpose().map_err(Error::Usage)?;
-            if split_max_tensors == Some(0) {
-                return Err(Error::Usage("--split-max-tensors must be at least 1".into()));
-            }
-            let split = SplitSpec { max_bytes, max_tensors: split_max_tensors };
-            let nan_policy = match nan_policy {
-                NanArg::Error => NanPolicy::Error,
-                NanArg::Zero => NanPolicy::Zero,
-                NanArg::Keep => NanPolicy::Keep,
-            };
-            let opts = ConvertOptions {
-                model_dir,
-                adapter_dir: adapter,
-                adapter_out,
-                outfile,
-                outtype,
-                overrides,
-                tokenizer_pre,
-                split,
-                nan_policy,
-                threads,
-                progress: None,
-                cancel: Some(cancel),
-            };
-            if dry_run {
-                let d = mlx2gguf::convert::dry_run(&opts)?;
-                let rows = report::summarize(&d.plan);
-                let not_copied = mlx2gguf::convert::not_copied(&d.plan);
-                print_not_copied(&not_copied);
-                if json {
-                    let doc = serde_json::json!({
-                        "model_dir": d.model_dir, "multimodal": d.multimodal, "architecture": d.plan.arch, "outtype": outtype.to_string(), "outfile": d.outfile,
-                        "tensor_count": d.plan.tensors.len(), "bytes": d.total_bytes, "classes": report::rows_json(&rows),
-                        "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
-                        "not_copied": not_copied_json(&not_copied),
-                        "tensors": report::tensors_json(&d.plan),
-                    });
-                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-                } else {
-                    println!("model: {}", d.model_dir.display());
-                    if let Some(m) = &d.multimodal {
-                        println!("{m}");
-                    }
-                    println!(
-                        "{} → {} ({}, {} tensors)",
-                        d.plan.arch,
-                        d.outfile.display(),
-                        outtype,
-                        d.plan.tensors.len()
-                    );
-                    print!("{}", report::render_table(&rows));
-                    if d.files.len() > 1 {
-                        for (p, n, b) in &d.files {
-                            println!("  shard {}: {n} tensors, {}", p.display(), report::human_bytes(*b));
-                        }
-                    }
-                    println!(
-                        "total: {} ({} bytes); nothing written (--dry-run)",
-                        report::human_bytes(d.total_bytes),
-                        d.total_bytes
-                    );
-                }
-                return Ok(true);
-            }
-            // A progress bar on stderr, only when it is a terminal.
-            let bar = (!quiet && !json).then(progress_bar).flatten();
-            let opts = match &bar {
-                Some(b) => {
-                    let b = b.clone();
-                    ConvertOptions {
-                        progress: Some(std::sync::Arc::new(move |done, total| {
-                            b.set_length(total);
-                            b.set_position(done);
-                        })),
-                        ..opts
-                    }
-                }
-                None => opts,
-            };
-            let result = convert(&opts);
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
-            print_summary(&result?, nan_policy, json);
-            Ok(true)
-        }
+        Command::Convert(args) => run_convert(args, cancel),
         Command::Verify { path } => {
             let problems = mlx2gguf::verify::verify_gguf(&path)?;
             for p in &problems {

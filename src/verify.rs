@@ -519,6 +519,15 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         if let Some(msg) = duplicate_tokens(tokens) {
             self.problem("tokenizer", msg);
         }
+        self.per_token_arrays(n);
+        self.merges(model, needs_merges);
+        self.special_ids(n);
+        Some(n)
+    }
+
+    /// token_type and scores: of their array type, with at least one entry per token.
+    fn per_token_arrays(&mut self, n: u64) {
+        let f = self.f;
         for (key, allowed) in
             [("tokenizer.ggml.token_type", "an i32 array"), ("tokenizer.ggml.scores", "an f32 or i32 array")]
         {
@@ -539,6 +548,11 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
                 Some(_) => {}
             }
         }
+    }
+
+    /// Merges, required by BPE-style tokenizer models.
+    fn merges(&mut self, model: &str, needs_merges: bool) {
+        let f = self.f;
         // Kimi-K2's BPE tokenizer has no merges (the gpt2/hybriddna/whitespace branch).
         let kimi = f.get("tokenizer.ggml.pre").and_then(Value::as_str) == Some("kimi-k2");
         match f.get("tokenizer.ggml.merges") {
@@ -553,6 +567,11 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
             ),
             _ => {}
         }
+    }
+
+    /// Special token ids: u32, and in range (llama.cpp ignores one out of range, warning).
+    fn special_ids(&mut self, n: u64) {
+        let f = self.f;
         for key in SPECIAL_IDS {
             match f.get(key) {
                 None => {}
@@ -564,7 +583,6 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
                 Some(v) => self.problem("kv-type", format!("{key} has type {}; llama.cpp reads u32", type_name(v))),
             }
         }
-        Some(n)
     }
 
     /// For architectures without a tensor table: `token_embd` and `output` rows must

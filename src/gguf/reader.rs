@@ -100,74 +100,8 @@ impl<B: AsRef<[u8]>> GgufFile<B> {
             // name(8) + n_dims(4) + type(4) + offset(8).
             let n_kv = r.bounded_count(n_kv, 13, "metadata")?;
             let n_tensors = r.bounded_count(n_tensors, 24, "tensor")?;
-
-            let mut metadata = Vec::with_capacity(n_kv);
-            let mut keys = HashSet::with_capacity(n_kv);
-            let mut alignment = ALIGNMENT;
-            for _ in 0..n_kv {
-                let key = r.string("metadata key")?;
-                if key.is_empty() {
-                    return Err(GgufError::EmptyKey);
-                }
-                if !keys.insert(key.clone()) {
-                    return Err(GgufError::DuplicateKey(key));
-                }
-                let id = r.u32("value type")?;
-                let ty = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType { key: key.clone(), id })?;
-                let value = r.value(ty, &key)?;
-                if key == "general.alignment" {
-                    alignment = match value {
-                        Value::U32(a) if a != 0 && a.is_power_of_two() => a as u64,
-                        _ => return Err(GgufError::BadAlignment),
-                    };
-                }
-                metadata.push((key, value));
-            }
-
-            let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors);
-            let mut names = HashSet::with_capacity(n_tensors);
-            let mut expected: u64 = 0;
-            for _ in 0..n_tensors {
-                let name = r.string("tensor name")?;
-                if name.len() > MAX_NAME_LEN {
-                    return Err(GgufError::NameTooLong(name));
-                }
-                if !names.insert(name.clone()) {
-                    return Err(GgufError::DuplicateTensor(name));
-                }
-                let n_dims = r.u32("tensor dims")?;
-                if n_dims as usize > MAX_DIMS {
-                    return Err(GgufError::TooManyDims { name, n_dims });
-                }
-                let mut ne = Vec::with_capacity(n_dims as usize);
-                for _ in 0..n_dims {
-                    let d = r.i64("tensor shape")?;
-                    if d < 0 {
-                        return Err(GgufError::NegativeDim { name, ne: d });
-                    }
-                    ne.push(d as u64);
-                }
-                let id = r.u32("tensor type")?;
-                let ggml_type =
-                    GgmlType::from_id(id).ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), id })?;
-                let offset = r.u64("tensor offset")?;
-                let ne0 = ne.first().copied().unwrap_or(1);
-                let elems_ok =
-                    ne.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).is_some_and(|n| n <= i64::MAX as u64);
-                let nbytes =
-                    if ne.is_empty() { Some(ggml_type.type_size() as u64) } else { tensor_nbytes(ggml_type, &ne) };
-                let nbytes = match (elems_ok, nbytes) {
-                    (true, Some(n)) if ne.is_empty() || ne0 % ggml_type.block_size() as u64 == 0 => n,
-                    _ => return Err(GgufError::BadRowLength { name, ne0, ty: ggml_type }),
-                };
-                if offset != expected {
-                    return Err(GgufError::BadOffset { name, got: offset, expected });
-                }
-                expected = pad_to(nbytes, alignment)
-                    .and_then(|p| expected.checked_add(p))
-                    .ok_or(GgufError::BadRowLength { name: name.clone(), ne0, ty: ggml_type })?;
-                tensors.push(TensorInfo { name, ne, ggml_type, offset, nbytes });
-            }
+            let (metadata, alignment) = read_metadata(&mut r, n_kv)?;
+            let tensors = read_tensor_infos(&mut r, n_tensors, alignment)?;
             let data_offset = pad_to(r.pos as u64, alignment).ok_or(GgufError::Truncated("padding"))?;
             let size = r.buf.len() as u64;
             if let Some(last) = tensors.last() {
@@ -205,6 +139,85 @@ fn pad_to(x: u64, align: u64) -> Option<u64> {
         return pad(x);
     }
     x.checked_add(align - 1).map(|v| v / align * align)
+}
+/// The key/value section: unique, non-empty keys of known types, and the alignment.
+fn read_metadata(r: &mut Cursor<'_>, n_kv: usize) -> Result<(Vec<(String, Value)>, u64), GgufError> {
+    let mut metadata = Vec::with_capacity(n_kv);
+    let mut keys = HashSet::with_capacity(n_kv);
+    let mut alignment = ALIGNMENT;
+    for _ in 0..n_kv {
+        let key = r.string("metadata key")?;
+        if key.is_empty() {
+            return Err(GgufError::EmptyKey);
+        }
+        if !keys.insert(key.clone()) {
+            return Err(GgufError::DuplicateKey(key));
+        }
+        let id = r.u32("value type")?;
+        let ty = ValueType::from_id(id).ok_or_else(|| GgufError::UnknownValueType { key: key.clone(), id })?;
+        let value = r.value(ty, &key)?;
+        if key == "general.alignment" {
+            alignment = match value {
+                Value::U32(a) if a != 0 && a.is_power_of_two() => a as u64,
+                _ => return Err(GgufError::BadAlignment),
+            };
+        }
+        metadata.push((key, value));
+    }
+    Ok((metadata, alignment))
+}
+
+/// The tensor infos: unique names, known types, whole blocks per row, contiguous padded
+/// offsets.
+fn read_tensor_infos(r: &mut Cursor<'_>, n_tensors: usize, alignment: u64) -> Result<Vec<TensorInfo>, GgufError> {
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors);
+    let mut names = HashSet::with_capacity(n_tensors);
+    let mut expected: u64 = 0;
+    for _ in 0..n_tensors {
+        let t = read_tensor_info(r)?;
+        if !names.insert(t.name.clone()) {
+            return Err(GgufError::DuplicateTensor(t.name));
+        }
+        if t.offset != expected {
+            return Err(GgufError::BadOffset { name: t.name, got: t.offset, expected });
+        }
+        let ne0 = t.ne.first().copied().unwrap_or(1);
+        expected = pad_to(t.nbytes, alignment)
+            .and_then(|p| expected.checked_add(p))
+            .ok_or(GgufError::BadRowLength { name: t.name.clone(), ne0, ty: t.ggml_type })?;
+        tensors.push(t);
+    }
+    Ok(tensors)
+}
+
+fn read_tensor_info(r: &mut Cursor<'_>) -> Result<TensorInfo, GgufError> {
+    let name = r.string("tensor name")?;
+    if name.len() > MAX_NAME_LEN {
+        return Err(GgufError::NameTooLong(name));
+    }
+    let n_dims = r.u32("tensor dims")?;
+    if n_dims as usize > MAX_DIMS {
+        return Err(GgufError::TooManyDims { name, n_dims });
+    }
+    let mut ne = Vec::with_capacity(n_dims as usize);
+    for _ in 0..n_dims {
+        let d = r.i64("tensor shape")?;
+        if d < 0 {
+            return Err(GgufError::NegativeDim { name, ne: d });
+        }
+        ne.push(d as u64);
+    }
+    let id = r.u32("tensor type")?;
+    let ggml_type = GgmlType::from_id(id).ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), id })?;
+    let offset = r.u64("tensor offset")?;
+    let ne0 = ne.first().copied().unwrap_or(1);
+    let elems_ok = ne.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).is_some_and(|n| n <= i64::MAX as u64);
+    let nbytes = if ne.is_empty() { Some(ggml_type.type_size() as u64) } else { tensor_nbytes(ggml_type, &ne) };
+    let nbytes = match (elems_ok, nbytes) {
+        (true, Some(n)) if ne.is_empty() || ne0 % ggml_type.block_size() as u64 == 0 => n,
+        _ => return Err(GgufError::BadRowLength { name, ne0, ty: ggml_type }),
+    };
+    Ok(TensorInfo { name, ne, ggml_type, offset, nbytes })
 }
 
 struct Cursor<'a> {

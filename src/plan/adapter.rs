@@ -2,7 +2,7 @@
 //! the plan writes, with exactly the shapes mlx-lm's LoRA layers give it.
 
 use crate::error::{Error, Result};
-use crate::source::adapter::{Adapter, FineTuneType};
+use crate::source::adapter::{Adapter, FineTuneType, LoraTensors};
 
 use super::{Delta, Encoding, ModuleKind, Plan};
 
@@ -41,79 +41,79 @@ fn attach_lora(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
             ));
         };
         let kind = t.module.as_ref().map(|m| m.kind).unwrap_or(ModuleKind::Linear);
-        let view = |name: &str| {
-            let v = adapter.tensors.get(name).ok_or_else(|| Error::tensor(file, name, "missing"))?;
-            if !v.dtype.is_float() {
-                return Err(Error::tensor(file, name, format!("dtype {:?} is not a float type", v.dtype)));
-            }
-            Ok(v)
-        };
-        let (a, b) = (view(&lt.a)?, view(&lt.b)?);
-        let s = &t.shape;
-        // (expected a, expected b) with r as a placeholder, and where r sits in a and b.
-        let (ra, rb) = match kind {
-            ModuleKind::Linear => (a.shape.get(1), b.shape.first()),
-            ModuleKind::Switch => (a.shape.get(1), b.shape.get(2)),
-            ModuleKind::Embedding => (a.shape.get(1), b.shape.first()),
-        };
-        let (Some(&r), Some(&r_b)) = (ra, rb) else {
-            return Err(Error::tensor(
-                file,
-                &lt.a,
-                format!("shape {:?} / lora_b {:?} do not fit module '{module}'", a.shape, b.shape),
-            ));
-        };
-        if r != r_b {
-            return Err(Error::tensor(
-                file,
-                &lt.b,
-                format!(
-                    "rank mismatch: lora_a {:?} has rank {r}, lora_b {:?} has rank {r_b} (module '{module}')",
-                    a.shape, b.shape
-                ),
-            ));
-        }
-        if let Some(cfg_r) = adapter.rank.filter(|&cr| cr != r) {
-            return Err(Error::tensor(
-                file,
-                &lt.a,
-                format!("rank {r}, but adapter_config.json says rank {cfg_r} (module '{module}')"),
-            ));
-        }
-        let (want_a, want_b, what): (Vec<usize>, Vec<usize>, &str) = match kind {
-            ModuleKind::Linear => (vec![s[1], r], vec![r, s[0]], "[in, r] and [r, out]"),
-            ModuleKind::Switch => (vec![s[0], r, s[2]], vec![s[0], s[1], r], "[E, r, in] and [E, out, r]"),
-            ModuleKind::Embedding => (vec![s[0], r], vec![r, s[1]], "[vocab, r] and [r, dims]"),
-        };
-        if a.shape != want_a.as_slice() || b.shape != want_b.as_slice() {
-            return Err(Error::tensor(
-                file,
-                &lt.a,
-                format!(
-                    "lora_a {:?} and lora_b {:?} do not fit module '{module}' of shape {s:?} (expected {want_a:?} and {want_b:?}, i.e. {what}): is this adapter for another model?",
-                    a.shape, b.shape
-                ),
-            ));
-        }
+        let r = lora_rank(adapter, module, lt, kind, &t.shape)?;
         if let Some(m) = &lt.m {
-            if kind == ModuleKind::Switch {
-                return Err(Error::tensor(
-                    file,
-                    m,
-                    format!("DoRA on stacked experts ('{module}') is not something mlx-lm can train or fuse"),
-                ));
-            }
-            let mv = view(m)?;
-            if mv.shape != [s[0]] {
-                return Err(Error::tensor(
-                    file,
-                    m,
-                    format!("shape {:?}, but module '{module}' has {} rows", mv.shape, s[0]),
-                ));
-            }
+            check_magnitude(adapter, module, m, kind, &t.shape)?;
         }
         t.delta =
             Some(Delta { a: lt.a.clone(), b: lt.b.clone(), m: lt.m.clone(), scale: adapter.scale, rank: r, kind });
+    }
+    Ok(())
+}
+
+/// A float adapter tensor, or an error naming it.
+fn float_view<'a>(adapter: &'a Adapter, name: &str) -> Result<crate::source::TensorView<'a>> {
+    let file = &adapter.weights_path;
+    let v = adapter.tensors.get(name).ok_or_else(|| Error::tensor(file, name, "missing"))?;
+    if !v.dtype.is_float() {
+        return Err(Error::tensor(file, name, format!("dtype {:?} is not a float type", v.dtype)));
+    }
+    Ok(v)
+}
+
+/// The rank of a module's lora_a/lora_b, checked against each other, adapter_config.json
+/// and the module's shape `s`.
+fn lora_rank(adapter: &Adapter, module: &str, lt: &LoraTensors, kind: ModuleKind, s: &[usize]) -> Result<usize> {
+    let file = &adapter.weights_path;
+    let (a, b) = (float_view(adapter, &lt.a)?, float_view(adapter, &lt.b)?);
+    // Where r sits in a and b.
+    let rb = if kind == ModuleKind::Switch { b.shape.get(2) } else { b.shape.first() };
+    let (Some(&r), Some(&r_b)) = (a.shape.get(1), rb) else {
+        let msg = format!("shape {:?} / lora_b {:?} do not fit module '{module}'", a.shape, b.shape);
+        return Err(Error::tensor(file, &lt.a, msg));
+    };
+    if r != r_b {
+        return Err(Error::tensor(
+            file,
+            &lt.b,
+            format!(
+                "rank mismatch: lora_a {:?} has rank {r}, lora_b {:?} has rank {r_b} (module '{module}')",
+                a.shape, b.shape
+            ),
+        ));
+    }
+    if let Some(cfg_r) = adapter.rank.filter(|&cr| cr != r) {
+        let msg = format!("rank {r}, but adapter_config.json says rank {cfg_r} (module '{module}')");
+        return Err(Error::tensor(file, &lt.a, msg));
+    }
+    let (want_a, want_b, what): (Vec<usize>, Vec<usize>, &str) = match kind {
+        ModuleKind::Linear => (vec![s[1], r], vec![r, s[0]], "[in, r] and [r, out]"),
+        ModuleKind::Switch => (vec![s[0], r, s[2]], vec![s[0], s[1], r], "[E, r, in] and [E, out, r]"),
+        ModuleKind::Embedding => (vec![s[0], r], vec![r, s[1]], "[vocab, r] and [r, dims]"),
+    };
+    if a.shape != want_a.as_slice() || b.shape != want_b.as_slice() {
+        return Err(Error::tensor(
+            file,
+            &lt.a,
+            format!(
+                "lora_a {:?} and lora_b {:?} do not fit module '{module}' of shape {s:?} (expected {want_a:?} and {want_b:?}, i.e. {what}): is this adapter for another model?",
+                a.shape, b.shape
+            ),
+        ));
+    }
+    Ok(r)
+}
+
+/// A DoRA magnitude: one per output row, and not on stacked experts.
+fn check_magnitude(adapter: &Adapter, module: &str, m: &str, kind: ModuleKind, s: &[usize]) -> Result<()> {
+    let file = &adapter.weights_path;
+    if kind == ModuleKind::Switch {
+        let msg = format!("DoRA on stacked experts ('{module}') is not something mlx-lm can train or fuse");
+        return Err(Error::tensor(file, m, msg));
+    }
+    let mv = float_view(adapter, m)?;
+    if mv.shape != [s[0]] {
+        return Err(Error::tensor(file, m, format!("shape {:?}, but module '{module}' has {} rows", mv.shape, s[0])));
     }
     Ok(())
 }

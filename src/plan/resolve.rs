@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::mlx::{QuantMode, QuantParams, ScaleFloat};
 use crate::source::config::ModuleQuant;
-use crate::source::{Checkpoint, Dtype};
+use crate::source::{Checkpoint, Dtype, TensorView};
 
 use super::Encoding;
 
@@ -55,106 +55,126 @@ pub fn resolve_weight(ckpt: &Checkpoint, module: &str, expected: &[usize]) -> Re
     if w.dtype != Dtype::U32 {
         return Err(Error::tensor(w.file, &name, format!("has {scales_name} but is {:?}, not U32", w.dtype)));
     }
-    let (lead, in_dim) = expected.split_at(expected.len() - 1);
-    let in_dim = in_dim[0];
-    let err = |msg: String| Error::tensor(w.file, &name, msg);
+    let lead = &expected[..expected.len() - 1];
     if w.shape.len() != expected.len() || &w.shape[..lead.len()] != lead {
-        return Err(err(format!("packed shape {:?} does not match the expected {expected:?}", w.shape)));
+        let msg = format!("packed shape {:?} does not match the expected {expected:?}", w.shape);
+        return Err(Error::tensor(w.file, &name, msg));
     }
     if scales.shape.len() != expected.len() || &scales.shape[..lead.len()] != lead {
-        return Err(Error::tensor(
-            scales.file,
-            &scales_name,
-            format!("shape {:?} does not match the weight's {:?}", scales.shape, w.shape),
-        ));
+        let msg = format!("shape {:?} does not match the weight's {:?}", scales.shape, w.shape);
+        return Err(Error::tensor(scales.file, &scales_name, msg));
     }
+    let params = quant_params(module, cfg, &w, &scales, expected)?;
+    let scale_float = scale_float(&params, &scales)?;
+    let biases = resolve_biases(ckpt, module, &params, &scales)?;
+    let global_scale = resolve_global_scale(ckpt, module, &params, lead)?;
+    Ok(Encoding::Quantized { weight: name, scales: scales_name, biases, global_scale, params, scale_float })
+}
+
+/// The module's quantization: config.json's entry, checked against the tensors' shapes,
+/// or (without an entry) inferred from them as mlx-lm 0.32.2 does.
+fn quant_params(
+    module: &str,
+    cfg: ModuleQuant,
+    w: &TensorView<'_>,
+    scales: &TensorView<'_>,
+    expected: &[usize],
+) -> Result<QuantParams> {
+    let in_dim = expected[expected.len() - 1];
+    let err = |msg: String| Error::tensor(w.file, w.name, msg);
     let packed = *w.shape.last().unwrap_or(&0);
     let n_groups = *scales.shape.last().unwrap_or(&0);
     let fits = |p: &QuantParams| packed * 32 == in_dim * p.bits as usize && n_groups * p.group_size as usize == in_dim;
-    let inferred = infer_params(scales.dtype, packed, n_groups, in_dim);
-    let params = match cfg {
-        ModuleQuant::Dense => {
-            return Err(err(format!(
-                "config.json marks module '{module}' as not quantized (false), but it has {scales_name}"
-            )));
-        }
-        ModuleQuant::Explicit(p) => {
-            if !fits(&p) {
-                return Err(err(format!(
-                    "config.json says {p} for module '{module}', but at that setting the weight {:?} holds rows of {} and the scales {:?} cover {}; the model needs {in_dim}",
-                    w.shape,
-                    packed * 32 / p.bits as usize,
-                    scales.shape,
-                    n_groups * p.group_size as usize
-                )));
-            }
-            p
-        }
-        // mlx-lm 0.32.2 infers a module's parameters from its tensors when it has no entry.
-        ModuleQuant::Default(Some(p)) if fits(&p) && mode_matches(&p, scales.dtype) => p,
-        ModuleQuant::Default(d) => inferred.ok_or_else(|| {
+    match cfg {
+        ModuleQuant::Dense => Err(err(format!(
+            "config.json marks module '{module}' as not quantized (false), but it has {}",
+            scales.name
+        ))),
+        ModuleQuant::Explicit(p) if !fits(&p) => Err(err(format!(
+            "config.json says {p} for module '{module}', but at that setting the weight {:?} holds rows of {} and the scales {:?} cover {}; the model needs {in_dim}",
+            w.shape,
+            packed * 32 / p.bits as usize,
+            scales.shape,
+            n_groups * p.group_size as usize
+        ))),
+        ModuleQuant::Explicit(p) => Ok(p),
+        ModuleQuant::Default(Some(p)) if fits(&p) && mode_matches(&p, scales.dtype) => Ok(p),
+        ModuleQuant::Default(d) => infer_params(scales.dtype, packed, n_groups, in_dim).ok_or_else(|| {
             let said = d.map(|p| format!("the default {p}")).unwrap_or_else(|| "no quantization".into());
             err(format!(
                 "config.json gives {said}, which does not match weight {:?} and scales {:?} for in={in_dim}",
                 w.shape, scales.shape
             ))
-        })?,
-    };
+        }),
+    }
+}
+
+/// How the scales are stored: affine scales are floats, the fp modes' are U8 codes.
+fn scale_float(params: &QuantParams, scales: &TensorView<'_>) -> Result<ScaleFloat> {
     let sdt = scales.dtype;
-    let scale_float = match (params.mode, sdt) {
-        (QuantMode::Affine, Dtype::F32) => ScaleFloat::F32,
-        (QuantMode::Affine, Dtype::F16) => ScaleFloat::F16,
-        (QuantMode::Affine, Dtype::BF16) => ScaleFloat::BF16,
-        (QuantMode::Affine, _) => {
-            return Err(Error::tensor(
-                scales.file,
-                &scales_name,
-                format!("affine scales must be F32, F16 or BF16, found {sdt:?}"),
-            ));
-        }
-        (_, Dtype::U8) => ScaleFloat::F32,
-        (m, _) => {
-            return Err(Error::tensor(scales.file, &scales_name, format!("{m} scales must be U8, found {sdt:?}")))
-        }
-    };
+    match (params.mode, sdt) {
+        (QuantMode::Affine, Dtype::F32) => Ok(ScaleFloat::F32),
+        (QuantMode::Affine, Dtype::F16) => Ok(ScaleFloat::F16),
+        (QuantMode::Affine, Dtype::BF16) => Ok(ScaleFloat::BF16),
+        (QuantMode::Affine, _) => Err(Error::tensor(
+            scales.file,
+            scales.name,
+            format!("affine scales must be F32, F16 or BF16, found {sdt:?}"),
+        )),
+        (_, Dtype::U8) => Ok(ScaleFloat::F32),
+        (m, _) => Err(Error::tensor(scales.file, scales.name, format!("{m} scales must be U8, found {sdt:?}"))),
+    }
+}
+
+/// Affine biases: required, of the scales' dtype and shape; other modes have none.
+fn resolve_biases(
+    ckpt: &Checkpoint,
+    module: &str,
+    params: &QuantParams,
+    scales: &TensorView<'_>,
+) -> Result<Option<String>> {
     let biases_name = format!("{module}.biases");
-    let biases = match (params.mode, ckpt.tensors.get(&biases_name)) {
-        (QuantMode::Affine, Some(b)) => {
-            if b.shape != scales.shape || b.dtype != sdt {
-                return Err(Error::tensor(
-                    b.file,
-                    &biases_name,
-                    format!("{:?} {:?} does not match the scales' {sdt:?} {:?}", b.dtype, b.shape, scales.shape),
-                ));
-            }
-            Some(biases_name)
+    match (params.mode, ckpt.tensors.get(&biases_name)) {
+        (QuantMode::Affine, Some(b)) if b.shape != scales.shape || b.dtype != scales.dtype => Err(Error::tensor(
+            b.file,
+            &biases_name,
+            format!("{:?} {:?} does not match the scales' {:?} {:?}", b.dtype, b.shape, scales.dtype, scales.shape),
+        )),
+        (QuantMode::Affine, Some(_)) => Ok(Some(biases_name)),
+        (QuantMode::Affine, None) => {
+            let weight = format!("{module}.weight");
+            let file = ckpt.tensors.file_of(&weight).unwrap_or(scales.file);
+            Err(Error::tensor(file, weight, format!("affine-quantized, but {biases_name} is missing")))
         }
-        (QuantMode::Affine, None) => return Err(err(format!("affine-quantized, but {biases_name} is missing"))),
         (m, Some(_)) => {
-            return Err(Error::tensor(&ckpt.dir, &biases_name, format!("present, but {m} quantization has no biases")))
+            Err(Error::tensor(&ckpt.dir, &biases_name, format!("present, but {m} quantization has no biases")))
         }
-        (_, None) => None,
-    };
+        (_, None) => Ok(None),
+    }
+}
+
+/// An nvfp4 module's optional F32 global scale, one per expert.
+fn resolve_global_scale(
+    ckpt: &Checkpoint,
+    module: &str,
+    params: &QuantParams,
+    lead: &[usize],
+) -> Result<Option<String>> {
     let gs_name = format!("{module}.global_scale");
-    let global_scale = match ckpt.tensors.get(&gs_name) {
-        None => None,
-        Some(g) => {
-            let experts = if lead.len() >= 2 { lead[0] } else { 1 };
-            let ok_shape = g.shape == [experts] || (experts == 1 && g.shape.is_empty());
-            if params.mode != QuantMode::Nvfp4 || g.dtype != Dtype::F32 || !ok_shape {
-                return Err(Error::tensor(
-                    g.file,
-                    &gs_name,
-                    format!(
-                        "expected an F32 [{experts}] global scale of an nvfp4 module, found {:?} {:?} ({})",
-                        g.dtype, g.shape, params.mode
-                    ),
-                ));
-            }
-            Some(gs_name)
-        }
-    };
-    Ok(Encoding::Quantized { weight: name, scales: scales_name, biases, global_scale, params, scale_float })
+    let Some(g) = ckpt.tensors.get(&gs_name) else { return Ok(None) };
+    let experts = if lead.len() >= 2 { lead[0] } else { 1 };
+    let ok_shape = g.shape == [experts] || (experts == 1 && g.shape.is_empty());
+    if params.mode != QuantMode::Nvfp4 || g.dtype != Dtype::F32 || !ok_shape {
+        return Err(Error::tensor(
+            g.file,
+            &gs_name,
+            format!(
+                "expected an F32 [{experts}] global scale of an nvfp4 module, found {:?} {:?} ({})",
+                g.dtype, g.shape, params.mode
+            ),
+        ));
+    }
+    Ok(Some(gs_name))
 }
 
 fn mode_matches(p: &QuantParams, scales: Dtype) -> bool {

@@ -104,71 +104,26 @@ impl Vocab {
             .get("vocab")
             .and_then(Json::as_object)
             .ok_or_else(|| Error::config(path, "model.vocab", "missing or not an object"))?;
-        let mut by_id: Vec<Option<(String, i32)>> = Vec::new();
-        let mut put = |id: u64, tok: &str, ty: i32, key: &str| -> Result<()> {
-            let id = usize::try_from(id).ok().filter(|&i| i < n_rows).ok_or_else(|| {
-                Error::config(path, key, format!("token '{tok}' has id {id}, but the embedding has only {n_rows} rows"))
-            })?;
-            if by_id.len() <= id {
-                by_id.resize(id + 1, None);
-            }
-            // An added token may restate a vocab entry with the same id; it then decides the type.
-            if let Some((prev, _)) = &by_id[id] {
-                if prev != tok {
-                    return Err(Error::config(path, key, format!("id {id} is used by both '{prev}' and '{tok}'")));
-                }
-            }
-            by_id[id] = Some((tok.to_string(), ty));
-            Ok(())
-        };
+        let mut ids = IdTable { path, n_rows, by_id: Vec::new() };
         for (tok, id) in vocab {
             let id =
                 id.as_u64().ok_or_else(|| Error::config(path, format!("model.vocab.{tok}"), "id is not an integer"))?;
-            put(id, tok, NORMAL, "model.vocab")?;
+            ids.put(id, tok, NORMAL, "model.vocab")?;
         }
-        if let Some(added) = json.get("added_tokens").and_then(Json::as_array) {
-            for t in added {
-                let content = t
-                    .get("content")
-                    .and_then(Json::as_str)
-                    .ok_or_else(|| Error::config(path, "added_tokens", "entry without content"))?;
-                let id = t
-                    .get("id")
-                    .and_then(Json::as_u64)
-                    .ok_or_else(|| Error::config(path, "added_tokens", format!("'{content}' has no integer id")))?;
-                let special = t.get("special").and_then(Json::as_bool).unwrap_or(false);
-                let ty = if special || looks_special(content) { CONTROL } else { USER_DEFINED };
-                put(id, content, ty, "added_tokens")?;
-            }
+        let added = added_tokens(path, json)?;
+        for (content, id, ty) in &added {
+            ids.put(*id, content, *ty, "added_tokens")?;
         }
         // Tokens a fine-tune added beside tokenizer.json (transformers adds them on load).
-        let added_json = path.with_file_name("added_tokens.json");
-        let in_json = |t: &str| {
-            vocab.contains_key(t)
-                || json
-                    .get("added_tokens")
-                    .and_then(Json::as_array)
-                    .is_some_and(|a| a.iter().any(|x| x.get("content").and_then(Json::as_str) == Some(t)))
-        };
-        for (content, id) in read_added_tokens_json(&added_json)?.into_iter().filter(|(t, _)| !in_json(t)) {
-            let ty = if looks_special(&content) { CONTROL } else { USER_DEFINED };
-            put(id, &content, ty, "added_tokens.json")?;
-        }
-        let n_real = by_id.len();
-        let mut tokens = Vec::with_capacity(n_rows);
-        let mut types = Vec::with_capacity(n_rows);
-        for i in 0..n_rows {
-            match by_id.get(i).cloned().flatten() {
-                Some((t, ty)) => {
-                    tokens.push(t);
-                    types.push(ty);
-                }
-                None => {
-                    tokens.push(format!("[PAD{i}]"));
-                    types.push(UNUSED);
-                }
+        let known = |t: &str| vocab.contains_key(t) || added.iter().any(|(c, _, _)| c == t);
+        for (content, id) in read_added_tokens_json(&path.with_file_name("added_tokens.json"))? {
+            if !known(&content) {
+                let ty = if looks_special(&content) { CONTROL } else { USER_DEFINED };
+                ids.put(id, &content, ty, "added_tokens.json")?;
             }
         }
+        let n_real = ids.by_id.len();
+        let (tokens, types) = ids.padded();
         if let Some(t) = first_duplicate(&tokens) {
             return Err(Error::config(path, "model.vocab", duplicate_message(t)));
         }
@@ -179,6 +134,69 @@ impl Vocab {
     pub fn id_of(&self, token: &str) -> Option<u32> {
         self.ids.get(token).copied()
     }
+}
+
+/// Token strings and types by id, for ids below the embedding's row count.
+struct IdTable<'a> {
+    path: &'a Path,
+    n_rows: usize,
+    by_id: Vec<Option<(String, i32)>>,
+}
+
+impl IdTable<'_> {
+    fn put(&mut self, id: u64, tok: &str, ty: i32, key: &str) -> Result<()> {
+        let n_rows = self.n_rows;
+        let id = usize::try_from(id).ok().filter(|&i| i < n_rows).ok_or_else(|| {
+            Error::config(
+                self.path,
+                key,
+                format!("token '{tok}' has id {id}, but the embedding has only {n_rows} rows"),
+            )
+        })?;
+        if self.by_id.len() <= id {
+            self.by_id.resize(id + 1, None);
+        }
+        // An added token may restate a vocab entry with the same id; it then decides the type.
+        if let Some((prev, _)) = &self.by_id[id] {
+            if prev != tok {
+                return Err(Error::config(self.path, key, format!("id {id} is used by both '{prev}' and '{tok}'")));
+            }
+        }
+        self.by_id[id] = Some((tok.to_string(), ty));
+        Ok(())
+    }
+
+    /// Tokens and types for every row, unused ids as unique `[PAD{i}]` (type UNUSED).
+    fn padded(self) -> (Vec<String>, Vec<i32>) {
+        (0..self.n_rows)
+            .map(|i| match self.by_id.get(i).cloned().flatten() {
+                Some(entry) => entry,
+                None => (format!("[PAD{i}]"), UNUSED),
+            })
+            .unzip()
+    }
+}
+
+/// tokenizer.json's `added_tokens`: (content, id, type), CONTROL when special or looking
+/// special (llama.cpp's converter), USER_DEFINED otherwise.
+fn added_tokens(path: &Path, json: &Json) -> Result<Vec<(String, u64, i32)>> {
+    let Some(added) = json.get("added_tokens").and_then(Json::as_array) else { return Ok(Vec::new()) };
+    added
+        .iter()
+        .map(|t| {
+            let content = t
+                .get("content")
+                .and_then(Json::as_str)
+                .ok_or_else(|| Error::config(path, "added_tokens", "entry without content"))?;
+            let id = t
+                .get("id")
+                .and_then(Json::as_u64)
+                .ok_or_else(|| Error::config(path, "added_tokens", format!("'{content}' has no integer id")))?;
+            let special = t.get("special").and_then(Json::as_bool).unwrap_or(false);
+            let ty = if special || looks_special(content) { CONTROL } else { USER_DEFINED };
+            Ok((content.to_string(), id, ty))
+        })
+        .collect()
 }
 
 /// `added_tokens.json` (`{"token": id, …}`), if present.
