@@ -444,6 +444,44 @@ fn record(
     Ok(())
 }
 
+impl Summary {
+    /// The summary as JSON (what `convert --json` prints; other front ends serialize it).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model_dir": self.model_dir, "multimodal": self.multimodal, "chat_template_from": self.chat_template,
+            "adapter_dir": self.adapter_dir, "files": self.files, "outfiles": self.outfiles,
+            "adapter_out": self.adapter_out, "tensors": self.tensors, "bytes_written": self.bytes_written,
+            "input_bytes": self.input_bytes, "seconds": self.seconds, "peak_anon_bytes": self.peak_anon,
+            "threads": self.threads, "classes": crate::report::rows_json(&self.classes),
+            "non_finite": self.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
+            "not_copied": not_copied_json(&self.not_copied),
+            "adapter_survival": self.survival.iter().map(|c| serde_json::json!({
+                "class": c.class, "tensors": c.tensors, "relative_delta": c.stats.relative_delta(),
+                "kept": c.stats.kept(), "noise": c.stats.noise()})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl DryRun {
+    /// The plan as JSON (what `convert --dry-run --json` prints): every tensor with its type,
+    /// ggml shape and how it is made, the classes, the files and their sizes.
+    pub fn to_json(&self, outtype: OutType) -> serde_json::Value {
+        let report = crate::report::summarize(&self.plan);
+        serde_json::json!({
+            "model_dir": self.model_dir, "multimodal": self.multimodal, "architecture": self.plan.arch,
+            "outtype": outtype.to_string(), "outfile": self.outfile, "tensor_count": self.plan.tensors.len(),
+            "bytes": self.total_bytes, "classes": crate::report::rows_json(&report),
+            "files": self.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
+            "not_copied": not_copied_json(&not_copied(&self.plan)),
+            "tensors": crate::report::tensors_json(&self.plan),
+        })
+    }
+}
+
+fn not_copied_json(list: &[(String, String)]) -> serde_json::Value {
+    list.iter().map(|(t, why)| serde_json::json!({"tensor": t, "reason": why})).collect()
+}
+
 /// (tensor, reason) for tensors whose output type holds their MLX blocks but whose scales
 /// rule a copy out.
 pub fn not_copied(plan: &Plan) -> Vec<(String, String)> {

@@ -30,8 +30,8 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         overrides: TypeOverrides::default(),
         tokenizer_pre: Some("default".into()),
     };
-    let mut plan = crate::arch::plan(&ckpt, &opts)?;
-    plan.assign_types(OutType::Auto, &opts.overrides)?;
+    // The plan convert makes (types and how each tensor is made).
+    let plan = crate::convert::build_plan(&ckpt, None, &opts)?;
     let params: u64 = plan.tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();
     let rows = crate::report::summarize(&plan);
     let adapters: Vec<String> = std::fs::read_dir(dir)

@@ -178,14 +178,7 @@ fn print_dry_run(d: &mlx2gguf::convert::DryRun, outtype: OutType, json: bool) {
     let not_copied = mlx2gguf::convert::not_copied(&d.plan);
     print_not_copied(&not_copied);
     if json {
-        let doc = serde_json::json!({
-            "model_dir": d.model_dir, "multimodal": d.multimodal, "architecture": d.plan.arch,
-            "outtype": outtype.to_string(), "outfile": d.outfile, "tensor_count": d.plan.tensors.len(),
-            "bytes": d.total_bytes, "classes": report::rows_json(&rows),
-            "files": d.files.iter().map(|(p, n, b)| serde_json::json!({"path": p, "tensors": n, "data_bytes": b})).collect::<Vec<_>>(),
-            "not_copied": not_copied_json(&not_copied),
-            "tensors": report::tensors_json(&d.plan),
-        });
+        let doc = d.to_json(outtype);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
@@ -257,10 +250,6 @@ fn print_not_copied(list: &[(String, String)]) {
     }
 }
 
-fn not_copied_json(list: &[(String, String)]) -> serde_json::Value {
-    list.iter().map(|(t, why)| serde_json::json!({"tensor": t, "reason": why})).collect()
-}
-
 fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bool) {
     let mb = |b: u64| b as f64 / 1e6;
     let rate = |b: u64| mb(b) / s.seconds.max(1e-9);
@@ -278,16 +267,7 @@ fn print_summary(s: &mlx2gguf::convert::Summary, nan_policy: NanPolicy, json: bo
         eprintln!("warning: {name}: {n} inf/NaN values ({what})");
     }
     if json {
-        let doc = serde_json::json!({
-            "model_dir": s.model_dir, "multimodal": s.multimodal, "chat_template_from": s.chat_template, "adapter_dir": s.adapter_dir, "files": s.files,
-            "outfiles": s.outfiles, "adapter_out": s.adapter_out, "tensors": s.tensors, "bytes_written": s.bytes_written,
-            "input_bytes": s.input_bytes, "seconds": s.seconds, "peak_anon_bytes": s.peak_anon, "threads": s.threads, "classes": report::rows_json(&s.classes),
-            "non_finite": s.non_finite.iter().map(|(t, n)| serde_json::json!({"tensor": t, "count": n})).collect::<Vec<_>>(),
-            "not_copied": not_copied_json(&s.not_copied),
-            "adapter_survival": s.survival.iter().map(|c| serde_json::json!({
-                "class": c.class, "tensors": c.tensors, "relative_delta": c.stats.relative_delta(),
-                "kept": c.stats.kept(), "noise": c.stats.noise()})).collect::<Vec<_>>(),
-        });
+        let doc = s.to_json();
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }

@@ -517,3 +517,24 @@ def test_verify_checks_every_architecture(mlx2gguf, builds, tmp_path, arch):
         p = run(mlx2gguf, "verify", bad, check=False)
         assert p.returncode == 1 and rule in p.stdout, (name, p.stdout)
         assert llama_refused(llama_probe(bad)), name
+
+
+@pytest.mark.parametrize("arch", ARCHS + ["example"])
+def test_inspect_states_what_convert_does(mlx2gguf, builds, tmp_path, arch):
+    """Every line of `inspect` on an MLX folder is what `convert` (auto) then does: the
+    architecture, the classes with their output types and sizes, the pre-tokenizer, the
+    chat template's file, the folder read, the parameter count."""
+    from conftest import ROOT
+
+    d = ROOT / "examples" / "tiny-gpt-oss" if arch == "example" else builds.model(arch)
+    doc = json.loads(run(mlx2gguf, "inspect", d, "--json").stdout)
+    out = tmp_path / "auto.gguf"
+    summary = json.loads(run(mlx2gguf, "convert", d, "-o", out, "--json").stdout)
+    r = GGUFReader(str(out))
+    assert doc["architecture"] == field(r, "general.architecture")
+    assert doc["classes"] == summary["classes"]
+    assert doc["tokenizer_pre"] == field(r, "tokenizer.ggml.pre")
+    assert doc["chat_template_from"] == summary["chat_template_from"]
+    assert doc["chat_template_from"] is None or "tokenizer.chat_template" in r.fields
+    assert doc["path"] == summary["model_dir"]
+    assert doc["parameters"] == sum(int(np.prod(t.shape)) for t in r.tensors)
