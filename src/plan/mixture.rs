@@ -296,3 +296,81 @@ pub fn fallback(ncols: u64, target: GgmlType) -> GgmlType {
         t
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Encoding, PlannedTensor};
+
+    fn tensor(name: &str, shape: &[usize], class: TensorClass) -> PlannedTensor {
+        let source = Encoding::Computed { what: "test".into(), values: Vec::new() };
+        PlannedTensor::new(name.into(), shape.to_vec(), class, source, None)
+    }
+
+    /// A dense Llama-like model of `n` layers, hidden `h`, with or without `output.weight`.
+    fn model(n: usize, h: usize, untied: bool) -> Vec<PlannedTensor> {
+        let mut ts = vec![tensor("token_embd.weight", &[1000, h], TensorClass::Matrix)];
+        for i in 0..n {
+            ts.push(tensor(&format!("blk.{i}.attn_norm.weight"), &[h], TensorClass::F32Only));
+            for m in ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up"] {
+                ts.push(tensor(&format!("blk.{i}.{m}.weight"), &[h, h], TensorClass::Matrix));
+            }
+            ts.push(tensor(&format!("blk.{i}.ffn_down.weight"), &[h, h], TensorClass::Matrix));
+        }
+        if untied {
+            ts.push(tensor("output.weight", &[1000, h], TensorClass::Matrix));
+        }
+        ts
+    }
+
+    fn types(ft: FileType, ts: &[PlannedTensor], n: usize, pure: bool) -> Vec<(String, GgmlType)> {
+        let ov = TypeOverrides { patterns: Vec::new(), pure };
+        let shape = ModelShape { n_layer: n, n_expert: 0 };
+        ts.iter().map(|t| t.name.clone()).zip(mixture(ft, ts, shape, &ov)).collect()
+    }
+
+    fn type_of(all: &[(String, GgmlType)], name: &str) -> GgmlType {
+        all.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap()
+    }
+
+    /// llama-quant.cpp's `use_more_bits` for 8 layers: the first and last eighth and
+    /// every third layer after the first eighth: 0, 3, 6, 7.
+    #[test]
+    fn q4_k_m_gives_more_bits_where_llama_quantize_does() {
+        let n = 8;
+        let all = types(FileType::parse("q4_k_m").unwrap(), &model(n, 256, true), n, false);
+        assert_eq!(type_of(&all, "output.weight"), GgmlType::Q6K);
+        assert_eq!(type_of(&all, "token_embd.weight"), GgmlType::Q4K);
+        for i in 0..n {
+            let more = [0, 3, 6, 7].contains(&i);
+            let want = if more { GgmlType::Q6K } else { GgmlType::Q4K };
+            assert_eq!(type_of(&all, &format!("blk.{i}.attn_v.weight")), want, "attn_v {i}");
+            assert_eq!(type_of(&all, &format!("blk.{i}.ffn_down.weight")), want, "ffn_down {i}");
+            assert_eq!(type_of(&all, &format!("blk.{i}.attn_q.weight")), GgmlType::Q4K);
+            assert_eq!(type_of(&all, &format!("blk.{i}.attn_norm.weight")), GgmlType::F32);
+        }
+    }
+
+    #[test]
+    fn tied_embeddings_take_the_output_rule_and_pure_takes_none() {
+        let all = types(FileType::parse("q4_k_m").unwrap(), &model(4, 256, false), 4, false);
+        assert_eq!(type_of(&all, "token_embd.weight"), GgmlType::Q6K);
+        let pure = types(FileType::parse("q4_k_m").unwrap(), &model(4, 256, true), 4, true);
+        for (name, t) in &pure {
+            let want = if name.ends_with("norm.weight") { GgmlType::F32 } else { GgmlType::Q4K };
+            assert_eq!(*t, want, "{name}");
+        }
+    }
+
+    /// Rows that are not whole 256-element super-blocks (gpt-oss's 2880) fall back as
+    /// `tensor_type_fallback` does: Q4_K → Q5_0, Q6_K → Q8_0.
+    #[test]
+    fn rows_not_multiple_of_256_fall_back() {
+        let all = types(FileType::parse("q4_k_m").unwrap(), &model(8, 2880, true), 8, false);
+        assert_eq!(type_of(&all, "blk.1.attn_q.weight"), GgmlType::Q5_0);
+        assert_eq!(type_of(&all, "blk.0.attn_v.weight"), GgmlType::Q8_0);
+        assert_eq!(type_of(&all, "output.weight"), GgmlType::Q8_0);
+        assert_eq!(fallback(2880, GgmlType::Q5K), GgmlType::Q5_1);
+        assert_eq!(fallback(2880, GgmlType::Q8_0), GgmlType::Q8_0);
+    }
+}
