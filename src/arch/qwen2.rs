@@ -2,7 +2,7 @@
 //! they are), biases on q/k/v (none on the output), tied embeddings by default.
 
 use super::spec::groups::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
+use super::spec::{ArchSpec, LayerTypes, RopeKind};
 
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen2",
@@ -10,18 +10,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     front: EMBED,
     layer: &[ATTN_NORM, QKV_BIAS_ATTN, FFN_NORM, MLP],
     back: HEAD,
-    metadata: &[
-        BlockCount,
-        ContextLength,
-        EmbeddingLength,
-        FeedForwardLength,
-        HeadCount,
-        HeadCountKv,
-        FreqBase,
-        RmsEps,
-        KeyValueLength,
-        RopeScaling,
-    ],
+    metadata: DENSE_KEYS,
     moe: None,
     honours_head_dim: false,
     requires_head_dim: false,

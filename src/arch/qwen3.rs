@@ -3,7 +3,7 @@
 //! not hidden/heads).
 
 use super::spec::groups::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
+use super::spec::{ArchSpec, LayerTypes, RopeKind};
 
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen3",
@@ -11,18 +11,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     front: EMBED,
     layer: &[ATTN_NORM, QK_NORM_ATTN, FFN_NORM, MLP],
     back: HEAD,
-    metadata: &[
-        BlockCount,
-        ContextLength,
-        EmbeddingLength,
-        FeedForwardLength,
-        HeadCount,
-        HeadCountKv,
-        FreqBase,
-        RmsEps,
-        KeyValueLength,
-        RopeScaling,
-    ],
+    metadata: DENSE_KEYS,
     moe: None,
     honours_head_dim: true,
     requires_head_dim: false,

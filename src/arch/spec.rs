@@ -217,10 +217,27 @@ impl ArchSpec {
     }
 }
 
-/// Shared groups of tensors.
+/// Shared groups of tensors and of metadata keys.
 pub mod groups {
+    use super::Meta::{self, *};
+
+    /// The keys a dense Qwen-style decoder writes (llama.cpp's converter order).
+    pub const DENSE_KEYS: &[Meta] = &[
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        KeyValueLength,
+        RopeScaling,
+    ];
+
     use super::Dim::*;
     use super::{TensorSpec as T, When};
+
     use crate::plan::ModuleKind::{Embedding, Linear, Switch};
 
     pub const EMBED: &[T] = &[T::weight("token_embd.weight", "model.embed_tokens", &[Vocab, Embd], Embedding)];
