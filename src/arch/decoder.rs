@@ -60,6 +60,8 @@ pub struct DecoderConfig {
     pub sliding_window: u64,
     /// Per layer: sliding-window attention (only for `LayerTypes::AlternatingSliding`).
     pub sliding_layers: Vec<bool>,
+    /// config.json numbers the spec copies into f32 keys (`Meta::ConfigF32`), by config key.
+    pub extra_f32: Vec<(&'static str, f64)>,
 }
 
 impl DecoderConfig {
@@ -125,6 +127,7 @@ impl DecoderConfig {
             expert_ff,
             sliding_window: c.opt_u64("sliding_window")?.unwrap_or(spec.default_sliding_window),
             sliding_layers: read_layer_types(ckpt, spec, layers)?,
+            extra_f32: read_extra_f32(ckpt, spec)?,
         })
     }
 
@@ -172,6 +175,19 @@ fn read_rope(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<(f64, RopeScaling)> {
     };
     let scaling_json = c.get("rope_scaling").filter(|v| !v.is_null()).or(rope_params);
     Ok((rope_theta, parse_scaling(&c.path, scaling_json, spec)?))
+}
+
+/// The config.json numbers behind the spec's `Meta::ConfigF32` keys.
+fn read_extra_f32(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static str, f64)>> {
+    let mut out = Vec::new();
+    for m in spec.metadata {
+        if let Meta::ConfigF32 { config, .. } = m {
+            if let Some(v) = ckpt.config.opt_f64(config)? {
+                out.push((*config, v));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Expert count, experts per token and expert size, for an MoE architecture.
@@ -343,8 +359,43 @@ pub fn plan(ckpt: &Checkpoint, spec: &ArchSpec, opts: &PlanOptions) -> Result<Pl
             tensors.push(plan_tensor(ckpt, spec, &cfg, &dims, layer, t)?);
         }
     }
+    check_all_used(ckpt, spec, &tensors)?;
     let metadata = metadata(ckpt, spec, &cfg, opts)?;
     Ok(Plan { arch: spec.arch, shape: ModelShape { n_layer: cfg.layers, n_expert: cfg.experts }, metadata, tensors })
+}
+
+/// Every checkpoint tensor must be read by the plan: one llama.cpp's architecture has no
+/// place for (a bias it does not load, a norm of another layout) would be dropped and the
+/// model would compute something else.
+fn check_all_used(ckpt: &Checkpoint, spec: &ArchSpec, tensors: &[PlannedTensor]) -> Result<()> {
+    let mut used = std::collections::HashSet::new();
+    for t in tensors {
+        match &t.source {
+            Encoding::Dense { tensor, .. } | Encoding::Adapter { tensor, .. } => {
+                used.insert(tensor.as_str());
+            }
+            Encoding::Quantized { weight, scales, biases, global_scale, .. } => {
+                used.extend(
+                    [Some(weight), Some(scales), biases.as_ref(), global_scale.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                );
+            }
+            Encoding::Computed { .. } => {}
+        }
+    }
+    match ckpt.tensors.names().find(|n| !used.contains(n)) {
+        None => Ok(()),
+        Some(name) => {
+            let file = ckpt.tensors.file_of(name).unwrap_or(&ckpt.dir);
+            let msg = format!(
+                "llama.cpp's {} has no place for it, so the converted model would differ (check config.json's settings for it)",
+                spec.arch
+            );
+            Err(Error::tensor(file, name, msg))
+        }
+    }
 }
 
 /// One tensor of the spec, resolved in the checkpoint (layer `layer` for per-layer ones).
@@ -360,6 +411,10 @@ fn plan_tensor(
         Some(i) => (format!("blk.{i}.{}", t.gguf), format!("model.layers.{i}.{}", t.mlx)),
         None => (t.gguf.to_string(), t.mlx.to_string()),
     };
+    if t.gguf == "output.weight" && t.when == When::Always && cfg.tied {
+        let msg = format!("true, but llama.cpp's {} needs an output.weight of its own", spec.arch);
+        return Err(Error::config(&ckpt.config.path, "tie_word_embeddings", msg));
+    }
     if t.when == When::Untied && !ckpt.tensors.contains(&format!("{mlx}.weight")) {
         let msg = "missing, and config.json does not set tie_word_embeddings: true";
         return Err(Error::tensor(&ckpt.dir, format!("{mlx}.weight"), msg));
@@ -467,6 +522,9 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
             )]
         }
         Meta::SlidingWindowPattern => Vec::new(),
+        Meta::ConfigF32 { key, config } => {
+            cfg.extra_f32.iter().filter(|(c, _)| *c == config).map(|(_, v)| (k(key), Value::F32(*v as f32))).collect()
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 
 pub mod decoder;
 pub mod gpt_oss;
+pub mod granite;
 pub mod llama;
 pub mod mixtral;
+pub mod olmo2;
 pub mod qwen2;
 pub mod qwen3;
 pub mod qwen3_moe;
@@ -37,6 +39,8 @@ pub const REGISTRY: &[Entry] = &[
         file: "qwen3_moe.rs",
         refuse: Some(qwen3_moe::refuse),
     },
+    Entry { model_types: &["olmo2"], spec: &olmo2::SPEC, file: "olmo2.rs", refuse: None },
+    Entry { model_types: &["granite"], spec: &granite::SPEC, file: "granite.rs", refuse: None },
 ];
 
 /// `model_type` values with a mapping.
@@ -77,6 +81,8 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "qwen3" => &qwen3::SPEC,
         "qwen3moe" => &qwen3_moe::SPEC,
         "gpt-oss" => &gpt_oss::SPEC,
+        "olmo2" => &olmo2::SPEC,
+        "granite" => &granite::SPEC,
         _ => return None,
     })
 }

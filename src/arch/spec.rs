@@ -149,6 +149,12 @@ pub enum Meta {
     RopeScaling,
     /// attention.sliding_window_pattern, when the layers differ from llama.cpp's default.
     SlidingWindowPattern,
+    /// An f32 key (under `{arch}.`) copied from a config.json number when present
+    /// (Granite's multipliers).
+    ConfigF32 {
+        key: &'static str,
+        config: &'static str,
+    },
 }
 
 /// How an architecture reads its sliding-window layers.

@@ -22,7 +22,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from fixtures import TRAIN_TEXT, train_adapter
 
-ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe"]
+ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite"]
 
 # The pre-tokenizer regexes as they appear in the real tokenizer.json files (llama.cpp's
 # llama-vocab.cpp quotes them as the "original regex" for LLAMA3 and QWEN2). The only
@@ -186,10 +186,34 @@ SPECS = {
         family="qwen", pad_to=None, seed=106,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # OLMo 2-style: q/k RMSNorm over the whole projections, post-norms, untied.
+    "olmo2": dict(
+        config=dict(architectures=["Olmo2ForCausalLM"], model_type="olmo2", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    rms_norm_eps=1e-6, rope_theta=500000.0, max_position_embeddings=4096, rope_scaling=None,
+                    tie_word_embeddings=False, attention_bias=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("mlp", _q(4, 32, "mxfp4")), ("embed_tokens", _q(8, 64)),
+               ("lm_head", _q(6, 64))],
+        family="llama3", pad_to=None, seed=107,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Granite 3-style: embedding/attention/residual multipliers and a logits divisor far
+    # from 1, so that a missing one shows in the logits; tied embeddings.
+    "granite": dict(
+        config=dict(architectures=["GraniteForCausalLM"], model_type="granite", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=4096, rope_scaling=None,
+                    tie_word_embeddings=True, attention_bias=False, mlp_bias=False, hidden_act="silu",
+                    logits_scaling=4.0, attention_multiplier=0.03, embedding_multiplier=6.0,
+                    residual_multiplier=0.3, use_cache=True),
+        quant=[("self_attn", _q(5, 32)), ("mlp", _q(4, 64)), ("embed_tokens", _q(8, 64))],
+        family="llama3", pad_to=None, seed=108,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 }
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
-             "qwen3_moe": "qwen3moe"}
+             "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2"}
 
 

@@ -114,7 +114,7 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
     else:
         assert L + "mlp.gate_proj.weight" in w
     assert (L + "self_attn.q_proj.bias" in w) == (arch == "qwen2")
-    assert (L + "self_attn.q_norm.weight" in w) == arch.startswith("qwen3")
+    assert (L + "self_attn.q_norm.weight" in w) == (arch.startswith("qwen3") or arch == "olmo2")
     if arch.startswith("qwen3"):
         qn = np.array(w[L + "self_attn.q_norm.weight"].astype(mx.float32))
         assert np.abs(qn - 1).max() > 0.05
@@ -324,6 +324,11 @@ def expected_tensors(arch):
         names.add("rope_freqs.weight")
     for i in range(c["num_hidden_layers"]):
         b = f"blk.{i}."
+        if arch == "olmo2":  # norms after attention and MLP; q/k norms over the projections
+            names |= {b + n + ".weight" for n in ["attn_q", "attn_k", "attn_v", "attn_output", "attn_q_norm",
+                                                  "attn_k_norm", "post_attention_norm", "ffn_gate", "ffn_up",
+                                                  "ffn_down", "post_ffw_norm"]}
+            continue
         names |= {b + n + ".weight" for n in ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm"]}
         if arch in MOE:
             names |= {b + n + ".weight" for n in ["ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]}
@@ -494,7 +499,8 @@ def test_every_llama_quantize_type_is_read(mlx2gguf, builds, tmp_path):
 # The tensor of each architecture whose absence llama.cpp refuses (and verify must flag).
 REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.weight",
                    "mixtral": "blk.1.ffn_gate_inp.weight", "qwen2": "blk.1.ffn_up.weight",
-                   "qwen3": "blk.1.attn_k_norm.weight", "qwen3_moe": "blk.0.ffn_down_exps.weight"}
+                   "qwen3": "blk.1.attn_k_norm.weight", "qwen3_moe": "blk.0.ffn_down_exps.weight",
+                   "olmo2": "blk.0.post_ffw_norm.weight", "granite": "blk.1.ffn_gate.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -538,3 +544,30 @@ def test_inspect_states_what_convert_does(mlx2gguf, builds, tmp_path, arch):
     assert doc["chat_template_from"] is None or "tokenizer.chat_template" in r.fields
     assert doc["path"] == summary["model_dir"]
     assert doc["parameters"] == sum(int(np.prod(t.shape)) for t in r.tensors)
+
+
+@pytest.mark.parametrize("arch,edit", [
+    ("granite", "drop:granite.residual_scale"),
+    ("granite", "drop:granite.embedding_scale"),
+    ("granite", "drop:granite.attention.scale"),
+    ("olmo2", "ones:blk.0.post_ffw_norm.weight"),
+    ("olmo2", "ones:blk.1.attn_q_norm.weight"),
+])
+def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
+    """The parity tests would catch a converter that missed a quirk: the same file with a
+    Granite multiplier left out, or an OLMo 2 post-norm or q-norm left at 1, moves
+    llama.cpp's logits far from MLX's."""
+    from test_verify import drop_kv, rewrite
+
+    good = builds.gguf(mlx2gguf, arch, "f32")
+    toks = builds.tokens(arch)
+    want = mlx_logits(builds.model(arch), toks)
+    assert np.abs(llama_logits(good, toks) - want).max() <= 1e-3
+    what, name = edit.split(":")
+
+    def ones(ts):
+        t = next(t for t in ts if t[0] == name)
+        t[1] = np.ones_like(t[1])
+
+    bad = rewrite(good, tmp_path / "bad.gguf", **(dict(kv=drop_kv(name)) if what == "drop" else dict(tensors=ones)))
+    assert np.abs(llama_logits(bad, toks) - want).max() > 0.1, edit

@@ -1,0 +1,43 @@
+//! Granite 3.x (`model_type: granite`) → llama.cpp's `granite`: Llama's tensors and NORM
+//! rope (Q/K rows permuted, as llama.cpp's converter, a LlamaModel, does), plus four scalars
+//! without which the logits are silently wrong: the embedding, attention and residual
+//! multipliers and the logits divisor (`embedding_scale`, `attention.scale`,
+//! `residual_scale`, `logit_scale`). `head_dim` is ignored, as by both mlx-lm and llama.cpp.
+
+use super::spec::groups::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
+
+pub const SPEC: ArchSpec = ArchSpec {
+    arch: "granite",
+    rope: RopeKind::Norm,
+    front: EMBED,
+    layer: &[ATTN_NORM, LLAMA_ATTN, FFN_NORM, MLP],
+    back: HEAD,
+    metadata: &[
+        VocabSize,
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        FreqBase,
+        RmsEps,
+        KeyValueLength,
+        RopeDimensionCount,
+        RopeScaling,
+        ConfigF32 { key: "attention.scale", config: "attention_multiplier" },
+        ConfigF32 { key: "embedding_scale", config: "embedding_multiplier" },
+        ConfigF32 { key: "residual_scale", config: "residual_multiplier" },
+        ConfigF32 { key: "logit_scale", config: "logits_scaling" },
+    ],
+    moe: None,
+    honours_head_dim: false,
+    requires_head_dim: false,
+    layer_types: LayerTypes::FullOnly,
+    scalings: &["linear", "yarn"],
+    fixed_yarn_betas: false,
+    default_tie: true,
+    default_rope_theta: 10000.0,
+    default_sliding_window: 0,
+};
