@@ -87,11 +87,13 @@ impl DecoderConfig {
                 format!("missing: llama.cpp would assume hidden_size/num_attention_heads, which is wrong for {}; add it to config.json", spec.arch),
             ));
         }
+        let given = given.or(spec.default_head_dim);
         let head_dim = given.unwrap_or(hidden / heads);
         if head_dim == 0 || head_dim % 2 != 0 {
             return Err(cfg_err("head_dim", format!("{head_dim}: rope needs an even, positive head size")));
         }
         let layers = us("num_hidden_layers")?;
+        check_query_scalar(ckpt, spec, layers, hidden / heads, head_dim)?;
         let (rope_theta, scaling) = read_rope(ckpt, spec)?;
         let (experts, experts_used, expert_ff) = read_moe(ckpt, spec)?;
         let intermediate = c.opt_u64("intermediate_size")?.map(|v| v as usize);
@@ -118,7 +120,10 @@ impl DecoderConfig {
             rope_theta,
             context_length: context_length(ckpt, spec, &scaling)?,
             scaling,
-            tied: c.opt_bool("tie_word_embeddings")?.unwrap_or(spec.default_tie),
+            tied: match spec.tie_from_weights {
+                true => !ckpt.tensors.contains("lm_head.weight"),
+                false => c.opt_bool("tie_word_embeddings")?.unwrap_or(spec.default_tie),
+            },
             attn_bias: c.opt_bool("attention_bias")?.unwrap_or(false),
             mlp_bias: c.opt_bool("mlp_bias")?.unwrap_or(false),
             rope_traditional,
@@ -177,12 +182,37 @@ fn read_rope(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<(f64, RopeScaling)> {
     Ok((rope_theta, parse_scaling(&c.path, scaling_json, spec)?))
 }
 
+/// Gemma scales queries by `query_pre_attn_scalar^-½` in mlx-lm; llama.cpp has no key for it
+/// and uses the head size (or n_embd / n_head at its 27B layer count).
+fn check_query_scalar(
+    ckpt: &Checkpoint,
+    spec: &ArchSpec,
+    layers: usize,
+    per_head: usize,
+    head_dim: usize,
+) -> Result<()> {
+    let Some(q) = spec.query_scalar else { return Ok(()) };
+    let value = ckpt.config.opt_f64("query_pre_attn_scalar")?.unwrap_or(q.default);
+    let llama_cpp = if layers == q.n_layer_27b { per_head } else { head_dim };
+    if value != llama_cpp as f64 {
+        return Err(Error::config(
+            &ckpt.config.path,
+            "query_pre_attn_scalar",
+            format!(
+                "{value}: llama.cpp's {} scales queries by {llama_cpp}^-1/2 for this model and has no key to change it",
+                spec.arch
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The config.json numbers behind the spec's `Meta::ConfigF32` keys.
 fn read_extra_f32(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static str, f64)>> {
     let mut out = Vec::new();
     for m in spec.metadata {
-        if let Meta::ConfigF32 { config, .. } = m {
-            if let Some(v) = ckpt.config.opt_f64(config)? {
+        if let Meta::ConfigF32 { config, default, .. } = m {
+            if let Some(v) = ckpt.config.opt_f64(config)?.or(*default) {
                 out.push((*config, v));
             }
         }
@@ -228,10 +258,20 @@ fn context_length(ckpt: &Checkpoint, spec: &ArchSpec, scaling: &RopeScaling) -> 
 fn read_layer_types(ckpt: &Checkpoint, spec: &ArchSpec, layers: usize) -> Result<Vec<bool>> {
     let c = &ckpt.config;
     let err = |m: String| Error::config(&c.path, "layer_types", m);
+    if let LayerTypes::Periodic { period, key } = spec.layer_types {
+        let p = match key {
+            Some(k) => c.opt_u64(k)?.unwrap_or(period),
+            None => period,
+        };
+        if p == 0 {
+            return Err(Error::config(&c.path, key.unwrap_or("sliding_window_pattern"), "0 is not a period"));
+        }
+        return Ok((0..layers as u64).map(|i| (i + 1) % p != 0).collect());
+    }
     let types =
         match (c.get("layer_types"), spec.layer_types) {
             (None, LayerTypes::FullOnly) => return Ok(vec![false; layers]),
-            (None, LayerTypes::AlternatingSliding) => return Err(err(
+            (None, _) => return Err(err(
                 "missing: say which layers use sliding attention (e.g. [\"sliding_attention\", \"full_attention\", …])"
                     .into(),
             )),
@@ -434,6 +474,7 @@ fn plan_tensor(
     };
     let mut planned = PlannedTensor::new(name, shape, class, source, module);
     planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
+    planned.plus_one = t.plus_one;
     Ok(planned)
 }
 
@@ -514,16 +555,30 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
         Meta::ExpertUsedCount => vec![(k("expert_used_count"), u32v(cfg.experts_used))],
         Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.head_dim))],
         Meta::RopeScaling => scaling_values(&k, &cfg.scaling),
-        // llama.cpp's default for these models: even layers sliding, odd layers full.
-        Meta::SlidingWindowPattern if cfg.sliding_layers.iter().enumerate().any(|(i, s)| *s != (i % 2 == 0)) => {
-            vec![(
-                k("attention.sliding_window_pattern"),
-                Value::Array(crate::gguf::Array::Bool(cfg.sliding_layers.clone())),
-            )]
+        Meta::SlidingWindowPattern => {
+            sliding_pattern(spec, cfg).into_iter().map(|v| (k("attention.sliding_window_pattern"), v)).collect()
         }
-        Meta::SlidingWindowPattern => Vec::new(),
-        Meta::ConfigF32 { key, config } => {
+        Meta::ConfigF32 { key, config, .. } => {
             cfg.extra_f32.iter().filter(|(c, _)| *c == config).map(|(_, v)| (k(key), Value::F32(*v as f32))).collect()
+        }
+    }
+}
+
+/// `attention.sliding_window_pattern` when the layers differ from llama.cpp's default for
+/// the architecture: the period for periodic ones, else a flag per layer.
+fn sliding_pattern(spec: &ArchSpec, cfg: &DecoderConfig) -> Option<Value> {
+    let layers = &cfg.sliding_layers;
+    match spec.layer_types {
+        LayerTypes::FullOnly => None,
+        // llama.cpp's default for gpt-oss: even layers sliding, odd layers full.
+        LayerTypes::AlternatingSliding => layers
+            .iter()
+            .enumerate()
+            .any(|(i, s)| *s != (i % 2 == 0))
+            .then(|| Value::Array(crate::gguf::Array::Bool(layers.clone()))),
+        LayerTypes::Periodic { period, .. } => {
+            let actual = layers.iter().position(|s| !s).map_or(layers.len() + 1, |i| i + 1) as u64;
+            (actual != period && actual <= layers.len() as u64).then_some(Value::U32(actual as u32))
         }
     }
 }

@@ -77,4 +77,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_tie: false,
     default_rope_theta: 150000.0,
     default_sliding_window: 128,
+    default_head_dim: None,
+    tie_from_weights: false,
+    query_scalar: None,
 };

@@ -36,4 +36,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_tie: true,
     default_rope_theta: 10000.0,
     default_sliding_window: 0,
+    default_head_dim: None,
+    tie_from_weights: false,
+    query_scalar: None,
 };

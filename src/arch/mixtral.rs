@@ -45,4 +45,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_tie: false,
     default_rope_theta: 1e6,
     default_sliding_window: 0,
+    default_head_dim: None,
+    tie_from_weights: false,
+    query_scalar: None,
 };

@@ -3,6 +3,8 @@
 //! the plan from the spec; `verify` checks files of the architecture against it.
 
 pub mod decoder;
+pub mod gemma2;
+pub mod gemma3;
 pub mod gpt_oss;
 pub mod granite;
 pub mod llama;
@@ -41,6 +43,8 @@ pub const REGISTRY: &[Entry] = &[
     },
     Entry { model_types: &["olmo2"], spec: &olmo2::SPEC, file: "olmo2.rs", refuse: None },
     Entry { model_types: &["granite"], spec: &granite::SPEC, file: "granite.rs", refuse: None },
+    Entry { model_types: &["gemma2"], spec: &gemma2::SPEC, file: "gemma2.rs", refuse: None },
+    Entry { model_types: &["gemma3_text"], spec: &gemma3::SPEC, file: "gemma3.rs", refuse: Some(gemma3::refuse) },
 ];
 
 /// `model_type` values with a mapping.
@@ -83,6 +87,8 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "gpt-oss" => &gpt_oss::SPEC,
         "olmo2" => &olmo2::SPEC,
         "granite" => &granite::SPEC,
+        "gemma2" => &gemma2::SPEC,
+        "gemma3" => &gemma3::SPEC,
         _ => return None,
     })
 }

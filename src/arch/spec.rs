@@ -97,22 +97,25 @@ pub struct TensorSpec {
     /// Q/K rows permuted for llama.cpp's NORM rope.
     pub rope_permute: bool,
     pub when: When,
+    /// Gemma's norms store `w` for a scale of `1 + w`: llama.cpp wants `1 + w` (in f32, as
+    /// transformers computes it, and MLX when it runs the model in float32).
+    pub plus_one: bool,
 }
 
 impl TensorSpec {
     pub const fn weight(gguf: &'static str, mlx: &'static str, shape: &'static [Dim], kind: ModuleKind) -> Self {
         let source = Source::Weight(kind, TensorClass::Matrix);
-        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always }
+        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always, plus_one: false }
     }
 
     /// The MoE router: a module weight kept F32.
     pub const fn router(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
         let source = Source::Weight(ModuleKind::Linear, TensorClass::Router);
-        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always }
+        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always, plus_one: false }
     }
 
     pub const fn param(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
-        TensorSpec { gguf, mlx, shape, source: Source::Param, rope_permute: false, when: When::Always }
+        TensorSpec { gguf, mlx, shape, source: Source::Param, rope_permute: false, when: When::Always, plus_one: false }
     }
 
     pub const fn when(self, when: When) -> Self {
@@ -122,10 +125,14 @@ impl TensorSpec {
     pub const fn rope(self) -> Self {
         TensorSpec { rope_permute: true, ..self }
     }
+
+    pub const fn plus_one(self) -> Self {
+        TensorSpec { plus_one: true, ..self }
+    }
 }
 
 /// A metadata key an architecture writes (under `{arch}.`), in its place in the header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Meta {
     VocabSize,
     BlockCount,
@@ -149,11 +156,12 @@ pub enum Meta {
     RopeScaling,
     /// attention.sliding_window_pattern, when the layers differ from llama.cpp's default.
     SlidingWindowPattern,
-    /// An f32 key (under `{arch}.`) copied from a config.json number when present
-    /// (Granite's multipliers).
+    /// An f32 key (under `{arch}.`) from a config.json number, or from mlx-lm's default for
+    /// it when absent (written only when there is a value).
     ConfigF32 {
         key: &'static str,
         config: &'static str,
+        default: Option<f64>,
     },
 }
 
@@ -164,6 +172,17 @@ pub enum LayerTypes {
     FullOnly,
     /// gpt-oss: `layer_types` required; llama.cpp's default is even layers sliding.
     AlternatingSliding,
+    /// Gemma: every `period`-th layer full, the others sliding; the period from a config key
+    /// (mlx-lm's default when absent), llama.cpp's default `period`.
+    Periodic { period: u64, key: Option<&'static str> },
+}
+
+/// Gemma's query scaling: mlx-lm scales queries by `query_pre_attn_scalar^-½`, llama.cpp by
+/// `head_dim^-½`, or by `(n_embd / n_head)^-½` for its 27B layer count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QueryScalar {
+    pub default: f64,
+    pub n_layer_27b: usize,
 }
 
 /// An MoE block's config.json keys.
@@ -212,6 +231,11 @@ pub struct ArchSpec {
     pub default_tie: bool,
     pub default_rope_theta: f64,
     pub default_sliding_window: u64,
+    /// mlx-lm's head size when config.json has no `head_dim` (Gemma 3: 256).
+    pub default_head_dim: Option<usize>,
+    /// Tied exactly when the checkpoint has no `lm_head` (mlx-lm's Gemma 3 sanitize).
+    pub tie_from_weights: bool,
+    pub query_scalar: Option<QueryScalar>,
 }
 
 impl ArchSpec {

@@ -192,6 +192,8 @@ pub struct PlannedTensor {
     /// this many rows (one head), row `2i + j` of the output is row `j·group/2 + i` of the
     /// source (HF rotate-half layout → interleaved pairs).
     pub rope_permute: Option<usize>,
+    /// Gemma norms: the value written is `1 + w`.
+    pub plus_one: bool,
     /// Decided by [`Plan::decide_how`], once types are assigned.
     pub how: How,
     /// Why a tensor whose type could hold its MLX blocks exactly is encoded instead.
@@ -218,6 +220,7 @@ impl PlannedTensor {
             module,
             delta: None,
             rope_permute: None,
+            plus_one: false,
             how: How::Encode,
             not_copied: None,
         }

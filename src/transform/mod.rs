@@ -109,6 +109,14 @@ impl<'a> SourceView<'a> {
     }
 }
 
+/// Gemma's norm scale `1 + w`, exactly in f32, as transformers computes it
+/// (`1.0 + weight.float()`) and MLX does when it runs the model in float32.
+fn add_one(f: &mut [f32]) {
+    for v in f.iter_mut() {
+        *v += 1.0;
+    }
+}
+
 /// Little-endian F32/F16/BF16 bytes → f32 (the one dense decoder).
 pub(crate) fn decode_dense(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
     match dtype {
@@ -325,6 +333,9 @@ fn compute_chunk(
     let row_len = t.row_len();
     f.resize(n * row_len, 0.0);
     src.base.rows_f32(first, f);
+    if t.plus_one {
+        add_one(f);
+    }
     let survival = src.lora.as_ref().map(|l| {
         delta.resize(f.len(), 0.0);
         l.delta_rows(first, delta);

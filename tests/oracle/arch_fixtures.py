@@ -22,7 +22,16 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from fixtures import TRAIN_TEXT, train_adapter
 
-ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite"]
+ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text"]
+
+# llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
+# less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
+# (no adapter, with adapter) bounds on max |Δlogit|; every other architecture: 1e-3, 1e-2.
+TOLERANCE = {"gemma2": (5e-3, 3e-2), "gemma3_text": (5e-3, 3e-2)}
+
+
+def tolerance(arch):
+    return TOLERANCE.get(arch, (1e-3, 1e-2))
 
 # The pre-tokenizer regexes as they appear in the real tokenizer.json files (llama.cpp's
 # llama-vocab.cpp quotes them as the "original regex" for LLAMA3 and QWEN2). The only
@@ -210,10 +219,39 @@ SPECS = {
         family="llama3", pad_to=None, seed=108,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # Gemma 2-style: norms stored as offsets from 1 (random around 0 here), post-norms,
+    # attention and final soft-capping (not llama.cpp's defaults 50 and 30, so that a
+    # missing key shows), always tied.
+    "gemma2": dict(
+        config=dict(architectures=["Gemma2ForCausalLM"], model_type="gemma2", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, query_pre_attn_scalar=64, attn_logit_softcapping=2.0,
+                    final_logit_softcapping=10.0, rms_norm_eps=1e-6, rope_theta=10000.0,
+                    max_position_embeddings=8192, sliding_window=4096, tie_word_embeddings=True,
+                    hidden_activation="gelu_pytorch_tanh", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("mlp", _q(8, 64)), ("embed_tokens", _q(6, 64))],
+        family="llama3", pad_to=None, seed=109, norm_center=0.0,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Gemma 3-style: q/k norms, a global layer every 2nd (the pattern key) with linear rope
+    # scaling, sliding layers (window 4, shorter than the test sequence) with their own
+    # rope base; tied by the absence of lm_head, as real Gemma 3 checkpoints are.
+    "gemma3_text": dict(
+        config=dict(architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, query_pre_attn_scalar=64, rms_norm_eps=1e-6, rope_theta=1000000.0,
+                    rope_local_base_freq=10000.0, rope_scaling={"rope_type": "linear", "factor": 8.0},
+                    sliding_window=4, sliding_window_pattern=2, max_position_embeddings=32768,
+                    tie_word_embeddings=True, hidden_activation="gelu_pytorch_tanh", use_cache=True),
+        quant=[("self_attn", _q(4, 32)), ("mlp", _q(4, 32, "mxfp4")), ("embed_tokens", _q(8, 64))],
+        family="llama3", pad_to=None, seed=110, norm_center=0.0, drop_lm_head=True,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 }
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
-             "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite"}
+             "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
+             "gemma3_text": "gemma3"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2"}
 
 
@@ -299,15 +337,16 @@ def write_tokenizer_files(out: Path, family: str, ids: dict):
 # Models
 
 
-def randomize(model, seed, embed_std):
-    """Random values for every parameter: norms (q/k norms too) around 1, biases ±, linear
-    weights with unit output variance. The embedding's spread sets the tied logits' scale."""
+def randomize(model, seed, embed_std, norm_center=1.0):
+    """Random values for every parameter: norms (q/k norms too) around their neutral value
+    (1, or 0 for Gemma's offsets), biases ±, linear weights with unit output variance. The
+    embedding's spread sets the tied logits' scale."""
     mx.random.seed(seed)
     params = []
     for name, p in tree_flatten(model.parameters()):
         key = name.split(".")[-1]
         if name.endswith("norm.weight"):
-            v = 1.0 + 0.2 * mx.random.normal(p.shape)
+            v = norm_center + 0.2 * mx.random.normal(p.shape)
         elif key == "bias":
             v = 0.5 * mx.random.normal(p.shape)
         elif "embed_tokens" in name:
@@ -363,18 +402,38 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
                "eos_token_id": cfg["eos_token_id"], "bos_token_id": cfg["bos_token_id"]}
     model_cls, args_cls = _get_classes(cfg)
     model = model_cls(args_cls.from_dict(cfg))
-    randomize(model, spec["seed"] if seed is None else seed, embed_std=0.25 if tied else 1.0)
+    randomize(model, spec["seed"] if seed is None else seed, embed_std=0.25 if tied else 1.0,
+              norm_center=spec.get("norm_center", 1.0))
     model.set_dtype(getattr(mx, dtype))
     if quantize:
         default = dict(_q(4, 64))
         model, cfg = quantize_model(model, cfg, group_size=default["group_size"], bits=default["bits"],
                                     mode=default["mode"], quant_predicate=quant_predicate(spec["quant"]))
     save_model(out, model, donate_model=False)
+    if spec.get("drop_lm_head"):
+        cfg = drop_lm_head(out, cfg)
     save_config(cfg, out / "config.json")
     meta = {"arch": arch, "n_tokenizer": n_tok, "rows": rows, "special_ids": ids,
             "tokens": logit_tokens(arch, out, n_tok, ids)}
     (out.parent / (out.name + "-meta.json")).write_text(json.dumps(meta, indent=2))
     return out
+
+
+def drop_lm_head(out, cfg):
+    """The checkpoint without `lm_head` (mlx-lm's Gemma 3 class always has one; real Gemma 3
+    checkpoints tie it to the embedding, which mlx-lm's sanitize infers from its absence)."""
+    for f in sorted(Path(out).glob("model*.safetensors")):
+        w = {k: v for k, v in mx.load(str(f)).items() if not k.startswith("lm_head.")}
+        mx.save_safetensors(str(f), w, metadata={"format": "mlx"})
+    idx = Path(out) / "model.safetensors.index.json"
+    if idx.exists():
+        j = json.loads(idx.read_text())
+        j["weight_map"] = {k: v for k, v in j["weight_map"].items() if not k.startswith("lm_head.")}
+        idx.write_text(json.dumps(j, indent=4))
+    for key in ("quantization", "quantization_config"):
+        if isinstance(cfg.get(key), dict):
+            cfg[key] = {k: v for k, v in cfg[key].items() if k != "lm_head"}
+    return cfg
 
 
 def top2_margin(logits):

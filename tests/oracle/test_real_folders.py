@@ -319,7 +319,7 @@ def test_multimodal_language_model_matches_mlx(mlx2gguf, mistral3, tmp_path):
     assert "mistral3" in doc["multimodal"] and doc["architecture"] == "llama"
 
 
-@pytest.mark.parametrize("wrapper,text", [("gemma3", "gemma3_text"), ("qwen3_5", "qwen3_5_text"),
+@pytest.mark.parametrize("wrapper,text", [("gemma4", "gemma4_text"), ("qwen3_5", "qwen3_5_text"),
                                           ("llama4", "llama4_text")])
 def test_unsupported_language_model_is_named(mlx2gguf, mistral3, tmp_path, wrapper, text):
     d = tmp_path / "m"

@@ -1,0 +1,85 @@
+//! Gemma 3 (`model_type: gemma3_text`, and the language model of `gemma3` folders) →
+//! llama.cpp's `gemma3`. NEOX rope; norms stored as offsets (written as `1 + w` in f32)
+//! before and after attention and MLP and on q/k per head;
+//! embeddings scaled by √n_embd inside llama.cpp; every 6th layer (`sliding_window_pattern`)
+//! global, the others sliding with their own rope base (`rope_local_base_freq` →
+//! `rope.freq_base_swa`) and no rope scaling; tied unless the checkpoint has an `lm_head`.
+//! llama.cpp scales queries by head_dim^-½ (n_embd/n_head^-½ at 62 layers) and has no key
+//! for `query_pre_attn_scalar`, so another value is refused; mlx-lm ignores
+//! `final_logit_softcapping`, so none is written.
+
+use super::spec::Dim::*;
+use super::spec::{ArchSpec, LayerTypes, Meta::*, QueryScalar, RopeKind, TensorSpec as T, When};
+use crate::error::{Error, Result};
+use crate::plan::ModuleKind::{Embedding, Linear};
+use crate::source::Checkpoint;
+
+const FRONT: &[T] = &[T::weight("token_embd.weight", "model.embed_tokens", &[Vocab, Embd], Embedding)];
+
+const LAYER: &[T] = &[
+    T::param("attn_norm.weight", "input_layernorm.weight", &[Embd]).plus_one(),
+    T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear),
+    T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear),
+    T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
+    T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
+    T::param("attn_q_norm.weight", "self_attn.q_norm.weight", &[HeadDim]).plus_one(),
+    T::param("attn_k_norm.weight", "self_attn.k_norm.weight", &[HeadDim]).plus_one(),
+    T::param("post_attention_norm.weight", "post_attention_layernorm.weight", &[Embd]).plus_one(),
+    T::param("ffn_norm.weight", "pre_feedforward_layernorm.weight", &[Embd]).plus_one(),
+    T::weight("ffn_gate.weight", "mlp.gate_proj", &[Ff, Embd], Linear),
+    T::weight("ffn_up.weight", "mlp.up_proj", &[Ff, Embd], Linear),
+    T::weight("ffn_down.weight", "mlp.down_proj", &[Embd, Ff], Linear),
+    T::param("post_ffw_norm.weight", "post_feedforward_layernorm.weight", &[Embd]).plus_one(),
+];
+
+const BACK: &[T] = &[
+    T::param("output_norm.weight", "model.norm.weight", &[Embd]).plus_one(),
+    T::weight("output.weight", "lm_head", &[Vocab, Embd], Linear).when(When::Untied),
+];
+
+pub const SPEC: ArchSpec = ArchSpec {
+    arch: "gemma3",
+    rope: RopeKind::Neox,
+    front: FRONT,
+    layer: &[LAYER],
+    back: BACK,
+    metadata: &[
+        BlockCount,
+        ContextLength,
+        EmbeddingLength,
+        FeedForwardLength,
+        HeadCount,
+        HeadCountKv,
+        KeyValueLength,
+        RmsEps,
+        FreqBase,
+        ConfigF32 { key: "rope.freq_base_swa", config: "rope_local_base_freq", default: Some(10000.0) },
+        SlidingWindow,
+        SlidingWindowPattern,
+        RopeScaling,
+    ],
+    moe: None,
+    honours_head_dim: true,
+    requires_head_dim: false,
+    layer_types: LayerTypes::Periodic { period: 6, key: Some("sliding_window_pattern") },
+    scalings: &["linear"],
+    fixed_yarn_betas: false,
+    default_tie: true,
+    default_rope_theta: 1_000_000.0,
+    default_sliding_window: 512,
+    default_head_dim: Some(256),
+    tie_from_weights: true,
+    query_scalar: Some(QueryScalar { default: 256.0, n_layer_27b: 62 }),
+};
+
+/// Attention-logit soft-capping: llama.cpp's gemma3 has none (its converter asserts so).
+pub fn refuse(ckpt: &Checkpoint) -> Result<()> {
+    match ckpt.config.opt_f64("attn_logit_softcapping")? {
+        Some(v) => Err(Error::config(
+            &ckpt.config.path,
+            "attn_logit_softcapping",
+            format!("{v}: llama.cpp's gemma3 has no attention soft-capping"),
+        )),
+        None => Ok(()),
+    }
+}
