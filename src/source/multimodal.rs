@@ -22,12 +22,23 @@ pub fn language_model_name(name: &str) -> Option<String> {
     (!OTHER_PARTS.iter().any(|p| name.starts_with(p))).then(|| name.to_string())
 }
 
-/// Defaults of mlx-lm's wrapper classes that the text config may leave out.
-fn wrapper_defaults(wrapper: &str) -> &'static [(&'static str, bool)] {
+/// What mlx-lm's wrapper classes set in the text config: defaults where it is silent, and
+/// for Gemma 3 the top level's `vocab_size` (262208 by default), which always wins.
+fn wrapper_settings(wrapper: &str, raw: &Map<String, Value>, text: &mut Map<String, Value>) {
+    let mut default = |k: &str, v: Value| {
+        text.entry(k.to_string()).or_insert(v);
+    };
     match wrapper {
         // mlx_lm/models/mistral3.py: untied unless the text config says otherwise.
-        "mistral3" => &[("tie_word_embeddings", false)],
-        _ => &[],
+        "mistral3" => default("tie_word_embeddings", Value::Bool(false)),
+        // mlx_lm/models/gemma3.py `ModelArgs.__post_init__`.
+        "gemma3" => {
+            default("num_attention_heads", Value::from(8));
+            default("num_key_value_heads", Value::from(4));
+            let vocab = raw.get("vocab_size").cloned().unwrap_or(Value::from(262208));
+            text.insert("vocab_size".into(), vocab);
+        }
+        _ => {}
     }
 }
 
@@ -39,11 +50,8 @@ pub fn text_config(raw: &Map<String, Value>) -> Option<(Map<String, Value>, Stri
     let wrapper = raw.get("model_type")?.as_str()?.to_string();
     let mut merged: Map<String, Value> =
         raw.iter().filter(|(k, _)| !k.ends_with("_config") || k.starts_with("quantization")).map(clone_kv).collect();
-    for (k, v) in wrapper_defaults(&wrapper) {
-        if !text.contains_key(*k) {
-            merged.insert(k.to_string(), Value::Bool(*v));
-        }
-    }
+    let mut text = text.clone();
+    wrapper_settings(&wrapper, raw, &mut text);
     merged.extend(text.iter().map(clone_kv));
     let text_type = text.get("model_type").and_then(Value::as_str).map_or(format!("{wrapper}_text"), str::to_string);
     merged.insert("model_type".into(), Value::String(text_type));

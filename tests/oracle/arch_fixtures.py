@@ -397,9 +397,13 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
         cfg.update(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids[tcfg["eos_token"]])
     tied = cfg["tie_word_embeddings"]
     if wrapper:
-        cfg = {"model_type": wrapper, "architectures": ["Mistral3ForConditionalGeneration"], "text_config": cfg,
-               "vision_config": {"model_type": "pixtral", "hidden_size": 16}, "image_token_index": 10,
+        vision = {"mistral3": ("Mistral3ForConditionalGeneration", "pixtral"),
+                  "gemma3": ("Gemma3ForConditionalGeneration", "siglip_vision_model")}[wrapper]
+        cfg = {"model_type": wrapper, "architectures": [vision[0]], "text_config": cfg,
+               "vision_config": {"model_type": vision[1], "hidden_size": 16}, "image_token_index": 10,
                "eos_token_id": cfg["eos_token_id"], "bos_token_id": cfg["bos_token_id"]}
+        if wrapper == "gemma3":  # its class takes the vocabulary size from the top level
+            cfg["vocab_size"] = rows
     model_cls, args_cls = _get_classes(cfg)
     model = model_cls(args_cls.from_dict(cfg))
     randomize(model, spec["seed"] if seed is None else seed, embed_std=0.25 if tied else 1.0,
@@ -411,7 +415,7 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
                                     mode=default["mode"], quant_predicate=quant_predicate(spec["quant"]))
     save_model(out, model, donate_model=False)
     if spec.get("drop_lm_head"):
-        cfg = drop_lm_head(out, cfg)
+        cfg = drop_lm_head(out, cfg, "language_model." if wrapper else "")
     save_config(cfg, out / "config.json")
     meta = {"arch": arch, "n_tokenizer": n_tok, "rows": rows, "special_ids": ids,
             "tokens": logit_tokens(arch, out, n_tok, ids)}
@@ -419,20 +423,20 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
     return out
 
 
-def drop_lm_head(out, cfg):
+def drop_lm_head(out, cfg, prefix=""):
     """The checkpoint without `lm_head` (mlx-lm's Gemma 3 class always has one; real Gemma 3
     checkpoints tie it to the embedding, which mlx-lm's sanitize infers from its absence)."""
     for f in sorted(Path(out).glob("model*.safetensors")):
-        w = {k: v for k, v in mx.load(str(f)).items() if not k.startswith("lm_head.")}
+        w = {k: v for k, v in mx.load(str(f)).items() if not k.startswith(prefix + "lm_head.")}
         mx.save_safetensors(str(f), w, metadata={"format": "mlx"})
     idx = Path(out) / "model.safetensors.index.json"
     if idx.exists():
         j = json.loads(idx.read_text())
-        j["weight_map"] = {k: v for k, v in j["weight_map"].items() if not k.startswith("lm_head.")}
+        j["weight_map"] = {k: v for k, v in j["weight_map"].items() if not k.startswith(prefix + "lm_head.")}
         idx.write_text(json.dumps(j, indent=4))
     for key in ("quantization", "quantization_config"):
         if isinstance(cfg.get(key), dict):
-            cfg[key] = {k: v for k, v in cfg[key].items() if k != "lm_head"}
+            cfg[key] = {k: v for k, v in cfg[key].items() if k != prefix + "lm_head"}
     return cfg
 
 

@@ -297,26 +297,34 @@ def mistral3(tmp_path_factory):
     return d, add_vision_part(d)
 
 
-def test_multimodal_language_model_matches_mlx(mlx2gguf, mistral3, tmp_path):
-    """mistral3 (mlx-lm's wrapper over its llama class): the language model converts, with
-    llama.cpp's logits = mlx-lm's on the same folder; the summary says the vision part was
-    left out."""
-    d, n_vision = mistral3
+@pytest.fixture(scope="module")
+def gemma3(tmp_path_factory):
+    d = make_arch("gemma3_text", tmp_path_factory.mktemp("mm") / "gemma3", wrapper="gemma3")
+    return d, add_vision_part(d)
+
+
+@pytest.mark.parametrize("wrapper,arch,tol", [("mistral3", "llama", 1e-3), ("gemma3", "gemma3", 5e-3)])
+def test_multimodal_language_model_matches_mlx(mlx2gguf, request, tmp_path, wrapper, arch, tol):
+    """mistral3 and gemma3 (mlx-lm's wrappers over its llama and gemma3_text classes): the
+    language model converts, with llama.cpp's logits = mlx-lm's on the same folder; the
+    summary says the vision part was left out."""
+    d, n_vision = request.getfixturevalue(wrapper)
     cfg = json.loads((d / "config.json").read_text())
     assert any(k.startswith("language_model.") for k in cfg["quantization"])
     out = tmp_path / "mm.gguf"
     p = run(mlx2gguf, "convert", d, "--outtype", "f32", "-o", out)
     assert f"vision part ({n_vision} tensors) is left out" in p.stdout
     r = GGUFReader(str(out))
-    assert field(r, "general.architecture") == "llama"
-    assert "output.weight" in {t.name for t in r.tensors}  # mlx-lm's mistral3 unties by default
+    assert field(r, "general.architecture") == arch
+    # mlx-lm's mistral3 unties by default; Gemma 3 here has no lm_head, so it is tied.
+    assert ("output.weight" in {t.name for t in r.tensors}) == (wrapper == "mistral3")
     toks = meta_of(d)["tokens"]
     want = mlx_logits(d, toks)
     got = llama_logits(out, toks)
-    assert np.abs(got - want).max() <= 1e-3
+    assert np.abs(got - want).max() <= tol
     assert (got.argmax(-1) == want.argmax(-1)).all()
     doc = json.loads(run(mlx2gguf, "inspect", d, "--json").stdout)
-    assert "mistral3" in doc["multimodal"] and doc["architecture"] == "llama"
+    assert wrapper in doc["multimodal"] and doc["architecture"] == arch
 
 
 @pytest.mark.parametrize("wrapper,text", [("gemma4", "gemma4_text"), ("qwen3_5", "qwen3_5_text"),
