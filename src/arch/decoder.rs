@@ -50,8 +50,8 @@ pub struct DecoderConfig {
     pub context_length: Option<u64>,
     pub scaling: RopeScaling,
     pub tied: bool,
-    pub attn_bias: bool,
-    pub mlp_bias: bool,
+    /// The config.json flags the spec's tensors depend on (`When::Flag`).
+    pub flags: Vec<(&'static str, bool)>,
     /// Whether MLX applies rope to adjacent pairs already (`rope_traditional`).
     pub rope_traditional: bool,
     pub experts: usize,
@@ -124,8 +124,7 @@ impl DecoderConfig {
                 true => !ckpt.tensors.contains("lm_head.weight"),
                 false => c.opt_bool("tie_word_embeddings")?.unwrap_or(spec.default_tie),
             },
-            attn_bias: c.opt_bool("attention_bias")?.unwrap_or(false),
-            mlp_bias: c.opt_bool("mlp_bias")?.unwrap_or(false),
+            flags: read_flags(ckpt, spec, layers)?,
             rope_traditional,
             experts,
             experts_used,
@@ -160,8 +159,7 @@ impl DecoderConfig {
     fn has(&self, when: When) -> bool {
         match when {
             When::Always => true,
-            When::AttnBias => self.attn_bias,
-            When::MlpBias => self.mlp_bias,
+            When::Flag(key) => self.flags.iter().any(|(k, v)| *k == key && *v),
             When::Untied => !self.tied,
             When::Llama3Rope => matches!(self.scaling, RopeScaling::Llama3 { .. }),
         }
@@ -205,6 +203,19 @@ fn check_query_scalar(
         ));
     }
     Ok(())
+}
+
+/// The config.json flags behind the spec's `When::Flag` tensors.
+fn read_flags(ckpt: &Checkpoint, spec: &ArchSpec, layers: usize) -> Result<Vec<(&'static str, bool)>> {
+    let mut flags: Vec<(&'static str, bool)> = Vec::new();
+    for (_, t) in spec.tensors(layers.min(1)) {
+        if let When::Flag(key) = t.when {
+            if !flags.iter().any(|(k, _)| *k == key) {
+                flags.push((key, ckpt.config.opt_bool(key)?.unwrap_or(false)));
+            }
+        }
+    }
+    Ok(flags)
 }
 
 /// The config.json numbers behind the spec's `Meta::ConfigF32` keys.

@@ -3,6 +3,7 @@
 //! the plan from the spec; `verify` checks files of the architecture against it.
 
 pub mod decoder;
+pub mod ernie4_5;
 pub mod gemma2;
 pub mod gemma3;
 pub mod gpt_oss;
@@ -13,6 +14,7 @@ pub mod olmo2;
 pub mod qwen2;
 pub mod qwen3;
 pub mod qwen3_moe;
+pub mod smollm3;
 pub mod spec;
 
 use crate::error::{Error, Result};
@@ -44,6 +46,8 @@ pub const REGISTRY: &[Entry] = &[
     Entry { model_types: &["olmo2"], spec: &olmo2::SPEC, file: "olmo2.rs", refuse: None },
     Entry { model_types: &["granite"], spec: &granite::SPEC, file: "granite.rs", refuse: None },
     Entry { model_types: &["gemma2"], spec: &gemma2::SPEC, file: "gemma2.rs", refuse: None },
+    Entry { model_types: &["smollm3"], spec: &smollm3::SPEC, file: "smollm3.rs", refuse: Some(smollm3::refuse) },
+    Entry { model_types: &["ernie4_5"], spec: &ernie4_5::SPEC, file: "ernie4_5.rs", refuse: None },
     Entry { model_types: &["gemma3_text"], spec: &gemma3::SPEC, file: "gemma3.rs", refuse: Some(gemma3::refuse) },
 ];
 
@@ -88,6 +92,8 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "olmo2" => &olmo2::SPEC,
         "granite" => &granite::SPEC,
         "gemma2" => &gemma2::SPEC,
+        "smollm3" => &smollm3::SPEC,
+        "ernie4_5" => &ernie4_5::SPEC,
         "gemma3" => &gemma3::SPEC,
         _ => return None,
     })

@@ -76,10 +76,8 @@ pub enum Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
     Always,
-    /// config.json's `attention_bias`.
-    AttnBias,
-    /// config.json's `mlp_bias`.
-    MlpBias,
+    /// A config.json flag (`attention_bias`, `mlp_bias`, `use_bias`, …), false when absent.
+    Flag(&'static str),
     /// Embeddings not tied (llama.cpp reuses token_embd when output is absent).
     Untied,
     /// Llama 3 rope scaling.
@@ -282,13 +280,13 @@ pub mod groups {
     /// Llama's attention: Q/K permuted for NORM rope, biases when `attention_bias`.
     pub const LLAMA_ATTN: &[T] = &[
         T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear).rope(),
-        T::param("attn_q.bias", "self_attn.q_proj.bias", &[Q]).rope().when(When::AttnBias),
+        T::param("attn_q.bias", "self_attn.q_proj.bias", &[Q]).rope().when(When::Flag("attention_bias")),
         T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear).rope(),
-        T::param("attn_k.bias", "self_attn.k_proj.bias", &[Kv]).rope().when(When::AttnBias),
+        T::param("attn_k.bias", "self_attn.k_proj.bias", &[Kv]).rope().when(When::Flag("attention_bias")),
         T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
-        T::param("attn_v.bias", "self_attn.v_proj.bias", &[Kv]).when(When::AttnBias),
+        T::param("attn_v.bias", "self_attn.v_proj.bias", &[Kv]).when(When::Flag("attention_bias")),
         T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
-        T::param("attn_output.bias", "self_attn.o_proj.bias", &[Embd]).when(When::AttnBias),
+        T::param("attn_output.bias", "self_attn.o_proj.bias", &[Embd]).when(When::Flag("attention_bias")),
     ];
 
     /// Qwen2's attention: q/k/v biases always, none on the output.
@@ -315,11 +313,11 @@ pub mod groups {
     /// SwiGLU MLP, biases when `mlp_bias`.
     pub const MLP: &[T] = &[
         T::weight("ffn_gate.weight", "mlp.gate_proj", &[Ff, Embd], Linear),
-        T::param("ffn_gate.bias", "mlp.gate_proj.bias", &[Ff]).when(When::MlpBias),
+        T::param("ffn_gate.bias", "mlp.gate_proj.bias", &[Ff]).when(When::Flag("mlp_bias")),
         T::weight("ffn_up.weight", "mlp.up_proj", &[Ff, Embd], Linear),
-        T::param("ffn_up.bias", "mlp.up_proj.bias", &[Ff]).when(When::MlpBias),
+        T::param("ffn_up.bias", "mlp.up_proj.bias", &[Ff]).when(When::Flag("mlp_bias")),
         T::weight("ffn_down.weight", "mlp.down_proj", &[Embd, Ff], Linear),
-        T::param("ffn_down.bias", "mlp.down_proj.bias", &[Embd]).when(When::MlpBias),
+        T::param("ffn_down.bias", "mlp.down_proj.bias", &[Embd]).when(When::Flag("mlp_bias")),
     ];
 
     /// Experts stacked by mlx-lm's SwitchGLU under `mlp` (Qwen3-MoE).

@@ -22,7 +22,8 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 from fixtures import TRAIN_TEXT, train_adapter
 
-ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text"]
+ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
+         "smollm3", "ernie4_5"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -247,11 +248,32 @@ SPECS = {
         family="llama3", pad_to=None, seed=110, norm_center=0.0, drop_lm_head=True,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # SmolLM3-style: 4 layers, so that layer 3 runs without rope (llama.cpp's fixed step).
+    "smollm3": dict(
+        config=dict(architectures=["SmolLM3ForCausalLM"], model_type="smollm3", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                    rms_norm_eps=1e-6, rope_theta=5000000.0, max_position_embeddings=65536, rope_scaling=None,
+                    no_rope_layer_interval=4, no_rope_layers=[1, 1, 1, 0], tie_word_embeddings=True,
+                    attention_bias=False, mlp_bias=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(6, 64)), ("mlp", _q(4, 32)), ("embed_tokens", _q(8, 64))],
+        family="llama3", pad_to=None, seed=111,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # ERNIE 4.5 0.3B-style: head_dim given, untied, rope on adjacent pairs in mlx-lm's class.
+    "ernie4_5": dict(
+        config=dict(architectures=["Ernie4_5ForCausalLM"], model_type="ernie4_5", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, rms_norm_eps=1e-5, rope_theta=500000.0, max_position_embeddings=131072,
+                    use_bias=False, tie_word_embeddings=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("mlp", _q(5, 64)), ("embed_tokens", _q(8, 32)), ("lm_head", _q(8, 64))],
+        family="llama3", pad_to=None, seed=112,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 }
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
-             "gemma3_text": "gemma3"}
+             "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2"}
 
 

@@ -152,7 +152,8 @@ def test_adapter_fixture(builds, arch):
     a = mx.load(str(ad / "adapters.safetensors"))
     mods = {k.rsplit(".", 1)[0] for k in a}
     layers = {m.split(".")[2] for m in mods if m.startswith("model.layers.")}
-    assert layers == ({"1"} if SPECS[arch]["adapter"]["num_layers"] == 1 else {"0", "1"})
+    n = SPECS[arch]["config"]["num_hidden_layers"]
+    assert layers == ({str(n - 1)} if SPECS[arch]["adapter"]["num_layers"] == 1 else {str(i) for i in range(n)})
     if arch == "mixtral":
         assert "model.layers.0.block_sparse_moe.gate" in mods
         assert a["model.layers.0.block_sparse_moe.switch_mlp.down_proj.lora_a"].shape == (4, 4, 512)
@@ -370,7 +371,7 @@ def test_metadata(mlx2gguf, builds, arch):
     head_dim = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
 
     assert field(r, "general.architecture") == g
-    assert field(r, f"{g}.block_count") == 2
+    assert field(r, f"{g}.block_count") == c["num_hidden_layers"]
     assert field(r, f"{g}.context_length") == c["max_position_embeddings"]
     assert field(r, f"{g}.embedding_length") == 256
     assert field(r, f"{g}.attention.head_count") == 4
@@ -467,6 +468,11 @@ def _with_config(src, dst, **changes):
     ("llama", dict(rope_scaling={"rope_type": "longrope", "factor": 2.0}), ["rope_scaling.rope_type", "longrope"]),
     ("qwen2", dict(rope_traditional=True), ["rope_traditional"]),
     ("mixtral", dict(num_experts_per_tok=9), ["num_experts_per_tok"]),
+    ("smollm3", dict(no_rope_layers=[1, 1, 1, 1]), ["no_rope_layers"]),
+    ("smollm3", dict(no_rope_layers=None, no_rope_layer_interval=2), ["no_rope_layer_interval"]),
+    ("gemma3_text", dict(query_pre_attn_scalar=100), ["query_pre_attn_scalar"]),
+    ("gemma3_text", dict(attn_logit_softcapping=50.0), ["attn_logit_softcapping"]),
+    ("gemma2", dict(rope_scaling={"rope_type": "linear", "factor": 2.0}), ["rope_scaling.rope_type"]),
 ])
 def test_configs_llama_cpp_cannot_run_are_refused(mlx2gguf, builds, tmp_path, arch, changes, needles):
     d = _with_config(builds.model(arch), tmp_path / "m", **changes)
@@ -519,7 +525,8 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "mixtral": "blk.1.ffn_gate_inp.weight", "qwen2": "blk.1.ffn_up.weight",
                    "qwen3": "blk.1.attn_k_norm.weight", "qwen3_moe": "blk.0.ffn_down_exps.weight",
                    "olmo2": "blk.0.post_ffw_norm.weight", "granite": "blk.1.ffn_gate.weight",
-                   "gemma2": "blk.1.post_attention_norm.weight", "gemma3_text": "blk.0.attn_q_norm.weight"}
+                   "gemma2": "blk.1.post_attention_norm.weight", "gemma3_text": "blk.0.attn_q_norm.weight",
+                   "smollm3": "blk.3.attn_q.weight", "ernie4_5": "blk.1.ffn_down.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -578,12 +585,14 @@ def test_inspect_states_what_convert_does(mlx2gguf, builds, tmp_path, arch):
     ("gemma3_text", "minus1:output_norm.weight"),
     ("gemma3_text", "drop:gemma3.attention.sliding_window_pattern"),
     ("gemma3_text", "drop:gemma3.rope.scaling.factor"),
+    ("ernie4_5", "permute:blk.0.attn_q.weight"),
 ])
 def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
     """The parity tests would catch a converter that missed a quirk: the same file with a
     Granite multiplier left out, an OLMo 2 post-norm or q-norm left at 1, a Gemma norm
     without its +1, a Gemma 2 soft-capping, or Gemma 3's layer pattern or global rope scaling
-    left out moves llama.cpp's logits far from MLX's (beyond the Gemma tolerance too)."""
+    left out, or ERNIE's Q rows permuted as for other NORM-rope models, moves llama.cpp's
+    logits far from MLX's (beyond the Gemma tolerance too)."""
     from test_verify import drop_kv, rewrite
 
     good = builds.gguf(mlx2gguf, arch, "f32")
@@ -594,7 +603,11 @@ def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
 
     def values(ts):
         t = next(t for t in ts if t[0] == name)
-        t[1] = np.ones_like(t[1]) if what == "ones" else t[1] - 1
+        if what == "permute":  # rows within each head from rotate-half to adjacent pairs
+            rows, hd = t[1].shape[0], 64
+            t[1] = t[1].reshape(rows // hd, 2, hd // 2, -1).swapaxes(1, 2).reshape(t[1].shape)
+        else:
+            t[1] = np.ones_like(t[1]) if what == "ones" else t[1] - 1
 
     bad = rewrite(good, tmp_path / "bad.gguf", **(dict(kv=drop_kv(name)) if what == "drop" else dict(tensors=values)))
     assert np.abs(llama_logits(bad, toks) - want).max() > 0.1, edit
