@@ -522,7 +522,26 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         self.per_token_arrays(n);
         self.merges(model, needs_merges);
         self.special_ids(n);
+        self.named_tokens(tokens);
         Some(n)
+    }
+
+    /// Tokens llama.cpp looks up by text for some models (`token_to_id.at`, which throws
+    /// when the vocabulary lacks one): those of Phi-3 for any model whose general.name
+    /// contains "phi3" or "phi-3".
+    fn named_tokens(&mut self, tokens: &[String]) {
+        let Some(name) = self.f.get("general.name").and_then(Value::as_str).map(str::to_lowercase) else { return };
+        if !(name.contains("phi3") || name.contains("phi-3")) {
+            return;
+        }
+        for want in ["</s>", "<unk>", "<s>", "<|endoftext|>"] {
+            if !tokens.iter().any(|t| t == want) {
+                self.problem(
+                    "tokenizer",
+                    format!("general.name {name:?} makes llama.cpp look up the token {want:?}, which the vocabulary lacks (loading fails: unordered_map::at)"),
+                );
+            }
+        }
     }
 
     /// token_type and scores: of their array type, with at least one entry per token.
@@ -615,7 +634,9 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         }
         self.hparam_values(p);
         let Some((n_layer, d)) = self.dims(spec, n_vocab) else { return };
-        self.head_size_keys(spec, &d);
+        if p == GPT_OSS {
+            self.head_size_keys(spec, &d);
+        }
         let expected = spec_tensors(spec, &d, n_layer, |name| self.f.tensor(name).is_some());
         self.tensor_set(spec.arch, &expected, multi_shard);
     }
@@ -650,8 +671,13 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
                 (self.u32_key(&format!("{p}.expert_count"))?, first(self, "expert_feed_forward_length").unwrap_or(ff))
             }
         };
-        let head_dim = self.rot0(spec, embd / heads);
-        Some((n_layer, Dims { embd, vocab: n_vocab, heads, kv_heads, head_dim, ff, experts, exp_ff }))
+        // gpt-oss creates its tensors with n_rot(0); the others with key_length.
+        let head_dim = match p {
+            GPT_OSS => self.rot0(spec, embd / heads),
+            _ => self.u32_key(&format!("{p}.attention.key_length")).unwrap_or(embd / heads),
+        };
+        let rot = self.u32_key(&format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
+        Some((n_layer, Dims { embd, vocab: n_vocab, heads, kv_heads, head_dim, rot, ff, experts, exp_ff }))
     }
 
     /// `set_swa_pattern(2)` unless `attention.sliding_window_pattern` says otherwise, for
@@ -856,6 +882,9 @@ fn dim_name(d: Dim) -> &'static str {
         Dim::Embd => "n_embd",
         Dim::Vocab => "n_vocab",
         Dim::Q => "n_head·head_dim",
+        Dim::Qkv => "(n_head + 2·n_head_kv)·head_dim",
+        Dim::Ff2 => "2·n_ff",
+        Dim::HalfRot => "n_rot/2",
         Dim::Kv => "n_head_kv·head_dim",
         Dim::HeadDim => "head_dim",
         Dim::HalfHeadDim => "head_dim/2",

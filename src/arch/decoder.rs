@@ -32,6 +32,11 @@ pub enum RopeScaling {
         high_freq_factor: f64,
         original_context: f64,
     },
+    /// LongRoPE (Phi-3): per-frequency factors for long and short contexts, as tensors.
+    LongRope {
+        long: Vec<f64>,
+        short: Vec<f64>,
+    },
 }
 
 /// The hyperparameters read from config.json.
@@ -44,6 +49,10 @@ pub struct DecoderConfig {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub head_dim_given: bool,
+    /// Rotated dimensions per head (head_dim, or a part of it with `partial_rotary_factor`).
+    pub rope_dims: usize,
+    /// `original_max_position_embeddings` (mlx-lm's default 4096 where it reads one).
+    pub original_context: u64,
     pub vocab: usize,
     pub rms_eps: f64,
     pub rope_theta: f64,
@@ -115,6 +124,8 @@ impl DecoderConfig {
             kv_heads,
             head_dim,
             head_dim_given: given.is_some(),
+            rope_dims: rope_dims(ckpt, spec, head_dim)?,
+            original_context: c.opt_u64("original_max_position_embeddings")?.unwrap_or(4096),
             vocab: us("vocab_size")?,
             rms_eps: c.opt_f64("rms_norm_eps")?.unwrap_or(1e-5),
             rope_theta,
@@ -149,6 +160,7 @@ impl DecoderConfig {
             heads: u(self.heads),
             kv_heads: u(self.kv_heads),
             head_dim: u(self.head_dim),
+            rot: u(self.rope_dims),
             ff: u(self.intermediate.unwrap_or(0)),
             experts: u(self.experts),
             exp_ff: u(self.expert_ff),
@@ -162,8 +174,23 @@ impl DecoderConfig {
             When::Flag(key) => self.flags.iter().any(|(k, v)| *k == key && *v),
             When::Untied => !self.tied,
             When::Llama3Rope => matches!(self.scaling, RopeScaling::Llama3 { .. }),
+            When::LongRope => matches!(self.scaling, RopeScaling::LongRope { .. }),
         }
     }
+}
+
+/// The rotated dimensions: `partial_rotary_factor · head_dim` where the spec reads it.
+fn rope_dims(ckpt: &Checkpoint, spec: &ArchSpec, head_dim: usize) -> Result<usize> {
+    if !spec.partial_rotary {
+        return Ok(head_dim);
+    }
+    let factor = ckpt.config.opt_f64("partial_rotary_factor")?.unwrap_or(1.0);
+    let dims = (head_dim as f64 * factor) as usize;
+    if dims == 0 || dims % 2 != 0 || dims > head_dim {
+        let msg = format!("{factor} gives {dims} rotated dimensions of {head_dim}: rope needs an even number");
+        return Err(Error::config(&ckpt.config.path, "partial_rotary_factor", msg));
+    }
+    Ok(dims)
 }
 
 /// rope_theta and rope scaling; transformers ≥ 5 nests both under `rope_parameters`.
@@ -340,6 +367,17 @@ fn parse_scaling(path: &std::path::Path, rs: Option<&serde_json::Value>, spec: &
             .filter_map(|(k, key)| num(k).map(|v| (key, v)))
             .collect(),
         },
+        "longrope" | "su" => {
+            let list = |k: &str| -> Result<Vec<f64>> {
+                let v = rs.get(k).and_then(|v| v.as_array()).ok_or_else(|| {
+                    Error::config(path, format!("rope_scaling.{k}"), "missing (LongRoPE needs a list of factors)")
+                })?;
+                v.iter()
+                    .map(|x| x.as_f64().ok_or_else(|| Error::config(path, format!("rope_scaling.{k}"), "not numbers")))
+                    .collect()
+            };
+            RopeScaling::LongRope { long: list("long_factor")?, short: list("short_factor")? }
+        }
         "llama3" => RopeScaling::Llama3 {
             factor: num("factor").unwrap_or(8.0),
             low_freq_factor: num("low_freq_factor").unwrap_or(1.0),
@@ -482,11 +520,30 @@ fn plan_tensor(
         }
         Source::Param => (TensorClass::F32Only, resolve_param(ckpt, &mlx, &shape)?, None),
         Source::Llama3RopeFreqs => (TensorClass::F32Only, llama3_freqs(cfg), None),
+        Source::LongRopeFactors(long) => (TensorClass::F32Only, long_rope_factors(cfg, long, &shape)?, None),
     };
     let mut planned = PlannedTensor::new(name, shape, class, source, module);
     planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
     planned.plus_one = t.plus_one;
     Ok(planned)
+}
+
+/// LongRoPE's long or short factors, one per rotated frequency.
+fn long_rope_factors(cfg: &DecoderConfig, long: bool, shape: &[usize]) -> Result<Encoding> {
+    let RopeScaling::LongRope { long: l, short: s } = &cfg.scaling else {
+        return Ok(Encoding::Computed { what: "rope_scaling".into(), values: Vec::new() });
+    };
+    let (key, factors) = if long { ("long_factor", l) } else { ("short_factor", s) };
+    if factors.len() != shape[0] {
+        return Err(Error::Usage(format!(
+            "config.json: rope_scaling.{key} has {} factors, but the model rotates {} dimensions ({} frequencies)",
+            factors.len(),
+            cfg.rope_dims,
+            shape[0]
+        )));
+    }
+    let values = factors.iter().map(|&f| f as f32).collect();
+    Ok(Encoding::Computed { what: format!("rope_scaling.{key} in config.json"), values })
 }
 
 /// Llama 3.1's `rope_freqs` values.
@@ -564,8 +621,11 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
         Meta::FreqBase => vec![(k("rope.freq_base"), Value::F32(cfg.rope_theta as f32))],
         Meta::ExpertCount => vec![(k("expert_count"), u32v(cfg.experts))],
         Meta::ExpertUsedCount => vec![(k("expert_used_count"), u32v(cfg.experts_used))],
-        Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.head_dim))],
-        Meta::RopeScaling => scaling_values(&k, &cfg.scaling),
+        Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.rope_dims))],
+        Meta::RopeScaling => scaling_values(&k, cfg),
+        Meta::OriginalContextLength => {
+            vec![(k("rope.scaling.original_context_length"), Value::U32(cfg.original_context as u32))]
+        }
         Meta::SlidingWindowPattern => {
             sliding_pattern(spec, cfg).into_iter().map(|v| (k("attention.sliding_window_pattern"), v)).collect()
         }
@@ -594,9 +654,17 @@ fn sliding_pattern(spec: &ArchSpec, cfg: &DecoderConfig) -> Option<Value> {
     }
 }
 
-fn scaling_values(k: &dyn Fn(&str) -> String, scaling: &RopeScaling) -> Vec<(String, Value)> {
-    match scaling {
+fn scaling_values(k: &dyn Fn(&str) -> String, cfg: &DecoderConfig) -> Vec<(String, Value)> {
+    match &cfg.scaling {
         RopeScaling::None | RopeScaling::Llama3 { .. } => Vec::new(),
+        // llama.cpp's converter for Phi-3: sqrt(1 + ln(s) / ln(original)) for s = context /
+        // original context above 1 (mlx-lm's SuScaledRoPE scales by the same).
+        RopeScaling::LongRope { .. } => {
+            let orig = cfg.original_context.max(2) as f64;
+            let scale = cfg.context_length.unwrap_or(cfg.original_context) as f64 / orig;
+            let attn = if scale > 1.0 { (1.0 + scale.ln() / orig.ln()).sqrt() } else { 1.0 };
+            vec![(k("rope.scaling.attn_factor"), Value::F32(attn as f32))]
+        }
         RopeScaling::Linear { factor } => vec![
             (k("rope.scaling.type"), Value::String("linear".into())),
             (k("rope.scaling.factor"), Value::F32(*factor as f32)),

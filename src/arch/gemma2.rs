@@ -61,4 +61,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_head_dim: None,
     tie_from_weights: false,
     query_scalar: Some(QueryScalar { default: 144.0, n_layer_27b: 46 }),
+    partial_rotary: false,
 };

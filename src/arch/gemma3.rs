@@ -70,6 +70,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_head_dim: Some(256),
     tie_from_weights: true,
     query_scalar: Some(QueryScalar { default: 256.0, n_layer_27b: 62 }),
+    partial_rotary: false,
 };
 
 /// Attention-logit soft-capping: llama.cpp's gemma3 has none (its converter asserts so).

@@ -48,4 +48,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_head_dim: None,
     tie_from_weights: false,
     query_scalar: None,
+    partial_rotary: false,
 };

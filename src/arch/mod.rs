@@ -11,6 +11,7 @@ pub mod granite;
 pub mod llama;
 pub mod mixtral;
 pub mod olmo2;
+pub mod phi3;
 pub mod qwen2;
 pub mod qwen3;
 pub mod qwen3_moe;
@@ -48,6 +49,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry { model_types: &["gemma2"], spec: &gemma2::SPEC, file: "gemma2.rs", refuse: None },
     Entry { model_types: &["smollm3"], spec: &smollm3::SPEC, file: "smollm3.rs", refuse: Some(smollm3::refuse) },
     Entry { model_types: &["ernie4_5"], spec: &ernie4_5::SPEC, file: "ernie4_5.rs", refuse: None },
+    Entry { model_types: &["phi3"], spec: &phi3::SPEC, file: "phi3.rs", refuse: None },
     Entry { model_types: &["gemma3_text"], spec: &gemma3::SPEC, file: "gemma3.rs", refuse: Some(gemma3::refuse) },
 ];
 
@@ -94,6 +96,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "gemma2" => &gemma2::SPEC,
         "smollm3" => &smollm3::SPEC,
         "ernie4_5" => &ernie4_5::SPEC,
+        "phi3" => &phi3::SPEC,
         "gemma3" => &gemma3::SPEC,
         _ => return None,
     })

@@ -42,6 +42,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_head_dim: None,
     tie_from_weights: false,
     query_scalar: None,
+    partial_rotary: false,
 };
 
 /// Configurations llama.cpp's qwen3moe cannot express.

@@ -40,6 +40,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_head_dim: None,
     tie_from_weights: false,
     query_scalar: None,
+    partial_rotary: false,
 };
 
 /// llama.cpp's `n_no_rope_layer_step` (src/models/smollm3.cpp): layer `i` uses rope unless

@@ -13,12 +13,18 @@ pub enum Dim {
     Vocab,
     /// `n_head · head_dim`.
     Q,
+    /// `(n_head + 2·n_head_kv) · head_dim`: fused Q, K and V.
+    Qkv,
     /// `n_head_kv · head_dim`.
     Kv,
     HeadDim,
     HalfHeadDim,
     Heads,
     Ff,
+    /// `2 · n_ff`: fused gate and up projections.
+    Ff2,
+    /// Half the rotated dimensions (`n_rot / 2`): one rope factor per frequency.
+    HalfRot,
     Experts,
     ExpFf,
 }
@@ -32,6 +38,8 @@ pub struct Dims {
     pub heads: u64,
     pub kv_heads: u64,
     pub head_dim: u64,
+    /// Rotated dimensions per head (`n_rot`).
+    pub rot: u64,
     pub ff: u64,
     pub experts: u64,
     pub exp_ff: u64,
@@ -43,11 +51,14 @@ impl Dims {
             Dim::Embd => self.embd,
             Dim::Vocab => return self.vocab,
             Dim::Q => self.heads.saturating_mul(self.head_dim),
+            Dim::Qkv => self.heads.saturating_add(self.kv_heads.saturating_mul(2)).saturating_mul(self.head_dim),
             Dim::Kv => self.kv_heads.saturating_mul(self.head_dim),
             Dim::HeadDim => self.head_dim,
             Dim::HalfHeadDim => self.head_dim / 2,
             Dim::Heads => self.heads,
             Dim::Ff => self.ff,
+            Dim::Ff2 => self.ff.saturating_mul(2),
+            Dim::HalfRot => self.rot / 2,
             Dim::Experts => self.experts,
             Dim::ExpFf => self.exp_ff,
         })
@@ -69,6 +80,9 @@ pub enum Source {
     Param,
     /// Llama 3 rope factors, computed from config.json's rope_scaling.
     Llama3RopeFreqs,
+    /// LongRoPE's per-frequency factors from config.json's rope_scaling (`long_factor` when
+    /// true, `short_factor` when false).
+    LongRopeFactors(bool),
 }
 
 /// When a tensor exists. Planning decides from config.json; `verify` requires `Always`
@@ -82,6 +96,8 @@ pub enum When {
     Untied,
     /// Llama 3 rope scaling.
     Llama3Rope,
+    /// LongRoPE (`su`) scaling.
+    LongRope,
 }
 
 /// One tensor llama.cpp creates. Per-layer names are relative to `blk.N.` and
@@ -150,8 +166,10 @@ pub enum Meta {
     ExpertCount,
     ExpertUsedCount,
     RopeDimensionCount,
-    /// rope.scaling.* for linear and yarn scaling.
+    /// rope.scaling.* for linear and yarn scaling (and LongRoPE's attention factor).
     RopeScaling,
+    /// rope.scaling.original_context_length from `original_max_position_embeddings`.
+    OriginalContextLength,
     /// attention.sliding_window_pattern, when the layers differ from llama.cpp's default.
     SlidingWindowPattern,
     /// An f32 key (under `{arch}.`) from a config.json number, or from mlx-lm's default for
@@ -234,6 +252,8 @@ pub struct ArchSpec {
     /// Tied exactly when the checkpoint has no `lm_head` (mlx-lm's Gemma 3 sanitize).
     pub tie_from_weights: bool,
     pub query_scalar: Option<QueryScalar>,
+    /// Rope on the first `partial_rotary_factor · head_dim` dimensions only (Phi-3/4).
+    pub partial_rotary: bool,
 }
 
 impl ArchSpec {
@@ -330,6 +350,15 @@ pub mod groups {
 }
 
 impl TensorSpec {
+    /// Rope factors computed from config.json (present with the scaling they belong to).
+    pub const fn computed(self, source: Source) -> Self {
+        let when = match source {
+            Source::LongRopeFactors(_) => When::LongRope,
+            _ => When::Llama3Rope,
+        };
+        TensorSpec { source, when, ..self }
+    }
+
     /// Computed Llama 3 rope factors, present with llama3 rope scaling.
     pub const fn llama3(self) -> Self {
         TensorSpec { source: Source::Llama3RopeFreqs, when: When::Llama3Rope, ..self }

@@ -23,7 +23,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5"]
+         "smollm3", "ernie4_5", "phi3"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -269,11 +269,30 @@ SPECS = {
         family="llama3", pad_to=None, seed=112,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # Phi-4-mini-style: fused qkv_proj and gate_up_proj, rope on 3/4 of each head, LongRoPE
+    # with long = short factors (mlx-lm applies the long ones at every length, llama.cpp the
+    # short ones below the original context), tied.
+    "phi3": dict(
+        config=dict(architectures=["Phi3ForCausalLM"], model_type="phi3", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    partial_rotary_factor=0.75, rms_norm_eps=1e-5, rope_theta=10000.0,
+                    max_position_embeddings=131072, original_max_position_embeddings=4096,
+                    rope_scaling={"type": "longrope", "long_factor": [1.0 + 0.25 * i for i in range(24)],
+                                  "short_factor": [1.0 + 0.25 * i for i in range(24)]},
+                    sliding_window=262144, tie_word_embeddings=True, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("mlp", _q(8, 64)), ("embed_tokens", _q(6, 64))],
+        family="llama3", pad_to=None, seed=113,
+        # llama.cpp requires Phi-3's special tokens of any model named like "phi3"
+        # (test_archs.py::test_verify_flags_the_phi3_name_rule); this vocabulary has none.
+        folder="tiny-phi-mini",
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 }
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
-             "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5"}
+             "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
+             "phi3": "phi3"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2"}
 
 
