@@ -186,7 +186,7 @@ fn rope_dims(ckpt: &Checkpoint, spec: &ArchSpec, head_dim: usize) -> Result<usiz
     }
     let factor = ckpt.config.opt_f64("partial_rotary_factor")?.unwrap_or(1.0);
     let dims = (head_dim as f64 * factor) as usize;
-    if dims == 0 || dims % 2 != 0 || dims > head_dim {
+    if dims == 0 || !dims.is_multiple_of(2) || dims > head_dim {
         let msg = format!("{factor} gives {dims} rotated dimensions of {head_dim}: rope needs an even number");
         return Err(Error::config(&ckpt.config.path, "partial_rotary_factor", msg));
     }
