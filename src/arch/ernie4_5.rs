@@ -4,9 +4,9 @@
 //! follow `use_bias`; llama.cpp loads them on attention only, so an MLP bias is refused (by
 //! the every-tensor-used rule).
 
-use super::spec::groups::{ATTN_NORM, EMBED, FFN_NORM, HEAD};
+use super::spec::groups::{ATTN_NORM, FFN_NORM, HEAD};
 use super::spec::Dim::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind, TensorSpec as T, When};
+use super::spec::{ArchSpec, RopeKind, TensorSpec as T, When};
 use crate::plan::ModuleKind::Linear;
 
 const BIAS: When = When::Flag("use_bias");
@@ -28,35 +28,13 @@ const MLP: &[T] = &[
     T::weight("ffn_down.weight", "mlp.down_proj", &[Embd, Ff], Linear),
 ];
 
+/// Qwen3's keys with NORM rope, its own attention, no rope scaling, untied by default.
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "ernie4_5",
     rope: RopeKind::Norm,
-    front: EMBED,
     layer: &[ATTN_NORM, ATTN, FFN_NORM, MLP],
     back: HEAD,
-    metadata: &[
-        BlockCount,
-        ContextLength,
-        EmbeddingLength,
-        FeedForwardLength,
-        HeadCount,
-        HeadCountKv,
-        FreqBase,
-        RmsEps,
-        KeyValueLength,
-        RopeScaling,
-    ],
-    moe: None,
-    honours_head_dim: true,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
     scalings: &[],
-    fixed_yarn_betas: false,
-    default_tie: false,
     default_rope_theta: 500000.0,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
+    ..super::qwen3::SPEC
 };

@@ -5,13 +5,11 @@
 //! `residual_scale`, `logit_scale`). `head_dim` is ignored, as by both mlx-lm and llama.cpp.
 
 use super::spec::groups::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
+use super::spec::{ArchSpec, Meta::*};
 
+/// As Llama, without `rope_freqs`, ignoring `head_dim`, with the four scalars last.
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "granite",
-    rope: RopeKind::Norm,
-    front: EMBED,
-    layer: &[ATTN_NORM, LLAMA_ATTN, FFN_NORM, MLP],
     back: HEAD,
     metadata: &[
         VocabSize,
@@ -31,17 +29,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         ConfigF32 { key: "residual_scale", config: "residual_multiplier", default: None },
         ConfigF32 { key: "logit_scale", config: "logits_scaling", default: None },
     ],
-    moe: None,
     honours_head_dim: false,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
     scalings: &["linear", "yarn"],
-    fixed_yarn_betas: false,
-    default_tie: true,
-    default_rope_theta: 10000.0,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
+    ..super::llama::SPEC
 };

@@ -4,7 +4,7 @@
 
 use super::spec::groups::*;
 use super::spec::Dim::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, MoeKeys, RopeKind, TensorSpec as T};
+use super::spec::{ArchSpec, Meta::*, MoeKeys, TensorSpec as T};
 use crate::plan::ModuleKind::Switch;
 
 const MOE: &[T] = &[
@@ -14,12 +14,9 @@ const MOE: &[T] = &[
     T::weight("ffn_down_exps.weight", "block_sparse_moe.switch_mlp.down_proj", &[Experts, Embd, ExpFf], Switch),
 ];
 
+/// As Llama (NORM rope, Q/K permuted), with experts; untied and rope base 1e6 by default.
 pub const SPEC: ArchSpec = ArchSpec {
-    arch: "llama",
-    rope: RopeKind::Norm,
-    front: EMBED,
     layer: &[ATTN_NORM, LLAMA_ATTN, FFN_NORM, MOE],
-    back: &[HEAD[0], HEAD[1], ROPE_FREQS[0]],
     metadata: &[
         VocabSize,
         BlockCount,
@@ -38,15 +35,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     ],
     moe: Some(MoeKeys { count: "num_local_experts", ff: "intermediate_size", used: &["num_experts_per_tok"] }),
     honours_head_dim: false,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
-    scalings: &["linear", "yarn", "llama3"],
-    fixed_yarn_betas: false,
     default_tie: false,
     default_rope_theta: 1e6,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
+    ..super::llama::SPEC
 };

@@ -3,9 +3,8 @@
 //! the MLP instead of before (`post_attention_norm`, `post_ffw_norm`); no biases; an
 //! output matrix of its own (llama.cpp requires it, so tied embeddings are refused).
 
-use super::spec::groups::{DENSE_KEYS, EMBED};
 use super::spec::Dim::*;
-use super::spec::{ArchSpec, LayerTypes, RopeKind, TensorSpec as T};
+use super::spec::{ArchSpec, TensorSpec as T};
 use crate::plan::ModuleKind::Linear;
 
 const LAYER: &[T] = &[
@@ -27,24 +26,13 @@ const BACK: &[T] = &[
     T::weight("output.weight", "lm_head", &[Vocab, Embd], Linear),
 ];
 
+/// As Qwen3's keys and rope, with its own layer layout and output; tied by default in
+/// mlx-lm (refused: llama.cpp needs the output), rope base 10000.
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "olmo2",
-    rope: RopeKind::Neox,
-    front: EMBED,
     layer: &[LAYER],
     back: BACK,
-    metadata: DENSE_KEYS,
-    moe: None,
-    honours_head_dim: true,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
-    scalings: &["linear", "yarn"],
-    fixed_yarn_betas: false,
     default_tie: true,
     default_rope_theta: 10000.0,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
+    ..super::qwen3::SPEC
 };

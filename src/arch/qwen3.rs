@@ -3,26 +3,13 @@
 //! not hidden/heads).
 
 use super::spec::groups::*;
-use super::spec::{ArchSpec, LayerTypes, RopeKind};
+use super::spec::ArchSpec;
 
+/// As Qwen2 without biases, with q/k norms and `head_dim`; untied by default.
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen3",
-    rope: RopeKind::Neox,
-    front: EMBED,
     layer: &[ATTN_NORM, QK_NORM_ATTN, FFN_NORM, MLP],
-    back: HEAD,
-    metadata: DENSE_KEYS,
-    moe: None,
     honours_head_dim: true,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
-    scalings: &["linear", "yarn"],
-    fixed_yarn_betas: false,
     default_tie: false,
-    default_rope_theta: 1e6,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
+    ..super::qwen2::SPEC
 };

@@ -7,14 +7,12 @@ use crate::error::{Error, Result};
 use crate::source::Checkpoint;
 
 use super::spec::groups::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, MoeKeys, RopeKind};
+use super::spec::{ArchSpec, Meta::*, MoeKeys};
 
+/// As Qwen3, with experts in every layer.
 pub const SPEC: ArchSpec = ArchSpec {
     arch: "qwen3moe",
-    rope: RopeKind::Neox,
-    front: EMBED,
     layer: &[ATTN_NORM, QK_NORM_ATTN, FFN_NORM, MLP_SWITCH],
-    back: HEAD,
     metadata: &[
         BlockCount,
         ContextLength,
@@ -31,18 +29,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         RopeScaling,
     ],
     moe: Some(MoeKeys { count: "num_experts", ff: "moe_intermediate_size", used: &["num_experts_per_tok"] }),
-    honours_head_dim: true,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
-    scalings: &["linear", "yarn"],
-    fixed_yarn_betas: false,
-    default_tie: false,
-    default_rope_theta: 1e6,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
+    ..super::qwen3::SPEC
 };
 
 /// Configurations llama.cpp's qwen3moe cannot express.

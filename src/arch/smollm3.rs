@@ -4,44 +4,13 @@
 //! `no_rope_layer_interval`) that says otherwise is refused.
 
 use super::spec::groups::*;
-use super::spec::{ArchSpec, LayerTypes, Meta::*, RopeKind};
+use super::spec::ArchSpec;
 use crate::error::{Error, Result};
 use crate::source::Checkpoint;
 
-pub const SPEC: ArchSpec = ArchSpec {
-    arch: "smollm3",
-    rope: RopeKind::Norm,
-    front: EMBED,
-    layer: &[ATTN_NORM, LLAMA_ATTN, FFN_NORM, MLP],
-    back: HEAD,
-    metadata: &[
-        VocabSize,
-        BlockCount,
-        ContextLength,
-        EmbeddingLength,
-        FeedForwardLength,
-        HeadCount,
-        HeadCountKv,
-        FreqBase,
-        RmsEps,
-        KeyValueLength,
-        RopeDimensionCount,
-        RopeScaling,
-    ],
-    moe: None,
-    honours_head_dim: true,
-    requires_head_dim: false,
-    layer_types: LayerTypes::FullOnly,
-    scalings: &["linear", "yarn"],
-    fixed_yarn_betas: false,
-    default_tie: true,
-    default_rope_theta: 10000.0,
-    default_sliding_window: 0,
-    default_head_dim: None,
-    tie_from_weights: false,
-    query_scalar: None,
-    partial_rotary: false,
-};
+/// As Llama, without `rope_freqs` (llama.cpp's smollm3 has none).
+pub const SPEC: ArchSpec =
+    ArchSpec { arch: "smollm3", back: HEAD, scalings: &["linear", "yarn"], ..super::llama::SPEC };
 
 /// llama.cpp's `n_no_rope_layer_step` (src/models/smollm3.cpp): layer `i` uses rope unless
 /// `(i + 1) % 4 == 0`.

@@ -403,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn one_rejection_per_rule() {
+    fn one_rejection_per_header_and_metadata_rule() {
         assert_eq!(err(b"GGUX\x03\0\0\0".to_vec()), GgufError::BadMagic);
         let mut b = header(0, 0);
         b[4] = 1;
@@ -461,7 +461,10 @@ mod tests {
         b.extend_from_slice(&2u64.to_le_bytes());
         b.extend_from_slice(&[0xFF, 0xFE]);
         assert!(matches!(err(b), GgufError::InvalidUtf8(_)));
+    }
 
+    #[test]
+    fn one_rejection_per_tensor_info_rule() {
         let tensor = |name: &str, dims: &[i64], ty: u32, off: u64| {
             let mut b = Vec::new();
             string(&mut b, name);
