@@ -13,12 +13,17 @@ use crate::plan::ModuleKind::{Embedding, Linear};
 
 const FRONT: &[T] = &[T::weight("token_embd.weight", "model.embed_tokens", &[Vocab, Embd], Embedding)];
 
-const LAYER: &[T] = &[
+/// Before attention: the attention block (shared with Gemma 3).
+pub const ATTN: &[T] = &[
     T::param("attn_norm.weight", "input_layernorm.weight", &[Embd]).plus_one(),
     T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear),
     T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear),
     T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
     T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
+];
+
+/// After attention: its post-norm and the MLP between its two norms (shared with Gemma 3).
+pub const MLP: &[T] = &[
     T::param("post_attention_norm.weight", "post_attention_layernorm.weight", &[Embd]).plus_one(),
     T::param("ffn_norm.weight", "pre_feedforward_layernorm.weight", &[Embd]).plus_one(),
     T::weight("ffn_gate.weight", "mlp.gate_proj", &[Ff, Embd], Linear),
@@ -33,7 +38,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     arch: "gemma2",
     rope: RopeKind::Neox,
     front: FRONT,
-    layer: &[LAYER],
+    layer: &[ATTN, MLP],
     back: BACK,
     metadata: &[
         ContextLength,

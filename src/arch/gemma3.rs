@@ -16,20 +16,10 @@ use crate::source::Checkpoint;
 
 const FRONT: &[T] = &[T::weight("token_embd.weight", "model.embed_tokens", &[Vocab, Embd], Embedding)];
 
-const LAYER: &[T] = &[
-    T::param("attn_norm.weight", "input_layernorm.weight", &[Embd]).plus_one(),
-    T::weight("attn_q.weight", "self_attn.q_proj", &[Q, Embd], Linear),
-    T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear),
-    T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear),
-    T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, Q], Linear),
+/// Gemma 3 adds per-head q/k norms to Gemma 2's layer.
+const QK_NORM: &[T] = &[
     T::param("attn_q_norm.weight", "self_attn.q_norm.weight", &[HeadDim]).plus_one(),
     T::param("attn_k_norm.weight", "self_attn.k_norm.weight", &[HeadDim]).plus_one(),
-    T::param("post_attention_norm.weight", "post_attention_layernorm.weight", &[Embd]).plus_one(),
-    T::param("ffn_norm.weight", "pre_feedforward_layernorm.weight", &[Embd]).plus_one(),
-    T::weight("ffn_gate.weight", "mlp.gate_proj", &[Ff, Embd], Linear),
-    T::weight("ffn_up.weight", "mlp.up_proj", &[Ff, Embd], Linear),
-    T::weight("ffn_down.weight", "mlp.down_proj", &[Embd, Ff], Linear),
-    T::param("post_ffw_norm.weight", "post_feedforward_layernorm.weight", &[Embd]).plus_one(),
 ];
 
 const BACK: &[T] = &[
@@ -41,7 +31,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     arch: "gemma3",
     rope: RopeKind::Neox,
     front: FRONT,
-    layer: &[LAYER],
+    layer: &[super::gemma2::ATTN, QK_NORM, super::gemma2::MLP],
     back: BACK,
     metadata: &[
         BlockCount,
