@@ -11,7 +11,7 @@ use crate::plan::{
 use crate::source::Checkpoint;
 use crate::tokenizer::{vocab_metadata, Vocab};
 
-use super::spec::{ArchSpec, Dims, LayerTypes, Meta, RopeKind, Source, TensorSpec, When};
+use super::spec::{ArchSpec, Dims, LayerTypes, Meta, RopeKind, Source, SpacePrefix, TensorSpec, When};
 
 /// Rope scaling as llama.cpp expresses it.
 #[derive(Clone, Debug, PartialEq)]
@@ -583,12 +583,15 @@ fn metadata(
     }
     let vocab = Vocab::load(&ckpt.dir, cfg.vocab)?;
     let pre = crate::tokenizer::pre_for(&ckpt.dir, &vocab, opts.tokenizer_pre.as_deref())?.name;
-    // LlamaModel.set_vocab: the tokenizer's add_prefix_space, when it states one.
-    if spec.arch == "llama" {
-        let add_prefix = ckpt.read_json("tokenizer_config.json")?.and_then(|c| c.get("add_prefix_space")?.as_bool());
-        if let Some(b) = add_prefix {
-            md.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(b)));
+    let add_prefix = match spec.space_prefix {
+        SpacePrefix::Default => None,
+        SpacePrefix::FromTokenizerConfig => {
+            ckpt.read_json("tokenizer_config.json")?.and_then(|c| c.get("add_prefix_space")?.as_bool())
         }
+        SpacePrefix::OffForSentencePiece => (vocab.model == "llama").then_some(false),
+    };
+    if let Some(b) = add_prefix {
+        md.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(b)));
     }
     md.extend(vocab_metadata(ckpt, &vocab, &pre)?);
     Ok(md)

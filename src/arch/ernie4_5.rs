@@ -36,5 +36,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     back: HEAD,
     scalings: &[],
     default_rope_theta: 500000.0,
+    // llama.cpp's converter: the tokenizer's add_prefix_space, as for Llama.
+    space_prefix: super::spec::SpacePrefix::FromTokenizerConfig,
     ..super::qwen3::SPEC
 };

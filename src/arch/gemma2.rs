@@ -67,4 +67,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     tie_from_weights: false,
     query_scalar: Some(QueryScalar { default: 144.0, n_layer_27b: 46 }),
     partial_rotary: false,
+    space_prefix: super::spec::SpacePrefix::OffForSentencePiece,
 };

@@ -61,6 +61,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     tie_from_weights: true,
     query_scalar: Some(QueryScalar { default: 256.0, n_layer_27b: 62 }),
     partial_rotary: false,
+    space_prefix: super::spec::SpacePrefix::OffForSentencePiece,
 };
 
 /// Attention-logit soft-capping: llama.cpp's gemma3 has none (its converter asserts so).

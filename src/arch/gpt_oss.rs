@@ -81,4 +81,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     tie_from_weights: false,
     query_scalar: None,
     partial_rotary: false,
+    space_prefix: super::spec::SpacePrefix::Default,
 };

@@ -62,4 +62,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     tie_from_weights: false,
     query_scalar: None,
     partial_rotary: true,
+    space_prefix: super::spec::SpacePrefix::Default,
 };

@@ -201,6 +201,18 @@ pub struct QueryScalar {
     pub n_layer_27b: usize,
 }
 
+/// Where `tokenizer.ggml.add_space_prefix` comes from (llama.cpp's SentencePiece default is
+/// true).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpacePrefix {
+    /// Not written.
+    Default,
+    /// tokenizer_config.json's `add_prefix_space` when it states one (llama.cpp's LlamaModel).
+    FromTokenizerConfig,
+    /// false for a SentencePiece vocabulary (Gemma's, which adds no dummy prefix).
+    OffForSentencePiece,
+}
+
 /// An MoE block's config.json keys.
 #[derive(Clone, Copy, Debug)]
 pub struct MoeKeys {
@@ -254,6 +266,7 @@ pub struct ArchSpec {
     pub query_scalar: Option<QueryScalar>,
     /// Rope on the first `partial_rotary_factor · head_dim` dimensions only (Phi-3/4).
     pub partial_rotary: bool,
+    pub space_prefix: SpacePrefix,
 }
 
 impl ArchSpec {

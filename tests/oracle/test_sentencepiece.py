@@ -140,3 +140,58 @@ def test_sentencepiece_json_without_model_is_refused(mlx2gguf, spm_model, tmp_pa
     p = run(mlx2gguf, "convert", d, "-o", tmp_path / "x.gguf", check=False)
     assert p.returncode != 0 and "tokenizer.model" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.gguf").exists()
+
+
+def build_gemma_spm_tokenizer(out, vocab_size=540):
+    """A Gemma-style SentencePiece model (no dummy prefix; <pad>, <eos>, <bos>, <unk> first;
+    <start_of_turn>/<end_of_turn> as control pieces), wrapped by transformers' GemmaTokenizer
+    and saved with save_pretrained, so the folder has tokenizer.model and tokenizer.json."""
+    import shutil
+
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    src = out / "spm-src"
+    src.mkdir()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(BPE_CORPUS * 8), model_prefix=str(src / "sp"), vocab_size=vocab_size,
+        model_type="bpe", byte_fallback=True, character_coverage=1.0, split_digits=True, pad_id=0, eos_id=1,
+        bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>",
+        add_dummy_prefix=False, remove_extra_whitespaces=False,
+        allow_whitespace_only_pieces=True, normalization_rule_name="identity",
+        control_symbols=["<start_of_turn>", "<end_of_turn>"], minloglevel=2)
+    shutil.copy(src / "sp.model", src / "tokenizer.model")
+    (src / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "GemmaTokenizer", "add_bos_token": True, "add_eos_token": False, "bos_token": "<bos>",
+        "eos_token": "<eos>", "unk_token": "<unk>", "pad_token": "<pad>"}))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        (out / name).unlink(missing_ok=True)
+    AutoTokenizer.from_pretrained(str(src)).save_pretrained(str(out))
+    shutil.copy(src / "tokenizer.model", out / "tokenizer.model")
+    shutil.rmtree(src)
+
+
+def test_gemma_sentencepiece_vocabulary(mlx2gguf, builds, tmp_path):
+    """Gemma with its SentencePiece tokenizer (no dummy prefix): written as llama.cpp's
+    'llama' vocabulary with add_space_prefix false, as llama.cpp's converter writes it, so
+    llama.cpp tokenizes as the HF GemmaTokenizer does (with the prefix space llama.cpp adds
+    by default, every text would start differently)."""
+    import shutil
+
+    from test_archs import field, tokenization_mismatches
+
+    d = tmp_path / "gemma-spm"
+    shutil.copytree(builds.model("gemma3_text"), d)
+    build_gemma_spm_tokenizer(d)
+    out = tmp_path / "g.gguf"
+    run(mlx2gguf, "convert", d, "--outtype", "f32", "-q", "-o", out)
+    r = GGUFReader(str(out))
+    assert field(r, "tokenizer.ggml.model") == "llama" and field(r, "tokenizer.ggml.add_space_prefix") is False
+    texts = [t for t in SPM_TEXTS if "[INST]" not in t] + ["<start_of_turn>user\nhi<end_of_turn>\n", "hello world"]
+    bad, _ = tokenization_mismatches(out, d, texts)
+    assert not bad, f"{len(bad)} mismatches, first: {bad[0]}"
+    # Without the key, llama.cpp's default prefix space changes the tokens.
+    from test_verify import drop_kv, rewrite
+
+    plain = rewrite(out, tmp_path / "default-prefix.gguf", kv=drop_kv("tokenizer.ggml.add_space_prefix"))
+    assert tokenization_mismatches(plain, d, texts)[0]
