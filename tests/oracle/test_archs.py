@@ -651,3 +651,24 @@ def test_verify_flags_the_phi3_name_rule(mlx2gguf, builds, tmp_path):
     assert p.returncode == 1 and "</s>" in p.stdout and "general.name" in p.stdout, p.stdout
     assert llama_refused(llama_probe(out))
     assert run(mlx2gguf, "verify", builds.gguf(mlx2gguf, "phi3", "f32"), check=False).returncode == 0
+
+
+def test_a_tensor_llama_cpp_has_no_place_for_is_refused(mlx2gguf, builds, tmp_path):
+    """An o_proj bias in an OLMo 2 checkpoint (llama.cpp's olmo2 loads none): converting
+    without it would change the model, so the conversion is refused naming the tensor."""
+    import shutil
+
+    import mlx.core as mx
+
+    d = tmp_path / "m"
+    shutil.copytree(builds.model("olmo2"), d)
+    shard = sorted(d.glob("model*.safetensors"))[0]
+    w = mx.load(str(shard))
+    w["model.layers.0.self_attn.o_proj.bias"] = mx.ones((256,), dtype=mx.bfloat16)
+    mx.save_safetensors(str(shard), w, metadata={"format": "mlx"})
+    idx = d / "model.safetensors.index.json"
+    if idx.exists():
+        j = json.loads(idx.read_text())
+        j["weight_map"]["model.layers.0.self_attn.o_proj.bias"] = shard.name
+        idx.write_text(json.dumps(j))
+    check_fails(mlx2gguf, d, tmp_path / "o.gguf", "model.layers.0.self_attn.o_proj.bias", "olmo2")
