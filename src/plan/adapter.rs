@@ -136,3 +136,56 @@ fn attach_full(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Encoding, ModelShape, ModuleRef, PlannedTensor, TensorClass};
+    use ::safetensors::tensor::TensorView as StView;
+    use ::safetensors::Dtype as StDtype;
+
+    /// An mlx-lm LoRA adapter folder for module `m` with lora_a [in, r] and lora_b [r, out].
+    fn adapter(a_shape: [usize; 2], b_shape: [usize; 2], rank: usize) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let a = vec![0u8; a_shape[0] * a_shape[1] * 4];
+        let b = vec![0u8; b_shape[0] * b_shape[1] * 4];
+        let views = vec![
+            ("m.lora_a", StView::new(StDtype::F32, a_shape.to_vec(), &a).unwrap()),
+            ("m.lora_b", StView::new(StDtype::F32, b_shape.to_vec(), &b).unwrap()),
+        ];
+        std::fs::write(d.path().join("adapters.safetensors"), ::safetensors::serialize(views, None).unwrap()).unwrap();
+        let cfg = serde_json::json!({"fine_tune_type": "lora", "lora_parameters": {"rank": rank, "scale": 2.0}});
+        std::fs::write(d.path().join("adapter_config.json"), cfg.to_string()).unwrap();
+        d
+    }
+
+    fn plan() -> Plan {
+        let source = Encoding::Computed { what: "test".into(), values: Vec::new() };
+        let module = Some(ModuleRef { path: "m".into(), kind: ModuleKind::Linear });
+        let t = PlannedTensor::new("blk.0.attn_q.weight".into(), vec![16, 64], TensorClass::Matrix, source, module);
+        Plan { arch: "test", shape: ModelShape::default(), metadata: Vec::new(), tensors: vec![t] }
+    }
+
+    #[test]
+    fn lora_attaches_to_its_module_with_rank_and_scale() {
+        let d = adapter([64, 4], [4, 16], 4);
+        let mut p = plan();
+        attach_adapter(&mut p, &Adapter::open(d.path()).unwrap()).unwrap();
+        let delta = p.tensors[0].delta.as_ref().expect("attached");
+        assert_eq!((delta.rank, delta.scale, delta.kind), (4, 2.0, ModuleKind::Linear));
+        assert!(p.tensors[0].adapted());
+    }
+
+    #[test]
+    fn shapes_ranks_and_config_must_agree() {
+        for (a, b, rank, needle) in [
+            ([64, 4], [8, 16], 4, "rank mismatch"),
+            ([64, 4], [4, 16], 8, "adapter_config.json says rank 8"),
+            ([32, 4], [4, 16], 4, "another model"),
+        ] {
+            let d = adapter(a, b, rank);
+            let e = attach_adapter(&mut plan(), &Adapter::open(d.path()).unwrap()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+}

@@ -192,3 +192,73 @@ fn infer_params(scales: Dtype, packed: usize, n_groups: usize, in_dim: usize) ->
     let p = QuantParams { mode, group_size, bits };
     p.validate().ok().map(|_| p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::safetensors::tensor::TensorView as StView;
+    use ::safetensors::Dtype as StDtype;
+
+    /// A checkpoint folder with one module `m`: a [8, 64] weight packed at `bits` with
+    /// groups of `group` (U32 words), bf16 scales and biases, and `quant` as config.json's
+    /// quantization record.
+    fn folder(bits: usize, group: usize, quant: serde_json::Value) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let (rows, cols) = (8, 64);
+        let words = vec![0u8; rows * cols * bits / 8];
+        let scales = vec![0x3Fu8; rows * (cols / group) * 2];
+        let views = vec![
+            ("m.weight", StView::new(StDtype::U32, vec![rows, cols * bits / 32], &words).unwrap()),
+            ("m.scales", StView::new(StDtype::BF16, vec![rows, cols / group], &scales).unwrap()),
+            ("m.biases", StView::new(StDtype::BF16, vec![rows, cols / group], &scales).unwrap()),
+        ];
+        let bytes = ::safetensors::serialize(views, None).unwrap();
+        std::fs::write(d.path().join("model.safetensors"), bytes).unwrap();
+        let cfg = serde_json::json!({"model_type": "test", "quantization": quant});
+        std::fs::write(d.path().join("config.json"), cfg.to_string()).unwrap();
+        d
+    }
+
+    fn resolve(d: &tempfile::TempDir) -> Result<Encoding> {
+        let ckpt = Checkpoint::open(d.path())?;
+        resolve_weight(&ckpt, "m", &[8, 64])
+    }
+
+    fn params(e: Encoding) -> QuantParams {
+        match e {
+            Encoding::Quantized { params, .. } => params,
+            other => panic!("not quantized: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_applies_when_it_fits_the_tensors() {
+        let d = folder(4, 64, serde_json::json!({"group_size": 64, "bits": 4}));
+        assert_eq!(params(resolve(&d).unwrap()), QuantParams { mode: QuantMode::Affine, group_size: 64, bits: 4 });
+    }
+
+    #[test]
+    fn without_an_entry_that_fits_parameters_are_inferred_from_shapes() {
+        // mlx-lm 0.32.2: a module whose tensors do not fit the default is read from its shapes.
+        let d = folder(8, 32, serde_json::json!({"group_size": 64, "bits": 4}));
+        assert_eq!(params(resolve(&d).unwrap()), QuantParams { mode: QuantMode::Affine, group_size: 32, bits: 8 });
+    }
+
+    #[test]
+    fn an_explicit_entry_that_does_not_fit_is_an_error_naming_the_module() {
+        let d = folder(4, 64, serde_json::json!({"group_size": 64, "bits": 4, "m": {"group_size": 64, "bits": 8}}));
+        let e = resolve(&d).unwrap_err().to_string();
+        assert!(e.contains("config.json says") && e.contains("'m'"), "{e}");
+        let d = folder(4, 64, serde_json::json!({"group_size": 64, "bits": 4, "m": false}));
+        assert!(resolve(&d).unwrap_err().to_string().contains("not quantized"));
+    }
+
+    #[test]
+    fn shapes_must_match_the_config() {
+        let d = folder(4, 64, serde_json::json!({"group_size": 64, "bits": 4}));
+        let ckpt = Checkpoint::open(d.path()).unwrap();
+        let e = resolve_weight(&ckpt, "m", &[16, 64]).unwrap_err().to_string();
+        assert!(e.contains("packed shape"), "{e}");
+        assert!(resolve_weight(&ckpt, "absent", &[8, 64]).unwrap_err().to_string().contains("missing"));
+    }
+}
