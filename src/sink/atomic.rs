@@ -66,7 +66,14 @@ impl AtomicFile {
         if target.is_dir() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "output path is a directory"));
         }
-        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?;
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".partial");
+        // The permissions of any file the user creates (0666 less the umask), not tempfile's
+        // private 0600: other users and services (an Ollama or LM Studio server) read it.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder.tempfile_in(dir)?;
         // A fatal signal (SIGBUS) removes it too. The buffer is small: chunks of a MiB or
         // more bypass it and go straight to write(2), saving a copy.
         crate::fault::register_temp(tmp.path());
@@ -157,5 +164,20 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new data");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn committed_file_has_the_permissions_of_a_file_the_user_creates() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let target = dir.path().join("out.gguf");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"x").unwrap();
+        f.commit().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&plain));
     }
 }
