@@ -78,11 +78,6 @@ impl Vocab {
         Vocab::from_json(&json_path, &json, n_rows)
     }
 
-    /// Reads a BPE tokenizer.json and pads it to `n_rows` entries.
-    pub fn load_bpe(path: &Path, n_rows: usize) -> Result<Vocab> {
-        Vocab::from_json(path, &crate::source::read_json(path)?, n_rows)
-    }
-
     /// A BPE tokenizer.json's parsed value (`path` names it in errors), padded to `n_rows`.
     pub fn from_json(path: &Path, json: &Json, n_rows: usize) -> Result<Vocab> {
         let model = json.get("model").ok_or_else(|| Error::config(path, "model", "missing"))?;

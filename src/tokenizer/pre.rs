@@ -29,12 +29,6 @@ pub fn ids_hash(ids: &[u32]) -> String {
     Sha256::digest(list.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The hash of a tokenizer.json's output on the check text.
-pub fn tokenizer_hash(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    tokenizer_bytes_hash(&bytes).map_err(|m| Error::input(path, m))
-}
-
 /// The check-text hash of tokenizer.json bytes.
 pub fn tokenizer_bytes_hash(bytes: &[u8]) -> std::result::Result<String, String> {
     check_text_hash(&load_tokenizer(bytes)?)
@@ -123,8 +117,7 @@ pub fn choose_pre(path: &Path, flag: Option<&str>) -> Result<PreChoice> {
     if let Some(name) = name_of_hash(&hash) {
         return Ok(PreChoice { name: name.to_string(), source: PreSource::Hash, hash: Some(hash) });
     }
-    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::input(path, e.to_string()))?;
-    let ignore_merges = json.pointer("/model/ignore_merges").and_then(|v| v.as_bool()).unwrap_or(false);
+    let ignore_merges = matches!(tok.get_model(), tokenizers::ModelWrapper::BPE(b) if b.ignore_merges);
     match without_panics(|| Ok(type_by_structure(&tok, ignore_merges))).ok().flatten() {
         Some(t) => Ok(PreChoice { name: t.name.to_string(), source: PreSource::Structure, hash: Some(hash) }),
         None => Err(Error::input(
