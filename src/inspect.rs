@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value as Json};
 
+use crate::arch::spec::VocabKind;
 use crate::error::{Error, Result};
 use crate::gguf::{Array, GgufFile, Value};
 
@@ -44,9 +45,13 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         .collect();
     let size = ckpt.tensors.total_bytes();
     // tokenizer.ggml.pre exactly as convert chooses it.
-    let sentencepiece = crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
-    let pre =
-        if sentencepiece { None } else { Some(crate::tokenizer::pre::choose_pre(&dir.join("tokenizer.json"), None)) };
+    let gemma4 = crate::arch::spec_for_file(plan.arch, None).is_some_and(|s| s.vocab == VocabKind::Gemma4);
+    let sentencepiece = !gemma4 && crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
+    let pre = match () {
+        _ if gemma4 => Some(Ok(crate::tokenizer::gemma4::pre_choice())),
+        _ if sentencepiece => None,
+        _ => Some(crate::tokenizer::pre::choose_pre(&dir.join("tokenizer.json"), None)),
+    };
     let (tok_pre, tok_source, tok_hash) = match &pre {
         Some(Ok(c)) => (Some(c.name.clone()), Some(c.source.describe()), c.hash.clone()),
         _ => (None, None, None),

@@ -626,7 +626,8 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         if p == GPT_OSS {
             self.keys(p, GPT_OSS_KEYS, true);
         }
-        let moe: &[&str] = if spec.moe.is_some() { MOE_NEEDS } else { &[] };
+        // An MoE block a config flag enables (Gemma 4) may be absent.
+        let moe: &[&str] = if spec.moe.is_some_and(|m| m.enabled_by.is_none()) { MOE_NEEDS } else { &[] };
         for k in NEEDS.iter().chain(moe) {
             if self.get(&format!("{p}.{k}")).is_none() {
                 self.problem("kv-missing", format!("{p}.{k} is missing; llama.cpp's default 0 cannot run {p}"));
@@ -637,7 +638,8 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         if p == GPT_OSS {
             self.head_size_keys(spec, &d);
         }
-        let expected = spec_tensors(spec, &d, n_layer, |name| self.f.tensor(name).is_some());
+        let layers = self.layer_dims(spec, &d, n_layer);
+        let expected = spec_tensors(spec, &d, &layers, |name| self.f.tensor(name).is_some());
         self.tensor_set(spec.arch, &expected, multi_shard);
     }
 
@@ -667,8 +669,10 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         let ff = first(self, "feed_forward_length").unwrap_or(0);
         let (experts, exp_ff) = match spec.moe {
             None => (0, 0),
-            Some(_) => {
-                (self.u32_key(&format!("{p}.expert_count"))?, first(self, "expert_feed_forward_length").unwrap_or(ff))
+            Some(m) => {
+                let count = self.u32_key(&format!("{p}.expert_count"));
+                let count = if m.enabled_by.is_some() { count.unwrap_or(0) } else { count? };
+                (count, first(self, "expert_feed_forward_length").unwrap_or(ff))
             }
         };
         // gpt-oss creates its tensors with n_rot(0); the others with key_length.
@@ -677,7 +681,42 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
             _ => self.u32_key(&format!("{p}.attention.key_length")).unwrap_or(embd / heads),
         };
         let rot = self.u32_key(&format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
-        Some((n_layer, Dims { embd, vocab: n_vocab, heads, kv_heads, head_dim, rot, ff, experts, exp_ff }))
+        let per_layer_embd = self.u32_key(&format!("{p}.embedding_length_per_layer_input")).unwrap_or(0);
+        let d =
+            Dims { embd, vocab: n_vocab, heads, kv_heads, head_dim, rot, ff, experts, exp_ff, n_layer, per_layer_embd };
+        Some((n_layer, d))
+    }
+
+    /// Each layer's dimensions, from the per-layer arrays where the file has them (Gemma 4:
+    /// KV heads and MLP width by layer, the `_swa` head size for sliding-window layers) and
+    /// whether the layer has K/V of its own (`attention.shared_kv_layers`).
+    fn layer_dims(&self, spec: &ArchSpec, d: &Dims, n_layer: u64) -> Vec<(Dims, bool)> {
+        let p = spec.arch;
+        let at = |k: &str, i: usize, default: u64| {
+            self.per_layer(&format!("{p}.{k}")).map_or(default, |v| {
+                if v.len() == 1 {
+                    v[0]
+                } else {
+                    v.get(i).copied().unwrap_or(default)
+                }
+            })
+        };
+        let swa =
+            self.per_layer(&format!("{p}.attention.sliding_window_pattern")).filter(|v| v.len() as u64 == n_layer);
+        let swa_head = self.u32_key(&format!("{p}.attention.key_length_swa"));
+        let shared = self.u32_key(&format!("{p}.attention.shared_kv_layers")).unwrap_or(0);
+        (0..n_layer as usize)
+            .map(|i| {
+                let mut l = *d;
+                l.heads = at("attention.head_count", i, d.heads);
+                l.kv_heads = at("attention.head_count_kv", i, d.kv_heads);
+                l.ff = at("feed_forward_length", i, d.ff);
+                if spec.mixed_layers.is_some() && swa.as_ref().is_some_and(|s| s[i] != 0) {
+                    l.head_dim = swa_head.unwrap_or(d.head_dim);
+                }
+                (l, (i as u64) < n_layer.saturating_sub(shared))
+            })
+            .collect()
     }
 
     /// `set_swa_pattern(2)` unless `attention.sliding_window_pattern` says otherwise, for
@@ -831,9 +870,10 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
 /// factors) optional. A
 /// file may hold Q, K and V fused as `attn_qkv` (`create_tensor_qkv` in
 /// `src/llama-model.cpp`); `has` tells whether the file holds a tensor.
-fn spec_tensors(spec: &ArchSpec, d: &Dims, n_layer: u64, has: impl Fn(&str) -> bool) -> Vec<Expected> {
+fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[(Dims, bool)], has: impl Fn(&str) -> bool) -> Vec<Expected> {
     let mut out = Vec::new();
-    for (layer, t) in spec.tensors(n_layer as usize) {
+    for (layer, t) in spec.tensors(layers.len()) {
+        let (d, has_kv) = layer.and_then(|i| layers.get(i)).map_or((global, true), |(d, kv)| (d, *kv));
         let name = match layer {
             Some(i) => format!("blk.{i}.{}", t.gguf),
             None => t.gguf.to_string(),
@@ -844,7 +884,7 @@ fn spec_tensors(spec: &ArchSpec, d: &Dims, n_layer: u64, has: impl Fn(&str) -> b
         let formula = format!("{{{}}}", dims.iter().map(|x| dim_name(*x)).collect::<Vec<_>>().join(", "));
         // create_tensor_qkv makes q/k/v biases optional for every architecture.
         let qkv_bias = matches!(t.gguf, "attn_q.bias" | "attn_k.bias" | "attn_v.bias");
-        let required = t.when == When::Always && !qkv_bias;
+        let required = (t.when == When::Always || (t.when == When::HasKv && has_kv)) && !qkv_bias;
         if let Some(qkv) = &fused {
             match t.gguf {
                 "attn_q.weight" => {
@@ -892,6 +932,9 @@ fn dim_name(d: Dim) -> &'static str {
         Dim::Ff => "n_ff",
         Dim::Experts => "n_expert",
         Dim::ExpFf => "n_ff_exp",
+        Dim::One => "1",
+        Dim::PerLayerEmbd => "n_embd_per_layer",
+        Dim::PerLayerEmbdAll => "n_embd_per_layer·n_layer",
     }
 }
 

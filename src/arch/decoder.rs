@@ -11,7 +11,8 @@ use crate::plan::{
 use crate::source::Checkpoint;
 use crate::tokenizer::{vocab_metadata, Vocab};
 
-use super::spec::{ArchSpec, Dims, LayerTypes, Meta, RopeKind, Source, SpacePrefix, TensorSpec, When};
+use super::layers::{LayerShape, Mixed};
+use super::spec::{ArchSpec, Dims, LayerTypes, Meta, RopeKind, Source, SpacePrefix, TensorSpec, VocabKind, When};
 
 /// Rope scaling as llama.cpp expresses it.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +72,12 @@ pub struct DecoderConfig {
     pub sliding_layers: Vec<bool>,
     /// config.json numbers the spec copies into f32 keys (`Meta::ConfigF32`), by config key.
     pub extra_f32: Vec<(&'static str, f64)>,
+    /// And into u32 keys (`Meta::ConfigU32`).
+    pub extra_u32: Vec<(&'static str, u64)>,
+    /// Each layer's shape.
+    pub layer: Vec<LayerShape>,
+    /// Gemma 4's per-layer shapes and rope settings.
+    pub mixed: Option<Mixed>,
 }
 
 impl DecoderConfig {
@@ -109,6 +116,18 @@ impl DecoderConfig {
         if spec.moe.is_none() && intermediate.is_none() {
             return Err(cfg_err("intermediate_size", "missing".into()));
         }
+        let sliding_layers = read_layer_types(ckpt, spec, layers)?;
+        let ff = intermediate.unwrap_or(0);
+        let mixed = match &spec.mixed_layers {
+            Some(m) => Some(super::layers::read_mixed(ckpt, m, &sliding_layers, head_dim, kv_heads, ff)?),
+            None => None,
+        };
+        let layer = match &mixed {
+            Some(m) => m.layers.clone(),
+            None => LayerShape::uniform(&sliding_layers, head_dim, kv_heads, ff),
+        };
+        // Outside the layers (and in key_length), a mixed model's head is the full-attention one.
+        let head_dim = mixed.as_ref().map_or(head_dim, |m| m.full_head_dim);
         let rope_traditional = c.opt_bool("rope_traditional")?.unwrap_or(false);
         if rope_traditional && spec.rope == RopeKind::Neox {
             return Err(cfg_err(
@@ -128,7 +147,7 @@ impl DecoderConfig {
             original_context: c.opt_u64("original_max_position_embeddings")?.unwrap_or(4096),
             vocab: us("vocab_size")?,
             rms_eps: c.opt_f64("rms_norm_eps")?.unwrap_or(1e-5),
-            rope_theta,
+            rope_theta: mixed.as_ref().map_or(rope_theta, |m| m.full_rope_theta),
             context_length: context_length(ckpt, spec, &scaling)?,
             scaling,
             tied: match spec.tie_from_weights {
@@ -141,8 +160,11 @@ impl DecoderConfig {
             experts_used,
             expert_ff,
             sliding_window: c.opt_u64("sliding_window")?.unwrap_or(spec.default_sliding_window),
-            sliding_layers: read_layer_types(ckpt, spec, layers)?,
+            sliding_layers,
             extra_f32: read_extra_f32(ckpt, spec)?,
+            extra_u32: read_extra_u32(ckpt, spec)?,
+            layer,
+            mixed,
         })
     }
 
@@ -151,7 +173,19 @@ impl DecoderConfig {
         spec.rope == RopeKind::Norm && !self.rope_traditional
     }
 
-    /// The model dimensions the spec's shapes are written in.
+    /// The model dimensions the spec's shapes are written in: those of layer `layer`, or
+    /// (`None`) those outside the layers.
+    pub fn dims_at(&self, layer: Option<usize>) -> Dims {
+        let mut d = self.dims();
+        if let Some(l) = layer.and_then(|i| self.layer.get(i)) {
+            d.head_dim = l.head_dim as u64;
+            d.kv_heads = l.kv_heads as u64;
+            d.ff = l.ff as u64;
+        }
+        d
+    }
+
+    /// The model dimensions outside the layers.
     pub fn dims(&self) -> Dims {
         let u = |v: usize| v as u64;
         Dims {
@@ -164,14 +198,20 @@ impl DecoderConfig {
             ff: u(self.intermediate.unwrap_or(0)),
             experts: u(self.experts),
             exp_ff: u(self.expert_ff),
+            n_layer: u(self.layers),
+            per_layer_embd: u(self.mixed.as_ref().map_or(0, |m| m.per_layer_embd)),
         }
     }
 
-    /// Whether a tensor whose presence depends on the configuration exists.
-    fn has(&self, when: When) -> bool {
+    /// Whether a tensor whose presence depends on the configuration exists (in layer
+    /// `layer`, for per-layer ones).
+    fn has(&self, when: When, layer: Option<usize>) -> bool {
+        let shape = layer.and_then(|i| self.layer.get(i));
         match when {
             When::Always => true,
-            When::Flag(key) => self.flags.iter().any(|(k, v)| *k == key && *v),
+            When::Flag(key) | When::Positive(key) => self.flags.iter().any(|(k, v)| *k == key && *v),
+            When::HasKv => shape.is_none_or(|l| l.has_kv),
+            When::HasV => shape.is_none_or(|l| l.has_v),
             When::Untied => !self.tied,
             When::Llama3Rope => matches!(self.scaling, RopeScaling::Llama3 { .. }),
             When::LongRope => matches!(self.scaling, RopeScaling::LongRope { .. }),
@@ -236,21 +276,58 @@ fn check_query_scalar(
 fn read_flags(ckpt: &Checkpoint, spec: &ArchSpec, layers: usize) -> Result<Vec<(&'static str, bool)>> {
     let mut flags: Vec<(&'static str, bool)> = Vec::new();
     for (_, t) in spec.tensors(layers.min(1)) {
-        if let When::Flag(key) = t.when {
-            if !flags.iter().any(|(k, _)| *k == key) {
-                flags.push((key, ckpt.config.opt_bool(key)?.unwrap_or(false)));
-            }
+        let (key, on) = match t.when {
+            When::Flag(key) => (key, ckpt.config.opt_bool(key)?.unwrap_or(false)),
+            When::Positive(key) => (key, positive(ckpt, spec, key)?),
+            _ => continue,
+        };
+        if !flags.iter().any(|(k, _)| *k == key) {
+            flags.push((key, on));
         }
     }
     Ok(flags)
 }
 
-/// The config.json numbers behind the spec's `Meta::ConfigF32` keys.
+/// Whether a `When::Positive` key holds a number above zero or true; a mixed-layer
+/// model's per-layer input size takes mlx-lm's default when absent.
+fn positive(ckpt: &Checkpoint, spec: &ArchSpec, key: &str) -> Result<bool> {
+    let c = &ckpt.config;
+    if spec.mixed_layers.is_some_and(|m| m.per_layer_input == key) {
+        return Ok(!c.is_null(key) && c.opt_u64(key)?.unwrap_or(256) > 0);
+    }
+    Ok(match c.get(key) {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => c.opt_f64(key)?.is_some_and(|v| v > 0.0),
+    })
+}
+
+/// The config.json numbers behind the spec's `Meta::ConfigF32` keys: the value, mlx-lm's
+/// default when absent, none when null.
 fn read_extra_f32(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static str, f64)>> {
     let mut out = Vec::new();
     for m in spec.metadata {
         if let Meta::ConfigF32 { config, default, .. } = m {
+            if ckpt.config.is_null(config) {
+                continue;
+            }
             if let Some(v) = ckpt.config.opt_f64(config)?.or(*default) {
+                out.push((*config, v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The same for `Meta::ConfigU32` keys.
+fn read_extra_u32(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static str, u64)>> {
+    let mut out = Vec::new();
+    for m in spec.metadata {
+        if let Meta::ConfigU32 { config, default, .. } = m {
+            if ckpt.config.is_null(config) {
+                continue;
+            }
+            if let Some(v) = ckpt.config.opt_u64(config)?.or(*default) {
                 out.push((*config, v));
             }
         }
@@ -262,6 +339,11 @@ fn read_extra_f32(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static st
 fn read_moe(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<(usize, usize, usize)> {
     let Some(m) = spec.moe else { return Ok((0, 0, 0)) };
     let c = &ckpt.config;
+    if let Some(flag) = m.enabled_by {
+        if !c.opt_bool(flag)?.unwrap_or(false) {
+            return Ok((0, 0, 0));
+        }
+    }
     let e = c.u64(m.count)? as usize;
     let mut used = None;
     for k in m.used {
@@ -296,7 +378,12 @@ fn context_length(ckpt: &Checkpoint, spec: &ArchSpec, scaling: &RopeScaling) -> 
 fn read_layer_types(ckpt: &Checkpoint, spec: &ArchSpec, layers: usize) -> Result<Vec<bool>> {
     let c = &ckpt.config;
     let err = |m: String| Error::config(&c.path, "layer_types", m);
-    if let LayerTypes::Periodic { period, key } = spec.layer_types {
+    let periodic = match spec.layer_types {
+        LayerTypes::Periodic { period, key } => Some((period, key)),
+        LayerTypes::Listed { period, key } if c.get("layer_types").is_none() => Some((period, Some(key))),
+        _ => None,
+    };
+    if let Some((period, key)) = periodic {
         let p = match key {
             Some(k) => c.opt_u64(k)?.unwrap_or(period),
             None => period,
@@ -441,11 +528,10 @@ fn check_fixed_yarn_betas(path: &std::path::Path, rs: &serde_json::Value) -> Res
 /// Builds the plan of a decoder-only model described by `spec`.
 pub fn plan(ckpt: &Checkpoint, spec: &ArchSpec, opts: &PlanOptions) -> Result<Plan> {
     let cfg = DecoderConfig::read(ckpt, spec)?;
-    let dims = cfg.dims();
     let mut tensors = Vec::new();
     for (layer, t) in spec.tensors(cfg.layers) {
-        if cfg.has(t.when) {
-            tensors.push(plan_tensor(ckpt, spec, &cfg, &dims, layer, t)?);
+        if cfg.has(t.when, layer) {
+            tensors.push(plan_tensor(ckpt, spec, &cfg, &cfg.dims_at(layer), layer, t)?);
         }
     }
     check_all_used(ckpt, spec, &tensors)?;
@@ -521,6 +607,11 @@ fn plan_tensor(
         Source::Param => (TensorClass::F32Only, resolve_param(ckpt, &mlx, &shape)?, None),
         Source::Llama3RopeFreqs => (TensorClass::F32Only, llama3_freqs(cfg), None),
         Source::LongRopeFactors(long) => (TensorClass::F32Only, long_rope_factors(cfg, long, &shape)?, None),
+        Source::ProportionalRope => {
+            let values = cfg.mixed.as_ref().map(|m| m.full_rope_freqs.clone()).unwrap_or_default();
+            let what = "rope_parameters.full_attention in config.json".to_string();
+            (TensorClass::F32Only, Encoding::Computed { what, values }, None)
+        }
     };
     let mut planned = PlannedTensor::new(name, shape, class, source, module);
     planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
@@ -581,14 +672,17 @@ fn metadata(
     for m in spec.metadata {
         md.extend(meta_values(spec, cfg, *m));
     }
-    let vocab = Vocab::load(&ckpt.dir, cfg.vocab)?;
+    let vocab = match spec.vocab {
+        VocabKind::Standard => Vocab::load(&ckpt.dir, cfg.vocab)?,
+        VocabKind::Gemma4 => crate::tokenizer::gemma4::load(&ckpt.dir, cfg.vocab)?,
+    };
     let pre = crate::tokenizer::pre_for(&ckpt.dir, &vocab, opts.tokenizer_pre.as_deref())?.name;
     let add_prefix = match spec.space_prefix {
         SpacePrefix::Default => None,
         SpacePrefix::FromTokenizerConfig => {
             ckpt.read_json("tokenizer_config.json")?.and_then(|c| c.get("add_prefix_space")?.as_bool())
         }
-        SpacePrefix::OffForSentencePiece => (vocab.model == "llama").then_some(false),
+        SpacePrefix::OffForSentencePiece => (vocab.model == "llama" || vocab.model == "gemma4").then_some(false),
     };
     if let Some(b) = add_prefix {
         md.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(b)));
@@ -610,10 +704,14 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
             .into_iter()
             .collect(),
         Meta::EmbeddingLength => vec![(k("embedding_length"), u32v(cfg.hidden))],
-        Meta::FeedForwardLength => cfg.intermediate.map(|f| (k("feed_forward_length"), u32v(f))).into_iter().collect(),
+        Meta::FeedForwardLength => match cfg.intermediate {
+            None => Vec::new(),
+            Some(f) => vec![(k("feed_forward_length"), per_layer(&cfg.layer, f, |l| l.ff))],
+        },
+        Meta::ExpertFeedForwardLength if cfg.experts == 0 => Vec::new(),
         Meta::ExpertFeedForwardLength => vec![(k("expert_feed_forward_length"), u32v(cfg.expert_ff))],
         Meta::HeadCount => vec![(k("attention.head_count"), u32v(cfg.heads))],
-        Meta::HeadCountKv => vec![(k("attention.head_count_kv"), u32v(cfg.kv_heads))],
+        Meta::HeadCountKv => vec![(k("attention.head_count_kv"), per_layer(&cfg.layer, cfg.kv_heads, |l| l.kv_heads))],
         // llama.cpp assumes n_embd / n_head when these are absent.
         Meta::KeyValueLength if cfg.head_dim_given || cfg.head_dim != cfg.hidden / cfg.heads => {
             vec![(k("attention.key_length"), u32v(cfg.head_dim)), (k("attention.value_length"), u32v(cfg.head_dim))]
@@ -622,8 +720,31 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
         Meta::RmsEps => vec![(k("attention.layer_norm_rms_epsilon"), Value::F32(cfg.rms_eps as f32))],
         Meta::SlidingWindow => vec![(k("attention.sliding_window"), Value::U32(cfg.sliding_window as u32))],
         Meta::FreqBase => vec![(k("rope.freq_base"), Value::F32(cfg.rope_theta as f32))],
+        Meta::ExpertCount | Meta::ExpertUsedCount
+            if cfg.experts == 0 && spec.moe.is_some_and(|m| m.enabled_by.is_some()) =>
+        {
+            Vec::new()
+        }
         Meta::ExpertCount => vec![(k("expert_count"), u32v(cfg.experts))],
         Meta::ExpertUsedCount => vec![(k("expert_used_count"), u32v(cfg.experts_used))],
+        Meta::KeyValueLengthSwa => cfg.mixed.as_ref().map_or(Vec::new(), |m| {
+            vec![
+                (k("attention.key_length_swa"), u32v(m.swa_head_dim)),
+                (k("attention.value_length_swa"), u32v(m.swa_head_dim)),
+            ]
+        }),
+        Meta::RopeDimensionCountSwa => {
+            cfg.mixed.as_ref().map(|m| (k("rope.dimension_count_swa"), u32v(m.swa_head_dim))).into_iter().collect()
+        }
+        Meta::FreqBaseSwa => cfg
+            .mixed
+            .as_ref()
+            .map(|m| (k("rope.freq_base_swa"), Value::F32(m.swa_rope_theta as f32)))
+            .into_iter()
+            .collect(),
+        Meta::ConfigU32 { key, config, .. } => {
+            cfg.extra_u32.iter().filter(|(c, _)| *c == config).map(|(_, v)| (k(key), Value::U32(*v as u32))).collect()
+        }
         Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.rope_dims))],
         Meta::RopeScaling => scaling_values(&k, cfg),
         Meta::OriginalContextLength => {
@@ -650,10 +771,20 @@ fn sliding_pattern(spec: &ArchSpec, cfg: &DecoderConfig) -> Option<Value> {
             .enumerate()
             .any(|(i, s)| *s != (i % 2 == 0))
             .then(|| Value::Array(crate::gguf::Array::Bool(layers.clone()))),
+        LayerTypes::Listed { .. } => Some(Value::Array(crate::gguf::Array::Bool(layers.clone()))),
         LayerTypes::Periodic { period, .. } => {
             let actual = layers.iter().position(|s| !s).map_or(layers.len() + 1, |i| i + 1) as u64;
             (actual != period && actual <= layers.len() as u64).then_some(Value::U32(actual as u32))
         }
+    }
+}
+
+/// A per-layer value: one u32 when every layer has the same, else an array.
+fn per_layer(layers: &[LayerShape], uniform: usize, of: impl Fn(&LayerShape) -> usize) -> Value {
+    let values: Vec<u32> = layers.iter().map(|l| of(l) as u32).collect();
+    match values.iter().all(|&v| v == uniform as u32) {
+        true => Value::U32(uniform as u32),
+        false => Value::Array(crate::gguf::Array::U32(values)),
     }
 }
 

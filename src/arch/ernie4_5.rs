@@ -38,5 +38,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     default_rope_theta: 500000.0,
     // llama.cpp's converter: the tokenizer's add_prefix_space, as for Llama.
     space_prefix: super::spec::SpacePrefix::FromTokenizerConfig,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
     ..super::qwen3::SPEC
 };

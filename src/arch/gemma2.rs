@@ -68,4 +68,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     query_scalar: Some(QueryScalar { default: 144.0, n_layer_27b: 46 }),
     partial_rotary: false,
     space_prefix: super::spec::SpacePrefix::OffForSentencePiece,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
 };

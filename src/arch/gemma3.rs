@@ -62,6 +62,8 @@ pub const SPEC: ArchSpec = ArchSpec {
     query_scalar: Some(QueryScalar { default: 256.0, n_layer_27b: 62 }),
     partial_rotary: false,
     space_prefix: super::spec::SpacePrefix::OffForSentencePiece,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
 };
 
 /// Attention-logit soft-capping: llama.cpp's gemma3 has none (its converter asserts so).

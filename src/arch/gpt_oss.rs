@@ -68,6 +68,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         count: "num_local_experts",
         ff: "intermediate_size",
         used: &["num_experts_per_tok", "experts_per_token"],
+        enabled_by: None,
     }),
     honours_head_dim: true,
     requires_head_dim: true,
@@ -82,4 +83,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     query_scalar: None,
     partial_rotary: false,
     space_prefix: super::spec::SpacePrefix::Default,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
 };

@@ -41,4 +41,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     query_scalar: None,
     partial_rotary: false,
     space_prefix: super::spec::SpacePrefix::FromTokenizerConfig,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
 };

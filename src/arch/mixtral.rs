@@ -33,7 +33,12 @@ pub const SPEC: ArchSpec = ArchSpec {
         RopeDimensionCount,
         RopeScaling,
     ],
-    moe: Some(MoeKeys { count: "num_local_experts", ff: "intermediate_size", used: &["num_experts_per_tok"] }),
+    moe: Some(MoeKeys {
+        count: "num_local_experts",
+        ff: "intermediate_size",
+        used: &["num_experts_per_tok"],
+        enabled_by: None,
+    }),
     honours_head_dim: false,
     default_tie: false,
     default_rope_theta: 1e6,

@@ -6,8 +6,10 @@ pub mod decoder;
 pub mod ernie4_5;
 pub mod gemma2;
 pub mod gemma3;
+pub mod gemma4;
 pub mod gpt_oss;
 pub mod granite;
+pub mod layers;
 pub mod llama;
 pub mod mixtral;
 pub mod olmo2;
@@ -51,6 +53,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry { model_types: &["ernie4_5"], spec: &ernie4_5::SPEC, file: "ernie4_5.rs", refuse: None },
     Entry { model_types: &["phi3"], spec: &phi3::SPEC, file: "phi3.rs", refuse: None },
     Entry { model_types: &["gemma3_text"], spec: &gemma3::SPEC, file: "gemma3.rs", refuse: Some(gemma3::refuse) },
+    Entry { model_types: &["gemma4_text"], spec: &gemma4::SPEC, file: "gemma4.rs", refuse: Some(gemma4::refuse) },
 ];
 
 /// `model_type` values with a mapping.
@@ -98,6 +101,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "ernie4_5" => &ernie4_5::SPEC,
         "phi3" => &phi3::SPEC,
         "gemma3" => &gemma3::SPEC,
+        "gemma4" => &gemma4::SPEC,
         _ => return None,
     })
 }

@@ -63,4 +63,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     query_scalar: None,
     partial_rotary: true,
     space_prefix: super::spec::SpacePrefix::Default,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
 };

@@ -25,4 +25,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     query_scalar: None,
     partial_rotary: false,
     space_prefix: super::spec::SpacePrefix::Default,
+    mixed_layers: None,
+    vocab: super::spec::VocabKind::Standard,
 };

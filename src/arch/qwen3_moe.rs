@@ -28,7 +28,12 @@ pub const SPEC: ArchSpec = ArchSpec {
         KeyValueLength,
         RopeScaling,
     ],
-    moe: Some(MoeKeys { count: "num_experts", ff: "moe_intermediate_size", used: &["num_experts_per_tok"] }),
+    moe: Some(MoeKeys {
+        count: "num_experts",
+        ff: "moe_intermediate_size",
+        used: &["num_experts_per_tok"],
+        enabled_by: None,
+    }),
     ..super::qwen3::SPEC
 };
 

@@ -27,6 +27,12 @@ pub enum Dim {
     HalfRot,
     Experts,
     ExpFf,
+    /// A single value (Gemma 4's per-layer output scale).
+    One,
+    /// Gemma 4's per-layer input embedding size (`hidden_size_per_layer_input`).
+    PerLayerEmbd,
+    /// `n_layer · PerLayerEmbd`: every layer's input embedding side by side.
+    PerLayerEmbdAll,
 }
 
 /// The dimensions' values: from config.json when planning, from the metadata when
@@ -43,6 +49,8 @@ pub struct Dims {
     pub ff: u64,
     pub experts: u64,
     pub exp_ff: u64,
+    pub n_layer: u64,
+    pub per_layer_embd: u64,
 }
 
 impl Dims {
@@ -61,6 +69,9 @@ impl Dims {
             Dim::HalfRot => self.rot / 2,
             Dim::Experts => self.experts,
             Dim::ExpFf => self.exp_ff,
+            Dim::One => 1,
+            Dim::PerLayerEmbd => self.per_layer_embd,
+            Dim::PerLayerEmbdAll => self.per_layer_embd.saturating_mul(self.n_layer),
         })
     }
 
@@ -83,6 +94,9 @@ pub enum Source {
     /// LongRoPE's per-frequency factors from config.json's rope_scaling (`long_factor` when
     /// true, `short_factor` when false).
     LongRopeFactors(bool),
+    /// Gemma 4's "proportional" rope of full-attention layers: one factor per frequency,
+    /// the rotated ones at the rope factor, the others so large they do not turn.
+    ProportionalRope,
 }
 
 /// When a tensor exists. Planning decides from config.json; `verify` requires `Always`
@@ -98,6 +112,13 @@ pub enum When {
     Llama3Rope,
     /// LongRoPE (`su`) scaling.
     LongRope,
+    /// A layer with K and V projections of its own (not one reusing an earlier layer's
+    /// KV cache).
+    HasKv,
+    /// A layer with a V projection (keys are not its values).
+    HasV,
+    /// A config.json number that is present, not null and above zero (or a true flag).
+    Positive(&'static str),
 }
 
 /// One tensor llama.cpp creates. Per-layer names are relative to `blk.N.` and
@@ -172,6 +193,18 @@ pub enum Meta {
     OriginalContextLength,
     /// attention.sliding_window_pattern, when the layers differ from llama.cpp's default.
     SlidingWindowPattern,
+    /// key_length_swa and value_length_swa: the head size of sliding-window layers.
+    KeyValueLengthSwa,
+    RopeDimensionCountSwa,
+    /// rope.freq_base_swa: the rope base of sliding-window layers.
+    FreqBaseSwa,
+    /// A u32 key from a config.json integer, mlx-lm's default when absent, nothing when
+    /// null (written only when there is a value).
+    ConfigU32 {
+        key: &'static str,
+        config: &'static str,
+        default: Option<u64>,
+    },
     /// An f32 key (under `{arch}.`) from a config.json number, or from mlx-lm's default for
     /// it when absent (written only when there is a value).
     ConfigF32 {
@@ -191,6 +224,9 @@ pub enum LayerTypes {
     /// Gemma: every `period`-th layer full, the others sliding; the period from a config key
     /// (mlx-lm's default when absent), llama.cpp's default `period`.
     Periodic { period: u64, key: Option<&'static str> },
+    /// Gemma 4: `layer_types` as listed, else every `period`-th layer (from `key`) full;
+    /// llama.cpp requires the flags as an array.
+    Listed { period: u64, key: &'static str },
 }
 
 /// Gemma's query scaling: mlx-lm scales queries by `query_pre_attn_scalar^-½`, llama.cpp by
@@ -222,6 +258,38 @@ pub struct MoeKeys {
     pub ff: &'static str,
     /// Experts per token, with older names tried in turn.
     pub used: &'static [&'static str],
+    /// A config.json flag without which the model has no experts (Gemma 4).
+    pub enabled_by: Option<&'static str>,
+}
+
+/// Layers whose shapes differ by layer (Gemma 4): the config.json keys that say how.
+#[derive(Clone, Copy, Debug)]
+pub struct MixedLayers {
+    /// Head size of full-attention layers (sliding-window ones use `head_dim`).
+    pub global_head_dim: &'static str,
+    /// KV heads of full-attention layers whose keys are their values.
+    pub global_kv_heads: &'static str,
+    /// Full-attention layers use their keys as values (no V projection).
+    pub k_eq_v: &'static str,
+    /// The last N layers reuse the KV cache of earlier ones (no K/V projections).
+    pub kv_shared: &'static str,
+    /// KV-sharing layers have an MLP twice as wide.
+    pub double_wide_mlp: &'static str,
+    /// Per-layer rope settings (`rope_parameters.full_attention`, `.sliding_attention`).
+    pub rope_parameters: &'static str,
+    /// Size of each layer's input embedding (0 or null: none).
+    pub per_layer_input: &'static str,
+}
+
+/// How the vocabulary is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VocabKind {
+    /// Byte-level BPE (`gpt2`) from tokenizer.json or SentencePiece (`llama`) from
+    /// tokenizer.model.
+    Standard,
+    /// Gemma 4: tokenizer.json's BPE over `▁`-marked text with byte fallback, as llama.cpp's
+    /// `gemma4` tokenizer model.
+    Gemma4,
 }
 
 /// How llama.cpp applies rope for an architecture (`llama_model_rope_type`).
@@ -267,6 +335,8 @@ pub struct ArchSpec {
     /// Rope on the first `partial_rotary_factor · head_dim` dimensions only (Phi-3/4).
     pub partial_rotary: bool,
     pub space_prefix: SpacePrefix,
+    pub mixed_layers: Option<MixedLayers>,
+    pub vocab: VocabKind,
 }
 
 impl ArchSpec {
@@ -367,6 +437,7 @@ impl TensorSpec {
     pub const fn computed(self, source: Source) -> Self {
         let when = match source {
             Source::LongRopeFactors(_) => When::LongRope,
+            Source::ProportionalRope => When::Always,
             _ => When::Llama3Rope,
         };
         TensorSpec { source, when, ..self }

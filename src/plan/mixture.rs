@@ -120,7 +120,7 @@ fn category(name: &str) -> Category {
     let has = |s: &str| name.contains(s);
     if name == "output.weight" {
         Category::Output
-    } else if name == "token_embd.weight" {
+    } else if name == "token_embd.weight" || name == "per_layer_token_embd.weight" {
         Category::TokenEmbd
     } else if has("attn_qkv.weight") {
         Category::AttnQkv
@@ -195,9 +195,16 @@ pub fn mixture(ftype: FileType, tensors: &[PlannedTensor], shape: ModelShape, ov
     out
 }
 
+/// Matrices llama-quantize keeps as they are, by name (Gemma 4's small per-layer input
+/// projection).
+const NEVER_QUANTIZED: &[&str] = &["per_layer_model_proj"];
+
 /// `tensor_allows_quantization`, for the tensors this tool writes.
 pub fn quantizable(t: &PlannedTensor) -> bool {
-    t.class == TensorClass::Matrix && t.shape.len() >= 2 && t.name.ends_with("weight")
+    t.class == TensorClass::Matrix
+        && t.shape.len() >= 2
+        && t.name.ends_with("weight")
+        && !NEVER_QUANTIZED.iter().any(|n| t.name.contains(n))
 }
 
 fn is_attn_v(c: Category) -> bool {

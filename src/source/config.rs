@@ -84,6 +84,11 @@ impl ModelConfig {
         Ok(ModelConfig { path: path.to_path_buf(), raw, model_type, quant, wrapper })
     }
 
+    /// Whether config.json states `key` as null (mlx-lm then has no value, not its default).
+    pub fn is_null(&self, key: &str) -> bool {
+        matches!(self.raw.get(key), Some(Value::Null))
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.raw.get(key).filter(|v| !v.is_null())
     }

@@ -7,8 +7,25 @@
 use serde_json::{Map, Value};
 
 /// Prefixes of the parts mlx-lm's loaders drop from a multimodal folder.
-const OTHER_PARTS: &[&str] =
-    &["vision_tower.", "vision_model.", "multi_modal_projector.", "model.visual.", "visual.", "audio_tower."];
+const OTHER_PARTS: &[&str] = &[
+    "vision_tower.",
+    "vision_model.",
+    "multi_modal_projector.",
+    "model.visual.",
+    "visual.",
+    "audio_tower.",
+    // Gemma 4's vision and audio embedders (mlx_lm/models/gemma4.py `sanitize`), with the
+    // `model.` prefix of transformers' layout too.
+    "embed_vision.",
+    "embed_audio.",
+    "vision_embedder.",
+    "model.vision_tower.",
+    "model.audio_tower.",
+    "model.multi_modal_projector.",
+    "model.embed_vision.",
+    "model.embed_audio.",
+    "model.vision_embedder.",
+];
 
 /// The language model's name for a weight or module path of the whole model, or `None`
 /// for the vision (or audio) part.
@@ -23,7 +40,8 @@ pub fn language_model_name(name: &str) -> Option<String> {
 }
 
 /// What mlx-lm's wrapper classes set in the text config: defaults where it is silent, and
-/// for Gemma 3 the top level's `vocab_size` (262208 by default), which always wins.
+/// for Gemma 3 and 4 the top level's `vocab_size` (262208, 262144 by default), which always
+/// wins.
 fn wrapper_settings(wrapper: &str, raw: &Map<String, Value>, text: &mut Map<String, Value>) {
     let mut default = |k: &str, v: Value| {
         text.entry(k.to_string()).or_insert(v);
@@ -36,6 +54,13 @@ fn wrapper_settings(wrapper: &str, raw: &Map<String, Value>, text: &mut Map<Stri
             default("num_attention_heads", Value::from(8));
             default("num_key_value_heads", Value::from(4));
             let vocab = raw.get("vocab_size").cloned().unwrap_or(Value::from(262208));
+            text.insert("vocab_size".into(), vocab);
+        }
+        // mlx_lm/models/gemma4.py `ModelArgs.__post_init__`.
+        "gemma4" => {
+            default("num_attention_heads", Value::from(8));
+            default("num_key_value_heads", Value::from(1));
+            let vocab = raw.get("vocab_size").cloned().unwrap_or(Value::from(262144));
             text.insert("vocab_size".into(), vocab);
         }
         _ => {}

@@ -6,6 +6,7 @@
 //! output matrices must have exactly that many rows, so the vocabulary is padded with
 //! unique `[PAD{i}]` tokens (type UNUSED) up to the embedding's row count.
 
+pub mod gemma4;
 pub mod pre;
 mod pre_hashes;
 mod pre_types;
@@ -301,6 +302,9 @@ fn post_processor_adds(tok: Option<&Json>, bos: Option<&str>, eos: Option<&str>,
 /// `tokenizer.ggml.pre` for a checkpoint's vocabulary: `--tokenizer-pre` when given,
 /// `default` for SentencePiece, else found from tokenizer.json ([`pre::choose_pre`]).
 pub fn pre_for(dir: &Path, vocab: &Vocab, flag: Option<&str>) -> Result<pre::PreChoice> {
+    if vocab.model == "gemma4" {
+        return Ok(gemma4::pre_choice());
+    }
     if vocab.model == "llama" && flag.is_none() {
         let source = pre::PreSource::SentencePiece;
         return Ok(pre::PreChoice { name: "default".into(), source, hash: None });
@@ -394,7 +398,7 @@ pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec
         md.push(("tokenizer.ggml.scores".to_string(), Value::Array(Array::F32(scores.clone()))));
     }
     md.push(("tokenizer.ggml.token_type".to_string(), Value::Array(Array::I32(vocab.types.clone()))));
-    if vocab.model == "gpt2" {
+    if vocab.model == "gpt2" || vocab.model == "gemma4" {
         md.push(("tokenizer.ggml.merges".to_string(), Value::Array(Array::String(vocab.merges.clone()))));
     }
     let tok_cfg = ckpt.read_json("tokenizer_config.json")?;
@@ -427,6 +431,10 @@ pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec
                 add[i] = Some(b);
             }
         }
+    }
+    // llama.cpp's converter always states BOS for Gemma 4 (and llama.cpp forces it).
+    if vocab.model == "gemma4" {
+        add[0] = Some(true);
     }
     for (flag, kind) in add.into_iter().zip(["bos", "eos"]) {
         if let Some(b) = flag {

@@ -84,6 +84,8 @@ pub enum PreSource {
     Structure,
     /// A SentencePiece vocabulary, which has none (llama.cpp's converter writes `default`).
     SentencePiece,
+    /// Fixed by llama.cpp's tokenizer model (`gemma4`).
+    TokenizerModel,
 }
 
 impl PreSource {
@@ -93,6 +95,7 @@ impl PreSource {
             PreSource::Hash => "by llama.cpp's check-text hash",
             PreSource::Structure => "by the tokenizer's pre-tokenizer structure",
             PreSource::SentencePiece => "SentencePiece has no pre-tokenizer",
+            PreSource::TokenizerModel => "fixed by llama.cpp's gemma4 tokenizer model",
         }
     }
 }

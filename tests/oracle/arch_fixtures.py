@@ -12,6 +12,7 @@ CLI:  python arch_fixtures.py ARCH OUT_DIR [--adapter]      (ARCH in ARCHS, or "
 import argparse
 import json
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -23,12 +24,13 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
 # (no adapter, with adapter) bounds on max |Δlogit|; every other architecture: 1e-3, 1e-2.
-TOLERANCE = {"gemma2": (5e-3, 3e-2), "gemma3_text": (5e-3, 3e-2)}
+TOLERANCE = {"gemma2": (5e-3, 3e-2), "gemma3_text": (5e-3, 3e-2), "gemma4_text": (5e-3, 3e-2),
+             "gemma4_moe": (5e-3, 3e-2)}
 
 
 def tolerance(arch):
@@ -97,6 +99,7 @@ TOKENIZE_TEXTS = [
     "if (a != b && c <= d) { x->y = z[0]; } // C code; 0xDEADBEEF",
     "<|begin_of_text|>specials in text <|eot_id|> and <|im_start|>user\nhi<|im_end|>",
     "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call> <think>hmm</think>",
+    "<bos><|turn>user\nhi<turn|> <|channel>thought<channel|> <|tool_call>x<tool_call|><eos>",
     "''''''```````\"\"\"\"......!!!!!!?????? ------======= нещо на Български",
     "",
     " ",
@@ -289,11 +292,53 @@ SPECS = {
     ),
 }
 
+# Gemma 4's rope settings per layer type, as its config.json states them (mlx-lm's defaults).
+GEMMA4_ROPE = {"full_attention": {"partial_rotary_factor": 0.25, "rope_theta": 1000000.0, "rope_type": "proportional"},
+               "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}}
+
+SPECS.update({
+    # Gemma 4 E2B-style: plain norm scales, 4 layers (every 2nd full attention with a head
+    # twice the sliding one and proportional rope on a quarter of it), the last 2 layers
+    # reusing layers 0 and 1's KV caches with double-wide MLPs, per-layer input embeddings
+    # (64 per layer), final soft-capping 10 (not llama.cpp's default 30), the `gemma4`
+    # tokenizer (SentencePiece-style BPE in tokenizer.json).
+    "gemma4_text": dict(
+        config=dict(architectures=["Gemma4ForCausalLM"], model_type="gemma4_text", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, global_head_dim=128, rms_norm_eps=1e-6, sliding_window=4,
+                    sliding_window_pattern=2, num_kv_shared_layers=2, hidden_size_per_layer_input=64,
+                    vocab_size_per_layer_input=0, use_double_wide_mlp=True, rope_parameters=GEMMA4_ROPE,
+                    final_logit_softcapping=10.0, max_position_embeddings=131072, tie_word_embeddings=True,
+                    attention_k_eq_v=False, enable_moe_block=False, hidden_activation="gelu_pytorch_tanh"),
+        quant=[("self_attn", _q(4, 64)), ("mlp", _q(8, 64)), ("embed_tokens_per_layer", _q(5, 64)),
+               ("per_layer_input_gate", _q(4, 32, "mxfp4")), ("embed_tokens", _q(6, 64))],
+        family="gemma4", pad_to=None, seed=114,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Gemma 4 26B-A4B-style: experts beside the MLP (router with its own scale, per-expert
+    # output scales), full-attention layers whose keys are their values with one KV head of
+    # twice the size, no per-layer inputs and no KV sharing.
+    "gemma4_moe": dict(
+        config=dict(architectures=["Gemma4ForCausalLM"], model_type="gemma4_text", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    num_global_key_value_heads=1, head_dim=64, global_head_dim=128, rms_norm_eps=1e-6,
+                    sliding_window=4, sliding_window_pattern=2, num_kv_shared_layers=0,
+                    hidden_size_per_layer_input=0, use_double_wide_mlp=False, rope_parameters=GEMMA4_ROPE,
+                    final_logit_softcapping=10.0, max_position_embeddings=262144, tie_word_embeddings=True,
+                    attention_k_eq_v=True, enable_moe_block=True, num_experts=4, top_k_experts=2,
+                    moe_intermediate_size=256, hidden_activation="gelu_pytorch_tanh"),
+        quant=[("self_attn", _q(8, 64)), ("router.proj", _q(8, 64)), ("experts", _q(4, 32, "mxfp4")),
+               ("mlp", _q(4, 64)), ("embed_tokens", _q(6, 64))],
+        family="gemma4", pad_to=None, seed=115,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+})
+
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3"}
-TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4"}
+TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 
 def tokenizer_pre(arch):
@@ -354,7 +399,60 @@ def build_bpe_tokenizer(out: Path, family: str, n_base: int):
     return n, ids
 
 
+# Gemma 4's first tokens in their real order (ids 0..), then its chat-format markers; the
+# markers llama.cpp's converter keeps visible are plain added tokens here (USER_DEFINED in
+# GGUF: matched in text whether specials are parsed or not, as HF does for non-special ones).
+GEMMA4_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<|turn>", "<turn|>"]
+GEMMA4_VISIBLE = ["<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>", "<|\"|>"]
+
+
+def build_gemma4_tokenizer(out: Path, n_base: int):
+    """A tokenizer.json shaped like Gemma's: spaces normalized to ▁, BPE without a
+    pre-tokenizer (merges trained within lines, so none joins a newline to text), byte
+    fallback over <0x00>..<0xFF>, BOS added by the post-processor."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    trainer_tok = Tokenizer(models.BPE())
+    trainer_tok.normalizer = normalizers.Replace(" ", "\u2581")
+    trainer_tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[^\n]+|\n+"), behavior="isolated")
+    trainer = trainers.BpeTrainer(vocab_size=n_base, show_progress=False, special_tokens=[])
+    trainer_tok.train_from_iterator(BPE_CORPUS * 4, trainer)
+    trained = json.loads(trainer_tok.to_str())["model"]
+    bytes_ = [f"<0x{b:02X}>" for b in range(256)]
+    vocab = {t: i for i, t in enumerate(GEMMA4_SPECIALS + bytes_)}
+    for t, _ in sorted(trained["vocab"].items(), key=lambda kv: kv[1]):
+        vocab.setdefault(t, len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in trained["merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens(GEMMA4_SPECIALS)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in GEMMA4_VISIBLE])
+    ids = {t: tok.token_to_id(t) for t in GEMMA4_SPECIALS + GEMMA4_VISIBLE}
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
+                                                       special_tokens=[("<bos>", ids["<bos>"])])
+    tok.save(str(out / "tokenizer.json"))
+    n = Tokenizer.from_file(str(out / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
+    return n, ids
+
+
+GEMMA4_TEMPLATE = (
+    "{{- bos_token }}{%- for message in messages %}"
+    "{{- '<|turn>' + message['role'] + '\\n' + message['content'] + '<turn|>\\n' }}"
+    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|turn>model\\n' }}{%- endif %}"
+)
+
+
 def write_tokenizer_files(out: Path, family: str, ids: dict):
+    if family == "gemma4":
+        tcfg = {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
+                "chat_template": GEMMA4_TEMPLATE, "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072, "tokenizer_class": "PreTrainedTokenizerFast"}
+        gen = {"bos_token_id": ids["<bos>"], "eos_token_id": [ids["<eos>"], ids["<turn|>"]],
+               "pad_token_id": ids["<pad>"]}
+        (out / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=2, ensure_ascii=False))
+        (out / "generation_config.json").write_text(json.dumps(gen, indent=2))
+        return tcfg
     if family == "llama3":
         tcfg = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "chat_template": LLAMA3_TEMPLATE,
                 "clean_up_tokenization_spaces": True, "model_input_names": ["input_ids", "attention_mask"],
@@ -386,8 +484,10 @@ def randomize(model, seed, embed_std, norm_center=1.0):
     params = []
     for name, p in tree_flatten(model.parameters()):
         key = name.split(".")[-1]
-        if name.endswith("norm.weight"):
+        if name.endswith("norm.weight") or re.search(r"norm_\d\.weight$", name):
             v = norm_center + 0.2 * mx.random.normal(p.shape)
+        elif key in ("layer_scalar", "per_expert_scale"):  # Gemma 4's output scales
+            v = 1.0 + 0.2 * mx.random.normal(p.shape)
         elif key == "bias":
             v = 0.5 * mx.random.normal(p.shape)
         elif "embed_tokens" in name:
@@ -427,23 +527,31 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
         shutil.rmtree(out)
     out.mkdir(parents=True)
     family = spec["family"]
-    n_tok, ids = build_bpe_tokenizer(out, family, n_base=560 if family == "llama3" else 540)
+    if family == "gemma4":
+        n_tok, ids = build_gemma4_tokenizer(out, n_base=560)
+    else:
+        n_tok, ids = build_bpe_tokenizer(out, family, n_base=560 if family == "llama3" else 540)
     tcfg = write_tokenizer_files(out, family, ids)
     rows = n_tok if not spec["pad_to"] else spec["pad_to"] * math.ceil((n_tok + 1) / spec["pad_to"])
     rows += extra_rows
     cfg = dict(spec["config"], vocab_size=rows, torch_dtype=dtype)
+    if "vocab_size_per_layer_input" in cfg:  # both embeddings index the same vocabulary
+        cfg["vocab_size_per_layer_input"] = rows
     if family == "llama3":
         cfg.update(bos_token_id=ids["<|begin_of_text|>"], eos_token_id=ids[tcfg["eos_token"]])
+    elif family == "gemma4":
+        cfg.update(bos_token_id=ids["<bos>"], eos_token_id=ids["<eos>"], pad_token_id=ids["<pad>"])
     else:
         cfg.update(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids[tcfg["eos_token"]])
     tied = cfg["tie_word_embeddings"]
     if wrapper:
         vision = {"mistral3": ("Mistral3ForConditionalGeneration", "pixtral"),
-                  "gemma3": ("Gemma3ForConditionalGeneration", "siglip_vision_model")}[wrapper]
+                  "gemma3": ("Gemma3ForConditionalGeneration", "siglip_vision_model"),
+                  "gemma4": ("Gemma4ForConditionalGeneration", "gemma4_vision")}[wrapper]
         cfg = {"model_type": wrapper, "architectures": [vision[0]], "text_config": cfg,
                "vision_config": {"model_type": vision[1], "hidden_size": 16}, "image_token_index": 10,
                "eos_token_id": cfg["eos_token_id"], "bos_token_id": cfg["bos_token_id"]}
-        if wrapper == "gemma3":  # its class takes the vocabulary size from the top level
+        if wrapper in ("gemma3", "gemma4"):  # their classes take the vocabulary size from the top level
             cfg["vocab_size"] = rows
     model_cls, args_cls = _get_classes(cfg)
     model = model_cls(args_cls.from_dict(cfg))
@@ -496,6 +604,8 @@ def logit_tokens(arch, model_dir, n_tok, ids, adapter_dir=None, n=18, min_margin
         toks = [int(t) for t in rng.integers(0, n_tok, n)]
         if SPECS[arch]["family"] == "llama3":
             toks[0] = ids["<|begin_of_text|>"]
+        elif SPECS[arch]["family"] == "gemma4":
+            toks[0] = ids["<bos>"]
         if top2_margin(mlx_logits(model_dir, toks, adapter_dir)) > min_margin:
             return toks
     raise RuntimeError(f"{arch}: no token sequence without near-ties")

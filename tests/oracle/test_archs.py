@@ -126,7 +126,7 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
     else:
         assert L + "mlp.gate_proj.weight" in w
     assert (L + "self_attn.q_proj.bias" in w) == (arch == "qwen2")
-    assert (L + "self_attn.q_norm.weight" in w) == (arch.startswith("qwen3") or arch in ("olmo2", "gemma3_text"))
+    assert (L + "self_attn.q_norm.weight" in w) == (arch.startswith(("qwen3", "gemma4")) or arch in ("olmo2", "gemma3_text"))
     if arch.startswith("qwen3"):
         qn = np.array(w[L + "self_attn.q_norm.weight"].astype(mx.float32))
         assert np.abs(qn - 1).max() > 0.05
@@ -369,7 +369,10 @@ def expected_tensors(arch):
     return names
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+GEMMA4 = ["gemma4_text", "gemma4_moe"]
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4])
 def test_metadata(mlx2gguf, builds, arch):
     out = builds.gguf(mlx2gguf, arch, "f32")
     r = GGUFReader(str(out))
@@ -488,6 +491,10 @@ def _with_config(src, dst, **changes):
     ("gemma3_text", dict(query_pre_attn_scalar=100), ["query_pre_attn_scalar"]),
     ("gemma3_text", dict(attn_logit_softcapping=50.0), ["attn_logit_softcapping"]),
     ("gemma2", dict(rope_scaling={"rope_type": "linear", "factor": 2.0}), ["rope_scaling.rope_type"]),
+    ("gemma4_text", dict(num_kv_shared_layers=3), ["num_kv_shared_layers"]),
+    ("gemma4_text", dict(rope_parameters={"full_attention": {"rope_type": "yarn", "factor": 2.0}}),
+     ["rope_parameters.full_attention.rope_type", "yarn"]),
+    ("gemma4_text", dict(vocab_size_per_layer_input=100), ["vocab_size_per_layer_input"]),
 ])
 def test_configs_llama_cpp_cannot_run_are_refused(mlx2gguf, builds, tmp_path, arch, changes, needles):
     d = _with_config(builds.model(arch), tmp_path / "m", **changes)
@@ -542,7 +549,8 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "olmo2": "blk.0.post_ffw_norm.weight", "granite": "blk.1.ffn_gate.weight",
                    "gemma2": "blk.1.post_attention_norm.weight", "gemma3_text": "blk.0.attn_q_norm.weight",
                    "smollm3": "blk.3.attn_q.weight", "ernie4_5": "blk.1.ffn_down.weight",
-                   "phi3": "blk.0.attn_output.weight"}
+                   "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
+                   "gemma4_moe": "blk.1.post_attention_norm.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -605,6 +613,13 @@ def test_inspect_states_what_convert_does(mlx2gguf, builds, tmp_path, arch):
     ("phi3", "drop:phi3.rope.dimension_count"),
     ("phi3", "drop:phi3.rope.scaling.attn_factor"),
     ("phi3", "ones:rope_factors_short.weight"),
+    ("gemma4_text", "plus1:blk.0.ffn_norm.weight"),
+    ("gemma4_text", "ones:rope_freqs.weight"),
+    ("gemma4_text", "drop:gemma4.final_logit_softcapping"),
+    ("gemma4_text", "drop:gemma4.attention.shared_kv_layers"),
+    ("gemma4_text", "ones:blk.1.layer_output_scale.weight"),
+    ("gemma4_moe", "ones:blk.0.ffn_down_exps.scale"),
+    ("gemma4_moe", "ones:blk.1.ffn_gate_inp.scale"),
 ])
 def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
     """The parity tests would catch a converter that missed a quirk: the same file with a
@@ -625,6 +640,8 @@ def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
         if what == "permute":  # rows within each head from rotate-half to adjacent pairs
             rows, hd = t[1].shape[0], 64
             t[1] = t[1].reshape(rows // hd, 2, hd // 2, -1).swapaxes(1, 2).reshape(t[1].shape)
+        elif what == "plus1":  # Gemma 2/3's norm convention, wrong for Gemma 4's plain scales
+            t[1] = t[1] + 1
         else:
             t[1] = np.ones_like(t[1]) if what == "ones" else t[1] - 1
 
@@ -672,3 +689,88 @@ def test_a_tensor_llama_cpp_has_no_place_for_is_refused(mlx2gguf, builds, tmp_pa
         j["weight_map"]["model.layers.0.self_attn.o_proj.bias"] = shard.name
         idx.write_text(json.dumps(j))
     check_fails(mlx2gguf, d, tmp_path / "o.gguf", "model.layers.0.self_attn.o_proj.bias", "olmo2")
+
+
+def test_gemma4_metadata(mlx2gguf, builds):
+    """Gemma 4's per-layer shapes and keys as llama.cpp's gemma4 loads them: KV-sharing
+    layers without K/V (and double-wide MLPs), full-attention layers with their own head
+    size, keys-as-values layers without V and their own KV head count, the proportional
+    rope's factors (= mlx-lm's frequencies over the plain ones), experts beside the MLP,
+    and the `gemma4` vocabulary (scores -1000, byte pieces BYTE, visible markers
+    USER_DEFINED, BOS always)."""
+    from mlx_lm.models.rope_utils import initialize_rope
+
+    for arch in GEMMA4:
+        c = SPECS[arch]["config"]
+        r = GGUFReader(str(builds.gguf(mlx2gguf, arch, "f32")))
+        t = {x.name: x for x in r.tensors}
+        n, shared = c["num_hidden_layers"], c["num_kv_shared_layers"]
+        swa = [(i + 1) % c["sliding_window_pattern"] != 0 for i in range(n)]
+        assert field(r, "gemma4.attention.sliding_window_pattern") == swa
+        assert field(r, "gemma4.attention.key_length") == c["global_head_dim"] == field(r, "gemma4.rope.dimension_count")
+        assert field(r, "gemma4.attention.key_length_swa") == c["head_dim"] == field(r, "gemma4.rope.dimension_count_swa")
+        assert field(r, "gemma4.rope.freq_base") == 1e6 and field(r, "gemma4.rope.freq_base_swa") == 1e4
+        assert field(r, "gemma4.attention.shared_kv_layers") == shared
+        assert field(r, "gemma4.embedding_length_per_layer_input") == c["hidden_size_per_layer_input"]
+        assert field(r, "gemma4.final_logit_softcapping") == 10.0
+        ff = [c["intermediate_size"] * (2 if c["use_double_wide_mlp"] and i >= n - shared else 1) for i in range(n)]
+        assert field(r, "gemma4.feed_forward_length") in (ff, ff[0])
+        kv = [c["num_global_key_value_heads"] if c["attention_k_eq_v"] and not s else c["num_key_value_heads"]
+              for s in swa] if c.get("num_global_key_value_heads") else [c["num_key_value_heads"]] * n
+        assert field(r, "gemma4.attention.head_count_kv") in (kv, kv[0])
+        for i in range(n):
+            b, hd = f"blk.{i}.", c["head_dim"] if swa[i] else c["global_head_dim"]
+            assert list(t[b + "attn_q.weight"].shape) == [256, 4 * hd]
+            assert list(t[b + "ffn_up.weight"].shape) == [256, ff[i]]
+            has_kv, has_v = i < n - shared, i < n - shared and not (c["attention_k_eq_v"] and not swa[i])
+            assert (b + "attn_k.weight" in t) == has_kv and (b + "attn_k_norm.weight" in t) == has_kv
+            assert (b + "attn_v.weight" in t) == has_v
+            if has_kv:
+                assert list(t[b + "attn_k.weight"].shape) == [256, kv[i] * hd]
+            assert (b + "inp_gate.weight" in t) == (c["hidden_size_per_layer_input"] > 0)
+            assert (b + "ffn_gate_exps.weight" in t) == c["enable_moe_block"]
+            assert t[b + "layer_output_scale.weight"].tensor_type.name == "F32"
+        if c["enable_moe_block"]:
+            assert field(r, "gemma4.expert_count") == 4 and field(r, "gemma4.expert_used_count") == 2
+            assert field(r, "gemma4.expert_feed_forward_length") == 256
+            assert list(t["blk.0.ffn_gate_exps.weight"].shape) == [256, 256, 4]
+            assert list(t["blk.0.ffn_down_exps.scale"].shape) == [4] and list(t["blk.0.ffn_gate_inp.scale"].shape) == [256]
+        else:
+            assert field(r, "gemma4.expert_count") is None
+            assert list(t["per_layer_token_embd.weight"].shape) == [64 * n, builds.meta(arch)["rows"]]
+        # Proportional rope: llama.cpp divides each frequency by its factor; mlx-lm's
+        # frequencies over the plain ones are those factors (inf: not turning at all).
+        hd = c["global_head_dim"]
+        rope = initialize_rope(hd, 1e6, False, c["rope_parameters"]["full_attention"], c["max_position_embeddings"])
+        want = np.array(rope._freqs, dtype=np.float64) / 1e6 ** (np.arange(0, hd, 2) / hd)
+        got = np.array(t["rope_freqs.weight"].data, dtype=np.float64)
+        rotated = np.isfinite(want)
+        assert rotated.sum() == 16 and np.allclose(got[rotated], want[rotated]) and (got[~rotated] >= 1e30).all()
+        # Vocabulary.
+        ids = builds.meta(arch)["special_ids"]
+        assert field(r, "tokenizer.ggml.model") == "gemma4"
+        tokens, types = field(r, "tokenizer.ggml.tokens"), field(r, "tokenizer.ggml.token_type")
+        assert set(field(r, "tokenizer.ggml.scores")) == {-1000.0}
+        assert types[tokens.index("<0x0A>")] == 6 and types[ids["<eos>"]] == 3 and types[ids["<|channel>"]] == 4
+        assert field(r, "tokenizer.ggml.add_bos_token") is True and field(r, "tokenizer.ggml.add_space_prefix") is False
+        assert field(r, "tokenizer.ggml.bos_token_id") == ids["<bos>"]
+
+
+def test_gemma4_gap_is_llama_cpps_gelu(mlx2gguf, tmp_path):
+    """Gemma 4's ≤ 5e-3 tolerance is llama.cpp's F16 GELU table, nothing of ours: the same
+    model with the two GELU paths' outputs zeroed (MLP down projections, per-layer input
+    projections) matches MLX to 1e-4, as the SwiGLU architectures do."""
+    import mlx.core as mx
+
+    d = make_arch("gemma4_text", tmp_path / "g4", quantize=False)
+    shard = d / "model.safetensors"
+    w = mx.load(str(shard))
+    zeroed = {k: mx.zeros_like(v) if ("mlp.down_proj" in k or "per_layer_projection" in k) else v for k, v in w.items()}
+    assert sum("down_proj" in k for k in w) == SPECS["gemma4_text"]["config"]["num_hidden_layers"]
+    mx.save_safetensors(str(shard), zeroed, metadata={"format": "mlx"})
+    out = tmp_path / "g4.gguf"
+    run(mlx2gguf, "convert", d, "--outtype", "f32", "--quiet", "-o", out)
+    toks = meta_of(d)["tokens"]
+    ref, got = mlx_logits(d, toks), llama_logits(out, toks)
+    assert ref.std() > 0.5
+    assert np.abs(got - ref).max() <= 1e-4

@@ -303,9 +303,17 @@ def gemma3(tmp_path_factory):
     return d, add_vision_part(d)
 
 
-@pytest.mark.parametrize("wrapper,arch,tol", [("mistral3", "llama", 1e-3), ("gemma3", "gemma3", 5e-3)])
+@pytest.fixture(scope="module")
+def gemma4(tmp_path_factory):
+    d = make_arch("gemma4_moe", tmp_path_factory.mktemp("mm") / "gemma4", wrapper="gemma4")
+    return d, add_vision_part(d)
+
+
+@pytest.mark.parametrize("wrapper,arch,tol", [("mistral3", "llama", 1e-3), ("gemma3", "gemma3", 5e-3),
+                                              ("gemma4", "gemma4", 5e-3)])
 def test_multimodal_language_model_matches_mlx(mlx2gguf, request, tmp_path, wrapper, arch, tol):
-    """mistral3 and gemma3 (mlx-lm's wrappers over its llama and gemma3_text classes): the
+    """mistral3, gemma3 and gemma4 (mlx-lm's wrappers over its llama, gemma3_text and
+    gemma4_text classes): the
     language model converts, with llama.cpp's logits = mlx-lm's on the same folder; the
     summary says the vision part was left out."""
     d, n_vision = request.getfixturevalue(wrapper)
@@ -316,7 +324,7 @@ def test_multimodal_language_model_matches_mlx(mlx2gguf, request, tmp_path, wrap
     assert f"vision part ({n_vision} tensors) is left out" in p.stdout
     r = GGUFReader(str(out))
     assert field(r, "general.architecture") == arch
-    # mlx-lm's mistral3 unties by default; Gemma 3 here has no lm_head, so it is tied.
+    # mlx-lm's mistral3 unties by default; Gemma 3 here has no lm_head and Gemma 4 is tied.
     assert ("output.weight" in {t.name for t in r.tensors}) == (wrapper == "mistral3")
     toks = meta_of(d)["tokens"]
     want = mlx_logits(d, toks)
@@ -327,7 +335,7 @@ def test_multimodal_language_model_matches_mlx(mlx2gguf, request, tmp_path, wrap
     assert wrapper in doc["multimodal"] and doc["architecture"] == arch
 
 
-@pytest.mark.parametrize("wrapper,text", [("gemma4", "gemma4_text"), ("qwen3_5", "qwen3_5_text"),
+@pytest.mark.parametrize("wrapper,text", [("mllama", "mllama_text"), ("qwen3_5", "qwen3_5_text"),
                                           ("llama4", "llama4_text")])
 def test_unsupported_language_model_is_named(mlx2gguf, mistral3, tmp_path, wrapper, text):
     d = tmp_path / "m"
