@@ -51,7 +51,12 @@ pub fn summarize(plan: &Plan) -> Vec<ClassRow> {
 pub fn tensors_json(plan: &Plan) -> Json {
     plan.tensors
         .iter()
-        .map(|t| json!({"name": t.name, "type": t.ggml_type.name(), "shape": t.ne(), "how": t.how.name()}))
+        .map(|t| {
+            // As the file holds it: trailing dimensions of 1 dropped.
+            let ne = t.ne();
+            let shape = &ne[..crate::sink::ggml_n_dims(&ne)];
+            json!({"name": t.name, "type": t.ggml_type.name(), "shape": shape, "how": t.how.name()})
+        })
         .collect()
 }
 

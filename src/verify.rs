@@ -682,8 +682,21 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         };
         let rot = self.u32_key(&format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
         let per_layer_embd = self.u32_key(&format!("{p}.embedding_length_per_layer_input")).unwrap_or(0);
-        let d =
-            Dims { embd, vocab: n_vocab, heads, kv_heads, head_dim, rot, ff, experts, exp_ff, n_layer, per_layer_embd };
+        let shexp_ff = self.u32_key(&format!("{p}.expert_shared_feed_forward_length")).unwrap_or(ff);
+        let d = Dims {
+            embd,
+            vocab: n_vocab,
+            heads,
+            kv_heads,
+            head_dim,
+            rot,
+            ff,
+            experts,
+            exp_ff,
+            shexp_ff,
+            n_layer,
+            per_layer_embd,
+        };
         Some((n_layer, d))
     }
 
@@ -932,6 +945,7 @@ fn dim_name(d: Dim) -> &'static str {
         Dim::Ff => "n_ff",
         Dim::Experts => "n_expert",
         Dim::ExpFf => "n_ff_exp",
+        Dim::ShExpFf => "n_ff_shexp",
         Dim::One => "1",
         Dim::PerLayerEmbd => "n_embd_per_layer",
         Dim::PerLayerEmbdAll => "n_embd_per_layer·n_layer",

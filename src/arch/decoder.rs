@@ -67,6 +67,8 @@ pub struct DecoderConfig {
     pub experts: usize,
     pub experts_used: usize,
     pub expert_ff: usize,
+    /// The shared experts' hidden size (0: none).
+    pub shared_ff: usize,
     pub sliding_window: u64,
     /// Per layer: sliding-window attention (only for `LayerTypes::AlternatingSliding`).
     pub sliding_layers: Vec<bool>,
@@ -159,6 +161,10 @@ impl DecoderConfig {
             experts,
             experts_used,
             expert_ff,
+            shared_ff: match spec.moe.and_then(|m| m.shared_ff) {
+                Some(k) => c.u64(k)? as usize,
+                None => 0,
+            },
             sliding_window: c.opt_u64("sliding_window")?.unwrap_or(spec.default_sliding_window),
             sliding_layers,
             extra_f32: read_extra_f32(ckpt, spec)?,
@@ -198,6 +204,7 @@ impl DecoderConfig {
             ff: u(self.intermediate.unwrap_or(0)),
             experts: u(self.experts),
             exp_ff: u(self.expert_ff),
+            shexp_ff: u(self.shared_ff),
             n_layer: u(self.layers),
             per_layer_embd: u(self.mixed.as_ref().map_or(0, |m| m.per_layer_embd)),
         }
@@ -710,6 +717,7 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
         },
         Meta::ExpertFeedForwardLength if cfg.experts == 0 => Vec::new(),
         Meta::ExpertFeedForwardLength => vec![(k("expert_feed_forward_length"), u32v(cfg.expert_ff))],
+        Meta::ExpertSharedFeedForwardLength => vec![(k("expert_shared_feed_forward_length"), u32v(cfg.shared_ff))],
         Meta::HeadCount => vec![(k("attention.head_count"), u32v(cfg.heads))],
         Meta::HeadCountKv => vec![(k("attention.head_count_kv"), per_layer(&cfg.layer, cfg.kv_heads, |l| l.kv_heads))],
         // llama.cpp assumes n_embd / n_head when these are absent.

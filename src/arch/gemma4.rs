@@ -116,6 +116,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         ff: "moe_intermediate_size",
         used: &["top_k_experts"],
         enabled_by: Some("enable_moe_block"),
+        shared_ff: None,
     }),
     honours_head_dim: true,
     requires_head_dim: false,

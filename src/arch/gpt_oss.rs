@@ -69,6 +69,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         ff: "intermediate_size",
         used: &["num_experts_per_tok", "experts_per_token"],
         enabled_by: None,
+        shared_ff: None,
     }),
     honours_head_dim: true,
     requires_head_dim: true,

@@ -38,6 +38,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         ff: "intermediate_size",
         used: &["num_experts_per_tok"],
         enabled_by: None,
+        shared_ff: None,
     }),
     honours_head_dim: false,
     default_tie: false,

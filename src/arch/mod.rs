@@ -15,6 +15,7 @@ pub mod mixtral;
 pub mod olmo2;
 pub mod phi3;
 pub mod qwen2;
+pub mod qwen2_moe;
 pub mod qwen3;
 pub mod qwen3_moe;
 pub mod smollm3;
@@ -39,6 +40,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry { model_types: &["llama", "mistral"], spec: &llama::SPEC, file: "llama.rs", refuse: None },
     Entry { model_types: &["mixtral"], spec: &mixtral::SPEC, file: "mixtral.rs", refuse: None },
     Entry { model_types: &["qwen2"], spec: &qwen2::SPEC, file: "qwen2.rs", refuse: None },
+    Entry { model_types: &["qwen2_moe"], spec: &qwen2_moe::SPEC, file: "qwen2_moe.rs", refuse: None },
     Entry { model_types: &["qwen3"], spec: &qwen3::SPEC, file: "qwen3.rs", refuse: None },
     Entry {
         model_types: &["qwen3_moe"],
@@ -91,6 +93,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "llama" if expert_count.unwrap_or(0) > 0 => &mixtral::SPEC,
         "llama" => &llama::SPEC,
         "qwen2" => &qwen2::SPEC,
+        "qwen2moe" => &qwen2_moe::SPEC,
         "qwen3" => &qwen3::SPEC,
         "qwen3moe" => &qwen3_moe::SPEC,
         "gpt-oss" => &gpt_oss::SPEC,

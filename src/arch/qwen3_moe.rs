@@ -33,6 +33,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         ff: "moe_intermediate_size",
         used: &["num_experts_per_tok"],
         enabled_by: None,
+        shared_ff: None,
     }),
     ..super::qwen3::SPEC
 };

@@ -27,6 +27,8 @@ pub enum Dim {
     HalfRot,
     Experts,
     ExpFf,
+    /// The shared experts' hidden size (all of them side by side).
+    ShExpFf,
     /// A single value (Gemma 4's per-layer output scale).
     One,
     /// Gemma 4's per-layer input embedding size (`hidden_size_per_layer_input`).
@@ -49,6 +51,7 @@ pub struct Dims {
     pub ff: u64,
     pub experts: u64,
     pub exp_ff: u64,
+    pub shexp_ff: u64,
     pub n_layer: u64,
     pub per_layer_embd: u64,
 }
@@ -69,6 +72,7 @@ impl Dims {
             Dim::HalfRot => self.rot / 2,
             Dim::Experts => self.experts,
             Dim::ExpFf => self.exp_ff,
+            Dim::ShExpFf => self.shexp_ff,
             Dim::One => 1,
             Dim::PerLayerEmbd => self.per_layer_embd,
             Dim::PerLayerEmbdAll => self.per_layer_embd.saturating_mul(self.n_layer),
@@ -177,6 +181,8 @@ pub enum Meta {
     /// Written when the model has a dense intermediate size.
     FeedForwardLength,
     ExpertFeedForwardLength,
+    /// expert_shared_feed_forward_length: the shared experts' hidden size.
+    ExpertSharedFeedForwardLength,
     HeadCount,
     HeadCountKv,
     /// key_length and value_length, when the head size is not n_embd / n_head (or is given).
@@ -260,6 +266,8 @@ pub struct MoeKeys {
     pub used: &'static [&'static str],
     /// A config.json flag without which the model has no experts (Gemma 4).
     pub enabled_by: Option<&'static str>,
+    /// The shared experts' hidden size (Qwen2-MoE, DeepSeek).
+    pub shared_ff: Option<&'static str>,
 }
 
 /// Layers whose shapes differ by layer (Gemma 4): the config.json keys that say how.

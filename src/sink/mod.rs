@@ -9,4 +9,4 @@ mod writer;
 
 pub use atomic::AtomicFile;
 pub use split::{parse_size, ShardedWriter, SplitSpec};
-pub use writer::{encode_header, GgufWriter, HeaderTensor, LayoutError};
+pub use writer::{encode_header, ggml_n_dims, GgufWriter, HeaderTensor, LayoutError};

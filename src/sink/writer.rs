@@ -93,7 +93,7 @@ pub fn encode_header(kvs: &[(String, Value)], tensors: &[HeaderTensor]) -> Resul
 }
 
 /// ggml writes `ggml_n_dims`: trailing dimensions of 1 dropped, at least one kept.
-fn ggml_n_dims(ne: &[u64]) -> usize {
+pub fn ggml_n_dims(ne: &[u64]) -> usize {
     let mut n = ne.len();
     while n > 1 && ne[n - 1] == 1 {
         n -= 1;

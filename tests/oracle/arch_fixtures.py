@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -332,12 +332,26 @@ SPECS.update({
         family="gemma4", pad_to=None, seed=115,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # Qwen1.5-MoE-style: Qwen2 attention (q/k/v biases), 4 experts top-2 (softmax, not
+    # renormalised) and a shared expert behind a sigmoid gate; untied.
+    "qwen2_moe": dict(
+        config=dict(architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                    num_experts=4, num_experts_per_tok=2, moe_intermediate_size=256,
+                    shared_expert_intermediate_size=512, norm_topk_prob=False, rms_norm_eps=1e-6,
+                    rope_theta=1000000.0, max_position_embeddings=32768, tie_word_embeddings=False,
+                    hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("switch_mlp", _q(4, 32, "mxfp4")), ("shared_expert", _q(8, 64)),
+               ("mlp.gate", _q(8, 64)), ("embed_tokens", _q(6, 64)), ("lm_head", _q(8, 64))],
+        family="qwen", pad_to=None, seed=116,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 

@@ -17,7 +17,7 @@ from arch_fixtures import (ARCHS, CHATML_TEMPLATE, GGUF_ARCH, LLAMA3_TEMPLATE, S
 from conftest import LLAMA_FTYPE, llama_logits, llama_quantize, run
 from test_bad_input import check_fails
 
-MOE = {"mixtral", "qwen3_moe"}
+MOE = {"mixtral", "qwen3_moe", "qwen2_moe"}
 TIED = {a for a in ARCHS if SPECS[a]["config"]["tie_word_embeddings"]}
 
 
@@ -121,11 +121,14 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert w[L + "mlp.gate.weight"].shape[0] == 4
         assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
         assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    elif arch == "qwen2_moe":
+        assert w[L + "mlp.shared_expert_gate.weight"].shape[0] == 1
+        assert w[L + "mlp.switch_mlp.gate_proj.scales"].dtype == mx.uint8  # mxfp4
     elif arch == "phi3":
         assert L + "mlp.gate_up_proj.weight" in w and L + "self_attn.qkv_proj.weight" in w
     else:
         assert L + "mlp.gate_proj.weight" in w
-    assert (L + "self_attn.q_proj.bias" in w) == (arch == "qwen2")
+    assert (L + "self_attn.q_proj.bias" in w) == (arch in ("qwen2", "qwen2_moe"))
     assert (L + "self_attn.q_norm.weight" in w) == (arch.startswith(("qwen3", "gemma4")) or arch in ("olmo2", "gemma3_text"))
     if arch.startswith("qwen3"):
         qn = np.array(w[L + "self_attn.q_norm.weight"].astype(mx.float32))
@@ -362,8 +365,11 @@ def expected_tensors(arch):
             names |= {b + n + ".weight" for n in ["ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]}
         else:
             names |= {b + n + ".weight" for n in ["ffn_gate", "ffn_up", "ffn_down"]}
-        if arch == "qwen2":
+        if arch in ("qwen2", "qwen2_moe"):
             names |= {b + n + ".bias" for n in ["attn_q", "attn_k", "attn_v"]}
+        if arch == "qwen2_moe":
+            names |= {b + n + ".weight" for n in ["ffn_gate_inp_shexp", "ffn_gate_shexp", "ffn_up_shexp",
+                                                  "ffn_down_shexp"]}
         if arch.startswith("qwen3"):
             names |= {b + "attn_q_norm.weight", b + "attn_k_norm.weight"}
     return names
@@ -400,12 +406,18 @@ def test_metadata(mlx2gguf, builds, arch):
     if arch in MOE:
         assert field(r, f"{g}.expert_count") == 4
         assert field(r, f"{g}.expert_used_count") == 2
-        ff = c["moe_intermediate_size"] if arch == "qwen3_moe" else c["intermediate_size"]
+        ff = c["moe_intermediate_size"] if arch in ("qwen3_moe", "qwen2_moe") else c["intermediate_size"]
         assert list(t["blk.0.ffn_gate_exps.weight"].shape) == [256, ff, 4]
         assert list(t["blk.0.ffn_down_exps.weight"].shape) == [ff, 256, 4]
         assert list(t["blk.0.ffn_gate_inp.weight"].shape) == [256, 4]
         if arch == "qwen3_moe":
             assert field(r, "qwen3moe.expert_feed_forward_length") == 256
+        if arch == "qwen2_moe":
+            assert field(r, "qwen2moe.expert_feed_forward_length") == 256
+            assert field(r, "qwen2moe.expert_shared_feed_forward_length") == 512
+            assert list(t["blk.0.ffn_gate_inp_shexp.weight"].shape) == [256]
+            assert t["blk.0.ffn_gate_inp_shexp.weight"].tensor_type.name == "F32"
+            assert list(t["blk.0.ffn_down_shexp.weight"].shape) == [512, 256]
     else:
         assert field(r, f"{g}.feed_forward_length") == 512
         assert g + ".expert_count" not in r.fields or field(r, g + ".expert_count") == 0
@@ -550,7 +562,7 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "gemma2": "blk.1.post_attention_norm.weight", "gemma3_text": "blk.0.attn_q_norm.weight",
                    "smollm3": "blk.3.attn_q.weight", "ernie4_5": "blk.1.ffn_down.weight",
                    "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
-                   "gemma4_moe": "blk.1.post_attention_norm.weight"}
+                   "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
