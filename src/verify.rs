@@ -682,7 +682,11 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         };
         let rot = self.u32_key(&format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
         let per_layer_embd = self.u32_key(&format!("{p}.embedding_length_per_layer_input")).unwrap_or(0);
-        let shexp_ff = self.u32_key(&format!("{p}.expert_shared_feed_forward_length")).unwrap_or(ff);
+        // DeepSeek's shared experts are expert_shared_count experts of the routed size.
+        let shexp_ff = match spec.moe.and_then(|m| m.shared_count) {
+            Some(_) => exp_ff * self.u32_key(&format!("{p}.expert_shared_count")).unwrap_or(0),
+            None => self.u32_key(&format!("{p}.expert_shared_feed_forward_length")).unwrap_or(ff),
+        };
         let d = Dims {
             embd,
             vocab: n_vocab,
@@ -946,6 +950,8 @@ fn dim_name(d: Dim) -> &'static str {
         Dim::Experts => "n_expert",
         Dim::ExpFf => "n_ff_exp",
         Dim::ShExpFf => "n_ff_shexp",
+        Dim::Config(_) => "(from config.json)",
+        Dim::HeadsTimes(_) => "n_head·(from config.json)",
         Dim::One => "1",
         Dim::PerLayerEmbd => "n_embd_per_layer",
         Dim::PerLayerEmbdAll => "n_embd_per_layer·n_layer",

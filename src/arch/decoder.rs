@@ -80,6 +80,12 @@ pub struct DecoderConfig {
     pub layer: Vec<LayerShape>,
     /// Gemma 4's per-layer shapes and rope settings.
     pub mixed: Option<Mixed>,
+    /// The config.json integers behind `Dim::Config` / `Meta::ConfigSum`, by key.
+    pub config_ints: Vec<(&'static str, u64)>,
+    /// `rope_scaling.mscale_all_dim` (DeepSeek's yarn).
+    pub mscale_all_dim: Option<f64>,
+    /// The scoring function behind `Meta::GatingFunc`.
+    pub gating: Option<String>,
 }
 
 impl DecoderConfig {
@@ -124,10 +130,17 @@ impl DecoderConfig {
             Some(m) => Some(super::layers::read_mixed(ckpt, m, &sliding_layers, head_dim, kv_heads, ff)?),
             None => None,
         };
-        let layer = match &mixed {
+        let mut layer = match &mixed {
             Some(m) => m.layers.clone(),
             None => LayerShape::uniform(&sliding_layers, head_dim, kv_heads, ff),
         };
+        let dense_lead = match spec.moe.and_then(|m| m.dense_lead) {
+            Some(k) => c.opt_u64(k)?.unwrap_or(0) as usize,
+            None => 0,
+        };
+        for (i, l) in layer.iter_mut().enumerate() {
+            l.moe = experts > 0 && i >= dense_lead;
+        }
         // Outside the layers (and in key_length), a mixed model's head is the full-attention one.
         let head_dim = mixed.as_ref().map_or(head_dim, |m| m.full_head_dim);
         let rope_traditional = c.opt_bool("rope_traditional")?.unwrap_or(false);
@@ -161,16 +174,16 @@ impl DecoderConfig {
             experts,
             experts_used,
             expert_ff,
-            shared_ff: match spec.moe.and_then(|m| m.shared_ff) {
-                Some(k) => c.u64(k)? as usize,
-                None => 0,
-            },
+            shared_ff: shared_ff(ckpt, spec, expert_ff)?,
             sliding_window: c.opt_u64("sliding_window")?.unwrap_or(spec.default_sliding_window),
             sliding_layers,
             extra_f32: read_extra_f32(ckpt, spec)?,
             extra_u32: read_extra_u32(ckpt, spec)?,
             layer,
             mixed,
+            config_ints: read_config_ints(ckpt, spec)?,
+            mscale_all_dim: c.get("rope_scaling").and_then(|r| r.get("mscale_all_dim")).and_then(|v| v.as_f64()),
+            gating: read_gating(ckpt, spec)?,
         })
     }
 
@@ -210,6 +223,25 @@ impl DecoderConfig {
         }
     }
 
+    /// A config.json integer read for `Dim::Config` and `Meta::ConfigSum`.
+    pub fn config_int(&self, key: &str) -> u64 {
+        self.config_ints.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v)
+    }
+
+    /// A spec shape in model dimensions, as sizes.
+    pub fn shape(&self, dims: &Dims, shape: &[super::spec::Dim]) -> Vec<usize> {
+        use super::spec::Dim;
+        let sum = |ks: &[&str]| ks.iter().map(|k| self.config_int(k)).sum::<u64>();
+        shape
+            .iter()
+            .map(|d| match d {
+                Dim::Config(ks) => sum(ks),
+                Dim::HeadsTimes(ks) => dims.heads * sum(ks),
+                d => dims.of(*d).unwrap_or(0),
+            } as usize)
+            .collect()
+    }
+
     /// Whether a tensor whose presence depends on the configuration exists (in layer
     /// `layer`, for per-layer ones).
     fn has(&self, when: When, layer: Option<usize>) -> bool {
@@ -217,6 +249,9 @@ impl DecoderConfig {
         match when {
             When::Always => true,
             When::Flag(key) | When::Positive(key) => self.flags.iter().any(|(k, v)| *k == key && *v),
+            When::NotPositive(key) => !self.flags.iter().any(|(k, v)| *k == key && *v),
+            When::DenseLayer => shape.is_none_or(|l| !l.moe),
+            When::MoeLayer => shape.is_none_or(|l| l.moe),
             When::HasKv => shape.is_none_or(|l| l.has_kv),
             When::HasV => shape.is_none_or(|l| l.has_v),
             When::Untied => !self.tied,
@@ -285,11 +320,16 @@ fn read_flags(ckpt: &Checkpoint, spec: &ArchSpec, layers: usize) -> Result<Vec<(
     for (_, t) in spec.tensors(layers.min(1)) {
         let (key, on) = match t.when {
             When::Flag(key) => (key, ckpt.config.opt_bool(key)?.unwrap_or(false)),
-            When::Positive(key) => (key, positive(ckpt, spec, key)?),
+            When::Positive(key) | When::NotPositive(key) => (key, positive(ckpt, spec, key)?),
             _ => continue,
         };
         if !flags.iter().any(|(k, _)| *k == key) {
             flags.push((key, on));
+        }
+    }
+    for m in spec.metadata {
+        if let Meta::ConfigTrue { config, default, .. } = m {
+            flags.push((config, ckpt.config.opt_bool(config)?.unwrap_or(*default)));
         }
     }
     Ok(flags)
@@ -302,11 +342,76 @@ fn positive(ckpt: &Checkpoint, spec: &ArchSpec, key: &str) -> Result<bool> {
     if spec.mixed_layers.is_some_and(|m| m.per_layer_input == key) {
         return Ok(!c.is_null(key) && c.opt_u64(key)?.unwrap_or(256) > 0);
     }
+    let default = spec.config_defaults.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
     Ok(match c.get(key) {
-        None => false,
+        None => !c.is_null(key) && default.is_some_and(|v| v > 0),
         Some(serde_json::Value::Bool(b)) => *b,
         Some(_) => c.opt_f64(key)?.is_some_and(|v| v > 0.0),
     })
+}
+
+/// The shared experts' size: a config key of its own (Qwen2-MoE) or a number of experts of
+/// the routed ones' size (DeepSeek).
+fn shared_ff(ckpt: &Checkpoint, spec: &ArchSpec, expert_ff: usize) -> Result<usize> {
+    let Some(m) = spec.moe else { return Ok(0) };
+    Ok(match (m.shared_ff, m.shared_count) {
+        (Some(k), _) => ckpt.config.u64(k)? as usize,
+        (None, Some(k)) => ckpt.config.opt_u64(k)?.unwrap_or(0) as usize * expert_ff,
+        (None, None) => 0,
+    })
+}
+
+/// Every config.json integer a `Dim::Config`, `Dim::HeadsTimes` or `Meta::ConfigSum` of the
+/// spec names: its value, else mlx-lm's default.
+fn read_config_ints(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static str, u64)>> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for (_, t) in spec.tensors(1) {
+        for d in t.shape {
+            if let super::spec::Dim::Config(ks) | super::spec::Dim::HeadsTimes(ks) = d {
+                keys.extend(ks.iter());
+            }
+        }
+    }
+    for m in spec.metadata {
+        if let Meta::ConfigSum { configs, .. } = m {
+            keys.extend(configs.iter());
+        }
+    }
+    let mut out: Vec<(&'static str, u64)> = Vec::new();
+    for k in keys {
+        if out.iter().any(|(o, _)| *o == k) {
+            continue;
+        }
+        let default = spec.config_defaults.iter().find(|(d, _)| *d == k).map(|(_, v)| *v);
+        // null: none (a q LoRA rank of null means no q LoRA); absent: mlx-lm's default.
+        let v = match ckpt.config.opt_u64(k)?.or(default) {
+            _ if ckpt.config.is_null(k) => 0,
+            Some(v) => v,
+            None => return Err(Error::config(&ckpt.config.path, k, "missing")),
+        };
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// The scoring function a `Meta::GatingFunc` reads, if config.json states one.
+fn read_gating(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Option<String>> {
+    for m in spec.metadata {
+        if let Meta::GatingFunc { config } = m {
+            return match ckpt.config.get(config) {
+                None => Ok(None),
+                Some(v) => match v.as_str() {
+                    Some("softmax" | "sigmoid") => Ok(v.as_str().map(str::to_string)),
+                    _ => Err(Error::config(
+                        &ckpt.config.path,
+                        *config,
+                        format!("{v}: llama.cpp takes softmax or sigmoid"),
+                    )),
+                },
+            };
+        }
+    }
+    Ok(None)
 }
 
 /// The config.json numbers behind the spec's `Meta::ConfigF32` keys: the value, mlx-lm's
@@ -601,7 +706,7 @@ fn plan_tensor(
         let msg = "missing, and config.json does not set tie_word_embeddings: true";
         return Err(Error::tensor(&ckpt.dir, format!("{mlx}.weight"), msg));
     }
-    let shape: Vec<usize> = dims.shape(t.shape).into_iter().map(|d| d.unwrap_or(0) as usize).collect();
+    let shape = cfg.shape(dims, t.shape);
     let (class, source, module) = match t.source {
         Source::Weight(kind, class) => {
             if class == TensorClass::Router && !ckpt.tensors.contains(&format!("{mlx}.weight")) {
@@ -750,6 +855,27 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
             .map(|m| (k("rope.freq_base_swa"), Value::F32(m.swa_rope_theta as f32)))
             .into_iter()
             .collect(),
+        Meta::ConfigSum { key, configs } => {
+            let sum = configs.iter().map(|c| cfg.config_int(c)).sum::<u64>();
+            vec![(k(key), Value::U32(sum as u32))]
+        }
+        Meta::FixedU32 { key, value } => vec![(k(key), Value::U32(value))],
+        Meta::ConfigTrue { key, config, .. } => {
+            let on = cfg.flags.iter().any(|(c, v)| *c == config && *v);
+            on.then(|| (k(key), Value::Bool(true))).into_iter().collect()
+        }
+        Meta::GatingFunc { .. } => cfg
+            .gating
+            .as_deref()
+            .map(|g| (k("expert_gating_func"), Value::U32(if g == "sigmoid" { 2 } else { 1 })))
+            .into_iter()
+            .collect(),
+        Meta::YarnLogMul => match (&cfg.scaling, cfg.mscale_all_dim) {
+            (RopeScaling::Yarn { .. }, Some(m)) => {
+                vec![(k("rope.scaling.yarn_log_multiplier"), Value::F32((0.1 * m) as f32))]
+            }
+            _ => Vec::new(),
+        },
         Meta::ConfigU32 { key, config, .. } => {
             cfg.extra_u32.iter().filter(|(c, _)| *c == config).map(|(_, v)| (k(key), Value::U32(*v as u32))).collect()
         }

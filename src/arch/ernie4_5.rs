@@ -40,5 +40,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     space_prefix: super::spec::SpacePrefix::FromTokenizerConfig,
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
+    config_defaults: &[],
     ..super::qwen3::SPEC
 };

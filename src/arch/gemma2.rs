@@ -70,4 +70,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     space_prefix: super::spec::SpacePrefix::OffForSentencePiece,
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
+    config_defaults: &[],
 };

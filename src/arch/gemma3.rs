@@ -64,6 +64,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     space_prefix: super::spec::SpacePrefix::OffForSentencePiece,
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
+    config_defaults: &[],
 };
 
 /// Attention-logit soft-capping: llama.cpp's gemma3 has none (its converter asserts so).

@@ -117,6 +117,8 @@ pub const SPEC: ArchSpec = ArchSpec {
         used: &["top_k_experts"],
         enabled_by: Some("enable_moe_block"),
         shared_ff: None,
+        shared_count: None,
+        dense_lead: None,
     }),
     honours_head_dim: true,
     requires_head_dim: false,
@@ -141,6 +143,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         per_layer_input: "hidden_size_per_layer_input",
     }),
     vocab: VocabKind::Gemma4,
+    config_defaults: &[],
 };
 
 /// What llama.cpp's gemma4 cannot express.

@@ -70,6 +70,8 @@ pub const SPEC: ArchSpec = ArchSpec {
         used: &["num_experts_per_tok", "experts_per_token"],
         enabled_by: None,
         shared_ff: None,
+        shared_count: None,
+        dense_lead: None,
     }),
     honours_head_dim: true,
     requires_head_dim: true,
@@ -86,4 +88,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     space_prefix: super::spec::SpacePrefix::Default,
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
+    config_defaults: &[],
 };

@@ -20,13 +20,15 @@ pub struct LayerShape {
     pub has_kv: bool,
     /// A V projection (else its keys are its values).
     pub has_v: bool,
+    /// Experts (else a dense MLP, in a model with experts).
+    pub moe: bool,
 }
 
 impl LayerShape {
     pub fn uniform(sliding: &[bool], head_dim: usize, kv_heads: usize, ff: usize) -> Vec<LayerShape> {
         sliding
             .iter()
-            .map(|&sliding| LayerShape { sliding, head_dim, kv_heads, ff, has_kv: true, has_v: true })
+            .map(|&sliding| LayerShape { sliding, head_dim, kv_heads, ff, has_kv: true, has_v: true, moe: false })
             .collect()
     }
 }
@@ -91,6 +93,7 @@ pub fn read_mixed(
                 ff: if double_wide && shared { 2 * ff } else { ff },
                 has_kv: !shared,
                 has_v: !shared && !keys_are_values,
+                moe: false,
             }
         })
         .collect::<Vec<_>>();

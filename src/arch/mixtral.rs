@@ -39,6 +39,8 @@ pub const SPEC: ArchSpec = ArchSpec {
         used: &["num_experts_per_tok"],
         enabled_by: None,
         shared_ff: None,
+        shared_count: None,
+        dense_lead: None,
     }),
     honours_head_dim: false,
     default_tie: false,

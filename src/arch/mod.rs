@@ -3,6 +3,7 @@
 //! the plan from the spec; `verify` checks files of the architecture against it.
 
 pub mod decoder;
+pub mod deepseek_v3;
 pub mod ernie4_5;
 pub mod gemma2;
 pub mod gemma3;
@@ -55,6 +56,12 @@ pub const REGISTRY: &[Entry] = &[
     Entry { model_types: &["ernie4_5"], spec: &ernie4_5::SPEC, file: "ernie4_5.rs", refuse: None },
     Entry { model_types: &["phi3"], spec: &phi3::SPEC, file: "phi3.rs", refuse: None },
     Entry { model_types: &["gemma3_text"], spec: &gemma3::SPEC, file: "gemma3.rs", refuse: Some(gemma3::refuse) },
+    Entry {
+        model_types: &["deepseek_v3", "kimi_k2"],
+        spec: &deepseek_v3::SPEC,
+        file: "deepseek_v3.rs",
+        refuse: Some(deepseek_v3::refuse),
+    },
     Entry { model_types: &["gemma4_text"], spec: &gemma4::SPEC, file: "gemma4.rs", refuse: Some(gemma4::refuse) },
 ];
 
@@ -105,6 +112,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "phi3" => &phi3::SPEC,
         "gemma3" => &gemma3::SPEC,
         "gemma4" => &gemma4::SPEC,
+        "deepseek2" => &deepseek_v3::SPEC,
         _ => return None,
     })
 }

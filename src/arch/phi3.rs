@@ -65,4 +65,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     space_prefix: super::spec::SpacePrefix::Default,
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
+    config_defaults: &[],
 };

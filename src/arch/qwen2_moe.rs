@@ -49,6 +49,8 @@ pub const SPEC: ArchSpec = ArchSpec {
         used: &["num_experts_per_tok"],
         enabled_by: None,
         shared_ff: Some("shared_expert_intermediate_size"),
+        shared_count: None,
+        dense_lead: None,
     }),
     scalings: &["linear"],
     default_tie: false,

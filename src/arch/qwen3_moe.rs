@@ -34,6 +34,8 @@ pub const SPEC: ArchSpec = ArchSpec {
         used: &["num_experts_per_tok"],
         enabled_by: None,
         shared_ff: None,
+        shared_count: None,
+        dense_lead: None,
     }),
     ..super::qwen3::SPEC
 };

@@ -35,6 +35,11 @@ pub enum Dim {
     PerLayerEmbd,
     /// `n_layer · PerLayerEmbd`: every layer's input embedding side by side.
     PerLayerEmbdAll,
+    /// The sum of config.json integers (mlx-lm's defaults in `ArchSpec::config_defaults`):
+    /// DeepSeek's LoRA ranks and head parts.
+    Config(&'static [&'static str]),
+    /// `n_head` times the sum of config.json integers.
+    HeadsTimes(&'static [&'static str]),
 }
 
 /// The dimensions' values: from config.json when planning, from the metadata when
@@ -76,6 +81,8 @@ impl Dims {
             Dim::One => 1,
             Dim::PerLayerEmbd => self.per_layer_embd,
             Dim::PerLayerEmbdAll => self.per_layer_embd.saturating_mul(self.n_layer),
+            // Resolved by the planner from config.json; unknown when verifying a file.
+            Dim::Config(_) | Dim::HeadsTimes(_) => return None,
         })
     }
 
@@ -123,6 +130,12 @@ pub enum When {
     HasV,
     /// A config.json number that is present, not null and above zero (or a true flag).
     Positive(&'static str),
+    /// Not present with that number (`q_proj` when there is no `q_lora_rank`).
+    NotPositive(&'static str),
+    /// A layer with a dense MLP, in a model with experts in other layers.
+    DenseLayer,
+    /// A layer with experts.
+    MoeLayer,
 }
 
 /// One tensor llama.cpp creates. Per-layer names are relative to `blk.N.` and
@@ -211,6 +224,30 @@ pub enum Meta {
         config: &'static str,
         default: Option<u64>,
     },
+    /// A u32 key holding the sum of config.json integers (defaults as for `Dim::Config`).
+    ConfigSum {
+        key: &'static str,
+        configs: &'static [&'static str],
+    },
+    /// A u32 key with a fixed value.
+    FixedU32 {
+        key: &'static str,
+        value: u32,
+    },
+    /// A bool key from a config.json flag (mlx-lm's default when absent), written when true.
+    ConfigTrue {
+        key: &'static str,
+        config: &'static str,
+        default: bool,
+    },
+    /// expert_gating_func from config.json's scoring function (llama.cpp: softmax 1,
+    /// sigmoid 2), when stated.
+    GatingFunc {
+        config: &'static str,
+    },
+    /// rope.scaling.yarn_log_multiplier: 0.1 × `rope_scaling.mscale_all_dim`, as llama.cpp's
+    /// DeepSeek converter writes it.
+    YarnLogMul,
     /// An f32 key (under `{arch}.`) from a config.json number, or from mlx-lm's default for
     /// it when absent (written only when there is a value).
     ConfigF32 {
@@ -266,8 +303,13 @@ pub struct MoeKeys {
     pub used: &'static [&'static str],
     /// A config.json flag without which the model has no experts (Gemma 4).
     pub enabled_by: Option<&'static str>,
-    /// The shared experts' hidden size (Qwen2-MoE, DeepSeek).
+    /// The shared experts' hidden size (Qwen2-MoE).
     pub shared_ff: Option<&'static str>,
+    /// The number of shared experts, each of the routed experts' size (DeepSeek).
+    pub shared_count: Option<&'static str>,
+    /// The number of leading layers with a dense MLP instead (DeepSeek's
+    /// `first_k_dense_replace`).
+    pub dense_lead: Option<&'static str>,
 }
 
 /// Layers whose shapes differ by layer (Gemma 4): the config.json keys that say how.
@@ -345,6 +387,8 @@ pub struct ArchSpec {
     pub space_prefix: SpacePrefix,
     pub mixed_layers: Option<MixedLayers>,
     pub vocab: VocabKind,
+    /// mlx-lm's defaults for config.json integers used by `Dim::Config`, `Meta::ConfigSum`.
+    pub config_defaults: &'static [(&'static str, u64)],
 }
 
 impl ArchSpec {

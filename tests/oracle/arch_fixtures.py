@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -346,12 +346,49 @@ SPECS.update({
         family="qwen", pad_to=None, seed=116,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # DeepSeek V3-style (tiny): multi-head latent attention (q low-rank pair, kv_lora_rank
+    # 128, 32 rope + 64 no-rope dims per head, v_head 64), layer 0 dense, then 8 routed
+    # experts in 2 groups (1 used) with a sigmoid router and correction bias, top-2,
+    # renormalised and scaled by 2.5, one shared expert; yarn ×40 with mscale as the real one.
+    "deepseek_v3": dict(
+        config=dict(architectures=["DeepseekV3ForCausalLM"], model_type="deepseek_v3", hidden_size=256,
+                    intermediate_size=512, moe_intermediate_size=128, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=4, n_shared_experts=1, n_routed_experts=8,
+                    routed_scaling_factor=2.5, kv_lora_rank=128, q_lora_rank=128, qk_rope_head_dim=32,
+                    v_head_dim=64, qk_nope_head_dim=64, topk_method="noaux_tc", scoring_func="sigmoid",
+                    norm_topk_prob=True, n_group=2, topk_group=1, num_experts_per_tok=2, moe_layer_freq=1,
+                    first_k_dense_replace=1, max_position_embeddings=163840, rms_norm_eps=1e-6,
+                    rope_theta=10000.0, rope_scaling={"beta_fast": 32, "beta_slow": 1, "factor": 40,
+                                                      "mscale": 1.0, "mscale_all_dim": 1.0,
+                                                      "original_max_position_embeddings": 4096, "type": "yarn"},
+                    attention_bias=False, tie_word_embeddings=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("switch_mlp", _q(4, 32, "mxfp4")), ("shared_experts", _q(8, 64)),
+               ("mlp", _q(6, 64)), ("embed_tokens", _q(6, 64)), ("lm_head", _q(8, 64))],
+        family="llama3", pad_to=None, seed=117,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Kimi K2 / Moonlight-style (mlx-lm runs `kimi_k2` with its DeepSeek V3 class): queries
+    # by one `q_proj` (no q_lora_rank), experts from layer 0, two shared experts, no rope
+    # scaling, one expert group, router defaults (renormalised, scale 1).
+    "kimi_k2": dict(
+        config=dict(architectures=["DeepseekV3ForCausalLM"], model_type="kimi_k2", hidden_size=256,
+                    intermediate_size=512, moe_intermediate_size=128, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=4, n_shared_experts=2, n_routed_experts=4,
+                    kv_lora_rank=128, q_lora_rank=None, qk_rope_head_dim=32, v_head_dim=64,
+                    qk_nope_head_dim=64, num_experts_per_tok=2, first_k_dense_replace=0,
+                    max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=50000.0,
+                    tie_word_embeddings=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(8, 64)), ("switch_mlp", _q(4, 64)), ("shared_experts", _q(5, 64)),
+               ("embed_tokens", _q(6, 64)), ("lm_head", _q(6, 64))],
+        family="llama3", pad_to=None, seed=118,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 
@@ -502,6 +539,8 @@ def randomize(model, seed, embed_std, norm_center=1.0):
             v = norm_center + 0.2 * mx.random.normal(p.shape)
         elif key in ("layer_scalar", "per_expert_scale"):  # Gemma 4's output scales
             v = 1.0 + 0.2 * mx.random.normal(p.shape)
+        elif key == "e_score_correction_bias":  # DeepSeek's routing bias: small shifts
+            v = 0.1 * mx.random.normal(p.shape)
         elif key == "bias":
             v = 0.5 * mx.random.normal(p.shape)
         elif "embed_tokens" in name:

@@ -121,6 +121,11 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert w[L + "mlp.gate.weight"].shape[0] == 4
         assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
         assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    elif arch == "kimi_k2":
+        assert L + "self_attn.q_proj.weight" in w and L + "self_attn.q_a_proj.weight" not in w
+    elif arch == "deepseek_v3":
+        assert w[L + "mlp.gate.weight"].shape == (8, 256) and "model.layers.0.mlp.gate_proj.weight" in w
+        assert w[L + "self_attn.embed_q.weight"].shape[0] == 4 and L + "self_attn.kv_b_proj.weight" not in w
     elif arch == "qwen2_moe":
         assert w[L + "mlp.shared_expert_gate.weight"].shape[0] == 1
         assert w[L + "mlp.switch_mlp.gate_proj.scales"].dtype == mx.uint8  # mxfp4
@@ -376,9 +381,10 @@ def expected_tensors(arch):
 
 
 GEMMA4 = ["gemma4_text", "gemma4_moe"]
+MLA = ["deepseek_v3", "kimi_k2"]
 
 
-@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA])
 def test_metadata(mlx2gguf, builds, arch):
     out = builds.gguf(mlx2gguf, arch, "f32")
     r = GGUFReader(str(out))
@@ -562,7 +568,8 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "gemma2": "blk.1.post_attention_norm.weight", "gemma3_text": "blk.0.attn_q_norm.weight",
                    "smollm3": "blk.3.attn_q.weight", "ernie4_5": "blk.1.ffn_down.weight",
                    "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
-                   "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight"}
+                   "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight",
+                   "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -786,3 +793,39 @@ def test_gemma4_gap_is_llama_cpps_gelu(mlx2gguf, tmp_path):
     ref, got = mlx_logits(d, toks), llama_logits(out, toks)
     assert ref.std() > 0.5
     assert np.abs(got - ref).max() <= 1e-4
+
+
+def test_deepseek_metadata(mlx2gguf, builds):
+    """DeepSeek V3 / Kimi K2 as llama.cpp's deepseek2 loads them: MLA ranks and head sizes
+    (the latent as one KV head), the split per-head K/V up-projections, leading dense
+    layers, the router's settings (sigmoid, groups, correction bias, renormalisation,
+    scale), shared experts, and yarn's mscale as llama.cpp's converter writes it."""
+    for arch in MLA:
+        c = SPECS[arch]["config"]
+        r = GGUFReader(str(builds.gguf(mlx2gguf, arch, "f32")))
+        t = {x.name: x for x in r.tensors}
+        g = "deepseek2."
+        rope, nope, v, kv = c["qk_rope_head_dim"], c["qk_nope_head_dim"], c["v_head_dim"], c["kv_lora_rank"]
+        want = {"attention.head_count_kv": 1, "attention.kv_lora_rank": kv, "attention.key_length": kv + rope,
+                "attention.value_length": kv, "attention.key_length_mla": nope + rope,
+                "attention.value_length_mla": v, "rope.dimension_count": rope, "expert_gating_func": 2,
+                "leading_dense_block_count": c["first_k_dense_replace"], "expert_count": c["n_routed_experts"],
+                "expert_shared_count": c["n_shared_experts"], "expert_feed_forward_length": 128,
+                "expert_weights_norm": True, "vocab_size": builds.meta(arch)["rows"]}
+        for k, val in want.items():
+            assert field(r, g + k) == val, (arch, k, field(r, g + k))
+        assert field(r, g + "expert_weights_scale") == pytest.approx(c.get("routed_scaling_factor", 1.0))
+        assert field(r, g + "attention.q_lora_rank") == (c["q_lora_rank"] or 0)
+        assert ("blk.0.attn_q.weight" in t) == (c["q_lora_rank"] is None) != ("blk.0.attn_q_a.weight" in t)
+        assert list(t["blk.0.attn_k_b.weight"].shape) == [nope, kv, 4]
+        assert list(t["blk.0.attn_v_b.weight"].shape) == [kv, v, 4]
+        dense = c["first_k_dense_replace"]
+        for i in range(c["num_hidden_layers"]):
+            assert (f"blk.{i}.ffn_gate.weight" in t) == (i < dense) != (f"blk.{i}.ffn_gate_exps.weight" in t)
+        moe = f"blk.{dense}."
+        assert list(t[moe + "exp_probs_b.bias"].shape) == [c["n_routed_experts"]]
+        assert list(t[moe + "ffn_up_shexp.weight"].shape) == [256, 128 * c["n_shared_experts"]]
+        if c.get("rope_scaling"):
+            assert field(r, g + "rope.scaling.type") == "yarn"
+            assert field(r, g + "rope.scaling.yarn_log_multiplier") == pytest.approx(0.1)
+            assert field(r, g + "expert_group_count") == 2 and field(r, g + "expert_group_used_count") == 1
