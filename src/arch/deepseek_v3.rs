@@ -58,13 +58,16 @@ const MLA: &[T] = &[
     T::weight("attn_output.weight", "self_attn.o_proj", &[Embd, HeadsTimes(&["v_head_dim"])], Linear),
 ];
 
-const DENSE_MLP: &[T] = &[
+/// Dense MLPs in the leading layers (shared with GLM-4.5).
+pub const DENSE_MLP: &[T] = &[
     T::weight("ffn_gate.weight", "mlp.gate_proj", &[Ff, Embd], Linear).when(When::DenseLayer),
     T::weight("ffn_up.weight", "mlp.up_proj", &[Ff, Embd], Linear).when(When::DenseLayer),
     T::weight("ffn_down.weight", "mlp.down_proj", &[Embd, Ff], Linear).when(When::DenseLayer),
 ];
 
-const MOE: &[T] = &[
+/// Routed experts with a sigmoid router and its correction bias, beside shared experts
+/// (shared with GLM-4.5).
+pub const MOE: &[T] = &[
     T::router("ffn_gate_inp.weight", "mlp.gate", &[Experts, Embd]).when(When::MoeLayer),
     T::param("exp_probs_b.bias", "mlp.gate.e_score_correction_bias", &[Experts]).when(When::MoeLayer),
     T::weight("ffn_gate_exps.weight", "mlp.switch_mlp.gate_proj", &[Experts, ExpFf, Embd], Switch).when(When::MoeLayer),

@@ -8,6 +8,7 @@ pub mod ernie4_5;
 pub mod gemma2;
 pub mod gemma3;
 pub mod gemma4;
+pub mod glm4_moe;
 pub mod gpt_oss;
 pub mod granite;
 pub mod layers;
@@ -62,6 +63,7 @@ pub const REGISTRY: &[Entry] = &[
         file: "deepseek_v3.rs",
         refuse: Some(deepseek_v3::refuse),
     },
+    Entry { model_types: &["glm4_moe"], spec: &glm4_moe::SPEC, file: "glm4_moe.rs", refuse: Some(glm4_moe::refuse) },
     Entry { model_types: &["gemma4_text"], spec: &gemma4::SPEC, file: "gemma4.rs", refuse: Some(gemma4::refuse) },
 ];
 
@@ -113,6 +115,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "gemma3" => &gemma3::SPEC,
         "gemma4" => &gemma4::SPEC,
         "deepseek2" => &deepseek_v3::SPEC,
+        "glm4moe" => &glm4_moe::SPEC,
         _ => return None,
     })
 }

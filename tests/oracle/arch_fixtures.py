@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -383,12 +383,29 @@ SPECS.update({
         family="llama3", pad_to=None, seed=118,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # GLM-4.5-style: GQA with q/k/v biases and q/k norms, rope on half of each head, layer 0
+    # dense, then 8 sigmoid-routed experts (top-2, renormalised, scaled 2.5) and a shared one;
+    # the next-token-prediction layer is in config.json only (mlx-lm drops its weights).
+    "glm4_moe": dict(
+        config=dict(architectures=["Glm4MoeForCausalLM"], model_type="glm4_moe", hidden_size=256,
+                    intermediate_size=512, moe_intermediate_size=128, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=64, partial_rotary_factor=0.5,
+                    n_group=1, topk_group=1, n_shared_experts=1, n_routed_experts=8, routed_scaling_factor=2.5,
+                    num_experts_per_tok=2, first_k_dense_replace=1, norm_topk_prob=True, use_qk_norm=True,
+                    attention_bias=True, num_nextn_predict_layers=1, max_position_embeddings=131072,
+                    rms_norm_eps=1e-5, rope_theta=1000000.0, rope_scaling=None, tie_word_embeddings=False,
+                    hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("switch_mlp", _q(4, 32, "mxfp4")), ("shared_experts", _q(8, 64)),
+               ("mlp", _q(5, 64)), ("embed_tokens", _q(6, 64)), ("lm_head", _q(8, 64))],
+        family="llama3", pad_to=None, seed=119,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 

@@ -121,6 +121,8 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert w[L + "mlp.gate.weight"].shape[0] == 4
         assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
         assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    elif arch == "glm4_moe":
+        assert w[L + "mlp.gate.e_score_correction_bias"].shape == (8,) and "model.layers.0.mlp.up_proj.weight" in w
     elif arch == "kimi_k2":
         assert L + "self_attn.q_proj.weight" in w and L + "self_attn.q_a_proj.weight" not in w
     elif arch == "deepseek_v3":
@@ -133,8 +135,8 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert L + "mlp.gate_up_proj.weight" in w and L + "self_attn.qkv_proj.weight" in w
     else:
         assert L + "mlp.gate_proj.weight" in w
-    assert (L + "self_attn.q_proj.bias" in w) == (arch in ("qwen2", "qwen2_moe"))
-    assert (L + "self_attn.q_norm.weight" in w) == (arch.startswith(("qwen3", "gemma4")) or arch in ("olmo2", "gemma3_text"))
+    assert (L + "self_attn.q_proj.bias" in w) == (arch in ("qwen2", "qwen2_moe", "glm4_moe"))
+    assert (L + "self_attn.q_norm.weight" in w) == (arch.startswith(("qwen3", "gemma4")) or arch in ("olmo2", "gemma3_text", "glm4_moe"))
     if arch.startswith("qwen3"):
         qn = np.array(w[L + "self_attn.q_norm.weight"].astype(mx.float32))
         assert np.abs(qn - 1).max() > 0.05
@@ -384,7 +386,7 @@ GEMMA4 = ["gemma4_text", "gemma4_moe"]
 MLA = ["deepseek_v3", "kimi_k2"]
 
 
-@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe"]])
 def test_metadata(mlx2gguf, builds, arch):
     out = builds.gguf(mlx2gguf, arch, "f32")
     r = GGUFReader(str(out))
@@ -569,7 +571,8 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "smollm3": "blk.3.attn_q.weight", "ernie4_5": "blk.1.ffn_down.weight",
                    "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
                    "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight",
-                   "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight"}
+                   "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight",
+                   "glm4_moe": "blk.1.post_attention_norm.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -829,3 +832,23 @@ def test_deepseek_metadata(mlx2gguf, builds):
             assert field(r, g + "rope.scaling.type") == "yarn"
             assert field(r, g + "rope.scaling.yarn_log_multiplier") == pytest.approx(0.1)
             assert field(r, g + "expert_group_count") == 2 and field(r, g + "expert_group_used_count") == 1
+
+
+def test_glm4_moe_metadata(mlx2gguf, builds):
+    """GLM-4.5 as llama.cpp's glm4moe loads it: rope on half of each head, biases and q/k
+    norms, the pre-MLP norm as post_attention_norm, a dense first layer, the router's
+    settings, no next-token-prediction layer (mlx-lm dropped it)."""
+    c = SPECS["glm4_moe"]["config"]
+    r = GGUFReader(str(builds.gguf(mlx2gguf, "glm4_moe", "f32")))
+    t = {x.name: x for x in r.tensors}
+    g = "glm4moe."
+    want = {"block_count": 3, "rope.dimension_count": 32, "attention.key_length": 64, "attention.head_count_kv": 2,
+            "leading_dense_block_count": 1, "expert_count": 8, "expert_used_count": 2, "expert_shared_count": 1,
+            "expert_feed_forward_length": 128, "expert_gating_func": 2, "expert_weights_norm": True}
+    for k, v in want.items():
+        assert field(r, g + k) == v, (k, field(r, g + k))
+    assert field(r, g + "expert_weights_scale") == pytest.approx(2.5)
+    assert field(r, g + "nextn_predict_layers") is None and not any(n.startswith("blk.3.") for n in t)
+    assert "blk.0.ffn_up.weight" in t and "blk.0.ffn_up_exps.weight" not in t
+    assert "blk.1.ffn_up_exps.weight" in t and "blk.1.exp_probs_b.bias" in t and "blk.1.ffn_norm.weight" not in t
+    assert {"blk.1.attn_q.bias", "blk.1.attn_k_norm.weight", "blk.1.post_attention_norm.weight"} <= set(t)
