@@ -683,9 +683,13 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         let rot = self.u32_key(&format!("{p}.rope.dimension_count")).unwrap_or(head_dim);
         let per_layer_embd = self.u32_key(&format!("{p}.embedding_length_per_layer_input")).unwrap_or(0);
         // DeepSeek's shared experts are expert_shared_count experts of the routed size.
-        let shexp_ff = match spec.moe.and_then(|m| m.shared_count) {
-            Some(_) => exp_ff * self.u32_key(&format!("{p}.expert_shared_count")).unwrap_or(0),
-            None => self.u32_key(&format!("{p}.expert_shared_feed_forward_length")).unwrap_or(ff),
+        // Llama 4's shared expert is one of the routed size.
+        let shexp_ff = match spec.moe {
+            Some(m) if m.shared_count.is_some() => {
+                exp_ff * self.u32_key(&format!("{p}.expert_shared_count")).unwrap_or(0)
+            }
+            Some(m) if m.shared_ff == Some(m.ff) => exp_ff,
+            _ => self.u32_key(&format!("{p}.expert_shared_feed_forward_length")).unwrap_or(ff),
         };
         let d = Dims {
             embd,
@@ -707,7 +711,7 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
     /// Each layer's dimensions, from the per-layer arrays where the file has them (Gemma 4:
     /// KV heads and MLP width by layer, the `_swa` head size for sliding-window layers) and
     /// whether the layer has K/V of its own (`attention.shared_kv_layers`).
-    fn layer_dims(&self, spec: &ArchSpec, d: &Dims, n_layer: u64) -> Vec<(Dims, bool)> {
+    fn layer_dims(&self, spec: &ArchSpec, d: &Dims, n_layer: u64) -> Vec<LayerInfo> {
         let p = spec.arch;
         let at = |k: &str, i: usize, default: u64| {
             self.per_layer(&format!("{p}.{k}")).map_or(default, |v| {
@@ -722,6 +726,9 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
             self.per_layer(&format!("{p}.attention.sliding_window_pattern")).filter(|v| v.len() as u64 == n_layer);
         let swa_head = self.u32_key(&format!("{p}.attention.key_length_swa"));
         let shared = self.u32_key(&format!("{p}.attention.shared_kv_layers")).unwrap_or(0);
+        // Experts after leading_dense_block_count dense layers, every interleave_moe_layer_step-th.
+        let dense_lead = self.u32_key(&format!("{p}.leading_dense_block_count")).unwrap_or(0);
+        let step = self.u32_key(&format!("{p}.interleave_moe_layer_step")).unwrap_or(1).max(1);
         (0..n_layer as usize)
             .map(|i| {
                 let mut l = *d;
@@ -731,7 +738,12 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
                 if spec.mixed_layers.is_some() && swa.as_ref().is_some_and(|s| s[i] != 0) {
                     l.head_dim = swa_head.unwrap_or(d.head_dim);
                 }
-                (l, (i as u64) < n_layer.saturating_sub(shared))
+                let i = i as u64;
+                LayerInfo {
+                    dims: l,
+                    has_kv: i < n_layer.saturating_sub(shared),
+                    moe: i >= dense_lead && (i + 1).is_multiple_of(step),
+                }
             })
             .collect()
     }
@@ -887,10 +899,19 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
 /// factors) optional. A
 /// file may hold Q, K and V fused as `attn_qkv` (`create_tensor_qkv` in
 /// `src/llama-model.cpp`); `has` tells whether the file holds a tensor.
-fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[(Dims, bool)], has: impl Fn(&str) -> bool) -> Vec<Expected> {
+/// One layer's dimensions and kind, from the file's metadata.
+struct LayerInfo {
+    dims: Dims,
+    has_kv: bool,
+    moe: bool,
+}
+
+fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[LayerInfo], has: impl Fn(&str) -> bool) -> Vec<Expected> {
     let mut out = Vec::new();
     for (layer, t) in spec.tensors(layers.len()) {
-        let (d, has_kv) = layer.and_then(|i| layers.get(i)).map_or((global, true), |(d, kv)| (d, *kv));
+        let info = layer.and_then(|i| layers.get(i));
+        let d = info.map_or(global, |l| &l.dims);
+        let (has_kv, moe) = info.map_or((true, false), |l| (l.has_kv, l.moe));
         let name = match layer {
             Some(i) => format!("blk.{i}.{}", t.gguf),
             None => t.gguf.to_string(),
@@ -901,7 +922,13 @@ fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[(Dims, bool)], has: im
         let formula = format!("{{{}}}", dims.iter().map(|x| dim_name(*x)).collect::<Vec<_>>().join(", "));
         // create_tensor_qkv makes q/k/v biases optional for every architecture.
         let qkv_bias = matches!(t.gguf, "attn_q.bias" | "attn_k.bias" | "attn_v.bias");
-        let required = (t.when == When::Always || (t.when == When::HasKv && has_kv)) && !qkv_bias;
+        let required = match t.when {
+            When::Always => true,
+            When::HasKv => has_kv,
+            When::MoeLayer => moe && spec.moe.is_some(),
+            When::DenseLayer => !moe,
+            _ => false,
+        } && !qkv_bias;
         if let Some(qkv) = &fused {
             match t.gguf {
                 "attn_q.weight" => {

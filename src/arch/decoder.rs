@@ -138,8 +138,12 @@ impl DecoderConfig {
             Some(k) => c.opt_u64(k)?.unwrap_or(0) as usize,
             None => 0,
         };
+        let step = match spec.moe.and_then(|m| m.interleave) {
+            Some(k) => c.u64(k)?.max(1) as usize,
+            None => 1,
+        };
         for (i, l) in layer.iter_mut().enumerate() {
-            l.moe = experts > 0 && i >= dense_lead;
+            l.moe = experts > 0 && i >= dense_lead && (i + 1).is_multiple_of(step);
         }
         // Outside the layers (and in key_length), a mixed model's head is the full-attention one.
         let head_dim = mixed.as_ref().map_or(head_dim, |m| m.full_head_dim);

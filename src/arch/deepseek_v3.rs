@@ -130,6 +130,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         shared_ff: None,
         shared_count: Some("n_shared_experts"),
         dense_lead: Some("first_k_dense_replace"),
+        interleave: None,
     }),
     honours_head_dim: false,
     requires_head_dim: false,

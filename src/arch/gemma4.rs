@@ -119,6 +119,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         shared_ff: None,
         shared_count: None,
         dense_lead: None,
+        interleave: None,
     }),
     honours_head_dim: true,
     requires_head_dim: false,

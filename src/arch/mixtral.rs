@@ -41,6 +41,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         shared_ff: None,
         shared_count: None,
         dense_lead: None,
+        interleave: None,
     }),
     honours_head_dim: false,
     default_tie: false,

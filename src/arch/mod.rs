@@ -13,6 +13,7 @@ pub mod gpt_oss;
 pub mod granite;
 pub mod layers;
 pub mod llama;
+pub mod llama4;
 pub mod mixtral;
 pub mod olmo2;
 pub mod phi3;
@@ -64,6 +65,7 @@ pub const REGISTRY: &[Entry] = &[
         refuse: Some(deepseek_v3::refuse),
     },
     Entry { model_types: &["glm4_moe"], spec: &glm4_moe::SPEC, file: "glm4_moe.rs", refuse: Some(glm4_moe::refuse) },
+    Entry { model_types: &["llama4_text"], spec: &llama4::SPEC, file: "llama4.rs", refuse: Some(llama4::refuse) },
     Entry { model_types: &["gemma4_text"], spec: &gemma4::SPEC, file: "gemma4.rs", refuse: Some(gemma4::refuse) },
 ];
 
@@ -116,6 +118,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "gemma4" => &gemma4::SPEC,
         "deepseek2" => &deepseek_v3::SPEC,
         "glm4moe" => &glm4_moe::SPEC,
+        "llama4" => &llama4::SPEC,
         _ => return None,
     })
 }

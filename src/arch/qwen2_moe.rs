@@ -51,6 +51,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         shared_ff: Some("shared_expert_intermediate_size"),
         shared_count: None,
         dense_lead: None,
+        interleave: None,
     }),
     scalings: &["linear"],
     default_tie: false,

@@ -36,6 +36,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         shared_ff: None,
         shared_count: None,
         dense_lead: None,
+        interleave: None,
     }),
     ..super::qwen3::SPEC
 };

@@ -310,6 +310,9 @@ pub struct MoeKeys {
     /// The number of leading layers with a dense MLP instead (DeepSeek's
     /// `first_k_dense_replace`).
     pub dense_lead: Option<&'static str>,
+    /// Experts only in every N-th layer, N from this key (Llama 4's
+    /// `interleave_moe_layer_step`: layers N-1, 2N-1, …).
+    pub interleave: Option<&'static str>,
 }
 
 /// Layers whose shapes differ by layer (Gemma 4): the config.json keys that say how.

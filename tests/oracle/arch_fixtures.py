@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -400,12 +400,30 @@ SPECS.update({
         family="llama3", pad_to=None, seed=119,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # Llama 4 Scout-style, in mlx-lm's `llama4` wrapper (its only class): NORM rope with
+    # Llama 3 factors, layer 3 without rope, weightless q/k norms, experts (top-1) in layers 1
+    # and 3 beside a shared expert, dense MLPs of intermediate_size_mlp in layers 0 and 2.
+    "llama4": dict(
+        config=dict(architectures=["Llama4ForCausalLM"], model_type="llama4_text", hidden_size=256,
+                    intermediate_size=256, intermediate_size_mlp=512, num_hidden_layers=4,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=64, num_local_experts=4,
+                    num_experts_per_tok=1, interleave_moe_layer_step=2, use_qk_norm=True, attention_bias=False,
+                    attention_chunk_size=8192, rms_norm_eps=1e-5, rope_theta=500000.0,
+                    rope_scaling={"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 1.0,
+                                  "high_freq_factor": 1.0, "original_max_position_embeddings": 8192},
+                    max_position_embeddings=262144, tie_word_embeddings=False, hidden_act="silu"),
+        quant=[("self_attn", _q(4, 64)), ("experts", _q(4, 32, "mxfp4")), ("shared_expert", _q(8, 64)),
+               ("router", _q(8, 64)), ("feed_forward", _q(6, 64)), ("embed_tokens", _q(6, 64)),
+               ("lm_head", _q(8, 64))],
+        family="llama3", pad_to=None, seed=120, wrapper="llama4",
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 
@@ -592,6 +610,7 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
     from mlx_lm.utils import _get_classes, quantize_model, save_config, save_model
 
     spec = SPECS[arch]
+    wrapper = wrapper or spec.get("wrapper")
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -617,7 +636,8 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
     if wrapper:
         vision = {"mistral3": ("Mistral3ForConditionalGeneration", "pixtral"),
                   "gemma3": ("Gemma3ForConditionalGeneration", "siglip_vision_model"),
-                  "gemma4": ("Gemma4ForConditionalGeneration", "gemma4_vision")}[wrapper]
+                  "gemma4": ("Gemma4ForConditionalGeneration", "gemma4_vision"),
+                  "llama4": ("Llama4ForConditionalGeneration", "llama4_vision_model")}[wrapper]
         cfg = {"model_type": wrapper, "architectures": [vision[0]], "text_config": cfg,
                "vision_config": {"model_type": vision[1], "hidden_size": 16}, "image_token_index": 10,
                "eos_token_id": cfg["eos_token_id"], "bos_token_id": cfg["bos_token_id"]}

@@ -108,9 +108,10 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
 
     w = {}
     for f in d.glob("model*.safetensors"):
-        w.update(mx.load(str(f)))
+        # a multimodal wrapper (llama4) holds the language model under `language_model.`
+        w.update({k.removeprefix("language_model."): v for k, v in mx.load(str(f)).items()})
     assert ("lm_head.weight" in w) == (arch not in TIED)
-    assert w["model.embed_tokens.scales"].shape[0] == meta["rows"] == cfg["vocab_size"]
+    assert w["model.embed_tokens.scales"].shape[0] == meta["rows"] == cfg.get("text_config", cfg)["vocab_size"]
     assert meta["rows"] >= meta["n_tokenizer"] and (meta["rows"] > meta["n_tokenizer"]) == (arch == "qwen2")
     L = "model.layers.1."
     if arch == "mixtral":
@@ -121,6 +122,9 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert w[L + "mlp.gate.weight"].shape[0] == 4
         assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
         assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    elif arch == "llama4":
+        assert w["model.layers.1.feed_forward.router.weight"].shape[0] == 4
+        assert "model.layers.0.feed_forward.gate_proj.weight" in w and "model.layers.1.feed_forward.experts.gate_proj.scales" in w
     elif arch == "glm4_moe":
         assert w[L + "mlp.gate.e_score_correction_bias"].shape == (8,) and "model.layers.0.mlp.up_proj.weight" in w
     elif arch == "kimi_k2":
@@ -163,7 +167,7 @@ def test_adapter_fixture(builds, arch):
     cfg = json.loads((ad / "adapter_config.json").read_text())
     assert cfg["fine_tune_type"] == "lora"
     a = mx.load(str(ad / "adapters.safetensors"))
-    mods = {k.rsplit(".", 1)[0] for k in a}
+    mods = {k.rsplit(".", 1)[0].removeprefix("language_model.") for k in a}
     layers = {m.split(".")[2] for m in mods if m.startswith("model.layers.")}
     n = SPECS[arch]["config"]["num_hidden_layers"]
     assert layers == ({str(n - 1)} if SPECS[arch]["adapter"]["num_layers"] == 1 else {str(i) for i in range(n)})
@@ -207,7 +211,8 @@ def test_f32_parity_unquantized_bf16(mlx2gguf, builds, arch):
 
     d = builds.model(arch, dense=True)
     assert "quantization" not in json.loads((d / "config.json").read_text())
-    assert mx.load(str(d / "model.safetensors"))["model.embed_tokens.weight"].dtype == mx.bfloat16
+    w = mx.load(str(d / "model.safetensors"))
+    assert w.get("model.embed_tokens.weight", w.get("language_model.model.embed_tokens.weight")).dtype == mx.bfloat16
     out = builds.gguf(mlx2gguf, arch, "f32", dense=True)
     toks = builds.tokens(arch, dense=True)
     ref, got = mlx_logits(d, toks), llama_logits(out, toks)
@@ -386,7 +391,7 @@ GEMMA4 = ["gemma4_text", "gemma4_moe"]
 MLA = ["deepseek_v3", "kimi_k2"]
 
 
-@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe"]])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe", "llama4"]])
 def test_metadata(mlx2gguf, builds, arch):
     out = builds.gguf(mlx2gguf, arch, "f32")
     r = GGUFReader(str(out))
@@ -572,7 +577,7 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
                    "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight",
                    "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight",
-                   "glm4_moe": "blk.1.post_attention_norm.weight"}
+                   "glm4_moe": "blk.1.post_attention_norm.weight", "llama4": "blk.1.ffn_up_shexp.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -336,7 +336,7 @@ def test_multimodal_language_model_matches_mlx(mlx2gguf, request, tmp_path, wrap
 
 
 @pytest.mark.parametrize("wrapper,text", [("mllama", "mllama_text"), ("qwen3_5", "qwen3_5_text"),
-                                          ("llama4", "llama4_text")])
+                                          ("paligemma", "paligemma_text")])
 def test_unsupported_language_model_is_named(mlx2gguf, mistral3, tmp_path, wrapper, text):
     d = tmp_path / "m"
     shutil.copytree(mistral3[0], d)
