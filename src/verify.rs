@@ -729,6 +729,16 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
         // Experts after leading_dense_block_count dense layers, every interleave_moe_layer_step-th.
         let dense_lead = self.u32_key(&format!("{p}.leading_dense_block_count")).unwrap_or(0);
         let step = self.u32_key(&format!("{p}.interleave_moe_layer_step")).unwrap_or(1).max(1);
+        // Linear-attention layers: attention.recurrent_layers, else all but every
+        // full_attention_interval-th (llama.cpp's default 4).
+        let recurrent =
+            self.per_layer(&format!("{p}.attention.recurrent_layers")).filter(|v| v.len() as u64 == n_layer);
+        let interval = self.u32_key(&format!("{p}.full_attention_interval")).unwrap_or(4).max(1);
+        let linear = |i: u64| match (&recurrent, spec.linear_attention) {
+            (_, None) => false,
+            (Some(r), _) => r[i as usize] != 0,
+            (None, Some(_)) => !(i + 1).is_multiple_of(interval),
+        };
         (0..n_layer as usize)
             .map(|i| {
                 let mut l = *d;
@@ -743,6 +753,7 @@ impl<B: AsRef<[u8]>> Checker<'_, B> {
                     dims: l,
                     has_kv: i < n_layer.saturating_sub(shared),
                     moe: i >= dense_lead && (i + 1).is_multiple_of(step),
+                    linear: linear(i),
                 }
             })
             .collect()
@@ -904,6 +915,7 @@ struct LayerInfo {
     dims: Dims,
     has_kv: bool,
     moe: bool,
+    linear: bool,
 }
 
 fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[LayerInfo], has: impl Fn(&str) -> bool) -> Vec<Expected> {
@@ -911,7 +923,7 @@ fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[LayerInfo], has: impl 
     for (layer, t) in spec.tensors(layers.len()) {
         let info = layer.and_then(|i| layers.get(i));
         let d = info.map_or(global, |l| &l.dims);
-        let (has_kv, moe) = info.map_or((true, false), |l| (l.has_kv, l.moe));
+        let (has_kv, moe, linear) = info.map_or((true, false, false), |l| (l.has_kv, l.moe, l.linear));
         let name = match layer {
             Some(i) => format!("blk.{i}.{}", t.gguf),
             None => t.gguf.to_string(),
@@ -927,6 +939,8 @@ fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[LayerInfo], has: impl 
             When::HasKv => has_kv,
             When::MoeLayer => moe && spec.moe.is_some(),
             When::DenseLayer => !moe,
+            When::LinearLayer => linear,
+            When::FullAttnLayer => !linear,
             _ => false,
         } && !qkv_bias;
         if let Some(qkv) = &fused {
@@ -979,6 +993,8 @@ fn dim_name(d: Dim) -> &'static str {
         Dim::ShExpFf => "n_ff_shexp",
         Dim::Config(_) => "(from config.json)",
         Dim::HeadsTimes(_) => "n_head·(from config.json)",
+        Dim::Terms(_) => "(from the ssm keys)",
+        Dim::QGated => "2·n_head·head_dim",
         Dim::One => "1",
         Dim::PerLayerEmbd => "n_embd_per_layer",
         Dim::PerLayerEmbdAll => "n_embd_per_layer·n_layer",

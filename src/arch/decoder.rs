@@ -142,8 +142,13 @@ impl DecoderConfig {
             Some(k) => c.u64(k)?.max(1) as usize,
             None => 1,
         };
+        let linear_interval = match spec.linear_attention {
+            Some(la) => c.opt_u64(la.interval_key)?.unwrap_or(la.default_interval).max(1) as usize,
+            None => 0,
+        };
         for (i, l) in layer.iter_mut().enumerate() {
             l.moe = experts > 0 && i >= dense_lead && (i + 1).is_multiple_of(step);
+            l.linear = linear_interval > 0 && !(i + 1).is_multiple_of(linear_interval);
         }
         // Outside the layers (and in key_length), a mixed model's head is the full-attention one.
         let head_dim = mixed.as_ref().map_or(head_dim, |m| m.full_head_dim);
@@ -232,6 +237,11 @@ impl DecoderConfig {
         self.config_ints.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v)
     }
 
+    /// A sum of products of config.json integers.
+    pub fn terms(&self, terms: &[&[&str]]) -> u64 {
+        terms.iter().map(|t| t.iter().map(|k| self.config_int(k)).product::<u64>()).sum()
+    }
+
     /// A spec shape in model dimensions, as sizes.
     pub fn shape(&self, dims: &Dims, shape: &[super::spec::Dim]) -> Vec<usize> {
         use super::spec::Dim;
@@ -241,6 +251,7 @@ impl DecoderConfig {
             .map(|d| match d {
                 Dim::Config(ks) => sum(ks),
                 Dim::HeadsTimes(ks) => dims.heads * sum(ks),
+                Dim::Terms(ts) => self.terms(ts),
                 d => dims.of(*d).unwrap_or(0),
             } as usize)
             .collect()
@@ -256,6 +267,8 @@ impl DecoderConfig {
             When::NotPositive(key) => !self.flags.iter().any(|(k, v)| *k == key && *v),
             When::DenseLayer => shape.is_none_or(|l| !l.moe),
             When::MoeLayer => shape.is_none_or(|l| l.moe),
+            When::LinearLayer => shape.is_none_or(|l| l.linear),
+            When::FullAttnLayer => shape.is_none_or(|l| !l.linear),
             When::HasKv => shape.is_none_or(|l| l.has_kv),
             When::HasV => shape.is_none_or(|l| l.has_v),
             When::Untied => !self.tied,
@@ -371,14 +384,18 @@ fn read_config_ints(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Vec<(&'static 
     let mut keys: Vec<&'static str> = Vec::new();
     for (_, t) in spec.tensors(1) {
         for d in t.shape {
-            if let super::spec::Dim::Config(ks) | super::spec::Dim::HeadsTimes(ks) = d {
-                keys.extend(ks.iter());
+            match d {
+                super::spec::Dim::Config(ks) | super::spec::Dim::HeadsTimes(ks) => keys.extend(ks.iter()),
+                super::spec::Dim::Terms(ts) => keys.extend(ts.iter().flat_map(|t| t.iter())),
+                _ => {}
             }
         }
     }
     for m in spec.metadata {
-        if let Meta::ConfigSum { configs, .. } = m {
-            keys.extend(configs.iter());
+        match m {
+            Meta::ConfigSum { configs, .. } => keys.extend(configs.iter()),
+            Meta::ConfigTerms { terms, .. } => keys.extend(terms.iter().flat_map(|t| t.iter())),
+            _ => {}
         }
     }
     let mut out: Vec<(&'static str, u64)> = Vec::new();
@@ -732,6 +749,7 @@ fn plan_tensor(
     let mut planned = PlannedTensor::new(name, shape, class, source, module);
     planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
     planned.plus_one = t.plus_one;
+    planned.neg_exp = t.neg_exp;
     Ok(planned)
 }
 
@@ -864,6 +882,7 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
             vec![(k(key), Value::U32(sum as u32))]
         }
         Meta::FixedU32 { key, value } => vec![(k(key), Value::U32(value))],
+        Meta::ConfigTerms { key, terms } => vec![(k(key), Value::U32(cfg.terms(terms) as u32))],
         Meta::ConfigTrue { key, config, .. } => {
             let on = cfg.flags.iter().any(|(c, v)| *c == config && *v);
             on.then(|| (k(key), Value::Bool(true))).into_iter().collect()

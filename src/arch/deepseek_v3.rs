@@ -154,6 +154,7 @@ pub const SPEC: ArchSpec = ArchSpec {
         ("v_head_dim", 128),
         ("qk_nope_head_dim", 128),
     ],
+    linear_attention: None,
 };
 
 /// What mlx-lm's class or llama.cpp's deepseek2 cannot run.

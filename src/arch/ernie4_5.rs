@@ -41,5 +41,6 @@ pub const SPEC: ArchSpec = ArchSpec {
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
     config_defaults: &[],
+    linear_attention: None,
     ..super::qwen3::SPEC
 };

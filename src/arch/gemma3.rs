@@ -65,6 +65,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
     config_defaults: &[],
+    linear_attention: None,
 };
 
 /// Attention-logit soft-capping: llama.cpp's gemma3 has none (its converter asserts so).

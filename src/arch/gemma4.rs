@@ -145,6 +145,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     }),
     vocab: VocabKind::Gemma4,
     config_defaults: &[],
+    linear_attention: None,
 };
 
 /// What llama.cpp's gemma4 cannot express.

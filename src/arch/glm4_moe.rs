@@ -86,6 +86,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     mixed_layers: None,
     vocab: VocabKind::Standard,
     config_defaults: &[],
+    linear_attention: None,
 };
 
 /// What llama.cpp's glm4moe or this table cannot express.

@@ -22,13 +22,24 @@ pub struct LayerShape {
     pub has_v: bool,
     /// Experts (else a dense MLP, in a model with experts).
     pub moe: bool,
+    /// Linear attention (a recurrent layer) instead of full attention.
+    pub linear: bool,
 }
 
 impl LayerShape {
     pub fn uniform(sliding: &[bool], head_dim: usize, kv_heads: usize, ff: usize) -> Vec<LayerShape> {
         sliding
             .iter()
-            .map(|&sliding| LayerShape { sliding, head_dim, kv_heads, ff, has_kv: true, has_v: true, moe: false })
+            .map(|&sliding| LayerShape {
+                sliding,
+                head_dim,
+                kv_heads,
+                ff,
+                has_kv: true,
+                has_v: true,
+                moe: false,
+                linear: false,
+            })
             .collect()
     }
 }
@@ -94,6 +105,7 @@ pub fn read_mixed(
                 has_kv: !shared,
                 has_v: !shared && !keys_are_values,
                 moe: false,
+                linear: false,
             }
         })
         .collect::<Vec<_>>();

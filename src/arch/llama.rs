@@ -44,4 +44,5 @@ pub const SPEC: ArchSpec = ArchSpec {
     mixed_layers: None,
     vocab: super::spec::VocabKind::Standard,
     config_defaults: &[],
+    linear_attention: None,
 };

@@ -97,6 +97,7 @@ pub const SPEC: ArchSpec = ArchSpec {
     mixed_layers: None,
     vocab: VocabKind::Standard,
     config_defaults: &[],
+    linear_attention: None,
 };
 
 /// What llama.cpp's llama4 fixes and mlx-lm's class reads from config.json.

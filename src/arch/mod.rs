@@ -21,6 +21,7 @@ pub mod qwen2;
 pub mod qwen2_moe;
 pub mod qwen3;
 pub mod qwen3_moe;
+pub mod qwen3_next;
 pub mod smollm3;
 pub mod spec;
 
@@ -50,6 +51,12 @@ pub const REGISTRY: &[Entry] = &[
         spec: &qwen3_moe::SPEC,
         file: "qwen3_moe.rs",
         refuse: Some(qwen3_moe::refuse),
+    },
+    Entry {
+        model_types: &["qwen3_next"],
+        spec: &qwen3_next::SPEC,
+        file: "qwen3_next.rs",
+        refuse: Some(qwen3_next::refuse),
     },
     Entry { model_types: &["olmo2"], spec: &olmo2::SPEC, file: "olmo2.rs", refuse: None },
     Entry { model_types: &["granite"], spec: &granite::SPEC, file: "granite.rs", refuse: None },
@@ -107,6 +114,7 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "qwen2moe" => &qwen2_moe::SPEC,
         "qwen3" => &qwen3::SPEC,
         "qwen3moe" => &qwen3_moe::SPEC,
+        "qwen3next" => &qwen3_next::SPEC,
         "gpt-oss" => &gpt_oss::SPEC,
         "olmo2" => &olmo2::SPEC,
         "granite" => &granite::SPEC,

@@ -40,6 +40,10 @@ pub enum Dim {
     Config(&'static [&'static str]),
     /// `n_head` times the sum of config.json integers.
     HeadsTimes(&'static [&'static str]),
+    /// A sum of products of config.json integers (Qwen3-Next's linear-attention sizes).
+    Terms(&'static [&'static [&'static str]]),
+    /// `2 · n_head · head_dim`: queries with an output gate per head (Qwen3-Next).
+    QGated,
 }
 
 /// The dimensions' values: from config.json when planning, from the metadata when
@@ -82,7 +86,8 @@ impl Dims {
             Dim::PerLayerEmbd => self.per_layer_embd,
             Dim::PerLayerEmbdAll => self.per_layer_embd.saturating_mul(self.n_layer),
             // Resolved by the planner from config.json; unknown when verifying a file.
-            Dim::Config(_) | Dim::HeadsTimes(_) => return None,
+            Dim::QGated => self.heads.saturating_mul(self.head_dim).saturating_mul(2),
+            Dim::Config(_) | Dim::HeadsTimes(_) | Dim::Terms(_) => return None,
         })
     }
 
@@ -136,6 +141,9 @@ pub enum When {
     DenseLayer,
     /// A layer with experts.
     MoeLayer,
+    /// A linear-attention (recurrent) layer, or a full-attention one beside them.
+    LinearLayer,
+    FullAttnLayer,
 }
 
 /// One tensor llama.cpp creates. Per-layer names are relative to `blk.N.` and
@@ -152,22 +160,51 @@ pub struct TensorSpec {
     /// Gemma's norms store `w` for a scale of `1 + w`: llama.cpp wants `1 + w` (in f32, as
     /// transformers computes it, and MLX when it runs the model in float32).
     pub plus_one: bool,
+    /// `A_log` stored for a decay of `-exp(A_log)`: llama.cpp wants the decay.
+    pub neg_exp: bool,
 }
 
 impl TensorSpec {
     pub const fn weight(gguf: &'static str, mlx: &'static str, shape: &'static [Dim], kind: ModuleKind) -> Self {
         let source = Source::Weight(kind, TensorClass::Matrix);
-        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always, plus_one: false }
+        TensorSpec {
+            gguf,
+            mlx,
+            shape,
+            source,
+            rope_permute: false,
+            when: When::Always,
+            plus_one: false,
+            neg_exp: false,
+        }
     }
 
     /// The MoE router: a module weight kept F32.
     pub const fn router(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
         let source = Source::Weight(ModuleKind::Linear, TensorClass::Router);
-        TensorSpec { gguf, mlx, shape, source, rope_permute: false, when: When::Always, plus_one: false }
+        TensorSpec {
+            gguf,
+            mlx,
+            shape,
+            source,
+            rope_permute: false,
+            when: When::Always,
+            plus_one: false,
+            neg_exp: false,
+        }
     }
 
     pub const fn param(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
-        TensorSpec { gguf, mlx, shape, source: Source::Param, rope_permute: false, when: When::Always, plus_one: false }
+        TensorSpec {
+            gguf,
+            mlx,
+            shape,
+            source: Source::Param,
+            rope_permute: false,
+            when: When::Always,
+            plus_one: false,
+            neg_exp: false,
+        }
     }
 
     pub const fn when(self, when: When) -> Self {
@@ -180,6 +217,10 @@ impl TensorSpec {
 
     pub const fn plus_one(self) -> Self {
         TensorSpec { plus_one: true, ..self }
+    }
+
+    pub const fn neg_exp(self) -> Self {
+        TensorSpec { neg_exp: true, ..self }
     }
 }
 
@@ -228,6 +269,11 @@ pub enum Meta {
     ConfigSum {
         key: &'static str,
         configs: &'static [&'static str],
+    },
+    /// A u32 key holding a sum of products of config.json integers.
+    ConfigTerms {
+        key: &'static str,
+        terms: &'static [&'static [&'static str]],
     },
     /// A u32 key with a fixed value.
     FixedU32 {
@@ -392,6 +438,16 @@ pub struct ArchSpec {
     pub vocab: VocabKind,
     /// mlx-lm's defaults for config.json integers used by `Dim::Config`, `Meta::ConfigSum`.
     pub config_defaults: &'static [(&'static str, u64)],
+    /// Linear-attention layers beside full-attention ones (Qwen3-Next, Qwen3.5).
+    pub linear_attention: Option<LinearAttention>,
+}
+
+/// Which layers are linear attention: all but every `interval`-th (from a config key,
+/// mlx-lm's default when absent).
+#[derive(Clone, Copy, Debug)]
+pub struct LinearAttention {
+    pub interval_key: &'static str,
+    pub default_interval: u64,
 }
 
 impl ArchSpec {

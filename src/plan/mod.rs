@@ -194,6 +194,8 @@ pub struct PlannedTensor {
     pub rope_permute: Option<usize>,
     /// Gemma norms: the value written is `1 + w`.
     pub plus_one: bool,
+    /// Linear attention's `A_log`: the value written is `-exp(w)`.
+    pub neg_exp: bool,
     /// Decided by [`Plan::decide_how`], once types are assigned.
     pub how: How,
     /// Why a tensor whose type could hold its MLX blocks exactly is encoded instead.
@@ -220,6 +222,7 @@ impl PlannedTensor {
             module,
             delta: None,
             rope_permute: None,
+            neg_exp: false,
             plus_one: false,
             how: How::Encode,
             not_copied: None,

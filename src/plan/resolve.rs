@@ -17,7 +17,9 @@ pub fn resolve_param(ckpt: &Checkpoint, name: &str, expected: &[usize]) -> Resul
         let dt = ckpt.tensors.dtype_name(name).unwrap_or("?");
         return Err(Error::tensor(view.file, name, format!("dtype {dt} is not a float type (F32, F16 or BF16)")));
     }
-    if view.shape != expected {
+    // Trailing dimensions of 1 carry no data (MLX's depthwise conv1d weight [C, K, 1]).
+    let squeeze = |s: &[usize]| s.iter().rposition(|&d| d != 1).map_or(0, |i| i + 1);
+    if view.shape[..squeeze(&view.shape)] != expected[..squeeze(expected)] {
         return Err(Error::tensor(
             view.file,
             name,

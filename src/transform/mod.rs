@@ -336,6 +336,10 @@ fn compute_chunk(
     if t.plus_one {
         add_one(f);
     }
+    if t.neg_exp {
+        // The decay rate from its log, in f32 as torch's `-exp` computes it.
+        f.iter_mut().for_each(|v| *v = -v.exp());
+    }
     let survival = src.lora.as_ref().map(|l| {
         delta.resize(f.len(), 0.0);
         l.delta_rows(first, delta);

@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4", "qwen3_next"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -418,12 +418,31 @@ SPECS.update({
         family="llama3", pad_to=None, seed=120, wrapper="llama4",
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # Qwen3-Next-style: Gated DeltaNet layers 0 and 2 (2 key heads, 4 value heads, conv 4),
+    # full attention in layers 1 and 3 (gated queries, q/k norms, rope on a quarter of each
+    # head), 4 experts top-2 (renormalised) with a sigmoid-gated shared expert everywhere.
+    "qwen3_next": dict(
+        config=dict(architectures=["Qwen3NextForCausalLM"], model_type="qwen3_next", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, partial_rotary_factor=0.25, full_attention_interval=2,
+                    linear_num_value_heads=4, linear_num_key_heads=2, linear_key_head_dim=64,
+                    linear_value_head_dim=64, linear_conv_kernel_dim=4, num_experts=4, num_experts_per_tok=2,
+                    decoder_sparse_step=1, shared_expert_intermediate_size=256, mlp_only_layers=[],
+                    moe_intermediate_size=128, norm_topk_prob=True, rms_norm_eps=1e-6, rope_theta=10000000.0,
+                    max_position_embeddings=262144, tie_word_embeddings=False, attention_bias=False,
+                    hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("linear_attn", _q(8, 64)), ("switch_mlp", _q(4, 32, "mxfp4")),
+               ("shared_expert_gate", _q(8, 64)), ("mlp.gate", _q(8, 64)), ("shared_expert", _q(6, 64)),
+               ("embed_tokens", _q(6, 64)), ("lm_head", _q(8, 64))],
+        family="qwen", pad_to=None, seed=121,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4", "qwen3_next": "qwen3next"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 

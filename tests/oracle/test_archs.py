@@ -122,6 +122,9 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert w[L + "mlp.gate.weight"].shape[0] == 4
         assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
         assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    elif arch == "qwen3_next":
+        assert w["model.layers.0.linear_attn.conv1d.weight"].shape == (512, 4, 1)
+        assert "model.layers.1.self_attn.q_proj.weight" in w and L + "mlp.shared_expert_gate.weight" in w
     elif arch == "llama4":
         assert w["model.layers.1.feed_forward.router.weight"].shape[0] == 4
         assert "model.layers.0.feed_forward.gate_proj.weight" in w and "model.layers.1.feed_forward.experts.gate_proj.scales" in w
@@ -391,7 +394,7 @@ GEMMA4 = ["gemma4_text", "gemma4_moe"]
 MLA = ["deepseek_v3", "kimi_k2"]
 
 
-@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe", "llama4"]])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe", "llama4", "qwen3_next"]])
 def test_metadata(mlx2gguf, builds, arch):
     out = builds.gguf(mlx2gguf, arch, "f32")
     r = GGUFReader(str(out))
@@ -577,7 +580,8 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
                    "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight",
                    "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight",
-                   "glm4_moe": "blk.1.post_attention_norm.weight", "llama4": "blk.1.ffn_up_shexp.weight"}
+                   "glm4_moe": "blk.1.post_attention_norm.weight", "llama4": "blk.1.ffn_up_shexp.weight",
+                   "qwen3_next": "blk.2.ssm_a"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -857,3 +861,32 @@ def test_glm4_moe_metadata(mlx2gguf, builds):
     assert "blk.0.ffn_up.weight" in t and "blk.0.ffn_up_exps.weight" not in t
     assert "blk.1.ffn_up_exps.weight" in t and "blk.1.exp_probs_b.bias" in t and "blk.1.ffn_norm.weight" not in t
     assert {"blk.1.attn_q.bias", "blk.1.attn_k_norm.weight", "blk.1.post_attention_norm.weight"} <= set(t)
+
+
+def test_qwen3_next_metadata(mlx2gguf, builds):
+    """Qwen3-Next as llama.cpp's qwen3next loads it: the SSM keys of its Gated DeltaNet
+    layers, which layers are linear, the projections as mlx-lm holds them (`ssm_in` grouped
+    per key head), the conv1d without its unit dimension, the decay `-exp(A_log)`."""
+    import mlx.core as mx
+
+    c = SPECS["qwen3_next"]["config"]
+    out = builds.gguf(mlx2gguf, "qwen3_next", "f32")
+    r = GGUFReader(str(out))
+    t = {x.name: x for x in r.tensors}
+    g = "qwen3next."
+    want = {"ssm.conv_kernel": 4, "ssm.state_size": 64, "ssm.group_count": 2, "ssm.time_step_rank": 4,
+            "ssm.inner_size": 256, "full_attention_interval": 2, "rope.dimension_count": 16,
+            "expert_shared_feed_forward_length": 256, "attention.key_length": 64}
+    for k, v in want.items():
+        assert field(r, g + k) == v, (k, field(r, g + k))
+    for i in range(c["num_hidden_layers"]):
+        linear = (i + 1) % c["full_attention_interval"] != 0
+        assert (f"blk.{i}.ssm_in.weight" in t) == linear != (f"blk.{i}.attn_q.weight" in t)
+    assert list(t["blk.0.ssm_in.weight"].shape) == [256, 2 * 128 + 2 * 256]
+    assert list(t["blk.0.ssm_conv1d.weight"].shape) == [4, 512]
+    assert list(t["blk.1.attn_q.weight"].shape) == [256, 2 * 4 * 64]
+    w = {}
+    for f in builds.model("qwen3_next").glob("model*.safetensors"):
+        w.update(mx.load(str(f)))
+    a_log = np.array(w["model.layers.0.linear_attn.A_log"].astype(mx.float32))
+    np.testing.assert_allclose(np.array(t["blk.0.ssm_a"].data), -np.exp(a_log), rtol=1e-6)
