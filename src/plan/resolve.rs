@@ -19,7 +19,7 @@ pub fn resolve_param(ckpt: &Checkpoint, name: &str, expected: &[usize]) -> Resul
     }
     // Trailing dimensions of 1 carry no data (MLX's depthwise conv1d weight [C, K, 1]).
     let squeeze = |s: &[usize]| s.iter().rposition(|&d| d != 1).map_or(0, |i| i + 1);
-    if view.shape[..squeeze(&view.shape)] != expected[..squeeze(expected)] {
+    if view.shape[..squeeze(view.shape)] != expected[..squeeze(expected)] {
         return Err(Error::tensor(
             view.file,
             name,
