@@ -26,6 +26,10 @@ pub struct AdapterTensor {
     pub transpose: bool,
     /// The base tensor's Q/K row permutation, applied to lora_b's rows (P(W + BA) = PW + (PB)A).
     pub rope_permute: Option<usize>,
+    /// The base tensor's row order (applied to lora_b's rows) or column order (to
+    /// lora_a's columns).
+    pub row_order: Option<Vec<u32>>,
+    pub col_order: Option<Vec<u32>>,
 }
 
 pub struct AdapterPlan {
@@ -59,6 +63,8 @@ pub fn plan_adapter(plan: &Plan, adapter: &Adapter) -> Result<AdapterPlan> {
             source: a.clone(),
             transpose: a_t,
             rope_permute: None,
+            row_order: None,
+            col_order: t.col_order.clone(),
         });
         tensors.push(AdapterTensor {
             name: format!("{}.lora_b", t.name),
@@ -66,6 +72,8 @@ pub fn plan_adapter(plan: &Plan, adapter: &Adapter) -> Result<AdapterPlan> {
             source: b.clone(),
             transpose: b_t,
             rope_permute: t.rope_permute,
+            row_order: t.row_order.clone(),
+            col_order: None,
         });
         alpha = Some(scale * *rank as f32);
         if tensors.iter().any(|x| x.name.len() > crate::gguf::MAX_NAME_LEN) {
@@ -104,6 +112,17 @@ pub fn write_adapter(p: &AdapterPlan, adapter: &Adapter, path: &Path) -> Result<
         }
         if let Some(g) = t.rope_permute {
             crate::transform::permute_rope_rows(&mut vals, t.ne[0] as usize, g);
+        }
+        let row_len = t.ne[0] as usize;
+        if let Some(order) = &t.row_order {
+            let old = vals.clone();
+            for (i, &src) in order.iter().enumerate() {
+                let s = src as usize;
+                vals[i * row_len..(i + 1) * row_len].copy_from_slice(&old[s * row_len..(s + 1) * row_len]);
+            }
+        }
+        if let Some(order) = &t.col_order {
+            crate::transform::gather_columns(&mut vals, row_len, order);
         }
         let mut bytes = Vec::with_capacity(vals.len() * 4);
         crate::quant::f32::encode(&vals, &mut bytes);

@@ -924,6 +924,11 @@ fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[LayerInfo], has: impl 
         let info = layer.and_then(|i| layers.get(i));
         let d = info.map_or(global, |l| &l.dims);
         let (has_kv, moe, linear) = info.map_or((true, false, false), |l| (l.has_kv, l.moe, l.linear));
+        // A linear-attention layer has none of full attention's tensors, and the reverse
+        // (Qwen3.5's delta-net `attn_qkv` is not a fused Q/K/V).
+        if layer.is_some() && matches!((t.when, linear), (When::FullAttnLayer, true) | (When::LinearLayer, false)) {
+            continue;
+        }
         let name = match layer {
             Some(i) => format!("blk.{i}.{}", t.gguf),
             None => t.gguf.to_string(),

@@ -86,6 +86,8 @@ pub struct DecoderConfig {
     pub mscale_all_dim: Option<f64>,
     /// The scoring function behind `Meta::GatingFunc`.
     pub gating: Option<String>,
+    /// M-RoPE sections (`rope_parameters.mrope_section`).
+    pub mrope_sections: Option<Vec<u32>>,
 }
 
 impl DecoderConfig {
@@ -193,6 +195,10 @@ impl DecoderConfig {
             config_ints: read_config_ints(ckpt, spec)?,
             mscale_all_dim: c.get("rope_scaling").and_then(|r| r.get("mscale_all_dim")).and_then(|v| v.as_f64()),
             gating: read_gating(ckpt, spec)?,
+            mrope_sections: rope_params_of(c)
+                .and_then(|p| p.get("mrope_section"))
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as u32).collect()),
         })
     }
 
@@ -278,12 +284,19 @@ impl DecoderConfig {
     }
 }
 
-/// The rotated dimensions: `partial_rotary_factor · head_dim` where the spec reads it.
+/// `rope_parameters` (transformers ≥ 5 nests rope settings there), if an object.
+fn rope_params_of(c: &crate::source::ModelConfig) -> Option<&serde_json::Value> {
+    c.get("rope_parameters").filter(|v| v.is_object())
+}
+
+/// The rotated dimensions: `partial_rotary_factor · head_dim` (top level, else in
+/// `rope_parameters`) where the spec reads it.
 fn rope_dims(ckpt: &Checkpoint, spec: &ArchSpec, head_dim: usize) -> Result<usize> {
     if !spec.partial_rotary {
         return Ok(head_dim);
     }
-    let factor = ckpt.config.opt_f64("partial_rotary_factor")?.unwrap_or(1.0);
+    let nested = rope_params_of(&ckpt.config).and_then(|p| p.get("partial_rotary_factor")).and_then(|v| v.as_f64());
+    let factor = ckpt.config.opt_f64("partial_rotary_factor")?.or(nested).unwrap_or(1.0);
     let dims = (head_dim as f64 * factor) as usize;
     if dims == 0 || !dims.is_multiple_of(2) || dims > head_dim {
         let msg = format!("{factor} gives {dims} rotated dimensions of {head_dim}: rope needs an even number");
@@ -750,7 +763,37 @@ fn plan_tensor(
     planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
     planned.plus_one = t.plus_one;
     planned.neg_exp = t.neg_exp;
+    if let Some(v) = t.v_heads {
+        let order = v_head_order(cfg, &v, if v.cols { planned.row_len() } else { planned.rows() });
+        if v.cols {
+            planned.col_order = order;
+        } else {
+            planned.row_order = order;
+        }
+    }
     Ok(planned)
+}
+
+/// The order that tiles value heads grouped by key head (see [`super::spec::VHeads`]) over
+/// `len` rows or columns, or `None` when it changes nothing (as many key as value heads).
+fn v_head_order(cfg: &DecoderConfig, v: &super::spec::VHeads, len: usize) -> Option<Vec<u32>> {
+    let (nk, nv) = (cfg.config_int("linear_num_key_heads") as usize, cfg.config_int("linear_num_value_heads") as usize);
+    if nk == 0 || nv <= nk || !nv.is_multiple_of(nk) {
+        return None;
+    }
+    let r = nv / nk;
+    let head = v.head.iter().map(|k| cfg.config_int(k) as usize).product::<usize>();
+    let offset = cfg.terms(v.offset) as usize;
+    let mut order: Vec<u32> = (0..len as u32).collect();
+    for j in 0..r {
+        for k in 0..nk {
+            let (dst, src) = (offset + (j * nk + k) * head, offset + (k * r + j) * head);
+            for e in 0..head {
+                order[dst + e] = (src + e) as u32;
+            }
+        }
+    }
+    Some(order)
 }
 
 /// LongRoPE's long or short factors, one per rotated frequency.
@@ -893,6 +936,11 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
             .map(|g| (k("expert_gating_func"), Value::U32(if g == "sigmoid" { 2 } else { 1 })))
             .into_iter()
             .collect(),
+        Meta::RopeSections => {
+            let mut s = cfg.mrope_sections.clone().unwrap_or_else(|| vec![11, 11, 10]);
+            s.resize(4, 0);
+            vec![(k("rope.dimension_sections"), Value::Array(crate::gguf::Array::U32(s)))]
+        }
         Meta::YarnLogMul => match (&cfg.scaling, cfg.mscale_all_dim) {
             (RopeScaling::Yarn { .. }, Some(m)) => {
                 vec![(k("rope.scaling.yarn_log_multiplier"), Value::F32((0.1 * m) as f32))]
@@ -975,6 +1023,61 @@ fn scaling_values(k: &dyn Fn(&str) -> String, cfg: &DecoderConfig) -> Vec<(Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_heads_go_from_grouped_to_tiled() {
+        // 2 key heads, 4 value heads of 1: grouped [k0v0, k0v1, k1v0, k1v1] → tiled
+        // [k0v0, k1v0, k0v1, k1v1]; with a head of 2 and an offset of 3, whole heads move.
+        let ints = vec![("linear_num_key_heads", 2), ("linear_num_value_heads", 4), ("linear_value_head_dim", 2)];
+        let mut cfg = test_config();
+        cfg.config_ints = ints;
+        let v = super::super::spec::VHeads { cols: false, offset: &[], head: &[] };
+        assert_eq!(v_head_order(&cfg, &v, 4), Some(vec![0, 2, 1, 3]));
+        let v = super::super::spec::VHeads {
+            cols: true,
+            offset: &[&["linear_value_head_dim"]],
+            head: &["linear_value_head_dim"],
+        };
+        assert_eq!(v_head_order(&cfg, &v, 10), Some(vec![0, 1, 2, 3, 6, 7, 4, 5, 8, 9]));
+        cfg.config_ints[1].1 = 2;
+        assert_eq!(v_head_order(&cfg, &v, 6), None, "as many value as key heads: nothing to reorder");
+    }
+
+    fn test_config() -> DecoderConfig {
+        DecoderConfig {
+            hidden: 8,
+            layers: 1,
+            intermediate: None,
+            heads: 1,
+            kv_heads: 1,
+            head_dim: 8,
+            head_dim_given: false,
+            rope_dims: 8,
+            original_context: 0,
+            vocab: 1,
+            rms_eps: 1e-6,
+            rope_theta: 1e4,
+            context_length: None,
+            scaling: RopeScaling::None,
+            tied: true,
+            flags: Vec::new(),
+            rope_traditional: false,
+            experts: 0,
+            experts_used: 0,
+            expert_ff: 0,
+            shared_ff: 0,
+            sliding_window: 0,
+            sliding_layers: Vec::new(),
+            extra_f32: Vec::new(),
+            extra_u32: Vec::new(),
+            layer: Vec::new(),
+            mixed: None,
+            config_ints: Vec::new(),
+            mscale_all_dim: None,
+            gating: None,
+            mrope_sections: None,
+        }
+    }
 
     #[test]
     fn llama3_factors_follow_the_three_bands() {

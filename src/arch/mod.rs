@@ -20,6 +20,7 @@ pub mod phi3;
 pub mod qwen2;
 pub mod qwen2_moe;
 pub mod qwen3;
+pub mod qwen3_5;
 pub mod qwen3_moe;
 pub mod qwen3_next;
 pub mod smollm3;
@@ -51,6 +52,13 @@ pub const REGISTRY: &[Entry] = &[
         spec: &qwen3_moe::SPEC,
         file: "qwen3_moe.rs",
         refuse: Some(qwen3_moe::refuse),
+    },
+    Entry { model_types: &["qwen3_5_text"], spec: &qwen3_5::SPEC, file: "qwen3_5.rs", refuse: Some(qwen3_5::refuse) },
+    Entry {
+        model_types: &["qwen3_5_moe_text"],
+        spec: &qwen3_5::MOE_SPEC,
+        file: "qwen3_5.rs",
+        refuse: Some(qwen3_5::refuse_moe),
     },
     Entry {
         model_types: &["qwen3_next"],
@@ -115,6 +123,8 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
         "qwen3" => &qwen3::SPEC,
         "qwen3moe" => &qwen3_moe::SPEC,
         "qwen3next" => &qwen3_next::SPEC,
+        "qwen35" => &qwen3_5::SPEC,
+        "qwen35moe" => &qwen3_5::MOE_SPEC,
         "gpt-oss" => &gpt_oss::SPEC,
         "olmo2" => &olmo2::SPEC,
         "granite" => &granite::SPEC,

@@ -19,10 +19,11 @@ use crate::source::Checkpoint;
 
 const FULL: When = When::FullAttnLayer;
 const LIN: When = When::LinearLayer;
-const KEY_DIM: &[&str] = &["linear_key_head_dim", "linear_num_key_heads"];
-const VALUE_DIM: &[&str] = &["linear_value_head_dim", "linear_num_value_heads"];
+pub const KEY_DIM: &[&str] = &["linear_key_head_dim", "linear_num_key_heads"];
+pub const VALUE_DIM: &[&str] = &["linear_value_head_dim", "linear_num_value_heads"];
 
-const ATTN: &[T] = &[
+/// Full attention with a sigmoid output gate per head (shared with Qwen3.5).
+pub const ATTN: &[T] = &[
     T::weight("attn_q.weight", "self_attn.q_proj", &[QGated, Embd], Linear).when(FULL),
     T::weight("attn_k.weight", "self_attn.k_proj", &[Kv, Embd], Linear).when(FULL),
     T::weight("attn_v.weight", "self_attn.v_proj", &[Kv, Embd], Linear).when(FULL),

@@ -162,6 +162,21 @@ pub struct TensorSpec {
     pub plus_one: bool,
     /// `A_log` stored for a decay of `-exp(A_log)`: llama.cpp wants the decay.
     pub neg_exp: bool,
+    /// Linear-attention value heads stored grouped by key head, which llama.cpp's Qwen3.5
+    /// wants tiled.
+    pub v_heads: Option<VHeads>,
+}
+
+/// Where a tensor holds linear-attention value heads (`linear_num_value_heads`, grouped by
+/// key head, `linear_num_key_heads` groups): from `offset` on, heads of `head` entries, along
+/// the rows or (`cols`) along each row. llama.cpp's Qwen3.5 broadcasts key heads by tiling,
+/// so value head `j` of key head `k` moves from `k·r + j` to `j·n_k + k` (r = n_v / n_k).
+#[derive(Clone, Copy, Debug)]
+pub struct VHeads {
+    pub cols: bool,
+    pub offset: &'static [&'static [&'static str]],
+    /// The head size: a product of config keys (none: 1).
+    pub head: &'static [&'static str],
 }
 
 impl TensorSpec {
@@ -176,6 +191,7 @@ impl TensorSpec {
             when: When::Always,
             plus_one: false,
             neg_exp: false,
+            v_heads: None,
         }
     }
 
@@ -191,6 +207,7 @@ impl TensorSpec {
             when: When::Always,
             plus_one: false,
             neg_exp: false,
+            v_heads: None,
         }
     }
 
@@ -204,6 +221,7 @@ impl TensorSpec {
             when: When::Always,
             plus_one: false,
             neg_exp: false,
+            v_heads: None,
         }
     }
 
@@ -221,6 +239,10 @@ impl TensorSpec {
 
     pub const fn neg_exp(self) -> Self {
         TensorSpec { neg_exp: true, ..self }
+    }
+
+    pub const fn v_heads(self, v: VHeads) -> Self {
+        TensorSpec { v_heads: Some(v), ..self }
     }
 }
 
@@ -294,6 +316,9 @@ pub enum Meta {
     /// rope.scaling.yarn_log_multiplier: 0.1 × `rope_scaling.mscale_all_dim`, as llama.cpp's
     /// DeepSeek converter writes it.
     YarnLogMul,
+    /// rope.dimension_sections: M-RoPE's `rope_parameters.mrope_section` padded to four
+    /// (Qwen3.5's [11, 11, 10, 0] when absent, as llama.cpp's converter writes it).
+    RopeSections,
     /// An f32 key (under `{arch}.`) from a config.json number, or from mlx-lm's default for
     /// it when absent (written only when there is a value).
     ConfigF32 {

@@ -196,6 +196,10 @@ pub struct PlannedTensor {
     pub plus_one: bool,
     /// Linear attention's `A_log`: the value written is `-exp(w)`.
     pub neg_exp: bool,
+    /// Output row `i` is source row `row_order[i]`; within each row, output column `j` is
+    /// source column `col_order[j]` (Qwen3.5's value heads, tiled for llama.cpp).
+    pub row_order: Option<Vec<u32>>,
+    pub col_order: Option<Vec<u32>>,
     /// Decided by [`Plan::decide_how`], once types are assigned.
     pub how: How,
     /// Why a tensor whose type could hold its MLX blocks exactly is encoded instead.
@@ -223,6 +227,8 @@ impl PlannedTensor {
             delta: None,
             rope_permute: None,
             neg_exp: false,
+            row_order: None,
+            col_order: None,
             plus_one: false,
             how: How::Encode,
             not_copied: None,
@@ -267,7 +273,11 @@ impl PlannedTensor {
     fn copy_candidate(&self) -> bool {
         let Encoding::Quantized { params, global_scale, .. } = &self.source else { return false };
         // nvfp4's per-expert global scale has no ggml counterpart.
-        !self.adapted() && global_scale.is_none() && lossless_target(params) == Some(self.ggml_type)
+        // Reordered rows are still whole blocks; reordered columns are not.
+        !self.adapted()
+            && global_scale.is_none()
+            && self.col_order.is_none()
+            && lossless_target(params) == Some(self.ggml_type)
     }
 
     /// Whether an adapter changes this tensor.

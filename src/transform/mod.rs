@@ -230,12 +230,12 @@ pub fn copy_obstacle(store: &TensorStore, source: &Encoding) -> Option<String> {
 /// twin, or `None` when some block cannot be held exactly (MXFP4 scale byte 0xFF, which
 /// MLX decodes as inf/NaN; NVFP4 scales with the sign bit or 0x7F; affine scales or biases
 /// that are not f16 values).
-fn repack_chunk(q: &QuantData<'_>, first: usize, n: usize) -> Option<Vec<u8>> {
+fn repack_chunk(q: &QuantData<'_>, first: usize, n: usize, order: Option<&[u32]>) -> Option<Vec<u8>> {
     let gpr = q.groups_per_row();
     let wpr = q.words_per_row() * 4;
     let ss = if q.params.mode == crate::mlx::QuantMode::Affine { q.scale_float.size() } else { 1 };
     let mut bytes = Vec::new();
-    for r in first..first + n {
+    for r in (first..first + n).map(|r| order.map_or(r, |o| o[r] as usize)) {
         let words = &q.weight[r * wpr..(r + 1) * wpr];
         let scales = &q.scales[r * gpr * ss..(r + 1) * gpr * ss];
         match q.params.mode {
@@ -290,11 +290,22 @@ pub fn permute_rope_rows<T: Copy>(data: &mut [T], row_len: usize, group: usize) 
     }
 }
 
+/// Within each row of `row_len`, column `j` becomes the old column `order[j]`.
+pub fn gather_columns(data: &mut [f32], row_len: usize, order: &[u32]) {
+    let mut tmp = vec![0.0f32; row_len];
+    for row in data.chunks_exact_mut(row_len) {
+        tmp.copy_from_slice(row);
+        for (dst, &src) in row.iter_mut().zip(order) {
+            *dst = tmp[src as usize];
+        }
+    }
+}
+
 /// Produces rows `first..first+n` of a tensor in its output type.
 pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
     if t.passthrough() {
         let copied = match &src.base {
-            SourceView::Quantized(q) => repack_chunk(q, first, n),
+            SourceView::Quantized(q) => repack_chunk(q, first, n, t.row_order.as_deref()),
             _ => None,
         };
         let Some(mut bytes) = copied else {
@@ -332,7 +343,14 @@ fn compute_chunk(
 ) -> (Vec<u8>, u64, Option<Survival>) {
     let row_len = t.row_len();
     f.resize(n * row_len, 0.0);
-    src.base.rows_f32(first, f);
+    match &t.row_order {
+        None => src.base.rows_f32(first, f),
+        Some(order) => {
+            for (i, row) in f.chunks_exact_mut(row_len).enumerate() {
+                src.base.rows_f32(order[first + i] as usize, row);
+            }
+        }
+    }
     if t.plus_one {
         add_one(f);
     }
@@ -342,7 +360,14 @@ fn compute_chunk(
     }
     let survival = src.lora.as_ref().map(|l| {
         delta.resize(f.len(), 0.0);
-        l.delta_rows(first, delta);
+        match &t.row_order {
+            None => l.delta_rows(first, delta),
+            Some(order) => {
+                for (i, row) in delta.chunks_exact_mut(row_len).enumerate() {
+                    l.delta_rows(order[first + i] as usize, row);
+                }
+            }
+        }
         let stride = survival_stride(t.rows());
         let sampled: Vec<usize> = (0..n).filter(|i| (first + i).is_multiple_of(stride)).collect();
         let rows_of = |x: &[f32]| -> Vec<f32> {
@@ -364,6 +389,9 @@ fn compute_chunk(
     if let Some(g) = t.rope_permute {
         let unit = if t.shape.len() == 1 { 1 } else { row_len };
         permute_rope_rows(f, unit, g);
+    }
+    if let Some(order) = &t.col_order {
+        gather_columns(f, row_len, order);
     }
     let mut bytes = Vec::new();
     if let Some(enc) = quant::encoder(t.ggml_type) {

@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4", "qwen3_next"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4", "qwen3_next", "qwen3_5", "qwen3_5_moe"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -437,12 +437,48 @@ SPECS.update({
         family="qwen", pad_to=None, seed=121,
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # Qwen3.5-style (mlx-lm's qwen3_5 wrapper): Qwen3-Next's layers with separate qkv/z/b/a
+    # projections, twice as many value as key heads (reordered for llama.cpp), a dense MLP,
+    # M-RoPE sections, tied embeddings.
+    "qwen3_5": dict(
+        config=dict(architectures=["Qwen3_5ForCausalLM"], model_type="qwen3_5_text", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, full_attention_interval=2, linear_num_value_heads=4, linear_num_key_heads=2,
+                    linear_key_head_dim=64, linear_value_head_dim=64, linear_conv_kernel_dim=4,
+                    rope_parameters={"rope_type": "default", "mrope_section": [3, 3, 2], "rope_theta": 10000000.0,
+                                     "partial_rotary_factor": 0.25, "mrope_interleaved": True},
+                    rms_norm_eps=1e-6, max_position_embeddings=262144, tie_word_embeddings=True,
+                    attention_bias=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(4, 64)), ("linear_attn", _q(8, 64)), ("mlp", _q(4, 32, "mxfp4")),
+               ("embed_tokens", _q(6, 64))],
+        family="qwen", pad_to=None, seed=122, wrapper="qwen3_5",
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
+    # Qwen3.5-MoE-style (mlx-lm's qwen3_5_moe wrapper): as above with 4 experts top-2 and a
+    # gated shared expert, 8 value heads over 2 key heads, untied.
+    "qwen3_5_moe": dict(
+        config=dict(architectures=["Qwen3_5MoeForCausalLM"], model_type="qwen3_5_moe_text", hidden_size=256,
+                    intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                    head_dim=64, full_attention_interval=2, linear_num_value_heads=8, linear_num_key_heads=2,
+                    linear_key_head_dim=32, linear_value_head_dim=32, linear_conv_kernel_dim=4,
+                    num_experts=4, num_experts_per_tok=2, moe_intermediate_size=128,
+                    shared_expert_intermediate_size=256, norm_topk_prob=True,
+                    rope_parameters={"rope_type": "default", "mrope_section": [3, 3, 2], "rope_theta": 10000000.0,
+                                     "partial_rotary_factor": 0.25},
+                    rms_norm_eps=1e-6, max_position_embeddings=262144, tie_word_embeddings=False,
+                    attention_bias=False, hidden_act="silu", use_cache=True),
+        quant=[("self_attn", _q(8, 64)), ("in_proj_qkv", _q(4, 32, "mxfp4")), ("linear_attn", _q(6, 64)),
+               ("switch_mlp", _q(4, 32, "mxfp4")), ("shared_expert_gate", _q(8, 64)), ("mlp.gate", _q(8, 64)),
+               ("shared_expert", _q(5, 64)), ("embed_tokens", _q(6, 64)), ("lm_head", _q(8, 64))],
+        family="qwen", pad_to=None, seed=123, wrapper="qwen3_5_moe",
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4", "qwen3_next": "qwen3next"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4", "qwen3_next": "qwen3next", "qwen3_5": "qwen35", "qwen3_5_moe": "qwen35moe"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 
@@ -656,7 +692,9 @@ def make_arch(arch, out, dtype="bfloat16", quantize=True, seed=None, extra_rows=
         vision = {"mistral3": ("Mistral3ForConditionalGeneration", "pixtral"),
                   "gemma3": ("Gemma3ForConditionalGeneration", "siglip_vision_model"),
                   "gemma4": ("Gemma4ForConditionalGeneration", "gemma4_vision"),
-                  "llama4": ("Llama4ForConditionalGeneration", "llama4_vision_model")}[wrapper]
+                  "llama4": ("Llama4ForConditionalGeneration", "llama4_vision_model"),
+                  "qwen3_5": ("Qwen3_5ForConditionalGeneration", "qwen3_5"),
+                  "qwen3_5_moe": ("Qwen3_5MoeForConditionalGeneration", "qwen3_5_moe")}[wrapper]
         cfg = {"model_type": wrapper, "architectures": [vision[0]], "text_config": cfg,
                "vision_config": {"model_type": vision[1], "hidden_size": 16}, "image_token_index": 10,
                "eos_token_id": cfg["eos_token_id"], "bos_token_id": cfg["bos_token_id"]}

@@ -122,6 +122,9 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert w[L + "mlp.gate.weight"].shape[0] == 4
         assert w[L + "mlp.switch_mlp.up_proj.scales"].dtype == mx.uint8  # mxfp4
         assert w[L + "mlp.switch_mlp.down_proj.biases"].shape == (4, 256, 4)  # affine 6-bit g64
+    elif arch in ("qwen3_5", "qwen3_5_moe"):
+        assert "model.layers.0.linear_attn.in_proj_z.weight" in w and "model.layers.1.self_attn.q_proj.weight" in w
+        assert (L + "mlp.switch_mlp.gate_proj.weight" in w) == (arch == "qwen3_5_moe")
     elif arch == "qwen3_next":
         assert w["model.layers.0.linear_attn.conv1d.weight"].shape == (512, 4, 1)
         assert "model.layers.1.self_attn.q_proj.weight" in w and L + "mlp.shared_expert_gate.weight" in w
@@ -394,7 +397,7 @@ GEMMA4 = ["gemma4_text", "gemma4_moe"]
 MLA = ["deepseek_v3", "kimi_k2"]
 
 
-@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe", "llama4", "qwen3_next"]])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe", "llama4", "qwen3_next", "qwen3_5", "qwen3_5_moe"]])
 def test_metadata(mlx2gguf, builds, arch):
     out = builds.gguf(mlx2gguf, arch, "f32")
     r = GGUFReader(str(out))
@@ -581,7 +584,8 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight",
                    "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight",
                    "glm4_moe": "blk.1.post_attention_norm.weight", "llama4": "blk.1.ffn_up_shexp.weight",
-                   "qwen3_next": "blk.2.ssm_a"}
+                   "qwen3_next": "blk.2.ssm_a", "qwen3_5": "blk.0.attn_gate.weight",
+                   "qwen3_5_moe": "blk.2.ssm_beta.weight"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -651,6 +655,8 @@ def test_inspect_states_what_convert_does(mlx2gguf, builds, tmp_path, arch):
     ("gemma4_text", "ones:blk.1.layer_output_scale.weight"),
     ("gemma4_moe", "ones:blk.0.ffn_down_exps.scale"),
     ("gemma4_moe", "ones:blk.1.ffn_gate_inp.scale"),
+    ("qwen3_5", "grouped:blk.0.attn_gate.weight"),
+    ("qwen3_5_moe", "grouped:blk.2.ssm_alpha.weight"),
 ])
 def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
     """The parity tests would catch a converter that missed a quirk: the same file with a
@@ -673,6 +679,12 @@ def test_each_quirk_is_caught_by_parity(mlx2gguf, builds, tmp_path, arch, edit):
             t[1] = t[1].reshape(rows // hd, 2, hd // 2, -1).swapaxes(1, 2).reshape(t[1].shape)
         elif what == "plus1":  # Gemma 2/3's norm convention, wrong for Gemma 4's plain scales
             t[1] = t[1] + 1
+        elif what == "grouped":  # Qwen3.5's value heads left grouped by key head (mlx-lm's order)
+            c = SPECS[arch]["config"]
+            nk, nv = c["linear_num_key_heads"], c["linear_num_value_heads"]
+            head = t[1].shape[0] // nv
+            rows = t[1].reshape(nv // nk, nk, head, -1)  # tiled: [j][k]
+            t[1] = rows.swapaxes(0, 1).reshape(t[1].shape)  # grouped: [k][j]
         else:
             t[1] = np.ones_like(t[1]) if what == "ones" else t[1] - 1
 
@@ -890,3 +902,47 @@ def test_qwen3_next_metadata(mlx2gguf, builds):
         w.update(mx.load(str(f)))
     a_log = np.array(w["model.layers.0.linear_attn.A_log"].astype(mx.float32))
     np.testing.assert_allclose(np.array(t["blk.0.ssm_a"].data), -np.exp(a_log), rtol=1e-6)
+
+
+def test_qwen3_5_metadata(mlx2gguf, builds):
+    """Qwen3.5 as llama.cpp's qwen35 / qwen35moe loads it: separate delta-net projections
+    (attn_qkv, attn_gate, ssm_beta, ssm_alpha), M-RoPE sections padded to four, the SSM keys,
+    and the value heads tiled: A_log's decays are mlx-lm's, reordered from grouped by key
+    head to tiled."""
+    import mlx.core as mx
+
+    for arch, g in [("qwen3_5", "qwen35."), ("qwen3_5_moe", "qwen35moe.")]:
+        c = SPECS[arch]["config"]
+        r = GGUFReader(str(builds.gguf(mlx2gguf, arch, "f32")))
+        t = {x.name: x for x in r.tensors}
+        nk, nv, hv = c["linear_num_key_heads"], c["linear_num_value_heads"], c["linear_value_head_dim"]
+        assert field(r, g + "rope.dimension_sections") == [3, 3, 2, 0]
+        assert field(r, g + "rope.dimension_count") == 16
+        assert field(r, g + "ssm.group_count") == nk and field(r, g + "ssm.time_step_rank") == nv
+        assert field(r, g + "ssm.inner_size") == nv * hv
+        assert {"blk.0.attn_qkv.weight", "blk.0.attn_gate.weight", "blk.0.ssm_beta.weight", "blk.0.ssm_alpha.weight",
+                "blk.1.attn_q.weight"} <= set(t)
+        assert ("blk.0.ffn_up_exps.weight" in t) == (arch == "qwen3_5_moe") != ("blk.0.ffn_up.weight" in t)
+        w = {}
+        for f in builds.model(arch).glob("model*.safetensors"):
+            w.update(mx.load(str(f)))
+        a_log = np.array(w["language_model.model.layers.0.linear_attn.A_log"].astype(mx.float32))
+        tiled = a_log.reshape(nk, nv // nk).T.reshape(-1)
+        np.testing.assert_allclose(np.array(t["blk.0.ssm_a"].data), -np.exp(tiled), rtol=1e-6)
+
+
+def test_reordered_rows_are_copied_exactly(mlx2gguf, builds, tmp_path):
+    """Qwen3.5-MoE's mxfp4 qkv projection, its value heads reordered, is copied block for
+    block (auto): dequantized by gguf-py it equals the F32 conversion exactly."""
+    from gguf.quants import dequantize
+
+    out = tmp_path / "auto.gguf"
+    plan = json.loads(run(mlx2gguf, "convert", builds.model("qwen3_5_moe"), "-o", out, "--dry-run", "--json").stdout)
+    how = {t["name"]: t["how"] for t in plan["tensors"]}
+    assert how["blk.0.attn_qkv.weight"] == "copy"
+    run(mlx2gguf, "convert", builds.model("qwen3_5_moe"), "--quiet", "-o", out)
+    got = tensors_of(out)["blk.0.attn_qkv.weight"]
+    want = tensors_of(builds.gguf(mlx2gguf, "qwen3_5_moe", "f32"))["blk.0.attn_qkv.weight"]
+    assert got.tensor_type.name == "MXFP4"
+    deq = dequantize(got.data, got.tensor_type).reshape(np.array(want.data).shape)
+    np.testing.assert_array_equal(deq, np.array(want.data))

@@ -335,7 +335,7 @@ def test_multimodal_language_model_matches_mlx(mlx2gguf, request, tmp_path, wrap
     assert wrapper in doc["multimodal"] and doc["architecture"] == arch
 
 
-@pytest.mark.parametrize("wrapper,text", [("mllama", "mllama_text"), ("qwen3_5", "qwen3_5_text"),
+@pytest.mark.parametrize("wrapper,text", [("mllama", "mllama_text"), ("idefics3", "idefics3_text"),
                                           ("paligemma", "paligemma_text")])
 def test_unsupported_language_model_is_named(mlx2gguf, mistral3, tmp_path, wrapper, text):
     d = tmp_path / "m"
