@@ -50,6 +50,10 @@ pub fn plan_adapter(plan: &Plan, adapter: &Adapter) -> Result<AdapterPlan> {
     let mut alpha = None;
     for t in &plan.tensors {
         let Some(Delta { a, b, rank, kind, scale, .. }) = &t.delta else { continue };
+        if t.source_shape.is_some() {
+            let msg = format!("{} is a part of the adapted module, which a llama.cpp LoRA cannot express; fuse the adapter instead (drop --adapter-out)", t.name);
+            return Err(Error::tensor(&adapter.weights_path, a, msg));
+        }
         let r = *rank as u64;
         let s: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
         let (a_ne, a_t, b_ne, b_t) = match kind {

@@ -947,7 +947,8 @@ fn spec_tensors(spec: &ArchSpec, global: &Dims, layers: &[LayerInfo], has: impl 
             When::LinearLayer => linear,
             When::FullAttnLayer => !linear,
             _ => false,
-        } && !qkv_bias;
+        } && !qkv_bias
+            && !t.optional;
         if let Some(qkv) = &fused {
             match t.gguf {
                 "attn_q.weight" => {

@@ -747,7 +747,8 @@ fn plan_tensor(
                 let msg = format!("missing: llama.cpp's {} needs experts in every layer", spec.arch);
                 return Err(Error::tensor(&ckpt.dir, format!("{mlx}.weight"), msg));
             }
-            let w = resolve_weight(ckpt, &mlx, &shape).map_err(|e| explain_experts(e, spec, cfg, t))?;
+            let src = t.split.map_or_else(|| shape.clone(), |s| split_source_shape(cfg, &s, &shape));
+            let w = resolve_weight(ckpt, &mlx, &src).map_err(|e| explain_experts(e, spec, cfg, t))?;
             (class, w, Some(ModuleRef { path: mlx, kind }))
         }
         Source::Param => (TensorClass::F32Only, resolve_param(ckpt, &mlx, &shape)?, None),
@@ -763,6 +764,9 @@ fn plan_tensor(
     planned.rope_permute = (t.rope_permute && cfg.permute(spec)).then_some(cfg.head_dim);
     planned.plus_one = t.plus_one;
     planned.neg_exp = t.neg_exp;
+    if let Some(s) = t.split {
+        apply_split(cfg, &s, &mut planned);
+    }
     if let Some(v) = t.v_heads {
         let order = v_head_order(cfg, &v, if v.cols { planned.row_len() } else { planned.rows() });
         if v.cols {
@@ -772,6 +776,37 @@ fn plan_tensor(
         }
     }
     Ok(planned)
+}
+
+/// Sizes of a split module's per-head parts, and the offset and size of part `s.part`.
+fn split_parts(cfg: &DecoderConfig, s: &super::spec::HeadSplit) -> (usize, usize, usize) {
+    let sizes: Vec<usize> = s.parts.iter().map(|k| cfg.config_int(k) as usize).collect();
+    let offset = sizes[..s.part].iter().sum();
+    (sizes.iter().sum(), offset, sizes[s.part])
+}
+
+/// The module's shape `[n_head · per-head rows, in]` behind a split tensor of `shape`.
+fn split_source_shape(cfg: &DecoderConfig, s: &super::spec::HeadSplit, shape: &[usize]) -> Vec<usize> {
+    let (per_head, _, _) = split_parts(cfg, s);
+    let in_dim = if s.transpose { shape[1] } else { shape[2] };
+    vec![cfg.heads * per_head, in_dim]
+}
+
+/// Reads a split tensor's rows from its part of each head (transposed if asked).
+fn apply_split(cfg: &DecoderConfig, s: &super::spec::HeadSplit, t: &mut PlannedTensor) {
+    let (per_head, offset, size) = split_parts(cfg, s);
+    t.source_shape = Some(split_source_shape(cfg, s, &t.shape));
+    if s.transpose {
+        t.head_transpose = Some(crate::plan::HeadTranspose {
+            out_rows: t.shape[1],
+            src_rows: size,
+            src_stride: per_head,
+            src_offset: offset,
+        });
+    } else {
+        let order = (0..cfg.heads).flat_map(|h| (0..size).map(move |j| (h * per_head + offset + j) as u32));
+        t.row_order = Some(order.collect());
+    }
 }
 
 /// The order that tiles value heads grouped by key head (see [`super::spec::VHeads`]) over

@@ -18,7 +18,7 @@ use crate::source::Checkpoint;
 
 const Q_LORA: When = When::Positive("q_lora_rank");
 
-const MLA: &[T] = &[
+pub const MLA: &[T] = &[
     T::weight(
         "attn_q.weight",
         "self_attn.q_proj",
@@ -69,7 +69,7 @@ pub const DENSE_MLP: &[T] = &[
 /// (shared with GLM-4.5).
 pub const MOE: &[T] = &[
     T::router("ffn_gate_inp.weight", "mlp.gate", &[Experts, Embd]).when(When::MoeLayer),
-    T::param("exp_probs_b.bias", "mlp.gate.e_score_correction_bias", &[Experts]).when(When::MoeLayer),
+    T::param("exp_probs_b.bias", "mlp.gate.e_score_correction_bias", &[Experts]).when(When::MoeLayer).optional(),
     T::weight("ffn_gate_exps.weight", "mlp.switch_mlp.gate_proj", &[Experts, ExpFf, Embd], Switch).when(When::MoeLayer),
     T::weight("ffn_up_exps.weight", "mlp.switch_mlp.up_proj", &[Experts, ExpFf, Embd], Switch).when(When::MoeLayer),
     T::weight("ffn_down_exps.weight", "mlp.switch_mlp.down_proj", &[Experts, Embd, ExpFf], Switch).when(When::MoeLayer),
@@ -78,7 +78,7 @@ pub const MOE: &[T] = &[
     T::weight("ffn_down_shexp.weight", "mlp.shared_experts.down_proj", &[Embd, ShExpFf], Linear).when(When::MoeLayer),
 ];
 
-const BACK: &[T] = &[
+pub const BACK: &[T] = &[
     T::param("output_norm.weight", "model.norm.weight", &[Embd]),
     T::weight("output.weight", "lm_head", &[Vocab, Embd], Linear),
 ];

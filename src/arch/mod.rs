@@ -3,6 +3,7 @@
 //! the plan from the spec; `verify` checks files of the architecture against it.
 
 pub mod decoder;
+pub mod deepseek_v2;
 pub mod deepseek_v3;
 pub mod ernie4_5;
 pub mod gemma2;
@@ -73,6 +74,12 @@ pub const REGISTRY: &[Entry] = &[
     Entry { model_types: &["ernie4_5"], spec: &ernie4_5::SPEC, file: "ernie4_5.rs", refuse: None },
     Entry { model_types: &["phi3"], spec: &phi3::SPEC, file: "phi3.rs", refuse: None },
     Entry { model_types: &["gemma3_text"], spec: &gemma3::SPEC, file: "gemma3.rs", refuse: Some(gemma3::refuse) },
+    Entry {
+        model_types: &["deepseek_v2"],
+        spec: &deepseek_v2::SPEC,
+        file: "deepseek_v2.rs",
+        refuse: Some(deepseek_v2::refuse),
+    },
     Entry {
         model_types: &["deepseek_v3", "kimi_k2"],
         spec: &deepseek_v3::SPEC,

@@ -165,6 +165,23 @@ pub struct TensorSpec {
     /// Linear-attention value heads stored grouped by key head, which llama.cpp's Qwen3.5
     /// wants tiled.
     pub v_heads: Option<VHeads>,
+    /// A part of each head's rows of the module (DeepSeek V2's `kv_b_proj`).
+    pub split: Option<HeadSplit>,
+    /// llama.cpp creates it not-required even where it is planned (DeepSeek V3's routing
+    /// bias, absent from V2 files): `verify` does not ask for it.
+    pub optional: bool,
+}
+
+/// Part `part` of each head's rows of a module whose heads hold `parts` (config keys of
+/// their sizes, in order), optionally transposed per head: DeepSeek V2's `kv_b_proj` holds
+/// per head `qk_nope_head_dim` key rows then `v_head_dim` value rows; llama.cpp wants the
+/// keys transposed (`attn_k_b`: `[n_head, kv_lora_rank, qk_nope]`) and the values as they
+/// are (`attn_v_b`: `[n_head, v_head, kv_lora_rank]`).
+#[derive(Clone, Copy, Debug)]
+pub struct HeadSplit {
+    pub parts: &'static [&'static str],
+    pub part: usize,
+    pub transpose: bool,
 }
 
 /// Where a tensor holds linear-attention value heads (`linear_num_value_heads`, grouped by
@@ -192,6 +209,8 @@ impl TensorSpec {
             plus_one: false,
             neg_exp: false,
             v_heads: None,
+            split: None,
+            optional: false,
         }
     }
 
@@ -208,6 +227,8 @@ impl TensorSpec {
             plus_one: false,
             neg_exp: false,
             v_heads: None,
+            split: None,
+            optional: false,
         }
     }
 
@@ -222,6 +243,8 @@ impl TensorSpec {
             plus_one: false,
             neg_exp: false,
             v_heads: None,
+            split: None,
+            optional: false,
         }
     }
 
@@ -243,6 +266,14 @@ impl TensorSpec {
 
     pub const fn v_heads(self, v: VHeads) -> Self {
         TensorSpec { v_heads: Some(v), ..self }
+    }
+
+    pub const fn split(self, s: HeadSplit) -> Self {
+        TensorSpec { split: Some(s), ..self }
+    }
+
+    pub const fn optional(self) -> Self {
+        TensorSpec { optional: true, ..self }
     }
 }
 

@@ -33,20 +33,32 @@ pub fn attach_adapter(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
 fn attach_lora(plan: &mut Plan, adapter: &Adapter) -> Result<()> {
     let file = &adapter.weights_path;
     for (module, lt) in &adapter.modules {
-        let Some(t) = plan.tensors.iter_mut().find(|t| t.module.as_ref().is_some_and(|m| m.path == *module)) else {
+        // One module may feed several tensors (DeepSeek V2's kv_b_proj: attn_k_b and attn_v_b).
+        let mut found = false;
+        for t in plan.tensors.iter_mut().filter(|t| t.module.as_ref().is_some_and(|m| m.path == *module)) {
+            let kind = t.module.as_ref().map(|m| m.kind).unwrap_or(ModuleKind::Linear);
+            let shape = t.src_shape().to_vec();
+            let r = lora_rank(adapter, module, lt, kind, &shape)?;
+            if let Some(m) = &lt.m {
+                if t.head_transpose.is_some() {
+                    let msg = format!(
+                        "a DoRA magnitude on module '{module}', whose rows llama.cpp wants transposed per head"
+                    );
+                    return Err(Error::tensor(file, m, msg));
+                }
+                check_magnitude(adapter, module, m, kind, &shape)?;
+            }
+            t.delta =
+                Some(Delta { a: lt.a.clone(), b: lt.b.clone(), m: lt.m.clone(), scale: adapter.scale, rank: r, kind });
+            found = true;
+        }
+        if !found {
             return Err(Error::tensor(
                 file,
                 &lt.a,
                 format!("module '{module}' is not a weight of this {} model that an adapter can change", plan.arch),
             ));
-        };
-        let kind = t.module.as_ref().map(|m| m.kind).unwrap_or(ModuleKind::Linear);
-        let r = lora_rank(adapter, module, lt, kind, &t.shape)?;
-        if let Some(m) = &lt.m {
-            check_magnitude(adapter, module, m, kind, &t.shape)?;
         }
-        t.delta =
-            Some(Delta { a: lt.a.clone(), b: lt.b.clone(), m: lt.m.clone(), scale: adapter.scale, rank: r, kind });
     }
     Ok(())
 }

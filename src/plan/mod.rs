@@ -200,6 +200,11 @@ pub struct PlannedTensor {
     /// source column `col_order[j]` (Qwen3.5's value heads, tiled for llama.cpp).
     pub row_order: Option<Vec<u32>>,
     pub col_order: Option<Vec<u32>>,
+    /// The source module's shape when it differs from the output's (a part of its rows).
+    pub source_shape: Option<Vec<usize>>,
+    /// Per head, output rows that are the columns of source rows (DeepSeek V2's keys from
+    /// `kv_b_proj`, transposed for llama.cpp's `attn_k_b`).
+    pub head_transpose: Option<HeadTranspose>,
     /// Decided by [`Plan::decide_how`], once types are assigned.
     pub how: How,
     /// Why a tensor whose type could hold its MLX blocks exactly is encoded instead.
@@ -229,6 +234,8 @@ impl PlannedTensor {
             neg_exp: false,
             row_order: None,
             col_order: None,
+            source_shape: None,
+            head_transpose: None,
             plus_one: false,
             how: How::Encode,
             not_copied: None,
@@ -243,14 +250,21 @@ impl PlannedTensor {
         self.shape[..self.shape.len().saturating_sub(1)].iter().product()
     }
 
+    /// The shape of the source it is read from.
+    pub fn src_shape(&self) -> &[usize] {
+        self.source_shape.as_deref().unwrap_or(&self.shape)
+    }
+
     /// Rows per work chunk for chunks of about `elems` elements; a whole number of
     /// permutation groups, so a row permutation never crosses a chunk.
     pub fn rows_per_chunk(&self, elems: usize) -> usize {
         let rows = (elems / self.row_len().max(1)).max(1);
-        match self.rope_permute {
-            Some(g) if g > 0 => (rows / g).max(1) * g,
-            _ => rows,
-        }
+        let group = match (self.rope_permute, &self.head_transpose) {
+            (Some(g), _) if g > 0 => g,
+            (_, Some(h)) => h.out_rows,
+            _ => 1,
+        };
+        (rows / group).max(1) * group
     }
 
     /// ggml dims, innermost first.
@@ -273,10 +287,11 @@ impl PlannedTensor {
     fn copy_candidate(&self) -> bool {
         let Encoding::Quantized { params, global_scale, .. } = &self.source else { return false };
         // nvfp4's per-expert global scale has no ggml counterpart.
-        // Reordered rows are still whole blocks; reordered columns are not.
+        // Reordered rows are still whole blocks; reordered or transposed columns are not.
         !self.adapted()
             && global_scale.is_none()
             && self.col_order.is_none()
+            && self.head_transpose.is_none()
             && lossless_target(params) == Some(self.ggml_type)
     }
 
@@ -301,6 +316,16 @@ impl PlannedTensor {
             Encoding::Computed { what, .. } => what,
         }
     }
+}
+
+/// Output rows `h·out_rows + c` are column `c` of source rows `h·src_stride + src_offset ..
+/// + src_rows`: each head's block transposed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeadTranspose {
+    pub out_rows: usize,
+    pub src_rows: usize,
+    pub src_stride: usize,
+    pub src_offset: usize,
 }
 
 /// The whole conversion, decided up front.

@@ -41,7 +41,9 @@ impl<'a> Source<'a> {
             _ => SourceView::new(model, t)?,
         };
         let lora = match (&t.delta, adapter) {
-            (Some(d), Some(store)) => Some(lora::LoraFactors::new(store, d, &t.shape).ok_or_else(|| missing(&d.a))?),
+            (Some(d), Some(store)) => {
+                Some(lora::LoraFactors::new(store, d, t.src_shape()).ok_or_else(|| missing(&d.a))?)
+            }
             _ => None,
         };
         Ok(Source { base, lora })
@@ -68,15 +70,16 @@ impl<'a> SourceView<'a> {
         };
         Ok(match &t.source {
             Encoding::Dense { tensor, dtype } | Encoding::Adapter { tensor, dtype } => {
-                SourceView::Dense { dtype: *dtype, data: get(tensor)?.data, row_len: t.row_len() }
+                let row_len = t.src_shape().last().copied().unwrap_or(1);
+                SourceView::Dense { dtype: *dtype, data: get(tensor)?.data, row_len }
             }
             Encoding::Quantized { weight, scales, biases, global_scale, params, scale_float } => {
-                let rows = t.rows();
-                let rows_per_expert =
-                    if t.shape.len() >= 3 { t.shape[1..t.shape.len() - 1].iter().product() } else { rows };
+                let shape = t.src_shape();
+                let rows = shape[..shape.len() - 1].iter().product();
+                let rows_per_expert = if shape.len() >= 3 { shape[1..shape.len() - 1].iter().product() } else { rows };
                 SourceView::Quantized(QuantData {
                     params: *params,
-                    in_dim: t.row_len(),
+                    in_dim: shape.last().copied().unwrap_or(1),
                     rows,
                     rows_per_expert,
                     weight: get(weight)?.data,
@@ -290,6 +293,33 @@ pub fn permute_rope_rows<T: Copy>(data: &mut [T], row_len: usize, group: usize) 
     }
 }
 
+/// Output rows `first..` of `t` into `out`, through `read(source row, buffer)` (which fills
+/// whole source rows from there): contiguous, gathered by `row_order`, or transposed per head.
+fn read_rows(t: &PlannedTensor, first: usize, out: &mut [f32], mut read: impl FnMut(usize, &mut [f32])) {
+    let row_len = t.row_len();
+    match (&t.row_order, &t.head_transpose) {
+        (Some(order), _) => {
+            for (i, row) in out.chunks_exact_mut(row_len).enumerate() {
+                read(order[first + i] as usize, row);
+            }
+        }
+        (None, Some(h)) => {
+            // Whole heads per chunk (rows_per_chunk): source block [src_rows × out_rows].
+            let mut block = vec![0.0f32; h.src_rows * h.out_rows];
+            for (i, head_out) in out.chunks_exact_mut(h.out_rows * row_len).enumerate() {
+                let head = first / h.out_rows + i;
+                read(head * h.src_stride + h.src_offset, &mut block);
+                for (c, row) in head_out.chunks_exact_mut(row_len).enumerate() {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = block[j * h.out_rows + c];
+                    }
+                }
+            }
+        }
+        (None, None) => read(first, out),
+    }
+}
+
 /// Within each row of `row_len`, column `j` becomes the old column `order[j]`.
 pub fn gather_columns(data: &mut [f32], row_len: usize, order: &[u32]) {
     let mut tmp = vec![0.0f32; row_len];
@@ -343,14 +373,7 @@ fn compute_chunk(
 ) -> (Vec<u8>, u64, Option<Survival>) {
     let row_len = t.row_len();
     f.resize(n * row_len, 0.0);
-    match &t.row_order {
-        None => src.base.rows_f32(first, f),
-        Some(order) => {
-            for (i, row) in f.chunks_exact_mut(row_len).enumerate() {
-                src.base.rows_f32(order[first + i] as usize, row);
-            }
-        }
-    }
+    read_rows(t, first, f, |src_row, out| src.base.rows_f32(src_row, out));
     if t.plus_one {
         add_one(f);
     }
@@ -360,14 +383,7 @@ fn compute_chunk(
     }
     let survival = src.lora.as_ref().map(|l| {
         delta.resize(f.len(), 0.0);
-        match &t.row_order {
-            None => l.delta_rows(first, delta),
-            Some(order) => {
-                for (i, row) in delta.chunks_exact_mut(row_len).enumerate() {
-                    l.delta_rows(order[first + i] as usize, row);
-                }
-            }
-        }
+        read_rows(t, first, delta, |src_row, out| l.delta_rows(src_row, out));
         let stride = survival_stride(t.rows());
         let sampled: Vec<usize> = (0..n).filter(|i| (first + i).is_multiple_of(stride)).collect();
         let rows_of = |x: &[f32]| -> Vec<f32> {

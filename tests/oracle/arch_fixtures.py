@@ -24,7 +24,7 @@ from mlx.utils import tree_flatten, tree_unflatten
 from fixtures import TRAIN_TEXT, train_adapter
 
 ARCHS = ["llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "olmo2", "granite", "gemma2", "gemma3_text",
-         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4", "qwen3_next", "qwen3_5", "qwen3_5_moe"]
+         "smollm3", "ernie4_5", "phi3", "gemma4_text", "gemma4_moe", "qwen2_moe", "deepseek_v3", "kimi_k2", "glm4_moe", "llama4", "qwen3_next", "qwen3_5", "qwen3_5_moe", "deepseek_v2"]
 
 # llama.cpp's CPU GELU goes through an F16 table, so Gemma (GELU-tanh MLPs) matches MLX
 # less closely than SwiGLU models; llama.cpp's own converter lands at the same distance.
@@ -473,12 +473,33 @@ SPECS.update({
         family="qwen", pad_to=None, seed=123, wrapper="qwen3_5_moe",
         adapter=dict(keys=None, rank=4, num_layers=-1),
     ),
+    # DeepSeek V2-style: MLA with kv_b_proj whole (quantized 4-bit and adapted), q low-rank
+    # pair, layer 0 dense, 8 experts top-2 with a softmax router (greedy, scaled by 2), two
+    # shared experts, yarn ×40 with mscale 0.707 as V2-Lite.
+    "deepseek_v2": dict(
+        config=dict(architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2", hidden_size=256,
+                    intermediate_size=512, moe_intermediate_size=128, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=4, n_shared_experts=2, n_routed_experts=8,
+                    routed_scaling_factor=2.0, kv_lora_rank=128, q_lora_rank=128, qk_rope_head_dim=32,
+                    v_head_dim=64, qk_nope_head_dim=64, topk_method="greedy", n_group=1, topk_group=1,
+                    num_experts_per_tok=2, moe_layer_freq=1, first_k_dense_replace=1,
+                    max_position_embeddings=163840, rms_norm_eps=1e-6, rope_theta=10000.0,
+                    rope_scaling={"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 0.707,
+                                  "mscale_all_dim": 0.707, "original_max_position_embeddings": 4096,
+                                  "type": "yarn"},
+                    attention_bias=False, tie_word_embeddings=False, hidden_act="silu", use_cache=True),
+        quant=[("kv_b_proj", _q(4, 64)), ("self_attn", _q(8, 64)), ("switch_mlp", _q(4, 32, "mxfp4")),
+               ("shared_experts", _q(6, 64)), ("mlp", _q(5, 64)), ("embed_tokens", _q(6, 64)),
+               ("lm_head", _q(8, 64))],
+        family="llama3", pad_to=None, seed=124,
+        adapter=dict(keys=None, rank=4, num_layers=-1),
+    ),
 })
 
 GGUF_ARCH = {"llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
              "qwen3_moe": "qwen3moe", "olmo2": "olmo2", "granite": "granite", "gemma2": "gemma2",
              "gemma3_text": "gemma3", "smollm3": "smollm3", "ernie4_5": "ernie4_5",
-             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4", "qwen3_next": "qwen3next", "qwen3_5": "qwen35", "qwen3_5_moe": "qwen35moe"}
+             "phi3": "phi3", "gemma4_text": "gemma4", "gemma4_moe": "gemma4", "qwen2_moe": "qwen2moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2", "glm4_moe": "glm4moe", "llama4": "llama4", "qwen3_next": "qwen3next", "qwen3_5": "qwen35", "qwen3_5_moe": "qwen35moe", "deepseek_v2": "deepseek2"}
 TOKENIZER_PRE = {"llama3": "llama-bpe", "qwen": "qwen2", "gemma4": "gemma4"}
 
 

@@ -133,6 +133,8 @@ def test_fixture_loads_in_mlx_lm(builds, arch):
         assert "model.layers.0.feed_forward.gate_proj.weight" in w and "model.layers.1.feed_forward.experts.gate_proj.scales" in w
     elif arch == "glm4_moe":
         assert w[L + "mlp.gate.e_score_correction_bias"].shape == (8,) and "model.layers.0.mlp.up_proj.weight" in w
+    elif arch == "deepseek_v2":
+        assert w[L + "self_attn.kv_b_proj.scales"].shape[0] == 4 * (64 + 64)
     elif arch == "kimi_k2":
         assert L + "self_attn.q_proj.weight" in w and L + "self_attn.q_a_proj.weight" not in w
     elif arch == "deepseek_v3":
@@ -394,7 +396,7 @@ def expected_tensors(arch):
 
 
 GEMMA4 = ["gemma4_text", "gemma4_moe"]
-MLA = ["deepseek_v3", "kimi_k2"]
+MLA = ["deepseek_v3", "kimi_k2", "deepseek_v2"]
 
 
 @pytest.mark.parametrize("arch", [a for a in ARCHS if a not in GEMMA4 + MLA + ["glm4_moe", "llama4", "qwen3_next", "qwen3_5", "qwen3_5_moe"]])
@@ -499,11 +501,12 @@ def _with_config(src, dst, **changes):
 
     shutil.copytree(src, dst)
     cfg = json.loads((dst / "config.json").read_text())
+    text = cfg.get("text_config", cfg)  # a multimodal wrapper's language model settings
     for k, v in changes.items():
         if v is None:
-            cfg.pop(k, None)
+            text.pop(k, None)
         else:
-            cfg[k] = v
+            text[k] = v
     (dst / "config.json").write_text(json.dumps(cfg))
     return dst
 
@@ -526,6 +529,10 @@ def _with_config(src, dst, **changes):
     ("gemma4_text", dict(rope_parameters={"full_attention": {"rope_type": "yarn", "factor": 2.0}}),
      ["rope_parameters.full_attention.rope_type", "yarn"]),
     ("gemma4_text", dict(vocab_size_per_layer_input=100), ["vocab_size_per_layer_input"]),
+    ("deepseek_v2", dict(topk_method="group_limited_greedy", n_group=4, topk_group=2), ["topk_method"]),
+    ("deepseek_v3", dict(n_shared_experts=None), ["n_shared_experts"]),
+    ("llama4", dict(attention_chunk_size=4096), ["attention_chunk_size"]),
+    ("qwen3_next", dict(norm_topk_prob=False), ["norm_topk_prob"]),
 ])
 def test_configs_llama_cpp_cannot_run_are_refused(mlx2gguf, builds, tmp_path, arch, changes, needles):
     d = _with_config(builds.model(arch), tmp_path / "m", **changes)
@@ -582,7 +589,7 @@ REQUIRED_TENSOR = {"llama": "blk.1.ffn_norm.weight", "mistral": "blk.1.attn_v.we
                    "smollm3": "blk.3.attn_q.weight", "ernie4_5": "blk.1.ffn_down.weight",
                    "phi3": "blk.0.attn_output.weight", "gemma4_text": "blk.1.attn_k_norm.weight",
                    "gemma4_moe": "blk.1.post_attention_norm.weight", "qwen2_moe": "blk.1.ffn_gate_inp_shexp.weight",
-                   "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight",
+                   "deepseek_v3": "blk.2.attn_kv_a_norm.weight", "kimi_k2": "blk.0.attn_k_b.weight", "deepseek_v2": "blk.1.attn_v_b.weight",
                    "glm4_moe": "blk.1.post_attention_norm.weight", "llama4": "blk.1.ffn_up_shexp.weight",
                    "qwen3_next": "blk.2.ssm_a", "qwen3_5": "blk.0.attn_gate.weight",
                    "qwen3_5_moe": "blk.2.ssm_beta.weight"}
@@ -832,10 +839,12 @@ def test_deepseek_metadata(mlx2gguf, builds):
         rope, nope, v, kv = c["qk_rope_head_dim"], c["qk_nope_head_dim"], c["v_head_dim"], c["kv_lora_rank"]
         want = {"attention.head_count_kv": 1, "attention.kv_lora_rank": kv, "attention.key_length": kv + rope,
                 "attention.value_length": kv, "attention.key_length_mla": nope + rope,
-                "attention.value_length_mla": v, "rope.dimension_count": rope, "expert_gating_func": 2,
+                "attention.value_length_mla": v, "rope.dimension_count": rope,
                 "leading_dense_block_count": c["first_k_dense_replace"], "expert_count": c["n_routed_experts"],
                 "expert_shared_count": c["n_shared_experts"], "expert_feed_forward_length": 128,
-                "expert_weights_norm": True, "vocab_size": builds.meta(arch)["rows"]}
+                "vocab_size": builds.meta(arch)["rows"]}
+        v2 = arch == "deepseek_v2"  # softmax router, no correction bias, no renormalisation
+        want.update({"expert_gating_func": 1 if v2 else 2, "expert_weights_norm": None if v2 else True})
         for k, val in want.items():
             assert field(r, g + k) == val, (arch, k, field(r, g + k))
         assert field(r, g + "expert_weights_scale") == pytest.approx(c.get("routed_scaling_factor", 1.0))
@@ -847,11 +856,15 @@ def test_deepseek_metadata(mlx2gguf, builds):
         for i in range(c["num_hidden_layers"]):
             assert (f"blk.{i}.ffn_gate.weight" in t) == (i < dense) != (f"blk.{i}.ffn_gate_exps.weight" in t)
         moe = f"blk.{dense}."
-        assert list(t[moe + "exp_probs_b.bias"].shape) == [c["n_routed_experts"]]
+        assert v2 == (moe + "exp_probs_b.bias" not in t)
+        if not v2:
+            assert list(t[moe + "exp_probs_b.bias"].shape) == [c["n_routed_experts"]]
         assert list(t[moe + "ffn_up_shexp.weight"].shape) == [256, 128 * c["n_shared_experts"]]
         if c.get("rope_scaling"):
             assert field(r, g + "rope.scaling.type") == "yarn"
-            assert field(r, g + "rope.scaling.yarn_log_multiplier") == pytest.approx(0.1)
+            mscale_all_dim = c["rope_scaling"]["mscale_all_dim"]
+            assert field(r, g + "rope.scaling.yarn_log_multiplier") == pytest.approx(0.1 * mscale_all_dim)
+        if arch == "deepseek_v3":
             assert field(r, g + "expert_group_count") == 2 and field(r, g + "expert_group_used_count") == 1
 
 
@@ -946,3 +959,13 @@ def test_reordered_rows_are_copied_exactly(mlx2gguf, builds, tmp_path):
     assert got.tensor_type.name == "MXFP4"
     deq = dequantize(got.data, got.tensor_type).reshape(np.array(want.data).shape)
     np.testing.assert_array_equal(deq, np.array(want.data))
+
+
+def test_adapter_out_refuses_a_split_module(mlx2gguf, builds, tmp_path):
+    """A LoRA on DeepSeek V2's kv_b_proj becomes a part of two transposed/split tensors,
+    which llama.cpp's run-time LoRA cannot express: --adapter-out says so (fusing works)."""
+    out, lora = tmp_path / "base.gguf", tmp_path / "lora.gguf"
+    p = run(mlx2gguf, "convert", builds.model("deepseek_v2"), "--adapter", builds.adapter("deepseek_v2"),
+            "--adapter-out", lora, "-o", out, check=False)
+    assert p.returncode != 0 and "attn_k_b" in p.stderr and "fuse" in p.stderr, p.stderr
+    assert not out.exists() and not lora.exists()
