@@ -24,11 +24,15 @@ pub enum FileType {
     Q5KS,
     Q5KM,
     Q6K,
+    Q2K,
+    Q3KS,
+    Q3KM,
+    Q3KL,
 }
 
 impl FileType {
     /// (name, file type) for `--outtype`, lower case.
-    pub const ALL: [(&'static str, FileType); 14] = [
+    pub const ALL: [(&'static str, FileType); 18] = [
         ("f32", FileType::F32),
         ("f16", FileType::F16),
         ("bf16", FileType::Bf16),
@@ -43,6 +47,10 @@ impl FileType {
         ("q5_k_s", FileType::Q5KS),
         ("q5_k_m", FileType::Q5KM),
         ("q6_k", FileType::Q6K),
+        ("q2_k", FileType::Q2K),
+        ("q3_k_s", FileType::Q3KS),
+        ("q3_k_m", FileType::Q3KM),
+        ("q3_k_l", FileType::Q3KL),
     ];
 
     pub fn parse(s: &str) -> Option<FileType> {
@@ -52,6 +60,7 @@ impl FileType {
             "mxfp4" => "mxfp4_moe".to_string(),
             "q4_k" => "q4_k_m".to_string(),
             "q5_k" => "q5_k_m".to_string(),
+            "q3_k" => "q3_k_m".to_string(),
             _ => l,
         };
         Self::ALL.iter().find(|(n, _)| *n == l).map(|(_, f)| *f).filter(|f| f.default_type().can_encode())
@@ -76,6 +85,8 @@ impl FileType {
             FileType::Q4KS | FileType::Q4KM => GgmlType::Q4K,
             FileType::Q5KS | FileType::Q5KM => GgmlType::Q5K,
             FileType::Q6K => GgmlType::Q6K,
+            FileType::Q2K => GgmlType::Q2K,
+            FileType::Q3KS | FileType::Q3KM | FileType::Q3KL => GgmlType::Q3K,
         }
     }
 
@@ -96,6 +107,10 @@ impl FileType {
             FileType::Q5KS => 16,
             FileType::Q5KM => 17,
             FileType::Q6K => 18,
+            FileType::Q2K => 10,
+            FileType::Q3KS => 11,
+            FileType::Q3KM => 12,
+            FileType::Q3KL => 13,
         }
     }
 }
@@ -148,6 +163,8 @@ fn category(name: &str) -> Category {
 pub struct ModelShape {
     pub n_layer: usize,
     pub n_expert: usize,
+    /// `n_head / n_head_kv` of layer 0 (`hparams.n_gqa()`).
+    pub n_gqa: usize,
 }
 
 /// `--tensor-type REGEX=TYPE` overrides and `--pure`, as llama-quantize's options.
@@ -226,9 +243,8 @@ struct State {
 }
 
 impl State {
-    /// `llama_tensor_get_type_impl` for the file types above (its IQ, Q2_K and Q3_K
-    /// branches do not apply to them; the 70B attn_v bump needs a model-size label this
-    /// tool does not compute).
+    /// `llama_tensor_get_type_impl` for the file types above (its IQ branches do not apply
+    /// to them; the 70B attn_v bump needs a model-size label this tool does not compute).
     fn tensor_type(&mut self, default: GgmlType, t: &PlannedTensor) -> GgmlType {
         use FileType::*;
         let (ftype, n_expert) = (self.ftype, self.shape.n_expert);
@@ -251,7 +267,14 @@ impl State {
         match cat {
             Category::TokenEmbd => {}
             c if is_attn_v(c) => {
-                if matches!(ftype, Q4KM | Q5KM) && use_more_bits(self.i_attention_wv, self.n_attention_wv) {
+                let gqa4 = self.shape.n_gqa >= 4;
+                if ftype == Q2K {
+                    ty = if gqa4 { GgmlType::Q4K } else { GgmlType::Q3K };
+                } else if ftype == Q3KM {
+                    ty = if self.i_attention_wv < 2 { GgmlType::Q5K } else { GgmlType::Q4K };
+                } else if ftype == Q3KL {
+                    ty = GgmlType::Q5K;
+                } else if matches!(ftype, Q4KM | Q5KM) && use_more_bits(self.i_attention_wv, self.n_attention_wv) {
                     ty = GgmlType::Q6K;
                 } else if ftype == Q4KS && self.i_attention_wv < 4 {
                     ty = GgmlType::Q5K;
@@ -269,14 +292,33 @@ impl State {
                 } else {
                     (self.i_ffn_down, self.shape.n_layer)
                 };
-                if matches!(ftype, Q4KM | Q5KM) && use_more_bits(i_layer, n_layer) {
+                if ftype == Q2K {
+                    ty = GgmlType::Q3K;
+                } else if ftype == Q3KM {
+                    // (Falcon's Q3_K branch does not apply: no Falcon here.)
+                    ty = if i_layer < n_layer / 16 { GgmlType::Q5K } else { GgmlType::Q4K };
+                } else if ftype == Q3KL {
+                    ty = GgmlType::Q5K;
+                } else if matches!(ftype, Q4KM | Q5KM) && use_more_bits(i_layer, n_layer) {
                     ty = GgmlType::Q6K;
                 } else if ftype == Q4KS && i_layer < n_layer / 8 {
                     ty = GgmlType::Q5K;
                 }
                 self.i_ffn_down += 1;
             }
-            Category::AttnOutput if n_expert == 8 && matches!(ftype, Q4KS | Q4KM) => ty = GgmlType::Q5K,
+            Category::AttnOutput if n_expert == 8 => {
+                if matches!(ftype, Q2K | Q3KS | Q3KM | Q4KS | Q4KM) {
+                    ty = GgmlType::Q5K;
+                }
+            }
+            Category::AttnOutput => {
+                ty = match ftype {
+                    Q2K => GgmlType::Q3K,
+                    Q3KM => GgmlType::Q4K,
+                    Q3KL => GgmlType::Q5K,
+                    _ => ty,
+                }
+            }
             // attn_qkv is attn_v-like and handled above: llama.cpp's own attn_qkv branch
             // comes later in its chain and is never reached.
             _ => {}
@@ -332,7 +374,7 @@ mod tests {
 
     fn types(ft: FileType, ts: &[PlannedTensor], n: usize, pure: bool) -> Vec<(String, GgmlType)> {
         let ov = TypeOverrides { patterns: Vec::new(), pure };
-        let shape = ModelShape { n_layer: n, n_expert: 0 };
+        let shape = ModelShape { n_layer: n, n_expert: 0, n_gqa: 1 };
         ts.iter().map(|t| t.name.clone()).zip(mixture(ft, ts, shape, &ov)).collect()
     }
 

@@ -22,8 +22,9 @@ pub(crate) fn nearest_int(f: f32) -> i32 {
     (val.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
-/// ggml `make_qkx2_quants` with `use_mad = false`: an asymmetric quantization of `x` to
-/// levels 0..=nmax, searching `nstep + 1` candidate scales by weighted least squares.
+/// ggml `make_qkx2_quants`: an asymmetric quantization of `x` to levels 0..=nmax, searching
+/// `nstep + 1` candidate scales by weighted least squares, judged by the weighted squared
+/// error (or, `use_mad`, absolute error: Q2_K).
 /// Writes the levels to `l` and returns `(scale, the_min)`, where `the_min` is the positive
 /// magnitude of the (non-positive) offset: x ≈ scale·l − the_min.
 pub(crate) fn make_qkx2_quants(
@@ -34,6 +35,7 @@ pub(crate) fn make_qkx2_quants(
     rmin: f32,
     rdelta: f32,
     nstep: i32,
+    use_mad: bool,
 ) -> (f32, f32) {
     let n = x.len();
     let mut min = x[0];
@@ -64,7 +66,10 @@ pub(crate) fn make_qkx2_quants(
     for ((li, &v), &w) in l.iter_mut().zip(x).zip(weights) {
         *li = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
         let diff = scale * *li as f32 + min - v;
-        best_error += w * (diff * diff);
+        best_error += w * if use_mad { diff.abs() } else { diff * diff };
+    }
+    if nstep < 1 {
+        return (scale, -min);
     }
     let mut laux = [0u8; 32];
     let laux = &mut laux[..n];
@@ -90,7 +95,7 @@ pub(crate) fn make_qkx2_quants(
             let mut cur_error = 0.0f32;
             for ((&la, &v), &w) in laux.iter().zip(x).zip(weights) {
                 let diff = this_scale * la as f32 + this_min - v;
-                cur_error += w * (diff * diff);
+                cur_error += w * if use_mad { diff.abs() } else { diff * diff };
             }
             if cur_error < best_error {
                 l[..n].copy_from_slice(laux);
@@ -203,7 +208,8 @@ pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &
         for (w, &v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep);
+        (scales[j], mins[j]) =
+            make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep, false);
     }
     (scales, mins)
 }
@@ -281,10 +287,10 @@ mod tests {
         let w = [1.0f32; 32];
         let mut l = [7u8; 32];
         // min is clamped to 0, so a positive constant group is not "max == min".
-        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20);
+        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20, false);
         assert!(scale > 0.0 && m == 0.0);
         let x = [-0.5f32; 32];
-        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20);
+        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20, false);
         assert_eq!((scale, m), (0.0, 0.5));
         assert_eq!(l, [0; 32]);
     }

@@ -242,7 +242,7 @@ def test_f32_parity_with_adapter(mlx2gguf, builds, arch):
     assert (got.argmax(-1) == ref.argmax(-1)).all()
 
 
-@pytest.mark.parametrize("outtype", ["q8_0", "q4_k_m"])
+@pytest.mark.parametrize("outtype", ["q8_0", "q4_k_m", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l"])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_quantized_output_matches_llama_quantize(mlx2gguf, builds, tmp_path, arch, outtype):
     """Our Q8_0 / Q4_K_M file (adapter fused) = llama_model_quantize applied to our F32 file:

@@ -31,6 +31,8 @@ TYPES = {
     "q4_K": (GGMLQuantizationType.Q4_K, False),
     "q5_K": (GGMLQuantizationType.Q5_K, False),
     "q6_K": (GGMLQuantizationType.Q6_K, False),
+    "q2_K": (GGMLQuantizationType.Q2_K, False),
+    "q3_K": (GGMLQuantizationType.Q3_K, False),
 }
 
 
