@@ -22,21 +22,23 @@ pub(crate) fn nearest_int(f: f32) -> i32 {
     (val.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
+/// `make_qkx2_quants`' scale search: `nstep + 1` candidates from `rmin` in steps of
+/// `rdelta` (added to nmax), judged by squared or (`use_mad`) absolute error.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Search {
+    pub rmin: f32,
+    pub rdelta: f32,
+    pub nstep: i32,
+    pub use_mad: bool,
+}
+
 /// ggml `make_qkx2_quants`: an asymmetric quantization of `x` to levels 0..=nmax, searching
 /// `nstep + 1` candidate scales by weighted least squares, judged by the weighted squared
 /// error (or, `use_mad`, absolute error: Q2_K).
 /// Writes the levels to `l` and returns `(scale, the_min)`, where `the_min` is the positive
 /// magnitude of the (non-positive) offset: x ≈ scale·l − the_min.
-pub(crate) fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
+pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u8], search: Search) -> (f32, f32) {
+    let Search { rmin, rdelta, nstep, use_mad } = search;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -208,8 +210,13 @@ pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &
         for (w, &v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        (scales[j], mins[j]) =
-            make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep, false);
+        (scales[j], mins[j]) = make_qkx2_quants(
+            nmax,
+            xs,
+            &weights,
+            &mut l[32 * j..32 * j + 32],
+            Search { rmin, rdelta: 0.1, nstep, use_mad: false },
+        );
     }
     (scales, mins)
 }
@@ -287,10 +294,12 @@ mod tests {
         let w = [1.0f32; 32];
         let mut l = [7u8; 32];
         // min is clamped to 0, so a positive constant group is not "max == min".
-        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20, false);
+        let (scale, m) =
+            make_qkx2_quants(15, &x, &w, &mut l, Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false });
         assert!(scale > 0.0 && m == 0.0);
         let x = [-0.5f32; 32];
-        let (scale, m) = make_qkx2_quants(15, &x, &w, &mut l, -1.0, 0.1, 20, false);
+        let (scale, m) =
+            make_qkx2_quants(15, &x, &w, &mut l, Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false });
         assert_eq!((scale, m), (0.0, 0.5));
         assert_eq!(l, [0; 32]);
     }

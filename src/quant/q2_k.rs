@@ -7,13 +7,16 @@
 //! where d·sc ≠ 0. Per 128-element chunk, qs[l] holds q[l], q[l+32], q[l+64], q[l+96] at
 //! bits 0, 2, 4, 6.
 
-use super::kquant::{fp16_at, fp16_bytes, make_qkx2_quants, nearest_int, QK_K};
+use super::kquant::{fp16_at, fp16_bytes, make_qkx2_quants, nearest_int, Search, QK_K};
 
 pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 84;
 
 pub const INFO: super::TypeInfo = super::TypeInfo::known(10, "q2_K", BLOCK, BYTES).codec(encode, decode);
 const _: () = assert!(BYTES == BLOCK / 16 + BLOCK / 4 + 4);
+
+/// Q2_K's scale search: rmin −0.5, rdelta 0.1, 15 steps, absolute error.
+const MAD_SEARCH: Search = Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let mut l = [0u8; 256];
@@ -22,7 +25,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     for j in 0..16 {
         let xs = &x[16 * j..16 * j + 16];
         let weights: Vec<f32> = xs.iter().map(|v| v.abs()).collect();
-        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], -0.5, 0.1, 15, true);
+        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], MAD_SEARCH);
         max_scale = if scales[j] > max_scale { scales[j] } else { max_scale };
         max_min = if mins[j] > max_min { mins[j] } else { max_min };
     }
