@@ -28,11 +28,13 @@ pub enum FileType {
     Q3KS,
     Q3KM,
     Q3KL,
+    Iq4Nl,
+    Iq4Xs,
 }
 
 impl FileType {
     /// (name, file type) for `--outtype`, lower case.
-    pub const ALL: [(&'static str, FileType); 18] = [
+    pub const ALL: [(&'static str, FileType); 20] = [
         ("f32", FileType::F32),
         ("f16", FileType::F16),
         ("bf16", FileType::Bf16),
@@ -51,6 +53,8 @@ impl FileType {
         ("q3_k_s", FileType::Q3KS),
         ("q3_k_m", FileType::Q3KM),
         ("q3_k_l", FileType::Q3KL),
+        ("iq4_nl", FileType::Iq4Nl),
+        ("iq4_xs", FileType::Iq4Xs),
     ];
 
     pub fn parse(s: &str) -> Option<FileType> {
@@ -87,6 +91,8 @@ impl FileType {
             FileType::Q6K => GgmlType::Q6K,
             FileType::Q2K => GgmlType::Q2K,
             FileType::Q3KS | FileType::Q3KM | FileType::Q3KL => GgmlType::Q3K,
+            FileType::Iq4Nl => GgmlType::Iq4Nl,
+            FileType::Iq4Xs => GgmlType::Iq4Xs,
         }
     }
 
@@ -111,6 +117,8 @@ impl FileType {
             FileType::Q3KS => 11,
             FileType::Q3KM => 12,
             FileType::Q3KL => 13,
+            FileType::Iq4Nl => 25,
+            FileType::Iq4Xs => 30,
         }
     }
 }
@@ -272,7 +280,7 @@ impl State {
                     ty = if gqa4 { GgmlType::Q4K } else { GgmlType::Q3K };
                 } else if ftype == Q3KM {
                     ty = if self.i_attention_wv < 2 { GgmlType::Q5K } else { GgmlType::Q4K };
-                } else if ftype == Q3KL {
+                } else if ftype == Q3KL || (matches!(ftype, Iq4Nl | Iq4Xs) && gqa4) {
                     ty = GgmlType::Q5K;
                 } else if matches!(ftype, Q4KM | Q5KM) && use_more_bits(self.i_attention_wv, self.n_attention_wv) {
                     ty = GgmlType::Q6K;
@@ -299,7 +307,12 @@ impl State {
                     ty = if i_layer < n_layer / 16 { GgmlType::Q5K } else { GgmlType::Q4K };
                 } else if ftype == Q3KL {
                     ty = GgmlType::Q5K;
-                } else if matches!(ftype, Q4KM | Q5KM) && use_more_bits(i_layer, n_layer) {
+                } else if ftype == Q4KM && use_more_bits(i_layer, n_layer) {
+                    ty = GgmlType::Q6K;
+                } else if i_layer < n_layer / 8 && matches!(ftype, Iq4Nl | Iq4Xs) {
+                    // (llama.cpp skips this with an importance matrix.)
+                    ty = GgmlType::Q5K;
+                } else if ftype == Q5KM && use_more_bits(i_layer, n_layer) {
                     ty = GgmlType::Q6K;
                 } else if ftype == Q4KS && i_layer < n_layer / 8 {
                     ty = GgmlType::Q5K;
@@ -307,7 +320,7 @@ impl State {
                 self.i_ffn_down += 1;
             }
             Category::AttnOutput if n_expert == 8 => {
-                if matches!(ftype, Q2K | Q3KS | Q3KM | Q4KS | Q4KM) {
+                if matches!(ftype, Q2K | Q3KS | Q3KM | Q4KS | Q4KM | Iq4Nl | Iq4Xs) {
                     ty = GgmlType::Q5K;
                 }
             }
@@ -334,6 +347,7 @@ pub fn fallback(ncols: u64, target: GgmlType) -> GgmlType {
     }
     let t = match target {
         GgmlType::Q2K | GgmlType::Q3K => GgmlType::Q4_0,
+        GgmlType::Iq4Xs => GgmlType::Iq4Nl,
         GgmlType::Q4K => GgmlType::Q5_0,
         GgmlType::Q5K => GgmlType::Q5_1,
         GgmlType::Q6K => GgmlType::Q8_0,

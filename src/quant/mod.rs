@@ -6,6 +6,8 @@
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+pub mod iq4_nl;
+pub mod iq4_xs;
 mod kquant;
 pub mod mxfp4;
 pub mod nvfp4;
@@ -81,7 +83,7 @@ ggml_types! {
     Q5K = q5_k::INFO;
     Q6K = q6_k::INFO;
     Q8K = TypeInfo::known(15, "q8_K", 256, 292);
-    Iq4Nl = TypeInfo::known(20, "iq4_nl", 32, 18);
+    Iq4Nl = iq4_nl::INFO;
     Bf16 = bf16::INFO;
     Mxfp4 = mxfp4::INFO;
     Nvfp4 = nvfp4::INFO;
@@ -91,7 +93,7 @@ ggml_types! {
     Iq1S = TypeInfo::known(19, "iq1_s", 256, 50);
     Iq3S = TypeInfo::known(21, "iq3_s", 256, 110);
     Iq2S = TypeInfo::known(22, "iq2_s", 256, 82);
-    Iq4Xs = TypeInfo::known(23, "iq4_xs", 256, 136);
+    Iq4Xs = iq4_xs::INFO;
     I8 = TypeInfo::known(24, "i8", 1, 1);
     I16 = TypeInfo::known(25, "i16", 1, 2);
     I32 = TypeInfo::known(26, "i32", 1, 4);

@@ -63,4 +63,4 @@ def llama_quantize(src, dst, ftype):
 
 LLAMA_FTYPE = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q4_k_m": 15,
                "q5_k_s": 16, "q5_k_m": 17, "q6_k": 18, "q4_k_s": 14, "bf16": 32, "mxfp4_moe": 38,
-               "q2_k": 10, "q3_k_s": 11, "q3_k_m": 12, "q3_k_l": 13}
+               "q2_k": 10, "q3_k_s": 11, "q3_k_m": 12, "q3_k_l": 13, "iq4_nl": 25, "iq4_xs": 30}

@@ -56,7 +56,13 @@ TYPES = {
     "q6_K": ("q6_K", 256, 210),
     "q2_K": ("q2_K", 256, 84),
     "q3_K": ("q3_K", 256, 110),
+    "iq4_nl": ("iq4_nl", 32, 18),
+    "iq4_xs": ("iq4_xs", 256, 136),
 }
+
+# Types whose `quantize_row_*_ref` is not what llama-quantize writes: for these the oracle is
+# `quantize_<t>(src, dst, nrow, n_per_row, NULL)`, the function llama-quantize calls.
+ROW_QUANTIZERS = {"iq4_nl", "iq4_xs"}
 
 
 def llama_cpp_source() -> Path:
@@ -108,16 +114,24 @@ def lib() -> ctypes.CDLL:
                 f = getattr(_lib, name)
                 f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
                 f.restype = None
+            f = getattr(_lib, f"quantize_{fn}", None)
+            if f is not None:
+                f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+                f.restype = ctypes.c_size_t
     return _lib
 
 
-def quantize(x: np.ndarray, type_name: str) -> bytes:
-    """`quantize_row_<t>_ref` over the whole (flattened) f32 array: the raw blocks."""
+def quantize(x: np.ndarray, type_name: str, n_per_row: int = 256) -> bytes:
+    """`quantize_row_<t>_ref` over the whole (flattened) f32 array, or for ROW_QUANTIZERS
+    `quantize_<t>` over rows of `n_per_row` without an importance matrix: the raw blocks."""
     fn, bs, nbytes = TYPES[type_name]
     x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     assert x.size % bs == 0, f"{x.size} is not a multiple of {bs}"
     out = np.zeros(x.size // bs * nbytes, dtype=np.uint8)
-    getattr(lib(), f"quantize_row_{fn}_ref")(x.ctypes.data, out.ctypes.data, x.size)
+    if type_name in ROW_QUANTIZERS:
+        getattr(lib(), f"quantize_{fn}")(x.ctypes.data, out.ctypes.data, x.size // n_per_row, n_per_row, None)
+    else:
+        getattr(lib(), f"quantize_row_{fn}_ref")(x.ctypes.data, out.ctypes.data, x.size)
     return out.tobytes()
 
 

@@ -242,7 +242,7 @@ def test_f32_parity_with_adapter(mlx2gguf, builds, arch):
     assert (got.argmax(-1) == ref.argmax(-1)).all()
 
 
-@pytest.mark.parametrize("outtype", ["q8_0", "q4_k_m", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l"])
+@pytest.mark.parametrize("outtype", ["q8_0", "q4_k_m", "q2_k", "q3_k_s", "q3_k_m", "q3_k_l", "iq4_nl", "iq4_xs"])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_quantized_output_matches_llama_quantize(mlx2gguf, builds, tmp_path, arch, outtype):
     """Our Q8_0 / Q4_K_M file (adapter fused) = llama_model_quantize applied to our F32 file:
@@ -568,8 +568,8 @@ def test_adapter_out_gives_fused_logits(mlx2gguf, builds, tmp_path, arch):
 
 
 def test_every_llama_quantize_type_is_read(mlx2gguf, builds, tmp_path):
-    """Files llama.cpp's quantizer writes in types this tool does not write yet (IQ4_XS,
-    IQ4_NL, Q3_K, Q2_K): inspect reads them and verify passes them."""
+    """Files llama.cpp's quantizer writes in the low-bit types (IQ4_XS, IQ4_NL, Q3_K, Q2_K):
+    inspect reads them and verify passes them."""
     f32 = builds.gguf(mlx2gguf, "llama", "f32")
     for name, ftype, ggml in [("iq4_xs", 30, "iq4_xs"), ("iq4_nl", 25, "iq4_nl"), ("q3_k_m", 12, "q3_K"),
                               ("q2_k", 10, "q2_K")]:

@@ -33,6 +33,8 @@ TYPES = {
     "q6_K": (GGMLQuantizationType.Q6_K, False),
     "q2_K": (GGMLQuantizationType.Q2_K, False),
     "q3_K": (GGMLQuantizationType.Q3_K, False),
+    "iq4_nl": (GGMLQuantizationType.IQ4_NL, False),
+    "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
 }
 
 

@@ -1,0 +1,170 @@
+//! GGML_TYPE_IQ4_NL: blocks of 32 as `{ f16 d; u8 qs[16]; }` (18 bytes): x ≈ d·v[q] with q a
+//! 4-bit index into the non-linear table `kvalues_iq4nl`. What llama-quantize writes is ggml's
+//! `quantize_iq4_nl` (not `quantize_row_iq4_nl_ref`, which searches no scales): per block,
+//! weights x² (or the importance matrix's), d from the largest |x| over the table's end, then
+//! 15 candidate scales `(t − 127)/max` for t in −7..7 by weighted least squares; the levels
+//! are the nearest table entries of x/d. The shared search is also IQ4_XS's.
+
+use super::kquant::{fp16_at, fp16_bytes, nearest_int, GROUP_MAX_EPS};
+
+pub const BLOCK: usize = 32;
+pub const BYTES: usize = 18;
+
+pub const INFO: super::TypeInfo = super::TypeInfo::known(20, "iq4_nl", BLOCK, BYTES).codec(encode, decode);
+
+/// `kvalues_iq4nl` (ggml-common.h).
+pub const VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/// How many scales around the first the search tries on each side (`ntry` of llama-quantize's path).
+const NTRY: i32 = 7;
+
+/// ggml `best_index_int8`: the index of the table entry nearest `x` (the upper on ties).
+pub(crate) fn best_index(x: f32) -> u8 {
+    let v = |i: usize| VALUES[i] as f32;
+    if x <= v(0) {
+        return 0;
+    }
+    if x >= v(15) {
+        return 15;
+    }
+    let (mut ml, mut mu) = (0usize, 15usize);
+    while mu - ml > 1 {
+        let mav = (ml + mu) / 2;
+        if x < v(mav) {
+            mu = mav;
+        } else {
+            ml = mav;
+        }
+    }
+    if x - v(mu - 1) < v(mu) - x {
+        (mu - 1) as u8
+    } else {
+        mu as u8
+    }
+}
+
+/// Weighted Σw·q·x and Σw·q² of the levels for inverse scale `id`.
+fn sums(id: f32, x: &[f32], w: &[f32]) -> (f32, f32) {
+    let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
+    for (&v, &wj) in x.iter().zip(w) {
+        let q = VALUES[best_index(id * v) as usize] as f32;
+        sumqx += wj * q * v;
+        sumq2 += wj * q * q;
+    }
+    (sumqx, sumq2)
+}
+
+/// One 32-block's scale (0 for an all-zero block), writing its first levels to `l`.
+fn block_scale(x: &[f32], w: &[f32], l: &mut [u8]) -> f32 {
+    let (mut amax, mut max) = (0.0f32, 0.0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax < GROUP_MAX_EPS {
+        return 0.0;
+    }
+    let d = -max / VALUES[0] as f32;
+    let id = 1.0 / d;
+    for (lj, &v) in l.iter_mut().zip(x) {
+        *lj = best_index(id * v);
+    }
+    let (sumqx, sumq2) = sums(id, x, w);
+    let mut d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
+    let mut best = d * sumqx;
+    for itry in -NTRY..=NTRY {
+        let id = (itry + VALUES[0] as i32) as f32 / max;
+        let (sumqx, sumq2) = sums(id, x, w);
+        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    d
+}
+
+/// The block weights: the importance matrix's, scaled by sqrt(σ² + x²) (σ² = 2·mean x² of
+/// the super-block), or x².
+pub(crate) fn weights(x: &[f32], super_x: &[f32], imatrix: Option<&[f32]>, out: &mut [f32]) {
+    match imatrix {
+        Some(qw) => {
+            let mut sigma2 = 0.0f32;
+            for &v in super_x {
+                sigma2 += v * v;
+            }
+            sigma2 *= 2.0 / super_x.len() as f32;
+            for ((o, &q), &v) in out.iter_mut().zip(qw).zip(x) {
+                *o = q * (sigma2 + v * v).sqrt();
+            }
+        }
+        None => out.iter_mut().zip(x).for_each(|(o, &v)| *o = v * v),
+    }
+}
+
+/// ggml `quantize_row_iq4_nl_impl` over a super-block of `x.len()` (32: IQ4_NL, 256:
+/// IQ4_XS). Returns d and the 6-bit sub-block scales (IQ4_XS); writes packed levels to `q4`.
+pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [u8]) -> (f32, [u8; 8]) {
+    let nb = x.len() / 32;
+    let mut l = [0u8; 256];
+    let mut scales = [0f32; 8];
+    let (mut max_scale, mut amax_scale) = (0.0f32, 0.0f32);
+    let mut w = [0f32; 32];
+    for ib in 0..nb {
+        let xb = &x[32 * ib..32 * ib + 32];
+        weights(xb, x, imatrix.map(|q| &q[32 * ib..32 * ib + 32]), &mut w);
+        scales[ib] = block_scale(xb, &w, &mut l[32 * ib..32 * ib + 32]);
+        if scales[ib].abs() > amax_scale {
+            amax_scale = scales[ib].abs();
+            max_scale = scales[ib];
+        }
+    }
+    let mut ls = [0u8; 8];
+    let dh;
+    if nb > 1 {
+        let d = -max_scale / 32.0;
+        dh = d;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        for ib in 0..nb {
+            let q = nearest_int(id * scales[ib]).clamp(-32, 31);
+            let dl = d * q as f32;
+            let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
+            for (lj, &v) in l[32 * ib..32 * ib + 32].iter_mut().zip(&x[32 * ib..32 * ib + 32]) {
+                *lj = best_index(idl * v);
+            }
+            ls[ib] = (q + 32) as u8;
+        }
+    } else {
+        dh = scales[0];
+        let id = if scales[0] != 0.0 { 1.0 / scales[0] } else { 0.0 };
+        for (lj, &v) in l.iter_mut().zip(x) {
+            *lj = best_index(id * v);
+        }
+    }
+    for i in 0..nb {
+        for j in 0..16 {
+            q4[16 * i + j] = l[32 * i + j] | (l[32 * i + 16 + j] << 4);
+        }
+    }
+    (dh, ls)
+}
+
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let (d, _) = quantize_superblock(x, None, &mut out[2..18]);
+    out[..2].copy_from_slice(&fp16_bytes(d));
+}
+
+pub fn encode(src: &[f32], out: &mut Vec<u8>) {
+    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+}
+
+/// ggml `dequantize_row_iq4_nl`: y = d·v[q].
+pub fn decode(src: &[u8], out: &mut Vec<f32>) {
+    for b in src.chunks_exact(BYTES) {
+        let d = fp16_at(&b[..2]);
+        let qs = &b[2..18];
+        out.extend(qs.iter().map(|&q| d * VALUES[(q & 0xF) as usize] as f32));
+        out.extend(qs.iter().map(|&q| d * VALUES[(q >> 4) as usize] as f32));
+    }
+}
