@@ -10,7 +10,8 @@ use super::kquant::{fp16_at, fp16_bytes, nearest_int, GROUP_MAX_EPS};
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 18;
 
-pub const INFO: super::TypeInfo = super::TypeInfo::known(20, "iq4_nl", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(20, "iq4_nl", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
 
 /// `kvalues_iq4nl` (ggml-common.h).
 pub const VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
@@ -151,7 +152,16 @@ pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [
 }
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    let (d, _) = quantize_superblock(x, None, &mut out[2..18]);
+    quantize_block_weighted_opt(x, None, out);
+}
+
+/// With an importance matrix (ggml `quantize_iq4_nl` given weights).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    quantize_block_weighted_opt(x, Some(qw), out);
+}
+
+fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+    let (d, _) = quantize_superblock(x, qw, &mut out[2..18]);
     out[..2].copy_from_slice(&fp16_bytes(d));
 }
 

@@ -10,11 +10,21 @@ use super::kquant::{fp16_at, fp16_bytes, QK_K};
 pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 136;
 
-pub const INFO: super::TypeInfo = super::TypeInfo::known(23, "iq4_xs", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(23, "iq4_xs", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
 const _: () = assert!(BYTES == 2 + 2 + BLOCK / 64 + BLOCK / 2);
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    let (d, ls) = quantize_superblock(x, None, &mut out[8..136]);
+    quantize_block_weighted_opt(x, None, out);
+}
+
+/// With an importance matrix (ggml `quantize_iq4_xs` given weights).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    quantize_block_weighted_opt(x, Some(qw), out);
+}
+
+fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+    let (d, ls) = quantize_superblock(x, qw, &mut out[8..136]);
     out[..2].copy_from_slice(&fp16_bytes(d));
     let mut scales_h = 0u16;
     out[4..8].fill(0);

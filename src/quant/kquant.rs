@@ -110,10 +110,10 @@ pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u
     (scale, -min)
 }
 
-/// ggml `make_qx_quants` with `rmse_type = 1` and no importance weights (Q6_K's only use):
-/// a symmetric quantization to levels −nmax..nmax−1, stored in `l` offset by nmax, weighted
-/// by x², trying 18 scales around nmax/max. Returns the scale (x ≈ scale·(l − nmax)).
-pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
+/// ggml `make_qx_quants` with `rmse_type = 1`: a symmetric quantization to levels
+/// −nmax..nmax−1, stored in `l` offset by nmax, weighted by `qw` (importance) or x², trying 18
+/// scales around nmax/max. Returns the scale (x ≈ scale·(l − nmax)).
+pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: Option<&[f32]>) -> f32 {
     let (mut max, mut amax) = (0.0f32, 0.0f32);
     for &v in x {
         let ax = v.abs();
@@ -131,9 +131,9 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
     // Σ w·x·l and Σ w·l², with w = x², summed in element order.
     let sums = |iscale: f32| {
         let (mut sumlx, mut suml2) = (0.0f32, 0.0f32);
-        for &v in x {
+        for (i, &v) in x.iter().enumerate() {
             let q = level(iscale, v) as f32;
-            let w = v * v;
+            let w = qw.map_or(v * v, |w| w[i]);
             sumlx += w * v * q;
             suml2 += w * q * q;
         }
@@ -158,6 +158,201 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
         }
     }
     scale
+}
+
+/// ggml `make_qkx3_quants` (the importance-weighted K-quants): as `make_qkx2_quants`, but a
+/// group with max ≤ min is all zero, and candidate levels are clamped before rounding.
+pub(crate) fn make_qkx3_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u8], search: Search) -> (f32, f32) {
+    let Search { rmin, rdelta, nstep, use_mad } = search;
+    let n = x.len();
+    let (mut min, mut max) = (x[0], x[0]);
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for (&v, &w) in x.iter().zip(weights).skip(1) {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+        sum_w += w;
+        sum_x += w * v;
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max <= min {
+        l[..n].fill(0);
+        return (0.0, -min);
+    }
+    let nmax_f = nmax as f32;
+    let err = |d: f32| if use_mad { d.abs() } else { d * d };
+    let iscale = nmax_f / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best = 0.0f32;
+    for ((li, &v), &w) in l.iter_mut().zip(x).zip(weights) {
+        *li = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
+        best += w * err(scale * *li as f32 + min - v);
+    }
+    if nstep < 1 {
+        return (scale, -min);
+    }
+    let mut laux = [0u8; 32];
+    let laux = &mut laux[..n];
+    for is in 0..=nstep {
+        let iscale = (rmin + rdelta * is as f32 + nmax_f) / (max - min);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
+        for ((la, &v), &w) in laux.iter_mut().zip(x).zip(weights) {
+            let t = iscale * (v - min);
+            let q = if t > 0.0 { nearest_int(t.min(nmax_f)) } else { 0 };
+            *la = q as u8;
+            let q = q as f32;
+            sum_l += w * q;
+            sum_l2 += w * q * q;
+            sum_xl += w * q * v;
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur = 0.0f32;
+            for ((&la, &v), &w) in laux.iter().zip(x).zip(weights) {
+                cur += w * err(this_scale * la as f32 + this_min - v);
+            }
+            if cur < best {
+                l[..n].copy_from_slice(laux);
+                best = cur;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// ggml `make_qp_quants`: non-negative `x` (sub-block scales or mins) to levels 0..=nmax,
+/// weighted by `qw`: 9 candidate scales by weighted squared error, then up to five passes of
+/// single-level changes. Returns the scale.
+pub(crate) fn make_qp_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: &[f32]) -> f32 {
+    let mut max = 0.0f32;
+    for &v in x {
+        max = if max > v { max } else { v };
+    }
+    if max < GROUP_MAX_EPS {
+        l[..x.len()].fill(0);
+        return 0.0;
+    }
+    let nmax_f = nmax as f32;
+    let mut iscale = nmax_f / max;
+    // C stores nearest_int's int into a uint8_t here (no clamp).
+    for (li, &v) in l.iter_mut().zip(x) {
+        *li = nearest_int(iscale * v) as u8;
+    }
+    let scale = 1.0 / iscale;
+    let mut best = 0.0f32;
+    for ((&li, &v), &w) in l.iter().zip(x).zip(qw) {
+        let diff = v - scale * li as f32;
+        best += w * diff * diff;
+    }
+    for is in (-4..=4).filter(|&is| is != 0) {
+        let iscale_is = (0.1 * is as f32 + nmax_f) / max;
+        let scale_is = 1.0 / iscale_is;
+        let mut mse = 0.0f32;
+        for (&v, &w) in x.iter().zip(qw) {
+            let q = nearest_int(iscale_is * v).min(nmax);
+            let diff = v - scale_is * q as f32;
+            mse += w * diff * diff;
+        }
+        if mse < best {
+            best = mse;
+            iscale = iscale_is;
+        }
+    }
+    // The levels live in a uint8_t array (C wraps a negative one); the first sums use the int.
+    let (mut sumlx, mut suml2) = (0.0f32, 0.0f32);
+    for ((o, &v), &w) in l.iter_mut().zip(x).zip(qw) {
+        let q = nearest_int(iscale * v).min(nmax);
+        *o = q as u8;
+        sumlx += w * v * q as f32;
+        suml2 += w * q as f32 * q as f32;
+    }
+    for _ in 0..5 {
+        let mut changed = 0;
+        for ((o, &v), &w) in l.iter_mut().zip(x).zip(qw) {
+            let cur = *o as f32;
+            let mut slx = sumlx - w * v * cur;
+            let mut sl2 = suml2 - w * cur * cur;
+            if slx > 0.0 && sl2 > 0.0 {
+                let new_l = nearest_int(v * sl2 / slx).min(nmax);
+                if new_l != *o as i32 {
+                    slx += w * v * new_l as f32;
+                    sl2 += w * new_l as f32 * new_l as f32;
+                    if slx * slx * suml2 > sumlx * sumlx * sl2 {
+                        (*o, sumlx, suml2) = (new_l as u8, slx, sl2);
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        if changed == 0 {
+            break;
+        }
+    }
+    if suml2 > 0.0 {
+        sumlx / suml2
+    } else {
+        0.0
+    }
+}
+
+/// Importance weights of one sub-block: `qw · sqrt(σ² + x²)` (σ² = 2·mean x² of the
+/// super-block, or the mean itself for Q2_K).
+pub(crate) fn importance(x: &[f32], qw: &[f32], sigma2: f32, out: &mut [f32]) {
+    for ((o, &q), &v) in out.iter_mut().zip(qw).zip(x) {
+        *o = q * (sigma2 + v * v).sqrt();
+    }
+}
+
+/// Σx² of a super-block, in element order.
+pub(crate) fn sum_sq(x: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for &v in x {
+        s += v * v;
+    }
+    s
+}
+
+/// Q4_K/Q5_K with an importance matrix (ggml `quantize_row_q4_K_impl`/`q5_K_impl`): per
+/// sub-block `make_qkx3_quants` (rmin −0.9, rdelta 0.05, 36 steps), then scales and mins
+/// to 6 bits by `make_qp_quants` weighted by the sub-blocks' weight sums; writes d, dmin
+/// and the 12 packed bytes to `out[0..16]` and leaves the re-derived levels in `l`.
+pub(crate) fn weighted_k4(x: &[f32], qw: &[f32], nmax: i32, out: &mut [u8], l: &mut [u8; 256]) {
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
+    let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+    let mut w = [0f32; 32];
+    let search = Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    for j in 0..8 {
+        let xs = &x[32 * j..32 * j + 32];
+        importance(xs, &qw[32 * j..32 * j + 32], sigma2, &mut w);
+        let mut sumw = 0.0f32;
+        for &v in &w {
+            sumw += v;
+        }
+        sw[j] = sumw;
+        (scales[j], mins[j]) = make_qkx3_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], search);
+    }
+    let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
+    let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
+    let m_block = make_qp_quants(63, &mins, &mut lm, &sw);
+    // (Q5_K caps at 63; make_qp_quants never goes above it.)
+    out[0..2].copy_from_slice(&fp16_bytes(d_block));
+    out[2..4].copy_from_slice(&fp16_bytes(m_block));
+    pack_scale_min_k4(&ls.map(|v| v.min(63)), &lm.map(|v| v.min(63)), &mut out[4..16]);
+    requantize(x, nmax, &out[..16], l);
 }
 
 /// Packs eight 6-bit scales and mins into Q4_K/Q5_K's 12 bytes: sub-blocks 0..4 take the

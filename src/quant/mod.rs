@@ -35,16 +35,22 @@ pub struct TypeInfo {
     pub bytes: usize,
     pub encode: Option<EncodeFn>,
     pub decode: Option<DecodeFn>,
+    /// The encoder given importance weights, where ggml has one (`quantize_row_*_impl`).
+    pub encode_weighted: Option<WeightedBlockFn>,
 }
 
 impl TypeInfo {
     /// A type this tool reads (sizes, names) but cannot encode or decode.
     pub const fn known(id: u32, name: &'static str, block: usize, bytes: usize) -> TypeInfo {
-        TypeInfo { id, name, block, bytes, encode: None, decode: None }
+        TypeInfo { id, name, block, bytes, encode: None, decode: None, encode_weighted: None }
     }
 
     pub const fn codec(self, encode: EncodeFn, decode: DecodeFn) -> TypeInfo {
         TypeInfo { encode: Some(encode), decode: Some(decode), ..self }
+    }
+
+    pub const fn weighted(self, f: WeightedBlockFn) -> TypeInfo {
+        TypeInfo { encode_weighted: Some(f), ..self }
     }
 }
 
@@ -221,6 +227,29 @@ pub type EncodeFn = fn(src: &[f32], out: &mut Vec<u8>);
 /// The encoder for a type, if this tool can write it.
 pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
     t.info().encode
+}
+
+/// One block given the importance weights of its columns.
+pub type WeightedBlockFn = fn(x: &[f32], qw: &[f32], out: &mut [u8]);
+
+/// Encodes whole rows of `qw.len()` values with importance weights `qw` (one per column),
+/// or `None` if the type has no weighted encoder (llama-quantize ignores weights for it).
+pub fn encode_weighted(t: GgmlType, src: &[f32], qw: &[f32], out: &mut Vec<u8>) -> Option<()> {
+    let f = t.info().encode_weighted?;
+    let (block, bytes) = (t.block_size(), t.type_size());
+    let start = out.len();
+    out.resize(start + src.len() / block * bytes, 0);
+    let blocks_per_row = qw.len() / block;
+    for (i, (x, o)) in src.chunks_exact(block).zip(out[start..].chunks_exact_mut(bytes)).enumerate() {
+        let b = i % blocks_per_row;
+        f(x, &qw[b * block..(b + 1) * block], o);
+    }
+    Some(())
+}
+
+/// Whether a type takes importance weights.
+pub fn takes_weights(t: GgmlType) -> bool {
+    t.info().encode_weighted.is_some()
 }
 
 /// Decodes a type's bytes back to f32 (for survival estimates and tests).

@@ -12,7 +12,8 @@ use super::kquant::{fp16_at, fp16_bytes, make_qkx2_quants, nearest_int, Search, 
 pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 84;
 
-pub const INFO: super::TypeInfo = super::TypeInfo::known(10, "q2_K", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(10, "q2_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
 const _: () = assert!(BYTES == BLOCK / 16 + BLOCK / 4 + 4);
 
 /// Q2_K's scale search: rmin −0.5, rdelta 0.1, 15 steps, absolute error.
@@ -59,6 +60,49 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
         let dm = m_all * (out[j] >> 4) as f32;
         for (li, &v) in l[16 * j..16 * j + 16].iter_mut().zip(&x[16 * j..16 * j + 16]) {
             *li = nearest_int((v + dm) / d).clamp(0, 3) as u8;
+        }
+    }
+    pack_2bit(&l, &mut out[16..80]);
+}
+
+/// With an importance matrix (ggml `quantize_row_q2_K_impl`): per sub-block
+/// `make_qkx3_quants(16, 3)` weighted by qw·sqrt(σ² + x²) (σ² = mean x²), rmin −0.9, rdelta
+/// 0.05, 36 steps; scales and mins to 4 bits by `make_qp_quants` weighted by the sub-blocks'
+/// weight sums; levels re-derived against the stored values.
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    use super::kquant::{importance, make_qkx3_quants, make_qp_quants, sum_sq};
+    let mut l = [0u8; 256];
+    let sigma2 = sum_sq(x) / QK_K as f32;
+    let (mut scales, mut mins, mut sw, mut w) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
+    let search = Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    for j in 0..16 {
+        let xs = &x[16 * j..16 * j + 16];
+        importance(xs, &qw[16 * j..16 * j + 16], sigma2, &mut w);
+        let mut sumw = 0.0f32;
+        for &v in &w {
+            sumw += v;
+        }
+        sw[j] = sumw;
+        (scales[j], mins[j]) = make_qkx3_quants(3, xs, &w, &mut l[16 * j..16 * j + 16], search);
+    }
+    let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
+    let dm = make_qp_quants(15, &scales, &mut ls, &sw);
+    let mm = make_qp_quants(15, &mins, &mut lm, &sw);
+    let out = &mut out[..BYTES];
+    out[80..82].copy_from_slice(&fp16_bytes(dm));
+    out[82..84].copy_from_slice(&fp16_bytes(mm));
+    for j in 0..16 {
+        out[j] = ls[j] | (lm[j] << 4);
+    }
+    let (d_all, m_all) = (fp16_at(&out[80..82]), fp16_at(&out[82..84]));
+    for j in 0..16 {
+        let d = d_all * (out[j] & 0xF) as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let m = m_all * (out[j] >> 4) as f32;
+        for (li, &v) in l[16 * j..16 * j + 16].iter_mut().zip(&x[16 * j..16 * j + 16]) {
+            *li = nearest_int((v + m) / d).clamp(0, 3) as u8;
         }
     }
     pack_2bit(&l, &mut out[16..80]);

@@ -11,7 +11,8 @@ use super::kquant::{fp16_at, fp16_bytes, nearest_int, GROUP_MAX_EPS, QK_K};
 pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 110;
 
-pub const INFO: super::TypeInfo = super::TypeInfo::known(11, "q3_K", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(11, "q3_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
 const _: () = assert!(BYTES == BLOCK / 8 + BLOCK / 4 + 12 + 2);
 
 /// ggml `make_q3_quants(n, nmax, x, L, do_rmse = true)`: symmetric levels −nmax..nmax−1
@@ -76,6 +77,41 @@ fn packed_scale(sc: &[u8], j: usize) -> i8 {
     ((low | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) as i8).wrapping_sub(32)
 }
 
+/// With an importance matrix (ggml `quantize_row_q3_K_impl`): per sub-block
+/// `make_qx_quants(16, 4)` weighted by qw·sqrt(σ² + x²), then the sixteen scales to 6 bits
+/// by `make_qx_quants(16, 32)` weighted by the sub-blocks' weight sums.
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    use super::kquant::{importance, make_qx_quants, sum_sq};
+    let mut l = [0u8; 256];
+    let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
+    let (mut scales, mut sw, mut w) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+    for j in 0..16 {
+        let xs = &x[16 * j..16 * j + 16];
+        importance(xs, &qw[16 * j..16 * j + 16], sigma2, &mut w);
+        let mut sumw = 0.0f32;
+        for &v in &w {
+            sumw += v;
+        }
+        sw[j] = sumw;
+        scales[j] = make_qx_quants(4, xs, &mut l[16 * j..16 * j + 16], Some(&w));
+    }
+    let mut ls = [0u8; 16];
+    let d_block = make_qx_quants(32, &scales, &mut ls, Some(&sw));
+    let out = &mut out[..BYTES];
+    let sc = &mut out[96..108];
+    sc.fill(0);
+    for (j, &q) in ls.iter().enumerate() {
+        if j < 8 {
+            sc[j] = q & 0xF;
+        } else {
+            sc[j - 8] |= (q & 0xF) << 4;
+        }
+        sc[8 + j % 4] |= (q >> 4) << (2 * (j / 4));
+    }
+    out[108..110].copy_from_slice(&fp16_bytes(d_block));
+    finish(x, &mut l, out);
+}
+
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let mut l = [0u8; 256];
     let mut scales = [0f32; 16];
@@ -106,6 +142,12 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     } else {
         out[108..110].copy_from_slice(&fp16_bytes(0.0));
     }
+    finish(x, &mut l, out);
+}
+
+/// Re-derives the levels from the stored d and 6-bit scales (where their product is not 0)
+/// and packs them: low 2 bits as Q2_K, the third in hmask.
+fn finish(x: &[f32], l: &mut [u8; 256], out: &mut [u8]) {
     let d_all = fp16_at(&out[108..110]);
     for j in 0..16 {
         let d = d_all * packed_scale(&out[96..108], j) as f32;
@@ -124,7 +166,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             *q -= 4;
         }
     }
-    super::q2_k::pack_2bit(&l, &mut out[32..96]);
+    super::q2_k::pack_2bit(l, &mut out[32..96]);
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {

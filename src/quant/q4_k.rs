@@ -6,7 +6,7 @@
 //! nearest_int((x + dmin·m) / (d·sc)), except in sub-blocks whose d·sc is 0, which keep the
 //! make_qkx2_quants levels. qs: per 64-element chunk, element l low and l+32 high nibble.
 
-use super::kquant::{fp16_at, get_scale_min_k4, quantize_scales, requantize, sub_block_scales};
+use super::kquant::{fp16_at, get_scale_min_k4, quantize_scales, requantize, sub_block_scales, weighted_k4};
 
 pub const BLOCK: usize = super::kquant::QK_K;
 pub const BYTES: usize = 144;
@@ -16,6 +16,17 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (scales, mins) = sub_block_scales(x, 15, -1.0, 20, &mut l);
     quantize_scales(&scales, &mins, out);
     requantize(x, 15, &out[..16], &mut l);
+    pack(&l, out);
+}
+
+/// With an importance matrix (ggml `quantize_row_q4_K_impl`).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    let mut l = [0u8; 256];
+    weighted_k4(x, qw, 15, out, &mut l);
+    pack(&l, out);
+}
+
+fn pack(l: &[u8; 256], out: &mut [u8]) {
     let qs = &mut out[16..BYTES];
     for c in 0..4 {
         for i in 0..32 {
@@ -24,7 +35,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     }
 }
 /// ggml's `q4_K` block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 4-bit codes.
-pub const INFO: super::TypeInfo = super::TypeInfo::known(12, "q4_K", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(12, "q4_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
 const _: () = assert!(BYTES == 2 + 2 + 12 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {

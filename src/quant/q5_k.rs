@@ -15,6 +15,17 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (scales, mins) = sub_block_scales(x, 31, -0.5, 15, &mut l);
     quantize_scales(&scales, &mins, out);
     requantize(x, 31, &out[..16], &mut l);
+    pack(&l, out);
+}
+
+/// With an importance matrix (ggml `quantize_row_q5_K_impl`).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    let mut l = [0u8; 256];
+    super::kquant::weighted_k4(x, qw, 31, out, &mut l);
+    pack(&l, out);
+}
+
+fn pack(l: &[u8; 256], out: &mut [u8]) {
     let (qh, qs) = out[16..BYTES].split_at_mut(32);
     qh.fill(0);
     for c in 0..4 {
@@ -26,7 +37,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     }
 }
 /// ggml's `q5_K` block: f16 d, f16 dmin, 12 scale bytes, 256 high bits, 256 low nibbles.
-pub const INFO: super::TypeInfo = super::TypeInfo::known(13, "q5_K", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(13, "q5_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
 const _: () = assert!(BYTES == 2 + 2 + 12 + BLOCK / 8 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {

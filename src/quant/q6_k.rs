@@ -14,11 +14,22 @@ pub const BLOCK: usize = super::kquant::QK_K;
 pub const BYTES: usize = 210;
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    quantize_block_weighted(x, None, out);
+}
+
+fn quantize_block_weighted_slice(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    quantize_block_weighted(x, Some(qw), out);
+}
+
+/// With an importance matrix (ggml `quantize_row_q6_K_impl`): the same, `make_qx_quants`
+/// weighted by the matrix's values alone.
+pub fn quantize_block_weighted(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
     let mut l = [0u8; 256];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
     for ib in 0..16 {
-        let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
+        let qw = qw.map(|q| &q[16 * ib..16 * ib + 16]);
+        let scale = make_qx_quants(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16], qw);
         scales[ib] = scale;
         if scale.abs() > max_abs_scale {
             max_abs_scale = scale.abs();
@@ -56,7 +67,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     }
 }
 /// ggml's `q6_K` block: 256 low nibbles, 256 high 2-bit pairs, 16 int8 scales, f16 d.
-pub const INFO: super::TypeInfo = super::TypeInfo::known(14, "q6_K", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(14, "q6_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted_slice);
 const _: () = assert!(BYTES == BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {

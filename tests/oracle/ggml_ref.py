@@ -9,7 +9,8 @@ keyed by a hash of the C source, the stubs and the compiler flags. Flags:
                      inputs with denormal ranges exceed (iscale = 15/(max-min) = inf), and
                      llama-quantize runs with that assert compiled out.
 
-CLI:  python ggml_ref.py   (builds and prints the library path)
+CLI:  python ggml_ref.py            (builds and prints the library path)
+      python ggml_ref.py --source   (prints the pinned llama.cpp tree, downloading it once)
 """
 import ctypes
 import hashlib
@@ -27,7 +28,8 @@ CACHE = Path(os.environ.get("MLX2GGUF_CACHE") or Path(os.environ.get("XDG_CACHE_
 CFLAGS = ["-O2", "-ffp-contract=off", "-fPIC", "-shared", "-std=gnu11", "-DNDEBUG"]
 
 # The symbols ggml-quants.c references but none of the *_ref / dequantize_row_* paths
-# call (they sit in the row-validation and iq-grid code).
+# call (they sit in the row-validation and iq-grid code), and the row size that the
+# importance-weighted quantize_<t> paths use.
 STUBS = r"""
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +39,17 @@ void ggml_abort(const char * file, int line, const char * fmt, ...) {
     fprintf(stderr, "ggml_abort called from %s:%d\n", file, line);
     abort();
 }
-size_t ggml_row_size(int type, int64_t ne) { (void)type; (void)ne; abort(); }
+/* quantize_<t>(..., quant_weights) steps rows by ggml_row_size: the block sizes of the
+   types the tests call it for (ggml-common.h). */
+size_t ggml_row_size(int type, int64_t ne) {
+    switch (type) {
+        case 2: return ne / 32 * 18;   case 3: return ne / 32 * 20;   case 6: return ne / 32 * 22;
+        case 7: return ne / 32 * 24;   case 8: return ne / 32 * 34;   case 10: return ne / 256 * 84;
+        case 11: return ne / 256 * 110; case 12: return ne / 256 * 144; case 13: return ne / 256 * 176;
+        case 14: return ne / 256 * 210; case 20: return ne / 32 * 18;  case 23: return ne / 256 * 136;
+        default: abort();
+    }
+}
 const char * ggml_type_name(int type) { (void)type; return "?"; }
 size_t ggml_type_size(int type) { (void)type; abort(); }
 """
@@ -135,6 +147,17 @@ def quantize(x: np.ndarray, type_name: str, n_per_row: int = 256) -> bytes:
     return out.tobytes()
 
 
+def quantize_weighted(x: np.ndarray, type_name: str, qw: np.ndarray) -> bytes:
+    """`quantize_<t>(src, dst, nrow, n_per_row, qw)`: what llama-quantize writes given an
+    importance matrix row `qw` (one weight per column)."""
+    fn, bs, nbytes = TYPES[type_name]
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    qw = np.ascontiguousarray(qw, dtype=np.float32)
+    out = np.zeros(x.size // bs * nbytes, dtype=np.uint8)
+    getattr(lib(), f"quantize_{fn}")(x.ctypes.data, out.ctypes.data, x.size // qw.size, qw.size, qw.ctypes.data)
+    return out.tobytes()
+
+
 def dequantize(data: bytes, type_name: str) -> np.ndarray:
     """`dequantize_row_<t>` of raw blocks, as f32."""
     fn, bs, nbytes = TYPES[type_name]
@@ -146,4 +169,4 @@ def dequantize(data: bytes, type_name: str) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    print(build())
+    print(llama_cpp_source() if sys.argv[1:] == ["--source"] else build())

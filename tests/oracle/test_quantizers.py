@@ -288,3 +288,34 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     _, x, labels = inputs
     rows = np.array([lab == f"ties-{type_name}" for lab in labels])
     assert _k_ties(x[rows], type_name) > 200
+
+
+WEIGHTED = ["q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"]
+
+
+def _weight_rows(rng):
+    """Importance-matrix rows (one weight per column) as llama-imatrix makes them: mean
+    squared activations, heavy-tailed, with some exact zeros (columns never activated) and a
+    wide dynamic range."""
+    rows = [rng.exponential(1.0, ROW), rng.standard_cauchy(ROW) ** 2, np.full(ROW, 1.0)]
+    sparse = rng.exponential(1.0, ROW)
+    sparse[rng.random(ROW) < 0.3] = 0.0
+    rows.append(sparse)
+    rows.append(10.0 ** rng.uniform(-8, 4, ROW))
+    return [np.ascontiguousarray(np.clip(r, 0, 1e30), dtype=np.float32) for r in rows]
+
+
+@pytest.mark.parametrize("type_name", WEIGHTED)
+def test_weighted_encoder_matches_ggml(type_name, quantize_raw, inputs, tmp_path):
+    """With importance weights (ggml's `quantize_row_*_impl` paths that llama-quantize takes
+    given an imatrix): byte-equal to the C functions, for several weight rows over the whole
+    adversarial input set."""
+    path, x, labels = inputs
+    rng = np.random.default_rng(7)
+    for k, qw in enumerate(_weight_rows(rng)):
+        wpath = tmp_path / f"w{k}.f32"
+        qw.tofile(wpath)
+        out = tmp_path / f"{type_name}-{k}.bin"
+        subprocess.run([str(quantize_raw), "--weights", str(wpath), type_name, str(path), str(out)], check=True)
+        _assert_same_blocks(out.read_bytes(), ggml_ref.quantize_weighted(x, type_name, qw), type_name, labels,
+                            f"C quantize_{type_name} with weights row {k}")

@@ -5,6 +5,7 @@
 //!   quantize_raw TYPE IN.f32 OUT.bin            encode (IN holds whole blocks)
 //!   quantize_raw --decode TYPE IN.bin OUT.f32   decode raw blocks back to f32
 //!   quantize_raw --bench TYPE IN.f32 [SECONDS]  single-thread encode throughput, in elements/s
+//!   quantize_raw --weights W.f32 TYPE IN.f32 OUT.bin   encode rows of len(W) with importance weights W
 //! TYPE is a ggml type name as `ggml_type_name` spells it (q4_0, q4_K, mxfp4, ...).
 
 use std::process::ExitCode;
@@ -54,6 +55,15 @@ fn run(args: &[String]) -> Result<(), String> {
             let rate = (runs as f64 * x.len() as f64) / start.elapsed().as_secs_f64();
             println!("{} {rate:.0}", t.name());
             Ok(())
+        }
+        [flag, weights, ty, input, output] if flag == "--weights" => {
+            let t = ggml_type(ty)?;
+            let qw = read_f32(weights, t.block_size())?;
+            let x = read_f32(input, qw.len())?;
+            let mut out = Vec::new();
+            mlx2gguf::quant::encode_weighted(t, &x, &qw, &mut out)
+                .ok_or_else(|| format!("no weighted encoder for {t}"))?;
+            std::fs::write(output, out).map_err(|e| format!("{output}: {e}"))
         }
         [ty, input, output] => {
             let t = ggml_type(ty)?;
