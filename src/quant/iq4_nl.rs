@@ -11,7 +11,7 @@ pub const BLOCK: usize = 32;
 pub const BYTES: usize = 18;
 
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(20, "iq4_nl", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
+    super::TypeInfo::known(20, "iq4_nl", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 
 /// `kvalues_iq4nl` (ggml-common.h).
 pub const VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
@@ -177,4 +177,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
         out.extend(qs.iter().map(|&q| d * VALUES[(q & 0xF) as usize] as f32));
         out.extend(qs.iter().map(|&q| d * VALUES[(q >> 4) as usize] as f32));
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

@@ -11,7 +11,7 @@ pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 136;
 
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(23, "iq4_xs", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
+    super::TypeInfo::known(23, "iq4_xs", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == 2 + 2 + BLOCK / 64 + BLOCK / 2);
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
@@ -52,4 +52,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
             out.extend(qs.iter().map(|&q| dl * VALUES[(q >> 4) as usize] as f32));
         }
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

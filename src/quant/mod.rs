@@ -35,8 +35,9 @@ pub struct TypeInfo {
     pub bytes: usize,
     pub encode: Option<EncodeFn>,
     pub decode: Option<DecodeFn>,
-    /// The encoder given importance weights, where ggml has one (`quantize_row_*_impl`).
-    pub encode_weighted: Option<WeightedBlockFn>,
+    /// The encoder of one row given importance weights, where ggml has one
+    /// (`quantize_row_*_impl`).
+    pub encode_weighted: Option<WeightedRowFn>,
 }
 
 impl TypeInfo {
@@ -49,7 +50,7 @@ impl TypeInfo {
         TypeInfo { encode: Some(encode), decode: Some(decode), ..self }
     }
 
-    pub const fn weighted(self, f: WeightedBlockFn) -> TypeInfo {
+    pub const fn weighted(self, f: WeightedRowFn) -> TypeInfo {
         TypeInfo { encode_weighted: Some(f), ..self }
     }
 }
@@ -229,22 +230,44 @@ pub fn encoder(t: GgmlType) -> Option<EncodeFn> {
     t.info().encode
 }
 
-/// One block given the importance weights of its columns.
-pub type WeightedBlockFn = fn(x: &[f32], qw: &[f32], out: &mut [u8]);
+/// One row given the importance weights of its columns.
+pub type WeightedRowFn = fn(row: &[f32], qw: &[f32], out: &mut [u8]);
 
 /// Encodes whole rows of `qw.len()` values with importance weights `qw` (one per column),
 /// or `None` if the type has no weighted encoder (llama-quantize ignores weights for it).
 pub fn encode_weighted(t: GgmlType, src: &[f32], qw: &[f32], out: &mut Vec<u8>) -> Option<()> {
     let f = t.info().encode_weighted?;
-    let (block, bytes) = (t.block_size(), t.type_size());
+    let row_bytes = qw.len() / t.block_size() * t.type_size();
     let start = out.len();
-    out.resize(start + src.len() / block * bytes, 0);
-    let blocks_per_row = qw.len() / block;
-    for (i, (x, o)) in src.chunks_exact(block).zip(out[start..].chunks_exact_mut(bytes)).enumerate() {
-        let b = i % blocks_per_row;
-        f(x, &qw[b * block..(b + 1) * block], o);
+    out.resize(start + src.len() / qw.len() * row_bytes, 0);
+    for (x, o) in src.chunks_exact(qw.len()).zip(out[start..].chunks_exact_mut(row_bytes)) {
+        f(x, qw, o);
     }
     Some(())
+}
+
+/// Importance weights of a legacy block: qw·sqrt(σ² + x²), σ² = mean x² over the whole row.
+pub(crate) fn legacy_weights(row: &[f32], qw: &[f32]) -> Vec<f32> {
+    let mut sum_x2 = 0.0f32;
+    for &v in row {
+        sum_x2 += v * v;
+    }
+    let sigma2 = sum_x2 / row.len() as f32;
+    qw.iter().zip(row).map(|(&q, &v)| q * (sigma2 + v * v).sqrt()).collect()
+}
+
+/// A row of independent blocks, each given its columns' weights.
+pub(crate) fn weighted_blocks(
+    row: &[f32],
+    qw: &[f32],
+    out: &mut [u8],
+    block: usize,
+    bytes: usize,
+    f: fn(&[f32], &[f32], &mut [u8]),
+) {
+    for ((x, w), o) in row.chunks_exact(block).zip(qw.chunks_exact(block)).zip(out.chunks_exact_mut(bytes)) {
+        f(x, w, o);
+    }
 }
 
 /// Whether a type takes importance weights.

@@ -13,7 +13,7 @@ pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 84;
 
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(10, "q2_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
+    super::TypeInfo::known(10, "q2_K", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == BLOCK / 16 + BLOCK / 4 + 4);
 
 /// Q2_K's scale search: rmin −0.5, rdelta 0.1, 15 steps, absolute error.
@@ -141,4 +141,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
             }
         }
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

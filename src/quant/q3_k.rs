@@ -12,7 +12,7 @@ pub const BLOCK: usize = QK_K;
 pub const BYTES: usize = 110;
 
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(11, "q3_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
+    super::TypeInfo::known(11, "q3_K", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == BLOCK / 8 + BLOCK / 4 + 12 + 2);
 
 /// ggml `make_q3_quants(n, nmax, x, L, do_rmse = true)`: symmetric levels −nmax..nmax−1
@@ -194,4 +194,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
             }
         }
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

@@ -30,7 +30,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     }
 }
 /// ggml's `q4_1` block: f16 d, f16 m, 32 4-bit codes.
-pub const INFO: super::TypeInfo = super::TypeInfo::known(3, "q4_1", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(3, "q4_1", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == 2 + 2 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
@@ -85,5 +86,22 @@ mod tests {
         encode(&x, &mut out);
         let q: Vec<u8> = out[4..9].iter().map(|b| b & 0x0F).collect();
         assert_eq!(q, vec![15, 1, 3, 15, 14]);
+    }
+}
+
+/// A row with importance weights (ggml `quantize_row_q4_1_impl`): per block
+/// `make_qkx3_quants(32, 15)` (rmin −0.9, rdelta 0.05, 36 steps) weighted by
+/// qw·sqrt(σ² + x²) (σ² over the row); d and m = the offset as fp16.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    let w = super::legacy_weights(row, qw);
+    let search = super::kquant::Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
+        let mut l = [0u8; 32];
+        let (d, the_min) = super::kquant::make_qkx3_quants(15, x, w, &mut l, search);
+        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
+        for j in 0..16 {
+            o[4 + j] = l[j] | (l[j + 16] << 4);
+        }
     }
 }

@@ -36,7 +36,7 @@ fn pack(l: &[u8; 256], out: &mut [u8]) {
 }
 /// ggml's `q4_K` block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 256 4-bit codes.
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(12, "q4_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
+    super::TypeInfo::known(12, "q4_K", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == 2 + 2 + 12 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
@@ -112,4 +112,9 @@ mod tests {
         assert_eq!(&back[32..38], &[0.0, 0.0, 1.0, 1.0, 7.0, 2.5]);
         assert!(back[64..].iter().all(|&v| v == 0.0));
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

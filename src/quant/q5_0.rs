@@ -33,7 +33,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     out[2..6].copy_from_slice(&qh.to_le_bytes());
 }
 /// ggml's `q5_0` block: f16 d, 32 high bits, 32 low nibbles.
-pub const INFO: super::TypeInfo = super::TypeInfo::known(6, "q5_0", BLOCK, BYTES).codec(encode, decode);
+pub const INFO: super::TypeInfo =
+    super::TypeInfo::known(6, "q5_0", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == 2 + 4 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
@@ -83,5 +84,23 @@ mod tests {
         let mut out = Vec::new();
         encode(&x, &mut out);
         assert_eq!(&out[2..], &[0u8; 20]);
+    }
+}
+
+/// A row with importance weights (ggml `quantize_row_q5_0_impl`): per block
+/// `make_qx_quants(32, 16)` weighted by qw·sqrt(σ² + x²) (σ² over the row).
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    let w = super::legacy_weights(row, qw);
+    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
+        let mut l = [0u8; 32];
+        let d = super::kquant::make_qx_quants(16, x, &mut l, Some(w));
+        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        let mut qh = 0u32;
+        for j in 0..16 {
+            o[6 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
+            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
+            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
+        }
+        o[2..6].copy_from_slice(&qh.to_le_bytes());
     }
 }

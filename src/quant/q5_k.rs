@@ -38,7 +38,7 @@ fn pack(l: &[u8; 256], out: &mut [u8]) {
 }
 /// ggml's `q5_K` block: f16 d, f16 dmin, 12 scale bytes, 256 high bits, 256 low nibbles.
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(13, "q5_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted);
+    super::TypeInfo::known(13, "q5_K", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == 2 + 2 + 12 + BLOCK / 8 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
@@ -113,4 +113,9 @@ mod tests {
         assert_eq!(&back[..32], &x[..32]);
         assert_eq!(&back[32..38], &[0.0, 0.0, 1.0, 1.0, 15.0, 2.5]);
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

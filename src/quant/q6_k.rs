@@ -68,7 +68,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
 }
 /// ggml's `q6_K` block: 256 low nibbles, 256 high 2-bit pairs, 16 int8 scales, f16 d.
 pub const INFO: super::TypeInfo =
-    super::TypeInfo::known(14, "q6_K", BLOCK, BYTES).codec(encode, decode).weighted(quantize_block_weighted_slice);
+    super::TypeInfo::known(14, "q6_K", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
@@ -150,4 +150,9 @@ mod tests {
         assert_eq!(&back[28..31], &[-20.0 / 8.0, -18.0 / 8.0, -18.0 / 8.0]);
         assert!(back[32..].iter().all(|&v| v == 0.0));
     }
+}
+
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted_slice);
 }
