@@ -48,6 +48,20 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights (ggml `quantize_row_q4_0_impl`): per block
+/// `make_qx_quants(32, 8)` weighted by qw·sqrt(σ² + x²) (σ² over the row), d = fp16(scale).
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    let w = super::legacy_weights(row, qw);
+    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
+        let mut l = [0u8; 32];
+        let d = super::kquant::make_qx_quants(8, x, &mut l, Some(w));
+        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        for j in 0..16 {
+            o[2 + j] = l[j] | (l[j + 16] << 4);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,19 +112,5 @@ mod tests {
         let mut out = Vec::new();
         encode(&x, &mut out);
         assert!(out[2..].iter().all(|&b| b == 0));
-    }
-}
-
-/// A row with importance weights (ggml `quantize_row_q4_0_impl`): per block
-/// `make_qx_quants(32, 8)` weighted by qw·sqrt(σ² + x²) (σ² over the row), d = fp16(scale).
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    let w = super::legacy_weights(row, qw);
-    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
-        let mut l = [0u8; 32];
-        let d = super::kquant::make_qx_quants(8, x, &mut l, Some(w));
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        for j in 0..16 {
-            o[2 + j] = l[j] | (l[j + 16] << 4);
-        }
     }
 }

@@ -51,6 +51,23 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights (ggml `quantize_row_q4_1_impl`): per block
+/// `make_qkx3_quants(32, 15)` (rmin −0.9, rdelta 0.05, 36 steps) weighted by
+/// qw·sqrt(σ² + x²) (σ² over the row); d and m = the offset as fp16.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    let w = super::legacy_weights(row, qw);
+    let search = super::kquant::Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
+        let mut l = [0u8; 32];
+        let (d, the_min) = super::kquant::make_qkx3_quants(15, x, w, &mut l, search);
+        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
+        for j in 0..16 {
+            o[4 + j] = l[j] | (l[j + 16] << 4);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,22 +103,5 @@ mod tests {
         encode(&x, &mut out);
         let q: Vec<u8> = out[4..9].iter().map(|b| b & 0x0F).collect();
         assert_eq!(q, vec![15, 1, 3, 15, 14]);
-    }
-}
-
-/// A row with importance weights (ggml `quantize_row_q4_1_impl`): per block
-/// `make_qkx3_quants(32, 15)` (rmin −0.9, rdelta 0.05, 36 steps) weighted by
-/// qw·sqrt(σ² + x²) (σ² over the row); d and m = the offset as fp16.
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    let w = super::legacy_weights(row, qw);
-    let search = super::kquant::Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
-    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
-        let mut l = [0u8; 32];
-        let (d, the_min) = super::kquant::make_qkx3_quants(15, x, w, &mut l, search);
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
-        for j in 0..16 {
-            o[4 + j] = l[j] | (l[j + 16] << 4);
-        }
     }
 }

@@ -63,6 +63,11 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,9 +117,4 @@ mod tests {
         assert_eq!(&back[32..38], &[0.0, 0.0, 1.0, 1.0, 7.0, 2.5]);
         assert!(back[64..].iter().all(|&v| v == 0.0));
     }
-}
-
-/// A row with importance weights, block by block.
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

@@ -56,6 +56,24 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights (ggml `quantize_row_q5_0_impl`): per block
+/// `make_qx_quants(32, 16)` weighted by qw·sqrt(σ² + x²) (σ² over the row).
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    let w = super::legacy_weights(row, qw);
+    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
+        let mut l = [0u8; 32];
+        let d = super::kquant::make_qx_quants(16, x, &mut l, Some(w));
+        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        let mut qh = 0u32;
+        for j in 0..16 {
+            o[6 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
+            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
+            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
+        }
+        o[2..6].copy_from_slice(&qh.to_le_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,23 +102,5 @@ mod tests {
         let mut out = Vec::new();
         encode(&x, &mut out);
         assert_eq!(&out[2..], &[0u8; 20]);
-    }
-}
-
-/// A row with importance weights (ggml `quantize_row_q5_0_impl`): per block
-/// `make_qx_quants(32, 16)` weighted by qw·sqrt(σ² + x²) (σ² over the row).
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    let w = super::legacy_weights(row, qw);
-    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
-        let mut l = [0u8; 32];
-        let d = super::kquant::make_qx_quants(16, x, &mut l, Some(w));
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        let mut qh = 0u32;
-        for j in 0..16 {
-            o[6 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
-            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
-            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
-        }
-        o[2..6].copy_from_slice(&qh.to_le_bytes());
     }
 }

@@ -60,6 +60,25 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights (ggml `quantize_row_q5_1_impl`): as Q4_1's with nmax 31.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    let w = super::legacy_weights(row, qw);
+    let search = super::kquant::Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
+        let mut l = [0u8; 32];
+        let (d, the_min) = super::kquant::make_qkx3_quants(31, x, w, &mut l, search);
+        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
+        let mut qh = 0u32;
+        for j in 0..16 {
+            o[8 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
+            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
+            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
+        }
+        o[4..8].copy_from_slice(&qh.to_le_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,24 +115,5 @@ mod tests {
         let mut back = Vec::new();
         decode(&out, &mut back);
         assert_eq!(&back[..4], &[31.0, 1.0, 16.0, 31.0]);
-    }
-}
-
-/// A row with importance weights (ggml `quantize_row_q5_1_impl`): as Q4_1's with nmax 31.
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    let w = super::legacy_weights(row, qw);
-    let search = super::kquant::Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
-    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
-        let mut l = [0u8; 32];
-        let (d, the_min) = super::kquant::make_qkx3_quants(31, x, w, &mut l, search);
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
-        let mut qh = 0u32;
-        for j in 0..16 {
-            o[8 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
-            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
-            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
-        }
-        o[4..8].copy_from_slice(&qh.to_le_bytes());
     }
 }

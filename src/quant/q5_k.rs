@@ -68,6 +68,11 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,9 +118,4 @@ mod tests {
         assert_eq!(&back[..32], &x[..32]);
         assert_eq!(&back[32..38], &[0.0, 0.0, 1.0, 1.0, 15.0, 2.5]);
     }
-}
-
-/// A row with importance weights, block by block.
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
 }

@@ -99,6 +99,11 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+/// A row with importance weights, block by block.
+fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
+    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted_slice);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,9 +155,4 @@ mod tests {
         assert_eq!(&back[28..31], &[-20.0 / 8.0, -18.0 / 8.0, -18.0 / 8.0]);
         assert!(back[32..].iter().all(|&v| v == 0.0));
     }
-}
-
-/// A row with importance weights, block by block.
-fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted_slice);
 }
