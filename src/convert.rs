@@ -33,6 +33,8 @@ pub struct ConvertOptions {
     pub progress: Option<ProgressFn>,
     /// Checked between chunks; cancelling it stops the conversion cleanly.
     pub cancel: Option<CancelToken>,
+    /// An importance matrix (`llama-imatrix` output, GGUF or legacy .dat) for the quantizers.
+    pub imatrix: Option<PathBuf>,
 }
 
 impl ConvertOptions {
@@ -52,16 +54,19 @@ impl ConvertOptions {
             threads: None,
             progress: None,
             cancel: None,
+            imatrix: None,
         }
     }
 
-    fn plan_options(&self) -> PlanOptions {
-        PlanOptions {
+    fn plan_options(&self) -> Result<PlanOptions> {
+        let imatrix = self.imatrix.as_deref().map(crate::imatrix::Imatrix::load).transpose()?;
+        Ok(PlanOptions {
             outtype: self.outtype,
             name: None,
             overrides: self.overrides.clone(),
             tokenizer_pre: self.tokenizer_pre.clone(),
-        }
+            imatrix: imatrix.map(std::sync::Arc::new),
+        })
     }
 }
 
@@ -137,8 +142,16 @@ pub fn build_plan(ckpt: &Checkpoint, adapter: Option<&Adapter>, opts: &PlanOptio
     if let Some(a) = adapter {
         attach_adapter(&mut plan, a)?;
     }
+    // llama-quantize's mixture changes for some file types when an imatrix is given.
+    plan.shape.has_imatrix = opts.imatrix.is_some();
     plan.assign_types(opts.outtype, &opts.overrides)?;
     plan.decide_how(&ckpt.tensors);
+    if let Some(m) = &opts.imatrix {
+        if opts.outtype == OutType::Auto {
+            return Err(Error::Usage("--imatrix needs an --outtype that quantizes (e.g. q4_k_m, iq4_xs)".into()));
+        }
+        plan.attach_imatrix(m)?;
+    }
     Ok(plan)
 }
 
@@ -194,7 +207,7 @@ fn prepare(opts: &ConvertOptions) -> Result<Job> {
         a.rename(crate::source::multimodal::language_model_name);
     }
     let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
-    let plan_opts = opts.plan_options();
+    let plan_opts = opts.plan_options()?;
     let plan = build_plan(&ckpt, fuse, &plan_opts)?;
     // The separate adapter file is planned (and refused if inexpressible) before any output.
     let adapter_plan = match (&opts.adapter_out, &adapter) {

@@ -30,6 +30,7 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         name: None,
         overrides: TypeOverrides::default(),
         tokenizer_pre: Some("default".into()),
+        imatrix: None,
     };
     // The plan convert makes (types and how each tensor is made).
     let plan = crate::convert::build_plan(&ckpt, None, &opts)?;

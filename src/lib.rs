@@ -13,6 +13,7 @@ pub mod convert;
 pub mod error;
 pub mod fault;
 pub mod gguf;
+pub mod imatrix;
 pub mod inspect;
 pub mod mem;
 pub mod mlx;

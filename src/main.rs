@@ -102,6 +102,9 @@ struct ConvertArgs {
     /// the one detected from tokenizer.json is unknown or wrong.
     #[arg(long, value_name = "NAME")]
     tokenizer_pre: Option<String>,
+    /// Importance matrix from llama-imatrix (GGUF or legacy .dat), applied as llama-quantize --imatrix does.
+    #[arg(long, value_name = "FILE")]
+    imatrix: Option<PathBuf>,
 }
 
 impl ConvertArgs {
@@ -129,6 +132,7 @@ impl ConvertArgs {
             nan_policy: self.nan_policy.into(),
             threads: self.threads,
             cancel: Some(cancel),
+            imatrix: self.imatrix.clone(),
             ..ConvertOptions::new(self.model_dir.clone())
         })
     }

@@ -683,7 +683,7 @@ pub fn plan(ckpt: &Checkpoint, spec: &ArchSpec, opts: &PlanOptions) -> Result<Pl
     check_all_used(ckpt, spec, &tensors)?;
     let metadata = metadata(ckpt, spec, &cfg, opts)?;
     let n_gqa = cfg.heads / cfg.layer.first().map_or(cfg.kv_heads, |l| l.kv_heads).max(1);
-    let shape = ModelShape { n_layer: cfg.layers, n_expert: cfg.experts, n_gqa };
+    let shape = ModelShape { n_layer: cfg.layers, n_expert: cfg.experts, n_gqa, has_imatrix: false };
     Ok(Plan { arch: spec.arch, shape, metadata, tensors })
 }
 

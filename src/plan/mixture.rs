@@ -173,6 +173,8 @@ pub struct ModelShape {
     pub n_expert: usize,
     /// `n_head / n_head_kv` of layer 0 (`hparams.n_gqa()`).
     pub n_gqa: usize,
+    /// An importance matrix is given (`qs.has_imatrix`).
+    pub has_imatrix: bool,
 }
 
 /// `--tensor-type REGEX=TYPE` overrides and `--pure`, as llama-quantize's options.
@@ -309,13 +311,15 @@ impl State {
                     ty = GgmlType::Q5K;
                 } else if ftype == Q4KM && use_more_bits(i_layer, n_layer) {
                     ty = GgmlType::Q6K;
-                } else if i_layer < n_layer / 8 && matches!(ftype, Iq4Nl | Iq4Xs) {
-                    // (llama.cpp skips this with an importance matrix.)
+                } else if i_layer < n_layer / 8 && matches!(ftype, Iq4Nl | Iq4Xs) && !self.shape.has_imatrix {
                     ty = GgmlType::Q5K;
                 } else if ftype == Q5KM && use_more_bits(i_layer, n_layer) {
                     ty = GgmlType::Q6K;
                 } else if ftype == Q4KS && i_layer < n_layer / 8 {
                     ty = GgmlType::Q5K;
+                } else if matches!(ftype, Q4_0 | Q5_0) && self.shape.has_imatrix && i_layer < n_layer / 8 {
+                    // llama.cpp's guard for the first ffn_down layers, with an imatrix only.
+                    ty = if ftype == Q4_0 { GgmlType::Q4_1 } else { GgmlType::Q5_1 };
                 }
                 self.i_ffn_down += 1;
             }
@@ -388,7 +392,7 @@ mod tests {
 
     fn types(ft: FileType, ts: &[PlannedTensor], n: usize, pure: bool) -> Vec<(String, GgmlType)> {
         let ov = TypeOverrides { patterns: Vec::new(), pure };
-        let shape = ModelShape { n_layer: n, n_expert: 0, n_gqa: 1 };
+        let shape = ModelShape { n_layer: n, n_expert: 0, n_gqa: 1, has_imatrix: false };
         ts.iter().map(|t| t.name.clone()).zip(mixture(ft, ts, shape, &ov)).collect()
     }
 

@@ -66,6 +66,8 @@ pub struct PlanOptions {
     pub overrides: TypeOverrides,
     /// `tokenizer.ggml.pre` chosen by the user instead of by the tokenizer's hash.
     pub tokenizer_pre: Option<String>,
+    /// An importance matrix for the quantizers (`--imatrix`).
+    pub imatrix: Option<std::sync::Arc<crate::imatrix::Imatrix>>,
 }
 
 /// Parses `REGEX=TYPE` (`--tensor-type`), with a ggml type name this tool can write.
@@ -200,6 +202,9 @@ pub struct PlannedTensor {
     /// source column `col_order[j]` (Qwen3.5's value heads, tiled for llama.cpp).
     pub row_order: Option<Vec<u32>>,
     pub col_order: Option<Vec<u32>>,
+    /// Importance weights per column (per expert, one after the other) for an output type
+    /// that takes them.
+    pub imatrix: Option<std::sync::Arc<Vec<f32>>>,
     /// The source module's shape when it differs from the output's (a part of its rows).
     pub source_shape: Option<Vec<usize>>,
     /// Per head, output rows that are the columns of source rows (DeepSeek V2's keys from
@@ -234,6 +239,7 @@ impl PlannedTensor {
             neg_exp: false,
             row_order: None,
             col_order: None,
+            imatrix: None,
             source_shape: None,
             head_transpose: None,
             plus_one: false,
@@ -363,6 +369,30 @@ impl Plan {
             t.ggml_type = ty;
         }
         self.set_file_type(outtype);
+        Ok(())
+    }
+
+    /// Attaches an importance matrix's weights to every tensor whose output type takes them,
+    /// as llama-quantize applies them (by tensor name; an entry of the wrong size fails).
+    pub fn attach_imatrix(&mut self, m: &crate::imatrix::Imatrix) -> crate::error::Result<()> {
+        for t in &mut self.tensors {
+            if !crate::quant::takes_weights(t.ggml_type) || !mixture::quantizable(t) {
+                continue;
+            }
+            let n_expert = if t.shape.len() >= 3 { t.shape[0] } else { 1 };
+            if let Some(w) = m.for_tensor(&t.name, t.row_len(), n_expert)? {
+                t.imatrix = Some(std::sync::Arc::new(w.to_vec()));
+            }
+        }
+        let entries = self.tensors.iter().filter(|t| t.imatrix.is_some()).count();
+        // llama-quantize records what it used.
+        let file = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.metadata.push(("quantize.imatrix.file".into(), Value::String(file)));
+        if let Some(d) = m.datasets.first() {
+            self.metadata.push(("quantize.imatrix.dataset".into(), Value::String(d.clone())));
+        }
+        self.metadata.push(("quantize.imatrix.entries_count".into(), Value::U32(entries as u32)));
+        self.metadata.push(("quantize.imatrix.chunks_count".into(), Value::U32(m.chunks)));
         Ok(())
     }
 

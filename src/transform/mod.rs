@@ -320,6 +320,23 @@ fn read_rows(t: &PlannedTensor, first: usize, out: &mut [f32], mut read: impl Fn
     }
 }
 
+/// Encodes rows `first..` given importance weights per column, each expert's rows with that
+/// expert's weights.
+fn encode_weighted(t: &PlannedTensor, first: usize, f: &[f32], w: &[f32], out: &mut Vec<u8>) {
+    let row_len = t.row_len();
+    let rows_per_expert = if t.shape.len() >= 3 { t.shape[1..t.shape.len() - 1].iter().product() } else { t.rows() };
+    let mut row = 0;
+    let n = f.len() / row_len;
+    while row < n {
+        let global = first + row;
+        let e = global / rows_per_expert.max(1);
+        let run = (rows_per_expert - global % rows_per_expert).min(n - row);
+        let qw = &w[e * row_len..(e + 1) * row_len];
+        quant::encode_weighted(t.ggml_type, &f[row * row_len..(row + run) * row_len], qw, out);
+        row += run;
+    }
+}
+
 /// Within each row of `row_len`, column `j` becomes the old column `order[j]`.
 pub fn gather_columns(data: &mut [f32], row_len: usize, order: &[u32]) {
     let mut tmp = vec![0.0f32; row_len];
@@ -410,8 +427,13 @@ fn compute_chunk(
         gather_columns(f, row_len, order);
     }
     let mut bytes = Vec::new();
-    if let Some(enc) = quant::encoder(t.ggml_type) {
-        enc(f, &mut bytes);
+    match &t.imatrix {
+        Some(w) => encode_weighted(t, first, f, w, &mut bytes),
+        None => {
+            if let Some(enc) = quant::encoder(t.ggml_type) {
+                enc(f, &mut bytes);
+            }
+        }
     }
     (bytes, non_finite, survival)
 }

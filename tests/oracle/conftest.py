@@ -20,6 +20,14 @@ def mlx2gguf():
 
 
 @pytest.fixture(scope="session")
+def llama_tools():
+    """llama.cpp's own llama-quantize and llama-imatrix, built once from the pinned source
+    (scripts/llama-tools.sh, cached outside the work tree)."""
+    out = subprocess.run([str(ROOT / "scripts" / "llama-tools.sh")], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
 def builds(tmp_path_factory):
     """The tiny architecture checkpoints, adapters and conversions, shared by every module."""
     from test_archs import ArchBuilds
