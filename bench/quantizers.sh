@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Single-thread throughput of our ggml block encoders vs ggml's own C reference quantizers
-# (quantize_row_*_ref from the pinned llama.cpp, built by tests/oracle/ggml_ref.py with
+# (quantize_row_*_ref, or quantize_<t> where llama-quantize calls that, from the pinned llama.cpp, built by tests/oracle/ggml_ref.py with
 # -O2 -ffp-contract=off), on the same input: N(0, 0.02²) weights, one row of 2^20 elements.
 # A benchmark, not a test: it also checks the two outputs are equal, then prints a table.
 #
@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs="${1:-2}"
 shift || true
 types=("$@")
-[ ${#types[@]} -gt 0 ] || types=(q4_0 q4_1 q5_0 q5_1 q8_0 mxfp4 q4_K q5_K q6_K)
+[ ${#types[@]} -gt 0 ] || types=(q4_0 q4_1 q5_0 q5_1 q8_0 mxfp4 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs)
 cargo build --release --quiet --example quantize_raw
 exe="$PWD/target/release/examples/quantize_raw"
 py="$(scripts/oracle-env.sh)"
@@ -42,7 +42,11 @@ for t in types:
     ours = float(subprocess.run([exe, "--bench", t, str(inp), str(secs)], check=True, capture_output=True,
                                 text=True).stdout.split()[1])
     out = np.zeros(n // bs * nbytes, dtype=np.uint8)
-    f = getattr(lib, f"quantize_row_{fn}_ref")
+    if t in ggml_ref.ROW_QUANTIZERS:  # what llama-quantize calls for these: quantize_<t>
+        g = getattr(lib, f"quantize_{fn}")
+        f = lambda src, dst, k: g(src, dst, 1, k, None)  # noqa: E731
+    else:
+        f = getattr(lib, f"quantize_row_{fn}_ref")
     runs, start = 0, time.perf_counter()
     while runs == 0 or time.perf_counter() - start < secs:
         f(x.ctypes.data, out.ctypes.data, n)

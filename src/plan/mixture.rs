@@ -30,11 +30,12 @@ pub enum FileType {
     Q3KL,
     Iq4Nl,
     Iq4Xs,
+    Q2KS,
 }
 
 impl FileType {
     /// (name, file type) for `--outtype`, lower case.
-    pub const ALL: [(&'static str, FileType); 20] = [
+    pub const ALL: [(&'static str, FileType); 21] = [
         ("f32", FileType::F32),
         ("f16", FileType::F16),
         ("bf16", FileType::Bf16),
@@ -55,6 +56,7 @@ impl FileType {
         ("q3_k_l", FileType::Q3KL),
         ("iq4_nl", FileType::Iq4Nl),
         ("iq4_xs", FileType::Iq4Xs),
+        ("q2_k_s", FileType::Q2KS),
     ];
 
     pub fn parse(s: &str) -> Option<FileType> {
@@ -89,7 +91,7 @@ impl FileType {
             FileType::Q4KS | FileType::Q4KM => GgmlType::Q4K,
             FileType::Q5KS | FileType::Q5KM => GgmlType::Q5K,
             FileType::Q6K => GgmlType::Q6K,
-            FileType::Q2K => GgmlType::Q2K,
+            FileType::Q2K | FileType::Q2KS => GgmlType::Q2K,
             FileType::Q3KS | FileType::Q3KM | FileType::Q3KL => GgmlType::Q3K,
             FileType::Iq4Nl => GgmlType::Iq4Nl,
             FileType::Iq4Xs => GgmlType::Iq4Xs,
@@ -119,6 +121,7 @@ impl FileType {
             FileType::Q3KL => 13,
             FileType::Iq4Nl => 25,
             FileType::Iq4Xs => 30,
+            FileType::Q2KS => 21,
         }
     }
 }
@@ -280,6 +283,8 @@ impl State {
                 let gqa4 = self.shape.n_gqa >= 4;
                 if ftype == Q2K {
                     ty = if gqa4 { GgmlType::Q4K } else { GgmlType::Q3K };
+                } else if ftype == Q2KS && gqa4 {
+                    ty = GgmlType::Q4K;
                 } else if ftype == Q3KM {
                     ty = if self.i_attention_wv < 2 { GgmlType::Q5K } else { GgmlType::Q4K };
                 } else if ftype == Q3KL || (matches!(ftype, Iq4Nl | Iq4Xs) && gqa4) {
@@ -304,6 +309,10 @@ impl State {
                 };
                 if ftype == Q2K {
                     ty = GgmlType::Q3K;
+                } else if ftype == Q2KS {
+                    if i_layer < n_layer / 8 {
+                        ty = GgmlType::Q4K;
+                    }
                 } else if ftype == Q3KM {
                     // (Falcon's Q3_K branch does not apply: no Falcon here.)
                     ty = if i_layer < n_layer / 16 { GgmlType::Q5K } else { GgmlType::Q4K };

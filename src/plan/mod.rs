@@ -360,6 +360,19 @@ impl Plan {
             OutType::File(f) => mixture::mixture(f, &self.tensors, self.shape, ov),
         };
         for (t, ty) in self.tensors.iter_mut().zip(types) {
+            // llama-quantize: Q2_K tensors of a Q2_K_S file need an importance matrix.
+            let embedding = t.name == "token_embd.weight" || t.name == "per_layer_token_embd.weight";
+            if outtype == OutType::File(FileType::Q2KS)
+                && ty == GgmlType::Q2K
+                && !self.shape.has_imatrix
+                && !embedding
+                && t.name != "output.weight"
+            {
+                return Err(crate::error::Error::Usage(format!(
+                    "--outtype q2_k_s puts tensor '{}' in q2_K, which llama-quantize only makes with an importance matrix: add --imatrix FILE",
+                    t.name
+                )));
+            }
             if !ty.can_encode() {
                 return Err(crate::error::Error::Usage(format!(
                     "--outtype {outtype} puts tensor '{}' in {ty}, which this version cannot write yet",

@@ -25,7 +25,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
     for j in 0..16 {
         let xs = &x[16 * j..16 * j + 16];
-        let weights: Vec<f32> = xs.iter().map(|v| v.abs()).collect();
+        let mut weights = [0f32; 16];
+        weights.iter_mut().zip(xs).for_each(|(w, v)| *w = v.abs());
         (scales[j], mins[j]) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], MAD_SEARCH);
         max_scale = if scales[j] > max_scale { scales[j] } else { max_scale };
         max_min = if mins[j] > max_min { mins[j] } else { max_min };

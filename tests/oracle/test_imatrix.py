@@ -13,7 +13,7 @@ from conftest import run
 from test_archs import tensors_of
 
 QUANTIZE_NAME = {"q4_k_m": "Q4_K_M", "q2_k": "Q2_K", "q3_k_m": "Q3_K_M", "iq4_xs": "IQ4_XS", "iq4_nl": "IQ4_NL",
-                 "q4_0": "Q4_0", "q5_1": "Q5_1", "q6_k": "Q6_K", "q5_k_s": "Q5_K_S"}
+                 "q4_0": "Q4_0", "q5_1": "Q5_1", "q6_k": "Q6_K", "q5_k_s": "Q5_K_S", "q2_k_s": "Q2_K_S"}
 
 
 class Imatrices:
@@ -93,3 +93,11 @@ def test_imatrix_changes_the_blocks_and_errors_name_the_file(mlx2gguf, builds, i
     p = run(mlx2gguf, "convert", builds.model("qwen3"), "--outtype", "q4_k_m", "--imatrix", imatrix, "-o", out,
             check=False)
     assert p.returncode != 0 and imatrix.name in p.stderr and "attn_output" in p.stderr and not out.exists(), p.stderr
+
+
+def test_q2_k_s_needs_an_imatrix(mlx2gguf, builds, tmp_path):
+    """As llama-quantize: a Q2_K_S file's Q2_K tensors need an importance matrix."""
+    out = tmp_path / "o.gguf"
+    p = run(mlx2gguf, "convert", builds.model("llama"), "--outtype", "q2_k_s", "-o", out, check=False)
+    assert p.returncode != 0 and "--imatrix" in p.stderr and "q2_k_s" in p.stderr, p.stderr
+    assert not out.exists()
