@@ -197,8 +197,8 @@ pub struct VHeads {
 }
 
 impl TensorSpec {
-    pub const fn weight(gguf: &'static str, mlx: &'static str, shape: &'static [Dim], kind: ModuleKind) -> Self {
-        let source = Source::Weight(kind, TensorClass::Matrix);
+    /// A tensor made from `source`, always present, with no transformation.
+    const fn of(gguf: &'static str, mlx: &'static str, shape: &'static [Dim], source: Source) -> Self {
         TensorSpec {
             gguf,
             mlx,
@@ -212,40 +212,19 @@ impl TensorSpec {
             split: None,
             optional: false,
         }
+    }
+
+    pub const fn weight(gguf: &'static str, mlx: &'static str, shape: &'static [Dim], kind: ModuleKind) -> Self {
+        TensorSpec::of(gguf, mlx, shape, Source::Weight(kind, TensorClass::Matrix))
     }
 
     /// The MoE router: a module weight kept F32.
     pub const fn router(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
-        let source = Source::Weight(ModuleKind::Linear, TensorClass::Router);
-        TensorSpec {
-            gguf,
-            mlx,
-            shape,
-            source,
-            rope_permute: false,
-            when: When::Always,
-            plus_one: false,
-            neg_exp: false,
-            v_heads: None,
-            split: None,
-            optional: false,
-        }
+        TensorSpec::of(gguf, mlx, shape, Source::Weight(ModuleKind::Linear, TensorClass::Router))
     }
 
     pub const fn param(gguf: &'static str, mlx: &'static str, shape: &'static [Dim]) -> Self {
-        TensorSpec {
-            gguf,
-            mlx,
-            shape,
-            source: Source::Param,
-            rope_permute: false,
-            when: When::Always,
-            plus_one: false,
-            neg_exp: false,
-            v_heads: None,
-            split: None,
-            optional: false,
-        }
+        TensorSpec::of(gguf, mlx, shape, Source::Param)
     }
 
     pub const fn when(self, when: When) -> Self {

@@ -30,15 +30,26 @@ pub(crate) struct Search {
     pub rdelta: f32,
     pub nstep: i32,
     pub use_mad: bool,
+    /// ggml `make_qkx3_quants` (the importance-weighted paths): candidate levels clamp
+    /// their argument before rounding (`nearest_int(min(v, nmax))`, 0 unless v > 0), which
+    /// differs from `make_qkx2_quants`' clamp after rounding for infinite or huge v.
+    pub clamp_first: bool,
 }
 
-/// ggml `make_qkx2_quants`: an asymmetric quantization of `x` to levels 0..=nmax, searching
+impl Search {
+    /// `make_qkx3_quants`' search of the importance-weighted paths: rmin −0.9, rdelta 0.05,
+    /// 36 steps, squared error.
+    pub(crate) const WEIGHTED: Search =
+        Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false, clamp_first: true };
+}
+
+/// ggml `make_qkx2_quants` (and `make_qkx3_quants`, `search.clamp_first`): an asymmetric quantization of `x` to levels 0..=nmax, searching
 /// `nstep + 1` candidate scales by weighted least squares, judged by the weighted squared
 /// error (or, `use_mad`, absolute error: Q2_K).
 /// Writes the levels to `l` and returns `(scale, the_min)`, where `the_min` is the positive
 /// magnitude of the (non-positive) offset: x ≈ scale·l − the_min.
 pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u8], search: Search) -> (f32, f32) {
-    let Search { rmin, rdelta, nstep, use_mad } = search;
+    let Search { rmin, rdelta, nstep, use_mad, clamp_first } = search;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -79,7 +90,12 @@ pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u
         let iscale = (rmin + rdelta * is as f32 + nmax_f) / (max - min);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
         for ((la, &v), &w) in laux.iter_mut().zip(x).zip(weights) {
-            let q = nearest_int(iscale * (v - min)).clamp(0, nmax);
+            let t = iscale * (v - min);
+            let q = match clamp_first {
+                true if t > 0.0 => nearest_int(t.min(nmax_f)),
+                true => 0,
+                false => nearest_int(t).clamp(0, nmax),
+            };
             *la = q as u8;
             let q = q as f32;
             sum_l += w * q;
@@ -158,80 +174,6 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: Option<&[f3
         }
     }
     scale
-}
-
-/// ggml `make_qkx3_quants` (the importance-weighted K-quants): as `make_qkx2_quants`, but a
-/// group with max ≤ min is all zero, and candidate levels are clamped before rounding.
-pub(crate) fn make_qkx3_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u8], search: Search) -> (f32, f32) {
-    let Search { rmin, rdelta, nstep, use_mad } = search;
-    let n = x.len();
-    let (mut min, mut max) = (x[0], x[0]);
-    let mut sum_w = weights[0];
-    let mut sum_x = sum_w * x[0];
-    for (&v, &w) in x.iter().zip(weights).skip(1) {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-        sum_w += w;
-        sum_x += w * v;
-    }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max <= min {
-        l[..n].fill(0);
-        return (0.0, -min);
-    }
-    let nmax_f = nmax as f32;
-    let err = |d: f32| if use_mad { d.abs() } else { d * d };
-    let iscale = nmax_f / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best = 0.0f32;
-    for ((li, &v), &w) in l.iter_mut().zip(x).zip(weights) {
-        *li = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
-        best += w * err(scale * *li as f32 + min - v);
-    }
-    if nstep < 1 {
-        return (scale, -min);
-    }
-    let mut laux = [0u8; 32];
-    let laux = &mut laux[..n];
-    for is in 0..=nstep {
-        let iscale = (rmin + rdelta * is as f32 + nmax_f) / (max - min);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
-        for ((la, &v), &w) in laux.iter_mut().zip(x).zip(weights) {
-            let t = iscale * (v - min);
-            let q = if t > 0.0 { nearest_int(t.min(nmax_f)) } else { 0 };
-            *la = q as u8;
-            let q = q as f32;
-            sum_l += w * q;
-            sum_l2 += w * q * q;
-            sum_xl += w * q * v;
-        }
-        let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur = 0.0f32;
-            for ((&la, &v), &w) in laux.iter().zip(x).zip(weights) {
-                cur += w * err(this_scale * la as f32 + this_min - v);
-            }
-            if cur < best {
-                l[..n].copy_from_slice(laux);
-                best = cur;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    (scale, -min)
 }
 
 /// ggml `make_qp_quants`: non-negative `x` (sub-block scales or mins) to levels 0..=nmax,
@@ -334,7 +276,7 @@ pub(crate) fn weighted_k4(x: &[f32], qw: &[f32], nmax: i32, out: &mut [u8], l: &
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
     let mut w = [0f32; 32];
-    let search = Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    let search = Search::WEIGHTED;
     for j in 0..8 {
         let xs = &x[32 * j..32 * j + 32];
         importance(xs, &qw[32 * j..32 * j + 32], sigma2, &mut w);
@@ -343,7 +285,7 @@ pub(crate) fn weighted_k4(x: &[f32], qw: &[f32], nmax: i32, out: &mut [u8], l: &
             sumw += v;
         }
         sw[j] = sumw;
-        (scales[j], mins[j]) = make_qkx3_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], search);
+        (scales[j], mins[j]) = make_qkx2_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], search);
     }
     let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
     let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
@@ -410,7 +352,7 @@ pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &
             xs,
             &weights,
             &mut l[32 * j..32 * j + 32],
-            Search { rmin, rdelta: 0.1, nstep, use_mad: false },
+            Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false },
         );
     }
     (scales, mins)
@@ -489,12 +431,22 @@ mod tests {
         let w = [1.0f32; 32];
         let mut l = [7u8; 32];
         // min is clamped to 0, so a positive constant group is not "max == min".
-        let (scale, m) =
-            make_qkx2_quants(15, &x, &w, &mut l, Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false });
+        let (scale, m) = make_qkx2_quants(
+            15,
+            &x,
+            &w,
+            &mut l,
+            Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false, clamp_first: false },
+        );
         assert!(scale > 0.0 && m == 0.0);
         let x = [-0.5f32; 32];
-        let (scale, m) =
-            make_qkx2_quants(15, &x, &w, &mut l, Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false });
+        let (scale, m) = make_qkx2_quants(
+            15,
+            &x,
+            &w,
+            &mut l,
+            Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false, clamp_first: false },
+        );
         assert_eq!((scale, m), (0.0, 0.5));
         assert_eq!(l, [0; 32]);
     }

@@ -17,7 +17,7 @@ pub const INFO: super::TypeInfo =
 const _: () = assert!(BYTES == BLOCK / 16 + BLOCK / 4 + 4);
 
 /// Q2_K's scale search: rmin −0.5, rdelta 0.1, 15 steps, absolute error.
-const MAD_SEARCH: Search = Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
+const MAD_SEARCH: Search = Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true, clamp_first: false };
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let mut l = [0u8; 256];
@@ -71,11 +71,11 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 /// 0.05, 36 steps; scales and mins to 4 bits by `make_qp_quants` weighted by the sub-blocks'
 /// weight sums; levels re-derived against the stored values.
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
-    use super::kquant::{importance, make_qkx3_quants, make_qp_quants, sum_sq};
+    use super::kquant::{importance, make_qkx2_quants, make_qp_quants, sum_sq};
     let mut l = [0u8; 256];
     let sigma2 = sum_sq(x) / QK_K as f32;
     let (mut scales, mut mins, mut sw, mut w) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
-    let search = Search { rmin: -0.9, rdelta: 0.05, nstep: 36, use_mad: false };
+    let search = Search::WEIGHTED;
     for j in 0..16 {
         let xs = &x[16 * j..16 * j + 16];
         importance(xs, &qw[16 * j..16 * j + 16], sigma2, &mut w);
@@ -84,7 +84,7 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
             sumw += v;
         }
         sw[j] = sumw;
-        (scales[j], mins[j]) = make_qkx3_quants(3, xs, &w, &mut l[16 * j..16 * j + 16], search);
+        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &w, &mut l[16 * j..16 * j + 16], search);
     }
     let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
