@@ -8,15 +8,14 @@ rows (the embedding is not a per-layer shape). Packed weights and scales are ran
 
 Usage: python make_deepseek.py OUT_DIR N_LAYERS
 """
-import json
 import sys
 from pathlib import Path
 
 import mlx.core as mx
-from mlx.utils import tree_flatten, tree_unflatten
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "oracle"))
-from fixtures import build_tokenizer  # noqa: E402
+from synthetic import save_random_lora, save_random_quantized  # noqa: E402
 
 
 def config(n_layers):
@@ -34,12 +33,9 @@ def config(n_layers):
 
 def main(out: Path, n_layers: int):
     from mlx_lm.models import deepseek_v3
-    from mlx_lm.tuner.utils import linear_to_lora_layers
-    from mlx_lm.utils import quantize_model, save_config, save_model
+    from mlx_lm.utils import quantize_model
 
     model_dir, adapter_dir = out / "model", out / "adapter"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    adapter_dir.mkdir(parents=True, exist_ok=True)
     cfg = config(n_layers)
     model = deepseek_v3.Model(deepseek_v3.ModelArgs.from_dict(cfg))
     model.set_dtype(mx.bfloat16)
@@ -50,33 +46,12 @@ def main(out: Path, n_layers: int):
         return {"group_size": 64, "bits": 4}
 
     model, cfg = quantize_model(model, cfg, group_size=64, bits=4, quant_predicate=predicate)
-    mx.random.seed(0)
-    params = []
-    for name, p in tree_flatten(model.parameters()):
-        if p.dtype == mx.uint32:
-            p = mx.random.randint(0, 2**31, p.shape).astype(mx.uint32)
-        elif name.endswith(".scales"):
-            p = (mx.random.uniform(1e-4, 2e-4, p.shape)).astype(p.dtype)
-        elif name.endswith(".biases"):
-            p = (mx.random.uniform(-0.02, 0.0, p.shape)).astype(p.dtype)
-        params.append((name, p))
-    model.update(tree_unflatten(params))
-    mx.eval(model.parameters())
-    save_model(model_dir, model, donate_model=False)
-    save_config(cfg, model_dir / "config.json")
-    build_tokenizer(model_dir)
+    save_random_quantized(model, cfg, model_dir)
 
     keys = ["self_attn.q_a_proj", "self_attn.q_b_proj", "self_attn.kv_a_proj_with_mqa", "self_attn.o_proj",
             "mlp.switch_mlp.gate_proj", "mlp.switch_mlp.up_proj", "mlp.switch_mlp.down_proj",
             "mlp.shared_experts.gate_proj", "mlp.shared_experts.up_proj", "mlp.shared_experts.down_proj"]
-    lora = {"rank": 16, "scale": 20.0, "dropout": 0.0, "keys": keys}
-    model.freeze()
-    linear_to_lora_layers(model, n_layers, lora)
-    trainable = dict(tree_flatten(model.trainable_parameters()))
-    trainable = {k: (mx.random.normal(v.shape) * 1e-3).astype(mx.float32) for k, v in trainable.items()}
-    mx.save_safetensors(str(adapter_dir / "adapters.safetensors"), trainable)
-    (adapter_dir / "adapter_config.json").write_text(json.dumps(
-        {"fine_tune_type": "lora", "num_layers": n_layers, "lora_parameters": lora}, indent=2))
+    save_random_lora(model, n_layers, keys, adapter_dir)
 
 
 if __name__ == "__main__":
