@@ -6,6 +6,15 @@
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+pub mod iq1_m;
+pub mod iq1_s;
+mod iq_grid;
+mod iq_grid_tables;
+pub mod iq2_s;
+pub mod iq2_xs;
+pub mod iq2_xxs;
+pub mod iq3_s;
+pub mod iq3_xxs;
 pub mod iq4_nl;
 pub mod iq4_xs;
 mod kquant;
@@ -21,6 +30,8 @@ pub mod q5_1;
 pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
+pub mod tq1_0;
+pub mod tq2_0;
 
 use std::fmt;
 
@@ -48,6 +59,12 @@ impl TypeInfo {
 
     pub const fn codec(self, encode: EncodeFn, decode: DecodeFn) -> TypeInfo {
         TypeInfo { encode: Some(encode), decode: Some(decode), ..self }
+    }
+
+    /// A type this tool decodes and encodes only given importance weights (ggml's
+    /// `ggml_quantize_requires_imatrix` types).
+    pub const fn decoder(self, decode: DecodeFn) -> TypeInfo {
+        TypeInfo { decode: Some(decode), ..self }
     }
 
     pub const fn weighted(self, f: WeightedRowFn) -> TypeInfo {
@@ -94,21 +111,21 @@ ggml_types! {
     Bf16 = bf16::INFO;
     Mxfp4 = mxfp4::INFO;
     Nvfp4 = nvfp4::INFO;
-    Iq2Xxs = TypeInfo::known(16, "iq2_xxs", 256, 66);
-    Iq2Xs = TypeInfo::known(17, "iq2_xs", 256, 74);
-    Iq3Xxs = TypeInfo::known(18, "iq3_xxs", 256, 98);
-    Iq1S = TypeInfo::known(19, "iq1_s", 256, 50);
-    Iq3S = TypeInfo::known(21, "iq3_s", 256, 110);
-    Iq2S = TypeInfo::known(22, "iq2_s", 256, 82);
+    Iq2Xxs = iq2_xxs::INFO;
+    Iq2Xs = iq2_xs::INFO;
+    Iq3Xxs = iq3_xxs::INFO;
+    Iq1S = iq1_s::INFO;
+    Iq3S = iq3_s::INFO;
+    Iq2S = iq2_s::INFO;
     Iq4Xs = iq4_xs::INFO;
     I8 = TypeInfo::known(24, "i8", 1, 1);
     I16 = TypeInfo::known(25, "i16", 1, 2);
     I32 = TypeInfo::known(26, "i32", 1, 4);
     I64 = TypeInfo::known(27, "i64", 1, 8);
     F64 = TypeInfo::known(28, "f64", 1, 8);
-    Iq1M = TypeInfo::known(29, "iq1_m", 256, 56);
-    Tq1_0 = TypeInfo::known(34, "tq1_0", 256, 54);
-    Tq2_0 = TypeInfo::known(35, "tq2_0", 256, 66);
+    Iq1M = iq1_m::INFO;
+    Tq1_0 = tq1_0::INFO;
+    Tq2_0 = tq2_0::INFO;
     Q1_0 = TypeInfo::known(41, "q1_0", 128, 18);
     Q2_0 = TypeInfo::known(42, "q2_0", 64, 18);
 }

@@ -47,6 +47,9 @@ size_t ggml_row_size(int type, int64_t ne) {
         case 7: return ne / 32 * 24;   case 8: return ne / 32 * 34;   case 10: return ne / 256 * 84;
         case 11: return ne / 256 * 110; case 12: return ne / 256 * 144; case 13: return ne / 256 * 176;
         case 14: return ne / 256 * 210; case 20: return ne / 32 * 18;  case 23: return ne / 256 * 136;
+        case 16: return ne / 256 * 66;  case 17: return ne / 256 * 74;  case 18: return ne / 256 * 98;
+        case 19: return ne / 256 * 50;  case 21: return ne / 256 * 110; case 22: return ne / 256 * 82;
+        case 29: return ne / 256 * 56;  case 34: return ne / 256 * 54;  case 35: return ne / 256 * 66;
         default: abort();
     }
 }
@@ -70,11 +73,25 @@ TYPES = {
     "q3_K": ("q3_K", 256, 110),
     "iq4_nl": ("iq4_nl", 32, 18),
     "iq4_xs": ("iq4_xs", 256, 136),
+    "iq2_xxs": ("iq2_xxs", 256, 66),
+    "iq2_xs": ("iq2_xs", 256, 74),
+    "iq2_s": ("iq2_s", 256, 82),
+    "iq3_xxs": ("iq3_xxs", 256, 98),
+    "iq3_s": ("iq3_s", 256, 110),
+    "iq1_s": ("iq1_s", 256, 50),
+    "iq1_m": ("iq1_m", 256, 56),
+    "tq1_0": ("tq1_0", 256, 54),
+    "tq2_0": ("tq2_0", 256, 66),
 }
+
+# ggml type ids of the types whose quantizers search a grid that ggml_quantize_init builds first
+# (iq2xs_init_impl takes the type, iq3xs_init_impl the grid size).
+IQ2_GRID_TYPES = {"iq2_xxs": 16, "iq2_xs": 17, "iq1_s": 19, "iq2_s": 22, "iq1_m": 29}
+IQ3_GRID_SIZES = {"iq3_xxs": 256, "iq3_s": 512}
 
 # Types whose `quantize_row_*_ref` is not what llama-quantize writes: for these the oracle is
 # `quantize_<t>(src, dst, nrow, n_per_row, NULL)`, the function llama-quantize calls.
-ROW_QUANTIZERS = {"iq4_nl", "iq4_xs"}
+ROW_QUANTIZERS = {"iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"}
 
 
 def llama_cpp_source() -> Path:
@@ -123,13 +140,21 @@ def lib() -> ctypes.CDLL:
         _lib = ctypes.CDLL(str(build()))
         for fn, _, _ in TYPES.values():
             for name in (f"quantize_row_{fn}_ref", f"dequantize_row_{fn}"):
-                f = getattr(_lib, name)
+                f = getattr(_lib, name, None)  # the IQ1/IQ2 types have no row reference
+                if f is None:
+                    continue
                 f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
                 f.restype = None
             f = getattr(_lib, f"quantize_{fn}", None)
             if f is not None:
                 f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
                 f.restype = ctypes.c_size_t
+        _lib.iq2xs_init_impl.argtypes = [ctypes.c_int]
+        _lib.iq3xs_init_impl.argtypes = [ctypes.c_int]
+        for t in IQ2_GRID_TYPES.values():
+            _lib.iq2xs_init_impl(t)
+        for n in IQ3_GRID_SIZES.values():
+            _lib.iq3xs_init_impl(n)
     return _lib
 
 
