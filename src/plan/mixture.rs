@@ -31,11 +31,23 @@ pub enum FileType {
     Iq4Nl,
     Iq4Xs,
     Q2KS,
+    Iq2Xxs,
+    Iq2Xs,
+    Iq2S,
+    Iq2M,
+    Iq3Xxs,
+    Iq3Xs,
+    Iq3S,
+    Iq3M,
+    Iq1S,
+    Iq1M,
+    Tq1_0,
+    Tq2_0,
 }
 
 impl FileType {
     /// (name, file type) for `--outtype`, lower case.
-    pub const ALL: [(&'static str, FileType); 21] = [
+    pub const ALL: [(&'static str, FileType); 33] = [
         ("f32", FileType::F32),
         ("f16", FileType::F16),
         ("bf16", FileType::Bf16),
@@ -57,6 +69,18 @@ impl FileType {
         ("iq4_nl", FileType::Iq4Nl),
         ("iq4_xs", FileType::Iq4Xs),
         ("q2_k_s", FileType::Q2KS),
+        ("iq3_xxs", FileType::Iq3Xxs),
+        ("iq3_xs", FileType::Iq3Xs),
+        ("iq3_s", FileType::Iq3S),
+        ("iq3_m", FileType::Iq3M),
+        ("iq2_xxs", FileType::Iq2Xxs),
+        ("iq2_xs", FileType::Iq2Xs),
+        ("iq2_s", FileType::Iq2S),
+        ("iq2_m", FileType::Iq2M),
+        ("iq1_s", FileType::Iq1S),
+        ("iq1_m", FileType::Iq1M),
+        ("tq1_0", FileType::Tq1_0),
+        ("tq2_0", FileType::Tq2_0),
     ];
 
     pub fn parse(s: &str) -> Option<FileType> {
@@ -69,7 +93,13 @@ impl FileType {
             "q3_k" => "q3_k_m".to_string(),
             _ => l,
         };
-        Self::ALL.iter().find(|(n, _)| *n == l).map(|(_, f)| *f).filter(|f| f.default_type().can_encode())
+        Self::ALL.iter().find(|(n, _)| *n == l).map(|(_, f)| *f).filter(|f| f.writable())
+    }
+
+    /// Whether this version can write the file type's main tensor type (some only given an
+    /// importance matrix).
+    pub fn writable(self) -> bool {
+        self.default_type().can_write()
     }
 
     pub fn name(self) -> &'static str {
@@ -95,6 +125,15 @@ impl FileType {
             FileType::Q3KS | FileType::Q3KM | FileType::Q3KL => GgmlType::Q3K,
             FileType::Iq4Nl => GgmlType::Iq4Nl,
             FileType::Iq4Xs => GgmlType::Iq4Xs,
+            FileType::Iq2Xxs => GgmlType::Iq2Xxs,
+            FileType::Iq2Xs | FileType::Iq2S => GgmlType::Iq2Xs,
+            FileType::Iq2M => GgmlType::Iq2S,
+            FileType::Iq3Xxs => GgmlType::Iq3Xxs,
+            FileType::Iq3Xs | FileType::Iq3S | FileType::Iq3M => GgmlType::Iq3S,
+            FileType::Iq1S => GgmlType::Iq1S,
+            FileType::Iq1M => GgmlType::Iq1M,
+            FileType::Tq1_0 => GgmlType::Tq1_0,
+            FileType::Tq2_0 => GgmlType::Tq2_0,
         }
     }
 
@@ -122,6 +161,18 @@ impl FileType {
             FileType::Iq4Nl => 25,
             FileType::Iq4Xs => 30,
             FileType::Q2KS => 21,
+            FileType::Iq2Xxs => 19,
+            FileType::Iq2Xs => 20,
+            FileType::Iq3Xs => 22,
+            FileType::Iq3Xxs => 23,
+            FileType::Iq1S => 24,
+            FileType::Iq3S => 26,
+            FileType::Iq3M => 27,
+            FileType::Iq2S => 28,
+            FileType::Iq2M => 29,
+            FileType::Iq1M => 31,
+            FileType::Tq1_0 => 36,
+            FileType::Tq2_0 => 37,
         }
     }
 }
@@ -199,6 +250,8 @@ pub fn mixture(ftype: FileType, tensors: &[PlannedTensor], shape: ModelShape, ov
         n_attention_wv: tensors.iter().filter(|t| is_attn_v(category(&t.name))).count(),
         i_attention_wv: 0,
         i_ffn_down: 0,
+        i_ffn_gate: 0,
+        i_ffn_up: 0,
     };
     // llama-quantize walks tensors in its loader's order: by block number, then name.
     let layer = |n: &str| n.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|l| l.parse::<i64>().ok());
@@ -253,103 +306,215 @@ struct State {
     n_attention_wv: usize,
     i_attention_wv: usize,
     i_ffn_down: usize,
+    i_ffn_gate: usize,
+    i_ffn_up: usize,
+}
+
+/// The file types of llama-quant's very-low-bit branch (IQ1 and IQ2 mixtures).
+fn is_low_iq(f: FileType) -> bool {
+    use FileType::*;
+    matches!(f, Iq2Xxs | Iq2Xs | Iq1S | Iq2S | Iq2M | Iq1M)
 }
 
 impl State {
-    /// `llama_tensor_get_type_impl` for the file types above (its IQ branches do not apply
-    /// to them; the 70B attn_v bump needs a model-size label this tool does not compute).
+    /// `llama_tensor_get_type_impl` (its Falcon and 70B branches do not apply: no Falcon
+    /// here, and the 70B bump needs a model-size label this tool does not compute).
     fn tensor_type(&mut self, default: GgmlType, t: &PlannedTensor) -> GgmlType {
         use FileType::*;
-        let (ftype, n_expert) = (self.ftype, self.shape.n_expert);
+        let ftype = self.ftype;
         let cat = category(&t.name);
-        let nx = t.row_len() as u64;
-        let mut ty = default;
         if cat == Category::Output || (!self.has_output && cat == Category::TokenEmbd) {
-            return if ftype == Mxfp4Moe || !nx.is_multiple_of(default.block_size() as u64) {
-                GgmlType::Q8_0
-            } else if default != GgmlType::Q8_0 {
-                GgmlType::Q6K
-            } else {
-                default
-            };
+            return output_type(ftype, default, t.row_len() as u64);
         }
         if ftype == Mxfp4Moe {
             // ne[2] > 1: stacked experts.
             return if t.shape.len() >= 3 && t.shape[0] > 1 { GgmlType::Mxfp4 } else { GgmlType::Q8_0 };
         }
-        match cat {
-            Category::TokenEmbd => {}
-            c if is_attn_v(c) => {
-                let gqa4 = self.shape.n_gqa >= 4;
-                if ftype == Q2K {
-                    ty = if gqa4 { GgmlType::Q4K } else { GgmlType::Q3K };
-                } else if ftype == Q2KS && gqa4 {
-                    ty = GgmlType::Q4K;
-                } else if ftype == Q3KM {
-                    ty = if self.i_attention_wv < 2 { GgmlType::Q5K } else { GgmlType::Q4K };
-                } else if ftype == Q3KL || (matches!(ftype, Iq4Nl | Iq4Xs) && gqa4) {
-                    ty = GgmlType::Q5K;
-                } else if matches!(ftype, Q4KM | Q5KM) && use_more_bits(self.i_attention_wv, self.n_attention_wv) {
-                    ty = GgmlType::Q6K;
-                } else if ftype == Q4KS && self.i_attention_wv < 4 {
-                    ty = GgmlType::Q5K;
-                }
-                if n_expert == 8 {
-                    ty = GgmlType::Q8_0;
-                }
-                self.i_attention_wv += 1;
-            }
-            Category::AttnK if n_expert == 8 => ty = GgmlType::Q8_0,
-            Category::FfnDown => {
-                let (i_layer, n_layer) = if n_expert > 1 {
-                    let l = t.name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|l| l.parse().ok());
-                    (l.unwrap_or(0), self.shape.n_layer)
-                } else {
-                    (self.i_ffn_down, self.shape.n_layer)
-                };
-                if ftype == Q2K {
-                    ty = GgmlType::Q3K;
-                } else if ftype == Q2KS {
-                    if i_layer < n_layer / 8 {
-                        ty = GgmlType::Q4K;
-                    }
-                } else if ftype == Q3KM {
-                    // (Falcon's Q3_K branch does not apply: no Falcon here.)
-                    ty = if i_layer < n_layer / 16 { GgmlType::Q5K } else { GgmlType::Q4K };
-                } else if ftype == Q3KL {
-                    ty = GgmlType::Q5K;
-                } else if ftype == Q4KM && use_more_bits(i_layer, n_layer) {
-                    ty = GgmlType::Q6K;
-                } else if i_layer < n_layer / 8 && matches!(ftype, Iq4Nl | Iq4Xs) && !self.shape.has_imatrix {
-                    ty = GgmlType::Q5K;
-                } else if ftype == Q5KM && use_more_bits(i_layer, n_layer) {
-                    ty = GgmlType::Q6K;
-                } else if ftype == Q4KS && i_layer < n_layer / 8 {
-                    ty = GgmlType::Q5K;
-                } else if matches!(ftype, Q4_0 | Q5_0) && self.shape.has_imatrix && i_layer < n_layer / 8 {
-                    // llama.cpp's guard for the first ffn_down layers, with an imatrix only.
-                    ty = if ftype == Q4_0 { GgmlType::Q4_1 } else { GgmlType::Q5_1 };
-                }
-                self.i_ffn_down += 1;
-            }
-            Category::AttnOutput if n_expert == 8 => {
-                if matches!(ftype, Q2K | Q3KS | Q3KM | Q4KS | Q4KM | Iq4Nl | Iq4Xs) {
-                    ty = GgmlType::Q5K;
-                }
-            }
-            Category::AttnOutput => {
-                ty = match ftype {
-                    Q2K => GgmlType::Q3K,
-                    Q3KM => GgmlType::Q4K,
-                    Q3KL => GgmlType::Q5K,
-                    _ => ty,
-                }
-            }
-            // attn_qkv is attn_v-like and handled above: llama.cpp's own attn_qkv branch
-            // comes later in its chain and is never reached.
-            _ => {}
+        if cat == Category::TokenEmbd {
+            return match ftype {
+                Iq2Xxs | Iq2Xs | Iq1S | Iq1M => GgmlType::Q2K,
+                Iq2S | Iq2M | Iq3Xxs => GgmlType::Iq3S,
+                Tq1_0 | Tq2_0 => GgmlType::Q4K,
+                _ => default,
+            };
         }
+        if is_low_iq(ftype) {
+            return self.low_iq_type(default, cat);
+        }
+        match cat {
+            c if is_attn_v(c) => self.attn_v_type(default),
+            Category::AttnK if self.shape.n_expert == 8 => GgmlType::Q8_0,
+            Category::AttnK | Category::AttnQ => match ftype {
+                Iq3Xs => GgmlType::Iq3Xxs,
+                Iq3Xxs => GgmlType::Iq2S,
+                _ => default,
+            },
+            Category::FfnDown => {
+                let layer = self.layer_of(t, self.i_ffn_down);
+                self.i_ffn_down += 1;
+                self.ffn_down_type(default, layer)
+            }
+            Category::AttnOutput => self.attn_output_type(default),
+            Category::FfnGate | Category::FfnUp => {
+                let counter = if cat == Category::FfnGate { &mut self.i_ffn_gate } else { &mut self.i_ffn_up };
+                let i = *counter;
+                *counter += 1;
+                let i_layer = self.layer_of(t, i);
+                let n = self.shape.n_layer;
+                if ftype == Iq3Xs && i_layer >= n / 8 && i_layer < 7 * n / 8 {
+                    GgmlType::Iq3Xxs
+                } else {
+                    default
+                }
+            }
+            _ => default,
+        }
+    }
+
+    /// `layer_info`: the block number from the name in MoE models (experts are not in layer
+    /// order there), else the running count of this kind of tensor.
+    fn layer_of(&self, t: &PlannedTensor, counter: usize) -> usize {
+        if self.shape.n_expert > 1 {
+            let l = t.name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|l| l.parse().ok());
+            l.unwrap_or(0)
+        } else {
+            counter
+        }
+    }
+
+    /// The IQ1/IQ2 file types' branch: only attention V/K/output and the first ffn_down
+    /// tensors get other types.
+    fn low_iq_type(&mut self, default: GgmlType, cat: Category) -> GgmlType {
+        let ftype = self.ftype;
+        let iq2_sm = matches!(ftype, FileType::Iq2S | FileType::Iq2M);
+        let n_expert = self.shape.n_expert;
+        match cat {
+            c if is_attn_v(c) => {
+                self.i_attention_wv += 1;
+                if self.shape.n_gqa >= 4 || n_expert >= 4 {
+                    GgmlType::Q4K
+                } else if iq2_sm {
+                    GgmlType::Iq3S
+                } else {
+                    GgmlType::Q2K
+                }
+            }
+            Category::AttnK if n_expert == 8 => GgmlType::Q4K,
+            Category::FfnDown => {
+                // A running count over every ffn_down tensor, against the layer count.
+                let first = self.i_ffn_down < self.shape.n_layer / 8;
+                self.i_ffn_down += 1;
+                match (first, iq2_sm) {
+                    (true, true) => GgmlType::Iq3S,
+                    (true, false) => GgmlType::Q2K,
+                    _ => default,
+                }
+            }
+            Category::AttnOutput if n_expert == 8 => GgmlType::Q5K,
+            Category::AttnOutput => match ftype {
+                FileType::Iq1S | FileType::Iq1M => GgmlType::Iq2Xxs,
+                _ if iq2_sm => GgmlType::Iq3S,
+                _ => default,
+            },
+            _ => default,
+        }
+    }
+
+    fn attn_v_type(&mut self, default: GgmlType) -> GgmlType {
+        use FileType::*;
+        let gqa4 = self.shape.n_gqa >= 4;
+        let mut ty = match self.ftype {
+            Q2K if gqa4 => GgmlType::Q4K,
+            Q2K => GgmlType::Q3K,
+            Q2KS if gqa4 => GgmlType::Q4K,
+            Iq3Xxs if gqa4 => GgmlType::Q4K,
+            Iq3Xxs if !self.shape.has_imatrix => GgmlType::Iq3S,
+            Iq3Xxs => GgmlType::Iq3Xxs,
+            Iq3Xs | Iq3S if gqa4 => GgmlType::Q4K,
+            Iq3M => GgmlType::Q4K,
+            Q3KM if self.i_attention_wv < 2 => GgmlType::Q5K,
+            Q3KM => GgmlType::Q4K,
+            Q3KL => GgmlType::Q5K,
+            Iq4Nl | Iq4Xs if gqa4 => GgmlType::Q5K,
+            Q4KM | Q5KM if use_more_bits(self.i_attention_wv, self.n_attention_wv) => GgmlType::Q6K,
+            Q4KS if self.i_attention_wv < 4 => GgmlType::Q5K,
+            _ => default,
+        };
+        if self.shape.n_expert == 8 {
+            ty = GgmlType::Q8_0;
+        }
+        self.i_attention_wv += 1;
         ty
+    }
+
+    fn ffn_down_type(&self, default: GgmlType, i_layer: usize) -> GgmlType {
+        use FileType::*;
+        let n = self.shape.n_layer;
+        let (imatrix, n_expert) = (self.shape.has_imatrix, self.shape.n_expert);
+        match self.ftype {
+            Q2K => GgmlType::Q3K,
+            Q2KS if i_layer < n / 8 => GgmlType::Q4K,
+            Iq3Xxs if !imatrix && i_layer < n / 8 => GgmlType::Q4K,
+            Iq3Xxs if !imatrix => GgmlType::Q3K,
+            // (Falcon's Q3_K branch does not apply: no Falcon here.)
+            Q3KM if i_layer < n / 16 => GgmlType::Q5K,
+            Q3KM => GgmlType::Q4K,
+            Iq3M if i_layer < n / 8 || (n_expert == 8 && use_more_bits(i_layer, n)) => GgmlType::Q4K,
+            Q3KL => GgmlType::Q5K,
+            Q4KM if use_more_bits(i_layer, n) => GgmlType::Q6K,
+            Iq4Nl | Iq4Xs if i_layer < n / 8 && !imatrix => GgmlType::Q5K,
+            Q5KM if use_more_bits(i_layer, n) => GgmlType::Q6K,
+            Q4KS if i_layer < n / 8 => GgmlType::Q5K,
+            // llama.cpp's guard for the first ffn_down layers, with an imatrix only.
+            Q4_0 if imatrix && i_layer < n / 8 => GgmlType::Q4_1,
+            Q5_0 if imatrix && i_layer < n / 8 => GgmlType::Q5_1,
+            _ => default,
+        }
+    }
+
+    fn attn_output_type(&self, default: GgmlType) -> GgmlType {
+        use FileType::*;
+        if self.shape.n_expert == 8 {
+            let bumped = matches!(
+                self.ftype,
+                Q2K | Iq3Xs | Iq3Xxs | Q3KS | Q3KM | Iq4Nl | Q4KS | Q4KM | Iq3S | Iq3M | Iq4Xs
+            );
+            return if bumped { GgmlType::Q5K } else { default };
+        }
+        match self.ftype {
+            Q2K => GgmlType::Q3K,
+            Iq3Xxs => GgmlType::Iq3S,
+            Q3KM | Iq3M => GgmlType::Q4K,
+            Q3KL => GgmlType::Q5K,
+            _ => default,
+        }
+    }
+}
+
+/// The output matrix (and a tied token embedding): Q8_0 when rows are not whole blocks of
+/// the file's type, Q5_K for the IQ1/IQ2/IQ3_XXS file types, else Q6_K.
+fn output_type(ftype: FileType, default: GgmlType, nx: u64) -> GgmlType {
+    if ftype == FileType::Mxfp4Moe || !nx.is_multiple_of(default.block_size() as u64) {
+        GgmlType::Q8_0
+    } else if is_low_iq(ftype) || ftype == FileType::Iq3Xxs {
+        GgmlType::Q5K
+    } else if default != GgmlType::Q8_0 {
+        GgmlType::Q6K
+    } else {
+        default
+    }
+}
+
+/// llama-quant's `tensor_requires_imatrix`: the very-low-bit types (and Q2_K in a Q2_K_S
+/// file) outside the token embedding and output matrices need an importance matrix.
+pub fn requires_imatrix(name: &str, ty: GgmlType, ftype: Option<FileType>) -> bool {
+    if matches!(category(name), Category::TokenEmbd | Category::Output) {
+        return false;
+    }
+    match ty {
+        GgmlType::Iq3Xxs | GgmlType::Iq2Xxs | GgmlType::Iq2Xs | GgmlType::Iq2S | GgmlType::Iq1M | GgmlType::Iq1S => true,
+        GgmlType::Q2K => ftype == Some(FileType::Q2KS),
+        _ => false,
     }
 }
 
@@ -359,8 +524,15 @@ pub fn fallback(ncols: u64, target: GgmlType) -> GgmlType {
         return target;
     }
     let t = match target {
-        GgmlType::Q2K | GgmlType::Q3K => GgmlType::Q4_0,
-        GgmlType::Iq4Xs => GgmlType::Iq4Nl,
+        GgmlType::Iq1S
+        | GgmlType::Iq1M
+        | GgmlType::Iq2Xxs
+        | GgmlType::Iq2Xs
+        | GgmlType::Iq2S
+        | GgmlType::Iq3Xxs
+        | GgmlType::Iq3S
+        | GgmlType::Iq4Xs => GgmlType::Iq4Nl,
+        GgmlType::Q2K | GgmlType::Q3K | GgmlType::Tq1_0 | GgmlType::Tq2_0 => GgmlType::Q4_0,
         GgmlType::Q4K => GgmlType::Q5_0,
         GgmlType::Q5K => GgmlType::Q5_1,
         GgmlType::Q6K => GgmlType::Q8_0,

@@ -53,7 +53,7 @@ impl fmt::Display for OutType {
 /// The `--outtype` values this version accepts: `auto` and every llama.cpp file type whose
 /// tensor types it can write (from the file-type table, so the help cannot drift).
 pub fn outtype_names() -> Vec<&'static str> {
-    let files = FileType::ALL.iter().filter(|(_, f)| f.default_type().can_encode()).map(|(n, _)| *n);
+    let files = FileType::ALL.iter().filter(|(_, f)| f.writable()).map(|(n, _)| *n);
     std::iter::once("auto").chain(files).collect()
 }
 
@@ -74,11 +74,11 @@ pub struct PlanOptions {
 pub fn parse_tensor_type(spec: &str) -> Result<(regex::Regex, GgmlType), String> {
     let (pat, ty) = spec.rsplit_once('=').ok_or_else(|| format!("--tensor-type '{spec}': expected REGEX=TYPE"))?;
     let re = regex::Regex::new(pat).map_err(|e| format!("--tensor-type '{spec}': bad regex: {e}"))?;
-    let valid: Vec<&str> = crate::quant::ALL_TYPES.iter().filter(|t| t.can_encode()).map(|t| t.name()).collect();
+    let valid: Vec<&str> = crate::quant::ALL_TYPES.iter().filter(|t| t.can_write()).map(|t| t.name()).collect();
     let t = crate::quant::ALL_TYPES
         .iter()
         .copied()
-        .find(|t| t.name().eq_ignore_ascii_case(ty) && t.can_encode())
+        .find(|t| t.name().eq_ignore_ascii_case(ty) && t.can_write())
         .ok_or_else(|| format!("--tensor-type '{spec}': unknown type '{ty}' (valid: {})", valid.join(", ")))?;
     Ok((re, t))
 }
@@ -205,6 +205,8 @@ pub struct PlannedTensor {
     /// Importance weights per column (per expert, one after the other) for an output type
     /// that takes them.
     pub imatrix: Option<std::sync::Arc<Vec<f32>>>,
+    /// Its type is one llama-quantize makes only with importance weights.
+    pub needs_imatrix: bool,
     /// The source module's shape when it differs from the output's (a part of its rows).
     pub source_shape: Option<Vec<usize>>,
     /// Per head, output rows that are the columns of source rows (DeepSeek V2's keys from
@@ -240,6 +242,7 @@ impl PlannedTensor {
             row_order: None,
             col_order: None,
             imatrix: None,
+            needs_imatrix: false,
             source_shape: None,
             head_transpose: None,
             plus_one: false,
@@ -359,26 +362,26 @@ impl Plan {
                 .collect(),
             OutType::File(f) => mixture::mixture(f, &self.tensors, self.shape, ov),
         };
+        let ftype = match outtype {
+            OutType::File(f) => Some(f),
+            OutType::Auto => None,
+        };
         for (t, ty) in self.tensors.iter_mut().zip(types) {
-            // llama-quantize: Q2_K tensors of a Q2_K_S file need an importance matrix.
-            let embedding = t.name == "token_embd.weight" || t.name == "per_layer_token_embd.weight";
-            if outtype == OutType::File(FileType::Q2KS)
-                && ty == GgmlType::Q2K
-                && !self.shape.has_imatrix
-                && !embedding
-                && t.name != "output.weight"
-            {
+            let weights_only = !ty.can_encode() && crate::quant::takes_weights(ty);
+            let needs = mixture::quantizable(t) && (mixture::requires_imatrix(&t.name, ty, ftype) || weights_only);
+            if needs && !self.shape.has_imatrix {
                 return Err(crate::error::Error::Usage(format!(
-                    "--outtype q2_k_s puts tensor '{}' in q2_K, which llama-quantize only makes with an importance matrix: add --imatrix FILE",
+                    "--outtype {outtype} puts tensor '{}' in {ty}, which llama-quantize only makes with an importance matrix: add --imatrix FILE",
                     t.name
                 )));
             }
-            if !ty.can_encode() {
+            if !ty.can_encode() && !weights_only {
                 return Err(crate::error::Error::Usage(format!(
                     "--outtype {outtype} puts tensor '{}' in {ty}, which this version cannot write yet",
                     t.name
                 )));
             }
+            t.needs_imatrix = needs;
             t.ggml_type = ty;
         }
         self.set_file_type(outtype);
@@ -396,6 +399,14 @@ impl Plan {
             if let Some(w) = m.for_tensor(&t.name, t.row_len(), n_expert)? {
                 t.imatrix = Some(std::sync::Arc::new(w.to_vec()));
             }
+        }
+        if let Some(t) = self.tensors.iter().find(|t| t.needs_imatrix && t.imatrix.is_none()) {
+            return Err(crate::error::Error::Usage(format!(
+                "{}: no importance-matrix entry for tensor '{}', which is {} here; llama-quantize refuses a very low-bit type without one (make the imatrix from this model, or choose its type with --tensor-type)",
+                m.path.display(),
+                t.name,
+                t.ggml_type
+            )));
         }
         let entries = self.tensors.iter().filter(|t| t.imatrix.is_some()).count();
         // llama-quantize records what it used.

@@ -171,9 +171,15 @@ impl GgmlType {
         (row_len / bs).checked_mul(self.type_size() as u64)
     }
 
-    /// Whether this tool can encode f32 rows into this type.
+    /// Whether this tool can encode f32 rows into this type without importance weights.
     pub fn can_encode(self) -> bool {
         encoder(self).is_some()
+    }
+
+    /// Whether this tool can write this type at all (some types only given importance
+    /// weights).
+    pub fn can_write(self) -> bool {
+        self.can_encode() || takes_weights(self)
     }
 }
 
