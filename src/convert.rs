@@ -35,6 +35,12 @@ pub struct ConvertOptions {
     pub cancel: Option<CancelToken>,
     /// An importance matrix (`llama-imatrix` output, GGUF or legacy .dat) for the quantizers.
     pub imatrix: Option<PathBuf>,
+    /// Use the imatrix only for tensors whose names contain one of these (llama-quantize
+    /// `--include-weights`).
+    pub imatrix_include: Vec<String>,
+    /// Do not use the imatrix for tensors whose names contain one of these
+    /// (`--exclude-weights`).
+    pub imatrix_exclude: Vec<String>,
 }
 
 impl ConvertOptions {
@@ -55,11 +61,25 @@ impl ConvertOptions {
             progress: None,
             cancel: None,
             imatrix: None,
+            imatrix_include: Vec::new(),
+            imatrix_exclude: Vec::new(),
         }
     }
 
     fn plan_options(&self) -> Result<PlanOptions> {
-        let imatrix = self.imatrix.as_deref().map(crate::imatrix::Imatrix::load).transpose()?;
+        let (include, exclude) = (&self.imatrix_include, &self.imatrix_exclude);
+        if !include.is_empty() && !exclude.is_empty() {
+            return Err(Error::Usage("--include-weights and --exclude-weights cannot be combined".into()));
+        }
+        if self.imatrix.is_none() && !(include.is_empty() && exclude.is_empty()) {
+            return Err(Error::Usage("--include-weights/--exclude-weights select entries of --imatrix FILE: add it".into()));
+        }
+        let mut imatrix = self.imatrix.as_deref().map(crate::imatrix::Imatrix::load).transpose()?;
+        if let Some(m) = &mut imatrix {
+            m.select(include, exclude);
+        }
+        // llama-quantize then quantizes as if no imatrix had been given.
+        let imatrix = imatrix.filter(|m| !m.entries.is_empty());
         Ok(PlanOptions {
             outtype: self.outtype,
             name: None,

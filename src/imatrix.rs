@@ -40,6 +40,15 @@ impl Imatrix {
         Ok(m)
     }
 
+    /// Keeps the entries whose names contain one of `include` (when given) and none of
+    /// `exclude`, as llama-quantize's `--include-weights` / `--exclude-weights`.
+    pub fn select(&mut self, include: &[String], exclude: &[String]) {
+        self.entries.retain(|name, _| {
+            (include.is_empty() || include.iter().any(|s| name.contains(s.as_str())))
+                && !exclude.iter().any(|s| name.contains(s.as_str()))
+        });
+    }
+
     /// The weights for a tensor of `row_len` columns and `n_expert` stacked matrices, if the
     /// matrix has them; an entry of another size is an error (llama-quantize's), except for
     /// the token embeddings, for which it is ignored.

@@ -105,6 +105,12 @@ struct ConvertArgs {
     /// Importance matrix from llama-imatrix (GGUF or legacy .dat), applied as llama-quantize --imatrix does.
     #[arg(long, value_name = "FILE")]
     imatrix: Option<PathBuf>,
+    /// Use the importance matrix only for tensors whose names contain NAME (repeatable).
+    #[arg(long, value_name = "NAME", requires = "imatrix", conflicts_with = "exclude_weights")]
+    include_weights: Vec<String>,
+    /// Do not use the importance matrix for tensors whose names contain NAME (repeatable).
+    #[arg(long, value_name = "NAME", requires = "imatrix")]
+    exclude_weights: Vec<String>,
 }
 
 impl ConvertArgs {
@@ -133,6 +139,8 @@ impl ConvertArgs {
             threads: self.threads,
             cancel: Some(cancel),
             imatrix: self.imatrix.clone(),
+            imatrix_include: self.include_weights.clone(),
+            imatrix_exclude: self.exclude_weights.clone(),
             ..ConvertOptions::new(self.model_dir.clone())
         })
     }

@@ -408,15 +408,18 @@ impl Plan {
                 t.ggml_type
             )));
         }
-        let entries = self.tensors.iter().filter(|t| t.imatrix.is_some()).count();
         // llama-quantize records what it used.
-        let file = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // The path as the user gave it, as llama-quantize writes it.
+        let file = m.path.to_string_lossy().into_owned();
         self.metadata.push(("quantize.imatrix.file".into(), Value::String(file)));
         if let Some(d) = m.datasets.first() {
             self.metadata.push(("quantize.imatrix.dataset".into(), Value::String(d.clone())));
         }
-        self.metadata.push(("quantize.imatrix.entries_count".into(), Value::U32(entries as u32)));
-        self.metadata.push(("quantize.imatrix.chunks_count".into(), Value::U32(m.chunks)));
+        // The entries it was given (not those it used), and the chunk count when known.
+        self.metadata.push(("quantize.imatrix.entries_count".into(), Value::U32(m.entries.len() as u32)));
+        if m.chunks > 0 {
+            self.metadata.push(("quantize.imatrix.chunks_count".into(), Value::U32(m.chunks)));
+        }
         Ok(())
     }
 
