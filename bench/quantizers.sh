@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Single-thread throughput of our ggml block encoders vs ggml's own C reference quantizers
+# Single-thread throughput of our ggml block encoders vs ggml's own C quantizers
 # (quantize_row_*_ref, or quantize_<t> where llama-quantize calls that, from the pinned llama.cpp, built by tests/oracle/ggml_ref.py with
-# -O2 -ffp-contract=off), on the same input: N(0, 0.02²) weights, one row of 2^20 elements.
+# -O2 -ffp-contract=off), on the same input: N(0, 0.02²) weights, 2^20 elements; then with
+# importance weights (an exponential imatrix row, rows of 4096) where the type takes them.
 # A benchmark, not a test: it also checks the two outputs are equal, then prints a table.
 #
 # Usage: bench/quantizers.sh [SECONDS_PER_MEASUREMENT (default 2)] [TYPE ...]
@@ -10,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs="${1:-2}"
 shift || true
 types=("$@")
-[ ${#types[@]} -gt 0 ] || types=(q4_0 q4_1 q5_0 q5_1 q8_0 mxfp4 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs)
+[ ${#types[@]} -gt 0 ] || types=(q4_0 q4_1 q5_0 q5_1 q8_0 mxfp4 q2_K q3_K q4_K q5_K q6_K iq4_nl iq4_xs iq3_xxs iq3_s iq2_xxs iq2_xs iq2_s iq1_s iq1_m tq1_0 tq2_0)
 cargo build --release --quiet --example quantize_raw
 exe="$PWD/target/release/examples/quantize_raw"
 py="$(scripts/oracle-env.sh)"
@@ -28,29 +29,55 @@ sys.path.insert(0, str(Path("tests/oracle").resolve()))
 import ggml_ref  # noqa: E402
 
 exe, tmp, secs, types = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
-n = 1 << 20
+n, row = 1 << 20, 4096
 x = (np.random.default_rng(0).standard_normal(n) * 0.02).astype(np.float32)
-inp = tmp / "in.f32"
+qw = np.random.default_rng(1).exponential(1.0, row).astype(np.float32)  # an imatrix row
+inp, wts = tmp / "in.f32", tmp / "w.f32"
 x.tofile(inp)
+qw.tofile(wts)
 lib = ggml_ref.lib()
 
-print(f"{'type':<6} {'ours (elem/s)':>14} {'ggml C ref (elem/s)':>20} {'ours/C':>7}")
-for t in types:
-    fn, bs, nbytes = ggml_ref.TYPES[t]
-    subprocess.run([exe, t, str(inp), str(tmp / "ours.bin")], check=True)
-    assert (tmp / "ours.bin").read_bytes() == ggml_ref.quantize(x, t), f"{t}: outputs differ"
-    ours = float(subprocess.run([exe, "--bench", t, str(inp), str(secs)], check=True, capture_output=True,
-                                text=True).stdout.split()[1])
-    out = np.zeros(n // bs * nbytes, dtype=np.uint8)
-    if t in ggml_ref.ROW_QUANTIZERS:  # what llama-quantize calls for these: quantize_<t>
-        g = getattr(lib, f"quantize_{fn}")
-        f = lambda src, dst, k: g(src, dst, 1, k, None)  # noqa: E731
-    else:
-        f = getattr(lib, f"quantize_row_{fn}_ref")
+
+def c_rate(f):
     runs, start = 0, time.perf_counter()
     while runs == 0 or time.perf_counter() - start < secs:
-        f(x.ctypes.data, out.ctypes.data, n)
+        f()
         runs += 1
-    c = runs * n / (time.perf_counter() - start)
-    print(f"{t:<6} {ours:>14.3e} {c:>20.3e} {ours / c:>7.2f}")
+    return runs * n / (time.perf_counter() - start)
+
+
+def ours_rate(*args):
+    p = subprocess.run([exe, *args, str(secs)], capture_output=True, text=True)
+    return float(p.stdout.split()[1]) if p.returncode == 0 else None
+
+
+def cell(v):
+    return f"{v:>11.3e}" if v else f"{'-':>11}"
+
+
+def ratio(a, b):
+    return f"{a / b:>6.2f}" if a and b else f"{'-':>6}"
+
+
+print(f"{'type':<8} {'ours':>11} {'ggml C':>11} {'ours/C':>6}   {'ours (w)':>11} {'ggml C (w)':>11} {'ours/C':>6}")
+for t in types:
+    fn, bs, nbytes = ggml_ref.TYPES[t]
+    out = np.zeros(n // bs * nbytes, dtype=np.uint8)
+    ours = c = ours_w = c_w = None
+    if subprocess.run([exe, t, str(inp), str(tmp / "ours.bin")], capture_output=True).returncode == 0:
+        assert (tmp / "ours.bin").read_bytes() == ggml_ref.quantize(x, t), f"{t}: outputs differ"
+        ours = ours_rate("--bench", t, str(inp))
+        if t in ggml_ref.ROW_QUANTIZERS:  # what llama-quantize calls for these: quantize_<t>
+            g = getattr(lib, f"quantize_{fn}")
+            c = c_rate(lambda: g(x.ctypes.data, out.ctypes.data, n // row, row, None))
+        else:
+            g = getattr(lib, f"quantize_row_{fn}_ref")
+            c = c_rate(lambda: g(x.ctypes.data, out.ctypes.data, n))
+    w = subprocess.run([exe, "--weights", str(wts), t, str(inp), str(tmp / "ours-w.bin")], capture_output=True)
+    if w.returncode == 0:
+        assert (tmp / "ours-w.bin").read_bytes() == ggml_ref.quantize_weighted(x, t, qw), f"{t}: weighted outputs differ"
+        ours_w = ours_rate("--bench-weights", str(wts), t, str(inp))
+        g = getattr(lib, f"quantize_{fn}")
+        c_w = c_rate(lambda: g(x.ctypes.data, out.ctypes.data, n // row, row, qw.ctypes.data))
+    print(f"{t:<8} {cell(ours)} {cell(c)} {ratio(ours, c)}   {cell(ours_w)} {cell(c_w)} {ratio(ours_w, c_w)}")
 PY

@@ -5,6 +5,7 @@
 //!   quantize_raw TYPE IN.f32 OUT.bin            encode (IN holds whole blocks)
 //!   quantize_raw --decode TYPE IN.bin OUT.f32   decode raw blocks back to f32
 //!   quantize_raw --bench TYPE IN.f32 [SECONDS]  single-thread encode throughput, in elements/s
+//!   quantize_raw --bench-weights W.f32 TYPE IN.f32 [SECONDS]   the same with importance weights
 //!   quantize_raw --weights W.f32 TYPE IN.f32 OUT.bin   encode rows of len(W) with importance weights W
 //! TYPE is a ggml type name as `ggml_type_name` spells it (q4_0, q4_K, mxfp4, ...).
 
@@ -25,6 +26,25 @@ fn read_f32(path: &str, block: usize) -> Result<Vec<f32>, String> {
     Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
+/// Prints `TYPE elements/s` of `encode` over `x`, repeated for `secs` (default 1) seconds.
+fn bench(t: GgmlType, secs: Option<&String>, x: &[f32], encode: impl Fn(&[f32], &mut Vec<u8>)) -> Result<(), String> {
+    let secs: f64 = secs.map_or(Ok(1.0), |s| s.parse()).map_err(|e| format!("seconds: {e}"))?;
+    let mut out = Vec::with_capacity(x.len() / t.block_size() * t.type_size());
+    let (mut runs, start) = (0u64, Instant::now());
+    while runs == 0 || start.elapsed() < Duration::from_secs_f64(secs) {
+        out.clear();
+        encode(std::hint::black_box(x), &mut out);
+        std::hint::black_box(&out);
+        runs += 1;
+    }
+    if out.is_empty() {
+        return Err(format!("no weighted encoder for {t}"));
+    }
+    let rate = (runs as f64 * x.len() as f64) / start.elapsed().as_secs_f64();
+    println!("{} {rate:.0}", t.name());
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     match args {
         [flag, ty, input, output] if flag == "--decode" => {
@@ -42,19 +62,16 @@ fn run(args: &[String]) -> Result<(), String> {
         [flag, ty, input, rest @ ..] if flag == "--bench" && rest.len() <= 1 => {
             let t = ggml_type(ty)?;
             let enc = encoder(t).ok_or_else(|| format!("no encoder for {t}"))?;
-            let secs: f64 = rest.first().map_or(Ok(1.0), |s| s.parse()).map_err(|e| format!("seconds: {e}"))?;
             let x = read_f32(input, t.block_size())?;
-            let mut out = Vec::with_capacity(x.len() / t.block_size() * t.type_size());
-            let (mut runs, start) = (0u64, Instant::now());
-            while runs == 0 || start.elapsed() < Duration::from_secs_f64(secs) {
-                out.clear();
-                enc(std::hint::black_box(&x), &mut out);
-                std::hint::black_box(&out);
-                runs += 1;
-            }
-            let rate = (runs as f64 * x.len() as f64) / start.elapsed().as_secs_f64();
-            println!("{} {rate:.0}", t.name());
-            Ok(())
+            bench(t, rest.first(), &x, |x, out| enc(x, out))
+        }
+        [flag, weights, ty, input, rest @ ..] if flag == "--bench-weights" && rest.len() <= 1 => {
+            let t = ggml_type(ty)?;
+            let qw = read_f32(weights, t.block_size())?;
+            let x = read_f32(input, qw.len())?;
+            bench(t, rest.first(), &x, |x, out| {
+                mlx2gguf::quant::encode_weighted(t, x, &qw, out);
+            })
         }
         [flag, weights, ty, input, output] if flag == "--weights" => {
             let t = ggml_type(ty)?;
