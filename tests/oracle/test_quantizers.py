@@ -35,6 +35,8 @@ TYPES = {
     "q3_K": (GGMLQuantizationType.Q3_K, False),
     "iq4_nl": (GGMLQuantizationType.IQ4_NL, False),
     "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
+    "iq3_xxs": (GGMLQuantizationType.IQ3_XXS, False),
+    "iq3_s": (GGMLQuantizationType.IQ3_S, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
@@ -297,7 +299,7 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     assert _k_ties(x[rows], type_name) > 200
 
 
-WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"]
+WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s"]
 
 
 def _weight_rows(rng):
