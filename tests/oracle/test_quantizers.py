@@ -36,11 +36,12 @@ TYPES = {
     "iq4_nl": (GGMLQuantizationType.IQ4_NL, False),
     "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
     "iq2_xxs": (GGMLQuantizationType.IQ2_XXS, False),
+    "iq2_xs": (GGMLQuantizationType.IQ2_XS, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
 # they have no unweighted encoder (and llama-quantize never writes them without an imatrix).
-REQUIRES_WEIGHTS = {"iq2_xxs"}
+REQUIRES_WEIGHTS = {"iq2_xxs", "iq2_xs"}
 
 
 def _inputs():
@@ -298,7 +299,7 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     assert _k_ties(x[rows], type_name) > 200
 
 
-WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq2_xxs"]
+WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs"]
 
 
 def _weight_rows(rng):
