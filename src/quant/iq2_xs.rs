@@ -141,3 +141,23 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lowest_levels_are_a_grid_point() {
+        // A sub-block whose candidates all lose keeps levels 0 (ggml aborts if off the grid).
+        for grid in [iq_grid::iq2xxs(), iq_grid::iq2xs(), iq_grid::iq2s()] {
+            assert_eq!(grid_index(grid, &[0u8; 16], 0), 0);
+        }
+    }
+
+    #[test]
+    fn zero_superblock_is_all_zero_bytes() {
+        let mut out = [0xAAu8; BYTES];
+        quantize_block_weighted(&[0.0; 256], &[1.0; 256], &mut out);
+        assert!(out.iter().all(|&b| b == 0));
+    }
+}

@@ -37,6 +37,7 @@ TYPES = {
     "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
     "iq2_xxs": (GGMLQuantizationType.IQ2_XXS, False),
     "iq2_xs": (GGMLQuantizationType.IQ2_XS, False),
+    "iq2_s": (GGMLQuantizationType.IQ2_S, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
@@ -299,7 +300,8 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     assert _k_ties(x[rows], type_name) > 200
 
 
-WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs"]
+WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs",
+            "iq2_xxs", "iq2_xs", "iq2_s"]
 
 
 def _weight_rows(rng):
