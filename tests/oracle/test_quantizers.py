@@ -37,11 +37,14 @@ TYPES = {
     "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
     "iq3_xxs": (GGMLQuantizationType.IQ3_XXS, False),
     "iq3_s": (GGMLQuantizationType.IQ3_S, False),
+    "iq2_xxs": (GGMLQuantizationType.IQ2_XXS, False),
+    "iq2_xs": (GGMLQuantizationType.IQ2_XS, False),
+    "iq2_s": (GGMLQuantizationType.IQ2_S, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
 # they have no unweighted encoder (and llama-quantize never writes them without an imatrix).
-REQUIRES_WEIGHTS = set()
+REQUIRES_WEIGHTS = {"iq2_xxs", "iq2_xs"}
 
 
 def _inputs():
@@ -299,7 +302,8 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     assert _k_ties(x[rows], type_name) > 200
 
 
-WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s"]
+WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs",
+            "iq3_xxs", "iq3_s", "iq2_xxs", "iq2_xs", "iq2_s"]
 
 
 def _weight_rows(rng):
