@@ -35,6 +35,8 @@ TYPES = {
     "q3_K": (GGMLQuantizationType.Q3_K, False),
     "iq4_nl": (GGMLQuantizationType.IQ4_NL, False),
     "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
+    "tq2_0": (GGMLQuantizationType.TQ2_0, False),
+    "tq1_0": (GGMLQuantizationType.TQ1_0, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
