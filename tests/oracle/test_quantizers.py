@@ -37,11 +37,12 @@ TYPES = {
     "iq4_xs": (GGMLQuantizationType.IQ4_XS, False),
     "tq2_0": (GGMLQuantizationType.TQ2_0, False),
     "tq1_0": (GGMLQuantizationType.TQ1_0, False),
+    "iq1_s": (GGMLQuantizationType.IQ1_S, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
 # they have no unweighted encoder (and llama-quantize never writes them without an imatrix).
-REQUIRES_WEIGHTS = set()
+REQUIRES_WEIGHTS = {"iq1_s"}
 
 
 def _inputs():
@@ -299,7 +300,7 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     assert _k_ties(x[rows], type_name) > 200
 
 
-WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs"]
+WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq1_s"]
 
 
 def _weight_rows(rng):
