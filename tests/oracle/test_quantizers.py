@@ -38,6 +38,7 @@ TYPES = {
     "tq2_0": (GGMLQuantizationType.TQ2_0, False),
     "tq1_0": (GGMLQuantizationType.TQ1_0, False),
     "iq1_s": (GGMLQuantizationType.IQ1_S, False),
+    "iq1_m": (GGMLQuantizationType.IQ1_M, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
@@ -300,7 +301,8 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
     assert _k_ties(x[rows], type_name) > 200
 
 
-WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq1_s"]
+WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs", "iq1_s",
+            "iq1_m"]
 
 
 def _weight_rows(rng):
