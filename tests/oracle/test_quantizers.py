@@ -40,11 +40,15 @@ TYPES = {
     "iq2_xxs": (GGMLQuantizationType.IQ2_XXS, False),
     "iq2_xs": (GGMLQuantizationType.IQ2_XS, False),
     "iq2_s": (GGMLQuantizationType.IQ2_S, False),
+    "tq2_0": (GGMLQuantizationType.TQ2_0, False),
+    "tq1_0": (GGMLQuantizationType.TQ1_0, False),
+    "iq1_s": (GGMLQuantizationType.IQ1_S, False),
+    "iq1_m": (GGMLQuantizationType.IQ1_M, False),
 }
 
 # ggml's `ggml_quantize_requires_imatrix` types: their quantizers assert on missing weights, so
 # they have no unweighted encoder (and llama-quantize never writes them without an imatrix).
-REQUIRES_WEIGHTS = {"iq2_xxs", "iq2_xs"}
+REQUIRES_WEIGHTS = {"iq2_xxs", "iq2_xs", "iq1_s"}
 
 
 def _inputs():
@@ -303,7 +307,7 @@ def test_inputs_cover_k_quant_ties(type_name, inputs):
 
 
 WEIGHTED = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "iq4_nl", "iq4_xs",
-            "iq3_xxs", "iq3_s", "iq2_xxs", "iq2_xs", "iq2_s"]
+            "iq3_xxs", "iq3_s", "iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m"]
 
 
 def _weight_rows(rng):
