@@ -178,6 +178,6 @@ mod tests {
         assert_eq!(ksigns(0), 0);
         assert_eq!(ksigns(1), 129);
         assert_eq!(ksigns(3), 3);
-        assert!((0..128u8).all(|i| ksigns(i).count_ones() % 2 == 0));
+        assert!((0..128u8).all(|i| ksigns(i).count_ones().is_multiple_of(2)));
     }
 }

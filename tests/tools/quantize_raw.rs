@@ -63,7 +63,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let t = ggml_type(ty)?;
             let enc = encoder(t).ok_or_else(|| format!("no encoder for {t}"))?;
             let x = read_f32(input, t.block_size())?;
-            bench(t, rest.first(), &x, |x, out| enc(x, out))
+            bench(t, rest.first(), &x, enc)
         }
         [flag, weights, ty, input, rest @ ..] if flag == "--bench-weights" && rest.len() <= 1 => {
             let t = ggml_type(ty)?;
