@@ -49,7 +49,7 @@ impl Search {
 /// Writes the levels to `l` and returns `(scale, the_min)`, where `the_min` is the positive
 /// magnitude of the (non-positive) offset: x ≈ scale·l − the_min.
 pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u8], search: Search) -> (f32, f32) {
-    let Search { rmin, rdelta, nstep, use_mad, clamp_first } = search;
+    let Search { nstep, use_mad, .. } = search;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -74,7 +74,7 @@ pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u
     }
     let nmax_f = nmax as f32;
     let iscale = nmax_f / (max - min);
-    let mut scale = 1.0 / iscale;
+    let scale = 1.0 / iscale;
     let mut best_error = 0.0f32;
     for ((li, &v), &w) in l.iter_mut().zip(x).zip(weights) {
         *li = nearest_int(iscale * (v - min)).clamp(0, nmax) as u8;
@@ -84,46 +84,90 @@ pub(crate) fn make_qkx2_quants(nmax: i32, x: &[f32], weights: &[f32], l: &mut [u
     if nstep < 1 {
         return (scale, -min);
     }
+    let best = Best { error: best_error, scale, min };
+    let best = search_candidates(nmax, x, weights, max, (sum_w, sum_x), search, best, l);
+    (best.scale, -best.min)
+}
+
+/// The best fit so far of [`make_qkx2_quants`]' search.
+#[derive(Clone, Copy)]
+struct Best {
+    error: f32,
+    scale: f32,
+    min: f32,
+}
+
+/// A candidate's levels: `nearest_int(iscale·(v − min))` clamped to 0..=nmax (after rounding,
+/// or before it: `clamp_first`).
+#[inline(always)]
+fn candidate_level(t: f32, nmax: i32, nmax_f: f32, clamp_first: bool) -> i32 {
+    if clamp_first {
+        if t > 0.0 {
+            nearest_int(t.min(nmax_f))
+        } else {
+            0
+        }
+    } else {
+        nearest_int(t).clamp(0, nmax)
+    }
+}
+
+/// The least-squares (scale, min) of a candidate from its sums, or `None` when degenerate.
+#[inline(always)]
+fn candidate_fit(sum_w: f32, sum_x: f32, sum_l: f32, sum_l2: f32, sum_xl: f32) -> Option<(f32, f32)> {
+    let d = sum_w * sum_l2 - sum_l * sum_l;
+    if d > 0.0 {
+        let this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+        let this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+        if this_min > 0.0 {
+            return Some((sum_xl / sum_l2, 0.0));
+        }
+        return Some((this_scale, this_min));
+    }
+    None
+}
+
+/// The candidate search, one candidate after another as ggml runs it.
+#[allow(clippy::too_many_arguments)]
+fn search_candidates(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    max: f32,
+    (sum_w, sum_x): (f32, f32),
+    search: Search,
+    mut best: Best,
+    l: &mut [u8],
+) -> Best {
+    let Search { rmin, rdelta, nstep, use_mad, clamp_first } = search;
+    let nmax_f = nmax as f32;
     let mut laux = [0u8; 32];
-    let laux = &mut laux[..n];
+    let laux = &mut laux[..x.len()];
     for is in 0..=nstep {
+        // ggml moves the offset to each better candidate's, and later candidates start there.
+        let min = best.min;
         let iscale = (rmin + rdelta * is as f32 + nmax_f) / (max - min);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
         for ((la, &v), &w) in laux.iter_mut().zip(x).zip(weights) {
-            let t = iscale * (v - min);
-            let q = match clamp_first {
-                true if t > 0.0 => nearest_int(t.min(nmax_f)),
-                true => 0,
-                false => nearest_int(t).clamp(0, nmax),
-            };
+            let q = candidate_level(iscale * (v - min), nmax, nmax_f, clamp_first);
             *la = q as u8;
             let q = q as f32;
             sum_l += w * q;
             sum_l2 += w * q * q;
             sum_xl += w * q * v;
         }
-        let d = sum_w * sum_l2 - sum_l * sum_l;
-        if d > 0.0 {
-            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
-            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
-            if this_min > 0.0 {
-                this_min = 0.0;
-                this_scale = sum_xl / sum_l2;
-            }
-            let mut cur_error = 0.0f32;
-            for ((&la, &v), &w) in laux.iter().zip(x).zip(weights) {
-                let diff = this_scale * la as f32 + this_min - v;
-                cur_error += w * if use_mad { diff.abs() } else { diff * diff };
-            }
-            if cur_error < best_error {
-                l[..n].copy_from_slice(laux);
-                best_error = cur_error;
-                scale = this_scale;
-                min = this_min;
-            }
+        let Some((this_scale, this_min)) = candidate_fit(sum_w, sum_x, sum_l, sum_l2, sum_xl) else { continue };
+        let mut cur_error = 0.0f32;
+        for ((&la, &v), &w) in laux.iter().zip(x).zip(weights) {
+            let diff = this_scale * la as f32 + this_min - v;
+            cur_error += w * if use_mad { diff.abs() } else { diff * diff };
+        }
+        if cur_error < best.error {
+            l[..x.len()].copy_from_slice(laux);
+            best = Best { error: cur_error, scale: this_scale, min: this_min };
         }
     }
-    (scale, -min)
+    best
 }
 
 /// ggml `make_qx_quants` with `rmse_type = 1`: a symmetric quantization to levels
@@ -142,6 +186,14 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: Option<&[f3
         l[..x.len()].fill(0);
         return 0.0;
     }
+    if !super::reference_kernels() {
+        return make_qx_quants_lanes(nmax, x, max, l, qw, qx_sums_dispatch);
+    }
+    make_qx_quants_ref(nmax, x, max, l, qw)
+}
+
+/// The one-candidate-at-a-time search, as ggml runs it.
+fn make_qx_quants_ref(nmax: i32, x: &[f32], max: f32, l: &mut [u8], qw: Option<&[f32]>) -> f32 {
     let nmax_f = nmax as f32;
     let level = |iscale: f32, v: f32| nearest_int(iscale * v).clamp(-nmax, nmax - 1);
     // Σ w·x·l and Σ w·l², with w = x², summed in element order.
@@ -174,6 +226,67 @@ pub(crate) fn make_qx_quants(nmax: i32, x: &[f32], l: &mut [u8], qw: Option<&[f3
         }
     }
     scale
+}
+
+/// `make_qx_quants`' first guess and its 18 candidates, each a lane.
+const QX_LANES: usize = 19;
+
+/// [`make_qx_quants`] with every candidate's sums computed side by side (each lane in
+/// element order, as the one-at-a-time search sums), then chosen in the same order.
+fn make_qx_quants_lanes(nmax: i32, x: &[f32], max: f32, l: &mut [u8], qw: Option<&[f32]>, sums: QxSumsFn) -> f32 {
+    let nmax_f = nmax as f32;
+    let mut iscales = [-nmax_f / max; QX_LANES];
+    for (k, is) in (-9..=9).filter(|&is| is != 0).enumerate() {
+        iscales[k + 1] = -(nmax_f + 0.1 * is as f32) / max;
+    }
+    let (sumlx, suml2) = sums(nmax, x, qw, &iscales);
+    let mut scale = if suml2[0] != 0.0 { sumlx[0] / suml2[0] } else { 0.0 };
+    let mut best = scale * sumlx[0];
+    let mut winner = 0;
+    for k in 1..QX_LANES {
+        if suml2[k] > 0.0 && sumlx[k] * sumlx[k] > best * suml2[k] {
+            scale = sumlx[k] / suml2[k];
+            best = scale * sumlx[k];
+            winner = k;
+        }
+    }
+    for (li, &v) in l.iter_mut().zip(x) {
+        *li = (nearest_int(iscales[winner] * v).clamp(-nmax, nmax - 1) + nmax) as u8;
+    }
+    scale
+}
+
+fn qx_sums_dispatch(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32; QX_LANES]) -> QxSums {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 (runtime-detected).
+        return unsafe { qx_sums_avx2(nmax, x, qw, iscales) };
+    }
+    qx_sums(nmax, x, qw, iscales)
+}
+
+type QxSums = ([f32; QX_LANES], [f32; QX_LANES]);
+type QxSumsFn = fn(i32, &[f32], Option<&[f32]>, &[f32; QX_LANES]) -> QxSums;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn qx_sums_avx2(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32; QX_LANES]) -> QxSums {
+    qx_sums(nmax, x, qw, iscales)
+}
+
+/// Per lane, Σ w·x·l and Σ w·l² (w = the importance weight or x²) in element order.
+#[inline(always)]
+fn qx_sums(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32; QX_LANES]) -> QxSums {
+    let (mut sumlx, mut suml2) = ([0.0f32; QX_LANES], [0.0f32; QX_LANES]);
+    for (i, &v) in x.iter().enumerate() {
+        let w = qw.map_or(v * v, |w| w[i]);
+        for k in 0..QX_LANES {
+            let q = nearest_int(iscales[k] * v).clamp(-nmax, nmax - 1) as f32;
+            sumlx[k] += w * v * q;
+            suml2[k] += w * q * q;
+        }
+    }
+    (sumlx, suml2)
 }
 
 /// ggml `make_qp_quants`: non-negative `x` (sub-block scales or mins) to levels 0..=nmax,
@@ -334,26 +447,27 @@ pub(crate) fn fp16_at(b: &[u8]) -> f32 {
 /// av_x + |x| (av_x = rms of the sub-block) and step rdelta 0.1; returns the (scale, min) pairs
 /// and leaves the levels in `l`.
 pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &mut [u8; 256]) -> ([f32; 8], [f32; 8]) {
-    let mut scales = [0f32; 8];
-    let mut mins = [0f32; 8];
-    let mut weights = [0f32; 32];
-    for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
+    let mut weights = [0f32; 256];
+    for (xs, ws) in x.chunks_exact(32).zip(weights.chunks_exact_mut(32)) {
         let mut sum_x2 = 0.0f32;
         for &v in xs {
             sum_x2 += v * v;
         }
         let av_x = (sum_x2 / 32.0).sqrt();
-        for (w, &v) in weights.iter_mut().zip(xs) {
+        for (w, &v) in ws.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        (scales[j], mins[j]) = make_qkx2_quants(
-            nmax,
-            xs,
-            &weights,
-            &mut l[32 * j..32 * j + 32],
-            Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false },
-        );
+    }
+    if !super::reference_kernels() {
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8(nmax, x, &weights, rmin, nstep, l);
+        return (fit.scales, fit.mins);
+    }
+    let mut scales = [0f32; 8];
+    let mut mins = [0f32; 8];
+    let search = Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false };
+    for j in 0..8 {
+        let r = 32 * j..32 * j + 32;
+        (scales[j], mins[j]) = make_qkx2_quants(nmax, &x[r.clone()], &weights[r.clone()], &mut l[r], search);
     }
     (scales, mins)
 }
@@ -401,6 +515,60 @@ pub(crate) fn requantize(x: &[f32], nmax: i32, head: &[u8], l: &mut [u8; 256]) {
 
 #[cfg(test)]
 mod tests {
+    /// Groups that break ports (random, zeros, −0.0, constant, denormal, huge, one outlier,
+    /// half-integer grids), each 16 or 32 long, with and without importance weights: the
+    /// candidate lanes equal the one-at-a-time search on every path this machine runs.
+    #[test]
+    fn qx_lanes_equal_the_reference_on_every_path() {
+        let mut state = 0x9E3779B97F4A7C15u64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut paths: Vec<(&str, super::QxSumsFn)> = vec![("baseline", super::qx_sums)];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present.
+            paths.push(("avx2", |n, x, w, i| unsafe { super::qx_sums_avx2(n, x, w, i) }));
+        }
+        for case in 0..400 {
+            let n = if case % 2 == 0 { 16 } else { 32 };
+            let kind = case / 2 % 10;
+            let x: Vec<f32> = (0..n)
+                .map(|i| match kind {
+                    0 => rnd() * 0.05,
+                    1 => 0.0,
+                    2 => -0.0,
+                    3 => 0.75,
+                    4 => rnd() * 1e-38,
+                    5 => rnd() * 6e4,
+                    6 if i == 3 => -80.0,
+                    6 => rnd() * 0.01,
+                    7 => ((rnd() * 32.0) as i32) as f32 * 0.5,
+                    8 => rnd().abs(),
+                    _ => rnd() * 2.0,
+                })
+                .collect();
+            let qw: Vec<f32> = (0..n).map(|i| if i % 5 == 0 { 0.0 } else { rnd().abs() * 10.0 }).collect();
+            let max = x.iter().fold((0.0f32, 0.0f32), |(m, a), &v| if v.abs() > a { (v, v.abs()) } else { (m, a) }).0;
+            if max == 0.0 || max.abs() < super::GROUP_MAX_EPS {
+                continue;
+            }
+            for nmax in [4, 8, 16, 32] {
+                for w in [None, Some(&qw[..])] {
+                    let mut want = vec![0u8; n];
+                    let s = super::make_qx_quants_ref(nmax, &x, max, &mut want, w);
+                    for (name, sums) in &paths {
+                        let mut got = vec![0u8; n];
+                        let g = super::make_qx_quants_lanes(nmax, &x, max, &mut got, w, *sums);
+                        assert_eq!((g.to_bits(), &got), (s.to_bits(), &want), "{name} case {case} nmax {nmax}");
+                    }
+                }
+            }
+        }
+    }
     use super::*;
 
     #[test]

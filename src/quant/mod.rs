@@ -30,6 +30,7 @@ pub mod q5_1;
 pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
+mod qkx2_lanes;
 pub mod tq1_0;
 pub mod tq2_0;
 
@@ -188,6 +189,54 @@ impl fmt::Display for GgmlType {
         f.write_str(&self.name().to_uppercase())
     }
 }
+
+/// Whether the encoders use their reference (one-at-a-time, as ggml's C) paths instead of
+/// the fast ones: set by [`force_reference_kernels`] or the environment variable
+/// `MLX2GGUF_REFERENCE_KERNELS=1`. Both give the same bytes; the switch exists to show it.
+pub fn reference_kernels() -> bool {
+    use std::sync::atomic::Ordering;
+    match REFERENCE.load(Ordering::Relaxed) {
+        0 => {
+            let on = std::env::var_os("MLX2GGUF_REFERENCE_KERNELS").is_some_and(|v| v == "1");
+            REFERENCE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+            on
+        }
+        v => v == 2,
+    }
+}
+
+/// Forces the reference paths on or off for the whole process.
+pub fn force_reference_kernels(on: bool) {
+    REFERENCE.store(if on { 2 } else { 1 }, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The widest vector instructions the fast paths may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    /// The target's baseline (SSE2 on x86-64, NEON on arm64).
+    Baseline,
+    /// x86-64 AVX2, when the CPU has it.
+    Avx2,
+}
+
+/// What this CPU offers, unless `MLX2GGUF_SIMD=baseline` keeps the fast paths at the
+/// target's baseline (to time or test that path on a wider machine).
+pub fn simd_level() -> SimdLevel {
+    static LEVEL: std::sync::OnceLock<SimdLevel> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        if std::env::var_os("MLX2GGUF_SIMD").is_some_and(|v| v == "baseline") {
+            return SimdLevel::Baseline;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return SimdLevel::Avx2;
+        }
+        SimdLevel::Baseline
+    })
+}
+
+/// 0: not read yet, 1: fast paths, 2: reference paths.
+static REFERENCE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// C's float → `int8_t` / `uint8_t` conversion as x86-64 gcc compiles it: `cvttss2si`
 /// (truncation toward zero; NaN and values outside i32 give 0x8000_0000), then the low byte.

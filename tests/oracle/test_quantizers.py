@@ -336,3 +336,29 @@ def test_weighted_encoder_matches_ggml(type_name, quantize_raw, inputs, tmp_path
         subprocess.run([str(quantize_raw), "--weights", str(wpath), type_name, str(path), str(out)], check=True)
         _assert_same_blocks(out.read_bytes(), ggml_ref.quantize_weighted(x, type_name, qw), type_name, labels,
                             f"C quantize_{type_name} with weights row {k}")
+
+
+@pytest.mark.parametrize("path", ["MLX2GGUF_REFERENCE_KERNELS=1", "MLX2GGUF_SIMD=baseline"])
+def test_every_kernel_path_writes_the_same_bytes(path, quantize_raw, inputs, tmp_path):
+    """The reference (one candidate at a time, as ggml) and baseline-SIMD paths write what the
+    default path (the widest this CPU has) writes, for every type, with and without weights."""
+    src, _, _ = inputs
+    key, value = path.split("=")
+    env = {**os.environ, key: value}
+    which = subprocess.run([str(quantize_raw), "--kernels"], env=env, capture_output=True, text=True, check=True)
+    assert which.stdout.strip() == ("reference" if key == "MLX2GGUF_REFERENCE_KERNELS" else "Baseline")
+    qw = _weight_rows(np.random.default_rng(7))[1]
+    wpath = tmp_path / "w.f32"
+    qw.tofile(wpath)
+    for t in TYPES:
+        for extra in ([], ["--weights", str(wpath)]):
+            if not extra and t in REQUIRES_WEIGHTS:
+                continue
+            if extra and t not in WEIGHTED:
+                continue
+            outs = []
+            for e in (os.environ, env):
+                out = tmp_path / f"{t}-{len(outs)}.bin"
+                subprocess.run([str(quantize_raw), *extra, t, str(src), str(out)], check=True, env=e)
+                outs.append(out.read_bytes())
+            assert outs[0] == outs[1], f"{t} {extra}: {path} differs"

@@ -1,0 +1,255 @@
+//! [`make_qkx2_quants`](super::kquant::make_qkx2_quants) for the 8 sub-blocks of a Q4_K /
+//! Q5_K super-block at once: lane k runs sub-block k's whole search, every float operation in
+//! the scalar search's order, and decisions become per-lane selects. The loops over lanes are
+//! plain array loops the compiler vectorizes for any target (SSE2/AVX2, NEON), so the bytes
+//! are the reference's by construction; tests compare the two on adversarial blocks, and
+//! `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
+
+use super::kquant::nearest_int;
+
+/// Sub-blocks searched side by side.
+pub(crate) const LANES: usize = 8;
+/// Elements per sub-block.
+const N: usize = 32;
+
+/// One sub-block per lane, element-major: `x[j][k]` is element j of sub-block k.
+type Lanes<T> = [[T; LANES]; N];
+
+/// Per-lane results: (scale, the_min) as `make_qkx2_quants` returns them; levels in `l`.
+pub(crate) struct Fit {
+    pub scales: [f32; LANES],
+    pub mins: [f32; LANES],
+}
+
+/// `make_qkx2_quants(nmax, x, w, l, rmin, 0.1, nstep, squared error)` for the 8 sub-blocks of
+/// `x` (256 values) with weights `w` (256), levels to `l` (256), as [`super::kquant`]'s.
+pub(crate) fn make_qkx2_quants_x8(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> Fit {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 (runtime-detected).
+        return unsafe { x8_avx2(nmax, x, w, rmin, nstep, l) };
+    }
+    x8(nmax, x, w, rmin, nstep, l)
+}
+
+/// [`x8`] compiled for AVX2 (8 lanes in one register).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn x8_avx2(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> Fit {
+    x8(nmax, x, w, rmin, nstep, l)
+}
+
+/// The search for the target's baseline (SSE2 on x86-64, NEON on arm64), or inlined into a
+/// wider variant.
+#[inline(always)]
+fn x8(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> Fit {
+    let xt: Lanes<f32> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
+    let wt: Lanes<f32> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
+    let mut s = State::new(&xt, &wt, nmax);
+    let mut lt: Lanes<i32> = [[0; LANES]; N];
+    s.first_guess(&xt, &wt, &mut lt);
+    if nstep >= 1 {
+        for is in 0..=nstep {
+            s.try_candidate(&xt, &wt, rmin + 0.1 * is as f32 + s.nmax_f, &mut lt);
+        }
+    }
+    for (j, row) in lt.iter().enumerate() {
+        for k in 0..LANES {
+            l[N * k + j] = if s.flat[k] { 0 } else { row[k] as u8 };
+        }
+    }
+    let mins: [f32; LANES] = std::array::from_fn(|k| -s.min[k]);
+    let scales = std::array::from_fn(|k| if s.flat[k] { 0.0 } else { s.scale[k] });
+    Fit { scales, mins }
+}
+
+/// The search state of every lane.
+struct State {
+    nmax: i32,
+    nmax_f: f32,
+    min: [f32; LANES],
+    max: [f32; LANES],
+    sum_w: [f32; LANES],
+    sum_x: [f32; LANES],
+    /// max == min: the scalar search returns (0, -min) with zero levels at once.
+    flat: [bool; LANES],
+    scale: [f32; LANES],
+    best_error: [f32; LANES],
+}
+
+impl State {
+    #[inline(always)]
+    fn new(x: &Lanes<f32>, w: &Lanes<f32>, nmax: i32) -> State {
+        let (mut min, mut max) = (x[0], x[0]);
+        let mut sum_w = w[0];
+        let mut sum_x: [f32; LANES] = std::array::from_fn(|k| sum_w[k] * x[0][k]);
+        for (xj, wj) in x.iter().zip(w).skip(1) {
+            for k in 0..LANES {
+                min[k] = if xj[k] < min[k] { xj[k] } else { min[k] };
+                max[k] = if xj[k] > max[k] { xj[k] } else { max[k] };
+                sum_w[k] += wj[k];
+                sum_x[k] += wj[k] * xj[k];
+            }
+        }
+        for m in &mut min {
+            *m = if *m > 0.0 { 0.0 } else { *m };
+        }
+        let flat = std::array::from_fn(|k| max[k] == min[k]);
+        let nmax_f = nmax as f32;
+        State { nmax, nmax_f, min, max, sum_w, sum_x, flat, scale: [0.0; LANES], best_error: [0.0; LANES] }
+    }
+
+    /// The levels at scale nmax/(max − min) and their error: the search's starting point.
+    #[inline(always)]
+    fn first_guess(&mut self, x: &Lanes<f32>, w: &Lanes<f32>, lt: &mut Lanes<i32>) {
+        let iscale: [f32; LANES] = std::array::from_fn(|k| self.nmax_f / (self.max[k] - self.min[k]));
+        self.scale = std::array::from_fn(|k| 1.0 / iscale[k]);
+        let mut err = [0.0f32; LANES];
+        for ((xj, wj), lj) in x.iter().zip(w).zip(lt.iter_mut()) {
+            for k in 0..LANES {
+                let q = nearest_int(iscale[k] * (xj[k] - self.min[k])).clamp(0, self.nmax);
+                lj[k] = q;
+                let diff = self.scale[k] * q as f32 + self.min[k] - xj[k];
+                err[k] += wj[k] * (diff * diff);
+            }
+        }
+        self.best_error = err;
+    }
+
+    /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane; lanes whose
+    /// fit beats their best take it (scale, offset and levels).
+    #[inline(always)]
+    fn try_candidate(&mut self, x: &Lanes<f32>, w: &Lanes<f32>, num: f32, lt: &mut Lanes<i32>) {
+        let min = self.min;
+        let iscale: [f32; LANES] = std::array::from_fn(|k| num / (self.max[k] - min[k]));
+        let mut laux: Lanes<i32> = [[0; LANES]; N];
+        let (mut sum_l, mut sum_l2, mut sum_xl) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
+        for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
+            for k in 0..LANES {
+                let q = nearest_int(iscale[k] * (xj[k] - min[k])).clamp(0, self.nmax);
+                aj[k] = q;
+                let q = q as f32;
+                sum_l[k] += wj[k] * q;
+                sum_l2[k] += wj[k] * q * q;
+                sum_xl[k] += wj[k] * q * xj[k];
+            }
+        }
+        let mut fit_scale = [0.0f32; LANES];
+        let mut fit_min = [0.0f32; LANES];
+        let mut valid = [false; LANES];
+        for k in 0..LANES {
+            let d = self.sum_w[k] * sum_l2[k] - sum_l[k] * sum_l[k];
+            let this_scale = (self.sum_w[k] * sum_xl[k] - self.sum_x[k] * sum_l[k]) / d;
+            let this_min = (sum_l2[k] * self.sum_x[k] - sum_l[k] * sum_xl[k]) / d;
+            let clamp = this_min > 0.0;
+            fit_scale[k] = if clamp { sum_xl[k] / sum_l2[k] } else { this_scale };
+            fit_min[k] = if clamp { 0.0 } else { this_min };
+            valid[k] = d > 0.0 && !self.flat[k];
+        }
+        let mut err = [0.0f32; LANES];
+        for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
+            for k in 0..LANES {
+                let diff = fit_scale[k] * aj[k] as f32 + fit_min[k] - xj[k];
+                err[k] += wj[k] * (diff * diff);
+            }
+        }
+        let take: [bool; LANES] = std::array::from_fn(|k| valid[k] && err[k] < self.best_error[k]);
+        for k in 0..LANES {
+            if take[k] {
+                self.best_error[k] = err[k];
+                self.scale[k] = fit_scale[k];
+                self.min[k] = fit_min[k];
+            }
+        }
+        for (lj, aj) in lt.iter_mut().zip(laux.iter()) {
+            for k in 0..LANES {
+                lj[k] = if take[k] { aj[k] } else { lj[k] };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::kquant::{make_qkx2_quants, Search};
+
+    /// Super-blocks of the kinds that break ports: random, zeros, −0.0, constant, denormal,
+    /// huge, one outlier, integer grids (rounding ties), all positive.
+    fn adversarial() -> Vec<Vec<f32>> {
+        let mut state = 0x2545F4914F6CDD1Du64;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let mut out = Vec::new();
+        for kind in 0..40 {
+            let sb: Vec<f32> = (0..256)
+                .map(|i| {
+                    let r = rnd();
+                    let sub = (i / 32 + kind) % 9;
+                    match sub {
+                        0 => r * 0.04,
+                        1 => 0.0,
+                        2 => -0.0,
+                        3 => 1.5,
+                        4 => r * 1e-40,
+                        5 => r * 6e4,
+                        6 if i % 32 == 5 => 300.0,
+                        6 => r * 0.01,
+                        7 => ((r * 16.0) as i32) as f32 * 0.5,
+                        _ => r.abs() + 0.25,
+                    }
+                })
+                .collect();
+            out.push(sb);
+        }
+        out
+    }
+
+    fn weights(x: &[f32]) -> Vec<f32> {
+        x.chunks(32)
+            .flat_map(|xs| {
+                let av = (xs.iter().map(|v| v * v).sum::<f32>() / 32.0).sqrt();
+                xs.iter().map(move |v| av + v.abs()).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn reference(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32) -> (Vec<u32>, Vec<u8>) {
+        let mut l = vec![0u8; 256];
+        let mut bits = Vec::new();
+        for j in 0..8 {
+            let r = 32 * j..32 * j + 32;
+            let search = Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false };
+            let (s, m) = make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l[r], search);
+            bits.extend([s.to_bits(), m.to_bits()]);
+        }
+        (bits, l)
+    }
+
+    fn lanes(f: impl Fn(&mut [u8]) -> Fit) -> (Vec<u32>, Vec<u8>) {
+        let mut l = vec![0u8; 256];
+        let fit = f(&mut l);
+        (fit.scales.iter().zip(&fit.mins).flat_map(|(s, m)| [s.to_bits(), m.to_bits()]).collect(), l)
+    }
+
+    /// Every path this machine can run gives the reference's bits: Q4_K's and Q5_K's searches.
+    #[test]
+    fn lanes_equal_the_reference_on_every_path() {
+        for x in adversarial() {
+            let w = weights(&x);
+            for (nmax, rmin, nstep) in [(15, -1.0, 20), (31, -0.5, 15)] {
+                let want = reference(nmax, &x, &w, rmin, nstep);
+                assert_eq!(lanes(|l| x8(nmax, &x, &w, rmin, nstep, l)), want, "baseline");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 is present.
+                    assert_eq!(lanes(|l| unsafe { x8_avx2(nmax, &x, &w, rmin, nstep, l) }), want, "avx2");
+                }
+            }
+        }
+    }
+}
