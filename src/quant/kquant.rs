@@ -527,6 +527,7 @@ mod tests {
             state ^= state << 17;
             (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         };
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut paths: Vec<(&str, super::QxSumsFn)> = vec![("baseline", super::qx_sums)];
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
