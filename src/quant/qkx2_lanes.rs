@@ -1,9 +1,11 @@
 //! [`make_qkx2_quants`](super::kquant::make_qkx2_quants) for the 8 sub-blocks of a Q4_K /
 //! Q5_K super-block at once: lane k runs sub-block k's whole search, every float operation in
-//! the scalar search's order, and decisions become per-lane selects. The loops over lanes are
-//! plain array loops the compiler vectorizes for any target (SSE2/AVX2, NEON), so the bytes
-//! are the reference's by construction; tests compare the two on adversarial blocks, and
-//! `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
+//! the scalar search's order, and decisions become per-lane selects. The hot loops use the
+//! `wide` crate's 8-lane vectors (SSE2 or AVX on x86-64, NEON on arm64); the others are plain
+//! array loops. The bytes are the reference's by construction; tests compare the two on
+//! adversarial blocks, and `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
+
+use wide::{f32x8, i32x8};
 
 use super::kquant::nearest_int;
 
@@ -123,17 +125,7 @@ impl State {
         let min = self.min;
         let iscale: [f32; LANES] = std::array::from_fn(|k| num / (self.max[k] - min[k]));
         let mut laux: Lanes<i32> = [[0; LANES]; N];
-        let (mut sum_l, mut sum_l2, mut sum_xl) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
-        for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
-            for k in 0..LANES {
-                let q = nearest_int(iscale[k] * (xj[k] - min[k])).clamp(0, self.nmax);
-                aj[k] = q;
-                let q = q as f32;
-                sum_l[k] += wj[k] * q;
-                sum_l2[k] += wj[k] * q * q;
-                sum_xl[k] += wj[k] * q * xj[k];
-            }
-        }
+        let [sum_l, sum_l2, sum_xl] = self.sums(x, w, iscale, &mut laux);
         let mut fit_scale = [0.0f32; LANES];
         let mut fit_min = [0.0f32; LANES];
         let mut valid = [false; LANES];
@@ -146,13 +138,7 @@ impl State {
             fit_min[k] = if clamp { 0.0 } else { this_min };
             valid[k] = d > 0.0 && !self.flat[k];
         }
-        let mut err = [0.0f32; LANES];
-        for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
-            for k in 0..LANES {
-                let diff = fit_scale[k] * aj[k] as f32 + fit_min[k] - xj[k];
-                err[k] += wj[k] * (diff * diff);
-            }
-        }
+        let err = errors(x, w, fit_scale, fit_min, &laux);
         let take: [bool; LANES] = std::array::from_fn(|k| valid[k] && err[k] < self.best_error[k]);
         for k in 0..LANES {
             if take[k] {
@@ -167,6 +153,45 @@ impl State {
             }
         }
     }
+
+    /// A candidate's levels (to `laux`) and per lane Σw·q, Σw·q², Σw·q·x in element order.
+    #[inline(always)]
+    fn sums(&self, x: &Lanes<f32>, w: &Lanes<f32>, iscale: [f32; LANES], laux: &mut Lanes<i32>) -> [[f32; LANES]; 3] {
+        let (iscale, min) = (f32x8::new(iscale), f32x8::new(self.min));
+        let (zero, nmax) = (i32x8::splat(0), i32x8::splat(self.nmax));
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
+        for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
+            let (xv, wv) = (f32x8::new(*xj), f32x8::new(*wj));
+            let qi = nearest_int_x8(iscale * (xv - min)).max(zero).min(nmax);
+            *aj = qi.to_array();
+            let q = f32x8::from_i32x8(qi);
+            let wq = wv * q;
+            sum_l += wq;
+            sum_l2 += wq * q;
+            sum_xl += wq * xv;
+        }
+        [sum_l.to_array(), sum_l2.to_array(), sum_xl.to_array()]
+    }
+}
+
+/// Per lane Σ w·(scale·l + min − x)², in element order.
+#[inline(always)]
+fn errors(x: &Lanes<f32>, w: &Lanes<f32>, scale: [f32; LANES], min: [f32; LANES], laux: &Lanes<i32>) -> [f32; LANES] {
+    let (scale, min) = (f32x8::new(scale), f32x8::new(min));
+    let mut err = f32x8::ZERO;
+    for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
+        let diff = scale * f32x8::from_i32x8(i32x8::new(*aj)) + min - f32x8::new(*xj);
+        err += f32x8::new(*wj) * (diff * diff);
+    }
+    err.to_array()
+}
+
+/// [`nearest_int`] of every lane: the same bits (round half to even below 2^22; beyond, the
+/// mantissa bits C gets).
+#[inline(always)]
+fn nearest_int_x8(f: f32x8) -> i32x8 {
+    let bits: i32x8 = wide::bytemuck::cast(f + f32x8::splat(12582912.0));
+    (bits & i32x8::splat(0x007f_ffff)) - i32x8::splat(0x0040_0000)
 }
 
 #[cfg(test)]
