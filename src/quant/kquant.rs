@@ -388,17 +388,25 @@ pub(crate) fn sum_sq(x: &[f32]) -> f32 {
 pub(crate) fn weighted_k4(x: &[f32], qw: &[f32], nmax: i32, out: &mut [u8], l: &mut [u8; 256]) {
     let sigma2 = 2.0 * sum_sq(x) / QK_K as f32;
     let (mut scales, mut mins, mut sw) = ([0f32; 8], [0f32; 8], [0f32; 8]);
-    let mut w = [0f32; 32];
+    let mut w = [0f32; 256];
     let search = Search::WEIGHTED;
     for j in 0..8 {
-        let xs = &x[32 * j..32 * j + 32];
-        importance(xs, &qw[32 * j..32 * j + 32], sigma2, &mut w);
+        let ws = &mut w[32 * j..32 * j + 32];
+        importance(&x[32 * j..32 * j + 32], &qw[32 * j..32 * j + 32], sigma2, ws);
         let mut sumw = 0.0f32;
-        for &v in &w {
+        for &v in ws.iter() {
             sumw += v;
         }
         sw[j] = sumw;
-        (scales[j], mins[j]) = make_qkx2_quants(nmax, xs, &w, &mut l[32 * j..32 * j + 32], search);
+    }
+    if super::reference_kernels() {
+        for j in 0..8 {
+            let r = 32 * j..32 * j + 32;
+            (scales[j], mins[j]) = make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l[r], search);
+        }
+    } else {
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8(nmax, x, &w, search, l);
+        (scales, mins) = (fit.scales, fit.mins);
     }
     let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
     let d_block = make_qp_quants(63, &scales, &mut ls, &sw);
@@ -459,7 +467,8 @@ pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &
         }
     }
     if !super::reference_kernels() {
-        let fit = super::qkx2_lanes::make_qkx2_quants_x8(nmax, x, &weights, rmin, nstep, l);
+        let search = Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false };
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8(nmax, x, &weights, search, l);
         return (fit.scales, fit.mins);
     }
     let mut scales = [0f32; 8];

@@ -7,7 +7,7 @@
 
 use wide::{f32x8, i32x8};
 
-use super::kquant::nearest_int;
+use super::kquant::{nearest_int, Search};
 
 /// Sub-blocks searched side by side.
 pub(crate) const LANES: usize = 8;
@@ -23,36 +23,38 @@ pub(crate) struct Fit {
     pub mins: [f32; LANES],
 }
 
-/// `make_qkx2_quants(nmax, x, w, l, rmin, 0.1, nstep, squared error)` for the 8 sub-blocks of
-/// `x` (256 values) with weights `w` (256), levels to `l` (256), as [`super::kquant`]'s.
-pub(crate) fn make_qkx2_quants_x8(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> Fit {
+/// `make_qkx2_quants(nmax, x, w, l, search)` (squared error; `search.use_mad` is not
+/// supported) for the 8 sub-blocks of `x` (256 values) with weights `w` (256), levels to `l`
+/// (256), as [`super::kquant`]'s.
+pub(crate) fn make_qkx2_quants_x8(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 (runtime-detected).
-        return unsafe { x8_avx2(nmax, x, w, rmin, nstep, l) };
+        return unsafe { x8_avx2(nmax, x, w, search, l) };
     }
-    x8(nmax, x, w, rmin, nstep, l)
+    x8(nmax, x, w, search, l)
 }
 
 /// [`x8`] compiled for AVX2 (8 lanes in one register).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn x8_avx2(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> Fit {
-    x8(nmax, x, w, rmin, nstep, l)
+unsafe fn x8_avx2(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
+    x8(nmax, x, w, search, l)
 }
 
 /// The search for the target's baseline (SSE2 on x86-64, NEON on arm64), or inlined into a
 /// wider variant.
 #[inline(always)]
-fn x8(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> Fit {
+fn x8(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
+    let Search { rmin, rdelta, nstep, clamp_first, .. } = search;
     let xt: Lanes<f32> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
     let wt: Lanes<f32> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
-    let mut s = State::new(&xt, &wt, nmax);
+    let mut s = State::new(&xt, &wt, nmax, clamp_first);
     let mut lt: Lanes<i32> = [[0; LANES]; N];
     s.first_guess(&xt, &wt, &mut lt);
     if nstep >= 1 {
         for is in 0..=nstep {
-            s.try_candidate(&xt, &wt, rmin + 0.1 * is as f32 + s.nmax_f, &mut lt);
+            s.try_candidate(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut lt);
         }
     }
     for (j, row) in lt.iter().enumerate() {
@@ -69,6 +71,8 @@ fn x8(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32, l: &mut [u8]) -> F
 struct State {
     nmax: i32,
     nmax_f: f32,
+    /// ggml `make_qkx3_quants`' candidate levels: clamp to nmax before rounding, 0 unless > 0.
+    clamp_first: bool,
     min: [f32; LANES],
     max: [f32; LANES],
     sum_w: [f32; LANES],
@@ -81,7 +85,7 @@ struct State {
 
 impl State {
     #[inline(always)]
-    fn new(x: &Lanes<f32>, w: &Lanes<f32>, nmax: i32) -> State {
+    fn new(x: &Lanes<f32>, w: &Lanes<f32>, nmax: i32, clamp_first: bool) -> State {
         let (mut min, mut max) = (x[0], x[0]);
         let mut sum_w = w[0];
         let mut sum_x: [f32; LANES] = std::array::from_fn(|k| sum_w[k] * x[0][k]);
@@ -98,7 +102,7 @@ impl State {
         }
         let flat = std::array::from_fn(|k| max[k] == min[k]);
         let nmax_f = nmax as f32;
-        State { nmax, nmax_f, min, max, sum_w, sum_x, flat, scale: [0.0; LANES], best_error: [0.0; LANES] }
+        State { nmax, nmax_f, clamp_first, min, max, sum_w, sum_x, flat, scale: [0.0; LANES], best_error: [0.0; LANES] }
     }
 
     /// The levels at scale nmax/(max − min) and their error: the search's starting point.
@@ -159,10 +163,17 @@ impl State {
     fn sums(&self, x: &Lanes<f32>, w: &Lanes<f32>, iscale: [f32; LANES], laux: &mut Lanes<i32>) -> [[f32; LANES]; 3] {
         let (iscale, min) = (f32x8::new(iscale), f32x8::new(self.min));
         let (zero, nmax) = (i32x8::splat(0), i32x8::splat(self.nmax));
+        let nmax_f = f32x8::splat(self.nmax_f);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
         for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
             let (xv, wv) = (f32x8::new(*xj), f32x8::new(*wj));
-            let qi = nearest_int_x8(iscale * (xv - min)).max(zero).min(nmax);
+            let t = iscale * (xv - min);
+            let qi = if self.clamp_first {
+                let positive: i32x8 = wide::bytemuck::cast(t.simd_gt(f32x8::ZERO));
+                nearest_int_x8(t.min(nmax_f)) & positive
+            } else {
+                nearest_int_x8(t).max(zero).min(nmax)
+            };
             *aj = qi.to_array();
             let q = f32x8::from_i32x8(qi);
             let wq = wv * q;
@@ -197,7 +208,7 @@ fn nearest_int_x8(f: f32x8) -> i32x8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::kquant::{make_qkx2_quants, Search};
+    use crate::quant::kquant::make_qkx2_quants;
 
     /// Super-blocks of the kinds that break ports: random, zeros, −0.0, constant, denormal,
     /// huge, one outlier, integer grids (rounding ties), all positive.
@@ -243,12 +254,11 @@ mod tests {
             .collect()
     }
 
-    fn reference(nmax: i32, x: &[f32], w: &[f32], rmin: f32, nstep: i32) -> (Vec<u32>, Vec<u8>) {
+    fn reference(nmax: i32, x: &[f32], w: &[f32], search: Search) -> (Vec<u32>, Vec<u8>) {
         let mut l = vec![0u8; 256];
         let mut bits = Vec::new();
         for j in 0..8 {
             let r = 32 * j..32 * j + 32;
-            let search = Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false };
             let (s, m) = make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l[r], search);
             bits.extend([s.to_bits(), m.to_bits()]);
         }
@@ -261,18 +271,25 @@ mod tests {
         (fit.scales.iter().zip(&fit.mins).flat_map(|(s, m)| [s.to_bits(), m.to_bits()]).collect(), l)
     }
 
-    /// Every path this machine can run gives the reference's bits: Q4_K's and Q5_K's searches.
+    /// Every path this machine can run gives the reference's bits: Q4_K's and Q5_K's searches
+    /// and the importance-weighted one (`make_qkx3_quants`), on weights with zeros too.
     #[test]
     fn lanes_equal_the_reference_on_every_path() {
-        for x in adversarial() {
-            let w = weights(&x);
-            for (nmax, rmin, nstep) in [(15, -1.0, 20), (31, -0.5, 15)] {
-                let want = reference(nmax, &x, &w, rmin, nstep);
-                assert_eq!(lanes(|l| x8(nmax, &x, &w, rmin, nstep, l)), want, "baseline");
+        let q4 = Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false, clamp_first: false };
+        let q5 = Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false, clamp_first: false };
+        for (i, x) in adversarial().into_iter().enumerate() {
+            let mut w = weights(&x);
+            for (nmax, search) in [(15, q4), (31, q5), (15, Search::WEIGHTED), (31, Search::WEIGHTED)] {
+                if search.clamp_first {
+                    // Importance weights: some columns never activated.
+                    w.iter_mut().enumerate().filter(|(j, _)| (j + i) % 7 == 0).for_each(|(_, v)| *v = 0.0);
+                }
+                let want = reference(nmax, &x, &w, search);
+                assert_eq!(lanes(|l| x8(nmax, &x, &w, search, l)), want, "baseline");
                 #[cfg(target_arch = "x86_64")]
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: AVX2 is present.
-                    assert_eq!(lanes(|l| unsafe { x8_avx2(nmax, &x, &w, rmin, nstep, l) }), want, "avx2");
+                    assert_eq!(lanes(|l| unsafe { x8_avx2(nmax, &x, &w, search, l) }), want, "avx2");
                 }
             }
         }
