@@ -104,7 +104,7 @@ for n in "${layers[@]}"; do
   fi
   in_bytes=$(du -cb "$ck"/model/*.safetensors | tail -1 | cut -f1)
   declare -A secs_of=() peak_of=() bytes_of=()
-  for run in "q8_0 adapter" "q5_0 adapter" "auto"; do
+  for run in "q8_0 adapter" "q5_0 adapter" "q4_k_m adapter" "q6_k adapter" "iq4_xs adapter" "auto"; do
     set -- $run
     args=(convert "$ck/model" --outtype "$1" -o "$out/o.gguf" --json --quiet)
     [ "${2:-}" = adapter ] && args+=(--adapter "$ck/adapter")
