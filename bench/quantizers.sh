@@ -3,6 +3,8 @@
 # (quantize_row_*_ref, or quantize_<t> where llama-quantize calls that, from the pinned llama.cpp, built by tests/oracle/ggml_ref.py with
 # -O2 -ffp-contract=off), on the same input: N(0, 0.02²) weights, 2^20 elements; then with
 # importance weights (an exponential imatrix row, rows of 4096) where the type takes them.
+# Rates are per CPU second of the measuring thread (not wall time), so a loaded machine
+# slows both sides alike.
 # A benchmark, not a test: it also checks the two outputs are equal, then prints a table.
 #
 # Usage: bench/quantizers.sh [SECONDS_PER_MEASUREMENT (default 2)] [TYPE ...]
@@ -38,12 +40,12 @@ qw.tofile(wts)
 lib = ggml_ref.lib()
 
 
-def c_rate(f):
-    runs, start = 0, time.perf_counter()
-    while runs == 0 or time.perf_counter() - start < secs:
+def c_rate(f):  # per CPU second of this thread, as quantize_raw measures ours
+    runs, start = 0, time.thread_time()
+    while runs == 0 or time.thread_time() - start < secs:
         f()
         runs += 1
-    return runs * n / (time.perf_counter() - start)
+    return runs * n / (time.thread_time() - start)
 
 
 def ours_rate(*args):

@@ -18,6 +18,7 @@ pub mod iq3_xxs;
 pub mod iq4_nl;
 pub mod iq4_xs;
 mod kquant;
+mod legacy_lanes;
 pub mod mxfp4;
 pub mod nvfp4;
 pub mod q2_k;

@@ -19,12 +19,40 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             max = v;
         }
     }
-    let d = max / -8.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    let (d, id) = scale(max);
     let q = |v: f32| (c_cast_u8(v * id + 8.5) as i8).min(15) as u8;
+    pack(d, &std::array::from_fn(|j| q(x[j])), out);
+}
+
+/// [`quantize_block`]'s bytes through [`super::legacy_lanes`].
+pub(crate) struct Fast;
+
+impl super::legacy_lanes::FastBlock for Fast {
+    const BYTES: usize = BYTES;
+
+    #[inline(always)]
+    fn quantize(x: &[f32], out: &mut [u8]) {
+        let v = super::legacy_lanes::load(x);
+        let (d, id) = scale(super::legacy_lanes::first_abs_max(x, &v));
+        match super::legacy_lanes::truncated_codes(&v, None, id, 8.5, 15) {
+            Some(q) => pack(d, &q, out),
+            None => quantize_block(x, out),
+        }
+    }
+}
+
+/// d and the reciprocal the codes use, from the element of largest magnitude.
+#[inline(always)]
+fn scale(max: f32) -> (f32, f32) {
+    let d = max / -8.0;
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+#[inline(always)]
+fn pack(d: f32, q: &[u8; 32], out: &mut [u8]) {
+    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
     for j in 0..16 {
-        out[2 + j] = q(x[j]) | (q(x[j + 16]) << 4);
+        out[2 + j] = q[j] | (q[j + 16] << 4);
     }
 }
 /// ggml's `q4_0` block: f16 d, 32 4-bit codes.
@@ -33,7 +61,11 @@ pub const INFO: super::TypeInfo =
 const _: () = assert!(BYTES == 2 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    if super::reference_kernels() {
+        super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    } else {
+        super::legacy_lanes::encode_blocks::<Fast>(src, out);
+    }
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {

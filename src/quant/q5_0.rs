@@ -18,19 +18,53 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             max = v;
         }
     }
+    let (d, id) = scale(max);
+    // C's (int8_t) cast, not Rust's saturating one: they differ when 1/d overflows.
+    let q = |v: f32| (c_cast_u8(v * id + 16.5) as i8).min(31) as u8;
+    pack(d, &std::array::from_fn(|j| q(x[j])), out);
+}
+
+/// [`quantize_block`]'s bytes through [`super::legacy_lanes`].
+pub(crate) struct Fast;
+
+impl super::legacy_lanes::FastBlock for Fast {
+    const BYTES: usize = BYTES;
+
+    #[inline(always)]
+    fn quantize(x: &[f32], out: &mut [u8]) {
+        let v = super::legacy_lanes::load(x);
+        let (d, id) = scale(super::legacy_lanes::first_abs_max(x, &v));
+        match super::legacy_lanes::truncated_codes(&v, None, id, 16.5, 31) {
+            Some(q) => pack(d, &q, out),
+            None => quantize_block(x, out),
+        }
+    }
+}
+
+/// d and the reciprocal the codes use, from the element of largest magnitude.
+#[inline(always)]
+fn scale(max: f32) -> (f32, f32) {
     let d = max / -16.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+/// d, then the 5-bit codes: bit 4 of code j in bit j of qh, low nibbles in qs.
+#[inline(always)]
+pub(crate) fn pack(d: f32, q: &[u8; 32], out: &mut [u8]) {
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    pack_codes(q, &mut out[2..]);
+}
+
+/// qh (4 bytes) then qs (16 bytes) of 32 5-bit codes.
+#[inline(always)]
+pub(crate) fn pack_codes(q: &[u8; 32], out: &mut [u8]) {
     let mut qh = 0u32;
     for j in 0..16 {
-        // C's (int8_t) cast, not Rust's saturating one: they differ when 1/d overflows.
-        let q0 = (c_cast_u8(x[j] * id + 16.5) as i8).min(31) as u8;
-        let q1 = (c_cast_u8(x[j + 16] * id + 16.5) as i8).min(31) as u8;
-        out[6 + j] = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
-        qh |= (((q0 & 0x10) >> 4) as u32) << j;
-        qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
+        out[4 + j] = (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4);
+        qh |= (((q[j] & 0x10) >> 4) as u32) << j;
+        qh |= (((q[j + 16] & 0x10) >> 4) as u32) << (j + 16);
     }
-    out[2..6].copy_from_slice(&qh.to_le_bytes());
+    out[..4].copy_from_slice(&qh.to_le_bytes());
 }
 /// ggml's `q5_0` block: f16 d, 32 high bits, 32 low nibbles.
 pub const INFO: super::TypeInfo =
@@ -38,7 +72,11 @@ pub const INFO: super::TypeInfo =
 const _: () = assert!(BYTES == 2 + 4 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    if super::reference_kernels() {
+        super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    } else {
+        super::legacy_lanes::encode_blocks::<Fast>(src, out);
+    }
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {

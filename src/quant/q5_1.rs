@@ -21,19 +21,41 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             max = v;
         }
     }
+    let (d, id) = scale(min, max);
+    pack(d, min, &std::array::from_fn(|j| c_cast_u8((x[j] - min) * id + 0.5)), out);
+}
+
+/// [`quantize_block`]'s bytes through [`super::legacy_lanes`]; C's `(uint8_t)` cast has no
+/// clamp, and the in-range codes are at most 31, so `i8::MAX` leaves them as they are.
+pub(crate) struct Fast;
+
+impl super::legacy_lanes::FastBlock for Fast {
+    const BYTES: usize = BYTES;
+
+    #[inline(always)]
+    fn quantize(x: &[f32], out: &mut [u8]) {
+        let v = super::legacy_lanes::load(x);
+        let (min, max) = super::legacy_lanes::first_min_max(x, &v);
+        let (d, id) = scale(min, max);
+        match super::legacy_lanes::truncated_codes(&v, Some(min), id, 0.5, i8::MAX) {
+            Some(q) => pack(d, min, &q, out),
+            None => quantize_block(x, out),
+        }
+    }
+}
+
+/// d and the reciprocal the codes use.
+#[inline(always)]
+fn scale(min: f32, max: f32) -> (f32, f32) {
     let d = (max - min) / 31.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+#[inline(always)]
+fn pack(d: f32, min: f32, q: &[u8; 32], out: &mut [u8]) {
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
     out[2..4].copy_from_slice(&f16::from_f32(min).to_bits().to_le_bytes());
-    let mut qh = 0u32;
-    for j in 0..16 {
-        let q0 = c_cast_u8((x[j] - min) * id + 0.5);
-        let q1 = c_cast_u8((x[j + 16] - min) * id + 0.5);
-        out[8 + j] = (q0 & 0x0F) | ((q1 & 0x0F) << 4);
-        qh |= (((q0 & 0x10) >> 4) as u32) << j;
-        qh |= (((q1 & 0x10) >> 4) as u32) << (j + 16);
-    }
-    out[4..8].copy_from_slice(&qh.to_le_bytes());
+    super::q5_0::pack_codes(q, &mut out[4..]);
 }
 /// ggml's `q5_1` block: f16 d, f16 m, 32 high bits, 32 low nibbles.
 pub const INFO: super::TypeInfo =
@@ -41,7 +63,11 @@ pub const INFO: super::TypeInfo =
 const _: () = assert!(BYTES == 2 + 2 + 4 + BLOCK / 2);
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    if super::reference_kernels() {
+        super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    } else {
+        super::legacy_lanes::encode_blocks::<Fast>(src, out);
+    }
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {

@@ -11,7 +11,6 @@
 //! TYPE is a ggml type name as `ggml_type_name` spells it (q4_0, q4_K, mxfp4, ...).
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use mlx2gguf::quant::{decoder, encoder, GgmlType, ALL_TYPES};
 
@@ -27,15 +26,26 @@ fn read_f32(path: &str, block: usize) -> Result<Vec<f32>, String> {
     Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
-/// Prints `TYPE elements/s` of `encode` over `x`, repeated for `secs` (default 1) seconds.
+/// CPU seconds this thread has run: unlike the wall clock, it does not count the time other
+/// processes take the core, so rates stay comparable on a loaded machine (as Python's
+/// `time.thread_time`, which the benchmark uses for ggml's side).
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Prints `TYPE elements/s` of `encode` over `x` (per CPU second of this thread), repeated
+/// for `secs` (default 1) CPU seconds.
 fn bench(t: GgmlType, secs: Option<&String>, x: &[f32], encode: impl Fn(&[f32], &mut Vec<u8>)) -> Result<(), String> {
     let secs: f64 = secs.map_or(Ok(1.0), |s| s.parse()).map_err(|e| format!("seconds: {e}"))?;
     let mut out = Vec::with_capacity(x.len() / t.block_size() * t.type_size());
     // One untimed run first: the IQ grids are built on first use (ggml's are built before
     // its quantizers run too).
     encode(x, &mut out);
-    let (mut runs, start) = (0u64, Instant::now());
-    while runs == 0 || start.elapsed() < Duration::from_secs_f64(secs) {
+    let (mut runs, start) = (0u64, thread_cpu_seconds());
+    while runs == 0 || thread_cpu_seconds() - start < secs {
         out.clear();
         encode(std::hint::black_box(x), &mut out);
         std::hint::black_box(&out);
@@ -44,7 +54,7 @@ fn bench(t: GgmlType, secs: Option<&String>, x: &[f32], encode: impl Fn(&[f32], 
     if out.is_empty() {
         return Err(format!("no weighted encoder for {t}"));
     }
-    let rate = (runs as f64 * x.len() as f64) / start.elapsed().as_secs_f64();
+    let rate = (runs as f64 * x.len() as f64) / (thread_cpu_seconds() - start);
     println!("{} {rate:.0}", t.name());
     Ok(())
 }

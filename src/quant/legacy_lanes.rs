@@ -1,0 +1,200 @@
+//! Fast paths for the reference quantizers of the 32-value legacy blocks (Q4_0, Q4_1, Q5_0,
+//! Q5_1): a block as four `wide` 8-lane vectors. The scans keep ggml's "first element wins"
+//! results (the sign of a zero, NaN never chosen) by finding the extreme value side by side,
+//! then taking the first element equal to it. Codes use a vector truncation only when the
+//! reciprocal scale is finite: then every value lies in the code range or is NaN, where C's
+//! `(int8_t)` cast and the vector one agree on every platform (NaN → 0). Otherwise the caller
+//! takes its scalar path. Tests compare both paths on adversarial blocks.
+
+use wide::{f32x8, i32x8};
+
+/// Values per block.
+pub(crate) const BLOCK: usize = 32;
+
+/// One block as four vectors: lane k of vector i is element 8i + k.
+pub(crate) type Block = [f32x8; 4];
+
+#[inline(always)]
+pub(crate) fn load(x: &[f32]) -> Block {
+    std::array::from_fn(|i| f32x8::from(&x[8 * i..8 * i + 8]))
+}
+
+/// The first element whose `key` equals `m` (the lanes' equality masks as one bit mask).
+#[inline(always)]
+fn first_equal(x: &[f32], v: &Block, m: f32, key: impl Fn(f32x8) -> f32x8) -> Option<f32> {
+    let m = f32x8::splat(m);
+    let mask = v.iter().enumerate().fold(0u32, |acc, (i, &vi)| acc | key(vi).simd_eq(m).to_bitmask() << (8 * i));
+    (mask != 0).then(|| x[mask.trailing_zeros() as usize])
+}
+
+/// `max` of ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` scan from 0: the
+/// largest or the smallest element, whichever is larger in magnitude; when both are
+/// (`a` and `-a`), the first of them.
+#[inline(always)]
+pub(crate) fn first_abs_max(x: &[f32], v: &Block) -> f32 {
+    let (lo, hi) = extremes(v, 0.0, 0.0);
+    if hi > -lo {
+        hi
+    } else if -lo > hi {
+        lo
+    } else if hi == 0.0 {
+        0.0
+    } else {
+        first_equal(x, v, hi, f32x8::abs).unwrap_or(0.0)
+    }
+}
+
+/// `(min, max)` of ggml's `if (v < min) min = v; if (v > max) max = v;` scan from
+/// `(FLT_MAX, -FLT_MAX)`. Only a zero can compare equal to another element of other bits,
+/// so only then is the first one looked up.
+#[inline(always)]
+pub(crate) fn first_min_max(x: &[f32], v: &Block) -> (f32, f32) {
+    let (min, max) = extremes(v, f32::MAX, -f32::MAX);
+    let first = |m: f32| if m == 0.0 { first_equal(x, v, m, |vi| vi).unwrap_or(m) } else { m };
+    (first(min), first(max))
+}
+
+/// The smallest and largest values of a block and of the starting values (NaN never
+/// wins a comparison, so it is never taken).
+#[inline(always)]
+fn extremes(v: &Block, lo0: f32, hi0: f32) -> (f32, f32) {
+    let (mut lo, mut hi) = (f32x8::splat(lo0), f32x8::splat(hi0));
+    for &vi in v {
+        lo = vi.simd_lt(lo).select(vi, lo);
+        hi = vi.simd_gt(hi).select(vi, hi);
+    }
+    let min = lo.to_array().into_iter().fold(lo0, |a, b| if b < a { b } else { a });
+    let max = hi.to_array().into_iter().fold(hi0, |a, b| if b > a { b } else { a });
+    (min, max)
+}
+
+/// C's `MIN(top, (int8_t)((x - offset) * id + add))` for a block, as unsigned codes, or
+/// `None` when `id` is not finite (the caller's scalar path handles C's overflowing casts).
+#[inline(always)]
+pub(crate) fn truncated_codes(v: &Block, offset: Option<f32>, id: f32, add: f32, top: i8) -> Option<[u8; BLOCK]> {
+    if !id.is_finite() {
+        return None;
+    }
+    let (idv, addv, topv) = (f32x8::splat(id), f32x8::splat(add), i32x8::splat(top as i32));
+    let mut codes = [0u8; BLOCK];
+    for (i, &vi) in v.iter().enumerate() {
+        let shifted = match offset {
+            Some(m) => vi - f32x8::splat(m),
+            None => vi,
+        };
+        // With a finite id every value lies in [0, 2·top] (NaN truncates to 0), so C's
+        // `(int8_t)` of the i32 is the i32 itself.
+        let t = (shifted * idv + addv).trunc_int().min(topv).to_array();
+        for (c, q) in codes[8 * i..8 * i + 8].iter_mut().zip(t) {
+            *c = q as u8;
+        }
+    }
+    Some(codes)
+}
+
+/// A block type with a fast block quantizer (a trait, so the AVX2 copy of the loop inlines it).
+pub(crate) trait FastBlock {
+    const BYTES: usize;
+    fn quantize(x: &[f32], out: &mut [u8]);
+}
+
+/// Encodes whole blocks of `src` with `T`'s fast quantizer, appending to `out`; compiled for
+/// AVX2 when the CPU has it.
+pub(crate) fn encode_blocks<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * T::BYTES, 0);
+    let dst = &mut out[start..];
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 (runtime-detected).
+        return unsafe { blocks_avx2::<T>(src, dst) };
+    }
+    blocks::<T>(src, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn blocks_avx2<T: FastBlock>(src: &[f32], dst: &mut [u8]) {
+    blocks::<T>(src, dst)
+}
+
+#[inline(always)]
+fn blocks<T: FastBlock>(src: &[f32], dst: &mut [u8]) {
+    for (x, o) in src.chunks_exact(BLOCK).zip(dst.chunks_exact_mut(T::BYTES)) {
+        T::quantize(x, o);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Blocks that probe the scans and the casts: zeros of both signs, ties in magnitude,
+    /// NaN and inf, denormals (whose scale's reciprocal overflows), huge ranges.
+    pub(crate) fn adversarial_blocks() -> Vec<[f32; 32]> {
+        let mut blocks = vec![[0.0f32; 32], [-0.0; 32], [1.0; 32], [-3.5; 32]];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        for scale in [1.0f32, 1e-3, 3e4, 1e-39, 1e-44, 1e38] {
+            blocks.push(std::array::from_fn(|_| next() * scale));
+        }
+        let mut b = [0.0f32; 32];
+        b[5] = -0.0;
+        b[20] = 0.0;
+        blocks.push(b);
+        let mut b: [f32; 32] = std::array::from_fn(|_| next());
+        b[3] = 2.0;
+        b[17] = -2.0;
+        b[30] = 2.0;
+        blocks.push(b);
+        for special in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, -f32::MAX] {
+            let mut b: [f32; 32] = std::array::from_fn(|_| next());
+            b[9] = special;
+            blocks.push(b);
+            blocks.push([special; 32]);
+        }
+        let mut b = [-0.0f32; 32];
+        b[11] = f32::NAN;
+        blocks.push(b);
+        let mut b = [1e-40f32; 32];
+        b[0] = -1e-40;
+        blocks.push(b);
+        blocks
+    }
+
+    use super::super::{q4_0, q4_1, q5_0, q5_1};
+    use super::FastBlock;
+
+    /// The fast paths (baseline and, where the CPU has it, AVX2) against `reference`.
+    fn check<T: FastBlock>(name: &str, reference: fn(&[f32], &mut [u8])) {
+        let blocks = adversarial_blocks();
+        let src: Vec<f32> = blocks.iter().flatten().copied().collect();
+        let mut want = vec![0u8; blocks.len() * T::BYTES];
+        for (x, o) in src.chunks_exact(super::BLOCK).zip(want.chunks_exact_mut(T::BYTES)) {
+            reference(x, o);
+        }
+        let mut got = vec![0u8; want.len()];
+        super::blocks::<T>(&src, &mut got);
+        for (i, (g, w)) in got.chunks_exact(T::BYTES).zip(want.chunks_exact(T::BYTES)).enumerate() {
+            assert_eq!(g, w, "{name}: baseline path, block {i} {:?}", blocks[i]);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            got.fill(0);
+            // SAFETY: the CPU has AVX2.
+            unsafe { super::blocks_avx2::<T>(&src, &mut got) };
+            assert_eq!(got, want, "{name}: AVX2 path");
+        }
+    }
+
+    #[test]
+    fn every_path_writes_the_reference_bytes() {
+        check::<q4_0::Fast>("q4_0", q4_0::quantize_block);
+        check::<q4_1::Fast>("q4_1", q4_1::quantize_block);
+        check::<q5_0::Fast>("q5_0", q5_0::quantize_block);
+        check::<q5_1::Fast>("q5_1", q5_1::quantize_block);
+    }
+}
