@@ -9,6 +9,7 @@
 
 pub mod adapter_gguf;
 pub mod arch;
+pub mod cli;
 pub mod convert;
 pub mod error;
 pub mod fault;
