@@ -19,6 +19,8 @@ pub mod inspect;
 pub mod mem;
 pub mod mlx;
 pub mod plan;
+#[cfg(feature = "python")]
+mod python;
 pub mod quant;
 pub mod report;
 pub mod sink;
