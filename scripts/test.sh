@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests, then the oracle tests that
-# compare our files with the real MLX, mlx-lm, gguf-py and llama.cpp (the pinned oracle
-# venv is created on first use, outside the work tree).
+# The whole test suite: Rust unit and integration tests, the Python wheel's tests, then
+# the oracle tests that compare our files with the real MLX, mlx-lm, gguf-py and llama.cpp
+# (the pinned oracle venv is created on first use, outside the work tree).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo test --quiet
 cargo build --release --quiet
+scripts/python-tests.sh
 py="$(scripts/oracle-env.sh)"
 MLX2GGUF_BUILD=0 "$py" -m pytest tests/oracle -q -p no:cacheprovider "$@"

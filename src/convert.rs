@@ -325,6 +325,10 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
         (Some(p), Some(path), Some(a)) => Some(crate::adapter_gguf::write_adapter(p, a, path)?),
         _ => None,
     };
+    // A cancel after the last chunk still leaves nothing under the output names.
+    if opts.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+        return Err(Error::Interrupted(outfile.clone()));
+    }
     file.commit().map_err(io_err)?;
     if let (Some(f), Some(path)) = (adapter_file, &opts.adapter_out) {
         f.commit().map_err(|e| Error::io(path, e))?;

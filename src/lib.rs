@@ -9,6 +9,7 @@
 
 pub mod adapter_gguf;
 pub mod arch;
+pub mod cli;
 pub mod convert;
 pub mod error;
 pub mod fault;
@@ -18,6 +19,8 @@ pub mod inspect;
 pub mod mem;
 pub mod mlx;
 pub mod plan;
+#[cfg(feature = "python")]
+mod python;
 pub mod quant;
 pub mod report;
 pub mod sink;

@@ -33,7 +33,7 @@ use crate::gguf::{Array, GgufFile, TensorInfo, Value};
 use crate::quant::GgmlType;
 
 /// One broken rule. A file passes when it has no problems other than warnings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Problem {
     pub rule: &'static str,
     pub message: String,
@@ -63,6 +63,17 @@ pub fn verify_gguf(path: &Path) -> Result<Vec<Problem>> {
         Ok(f) => verify_parsed(&f, path.file_name().and_then(|n| n.to_str())),
         Err(e) => vec![Problem::new("container", e.to_string())],
     })
+}
+
+/// Whether a file with these problems passes: only warnings.
+pub fn passes(problems: &[Problem]) -> bool {
+    problems.iter().all(|p| p.warning)
+}
+
+/// What `verify --json` prints (and the Python `verify` returns): the file, whether it
+/// passes, and every problem with its rule.
+pub fn report_json(path: &Path, problems: &[Problem]) -> serde_json::Value {
+    serde_json::json!({"path": path, "ok": passes(problems), "problems": problems})
 }
 
 /// Checks a parsed file. `file_name` is used for the split-name rule only.
