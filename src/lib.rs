@@ -17,6 +17,7 @@ pub mod imatrix;
 pub mod inspect;
 pub mod mem;
 pub mod mlx;
+pub mod model_card;
 pub mod plan;
 pub mod quant;
 pub mod report;
