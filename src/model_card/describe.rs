@@ -131,3 +131,47 @@ pub fn insert_after(metadata: &mut Vec<(String, Value)>, after: &str, keys: Vec<
     let at = metadata.iter().position(|(k, _)| k == after).map_or(metadata.len(), |i| i + 1);
     metadata.splice(at..at, keys);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter_gguf::AdapterTensor;
+
+    fn tensor(name: &str, ne: &[u64]) -> AdapterTensor {
+        AdapterTensor {
+            name: name.into(),
+            ne: ne.to_vec(),
+            source: String::new(),
+            transpose: false,
+            rope_permute: None,
+            row_order: None,
+            col_order: None,
+        }
+    }
+
+    #[test]
+    fn a_lora_pair_counts_as_the_weight_it_adapts() {
+        // attn_q (ne [128, 256]) at rank 4, and stacked experts (ne [128, 64, 8]).
+        let plan = AdapterPlan {
+            metadata: Vec::new(),
+            tensors: vec![
+                tensor("blk.0.attn_q.weight.lora_a", &[128, 4]),
+                tensor("blk.0.attn_q.weight.lora_b", &[4, 256]),
+                tensor("blk.0.ffn_up_exps.weight.lora_a", &[128, 4, 8]),
+                tensor("blk.0.ffn_up_exps.weight.lora_b", &[4, 64, 8]),
+            ],
+        };
+        let c = adapter_counts(&plan);
+        assert_eq!(c.total, 256 * 128 + 8 * 64 * 128);
+        assert_eq!((c.expert, c.expert_count), (64 * 128, 8));
+    }
+
+    #[test]
+    fn keys_go_after_the_named_one() {
+        let kv = |k: &str| (k.to_string(), Value::U32(0));
+        let mut md = vec![kv("general.architecture"), kv("general.type"), kv("x.y")];
+        insert_after(&mut md, "general.type", vec![kv("general.name")]);
+        let keys: Vec<&str> = md.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["general.architecture", "general.type", "general.name", "x.y"]);
+    }
+}

@@ -5,7 +5,9 @@
 //! alike.
 //!
 //! gguf-py parses with PyYAML (YAML 1.1); this is YAML 1.2, so unquoted `yes`/`on`/`off` stay
-//! strings (PyYAML makes them booleans) and dates stay strings.
+//! strings (PyYAML makes them booleans) and dates stay strings. Numbers are kept as the text
+//! the card wrote (`version: 1.0` is "1.0"): every card value written is a string, and
+//! gguf-py's writer fails on a number where it expects one.
 
 use std::path::Path;
 
@@ -74,12 +76,8 @@ fn python_lines(text: &str) -> Vec<&str> {
 
 fn to_json(y: Yaml) -> Json {
     match y {
-        Yaml::Real(s) => match s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-            Some(n) => Json::Number(n),
-            None => Json::String(s),
-        },
-        Yaml::Integer(i) => Json::from(i),
-        Yaml::String(s) => Json::String(s),
+        Yaml::Real(s) | Yaml::String(s) => Json::String(s),
+        Yaml::Integer(i) => Json::String(i.to_string()),
         Yaml::Boolean(b) => Json::Bool(b),
         Yaml::Array(a) => Json::Array(a.into_iter().map(to_json).collect()),
         Yaml::Hash(h) => Json::Object(h.into_iter().map(|(k, v)| (key_text(k), to_json(v))).collect()),
@@ -115,6 +113,9 @@ mod tests {
         std::fs::write(&path, "---\n- a list\n---\n").unwrap();
         assert!(read(&path).unwrap().is_empty());
         assert!(read(&dir.path().join("missing.md")).unwrap().is_empty());
+        std::fs::write(&path, "---\nversion: 1.0\nbuild: 2\n---\n").unwrap();
+        let m = read(&path).unwrap();
+        assert_eq!((&m["version"], &m["build"]), (&serde_json::json!("1.0"), &serde_json::json!("2")));
         std::fs::write(&path, "---\nkey: [unclosed\n---\n").unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("README.md: invalid YAML front matter"));
     }
