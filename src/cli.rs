@@ -80,9 +80,14 @@ pub(crate) struct ConvertArgs {
     /// Use the output type for every quantizable tensor, without llama-quantize's per-tensor mixture.
     #[arg(long)]
     pub(crate) pure: bool,
-    /// Output file (default: <model folder name>-<outtype>.gguf).
+    /// Output file (default: named as llama.cpp's converter names it, from the model card and
+    /// folder name: {basename}-{size}-{finetune}-{version}-{TYPE}.gguf, in the current folder).
     #[arg(short = 'o', long = "outfile")]
     pub(crate) outfile: Option<PathBuf>,
+    /// JSON file of model-card keys that replace the derived ones, as llama.cpp's --metadata
+    /// (e.g. {"general.name": "…", "general.base_models": [{"name": "…"}], "general.tags": […]}).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) metadata: Option<PathBuf>,
     /// What to do with inf/NaN values in the (dequantized) weights.
     #[arg(long, value_enum, default_value_t = NanArg::Error)]
     pub(crate) nan_policy: NanArg,
@@ -147,6 +152,7 @@ impl ConvertArgs {
             imatrix: self.imatrix.clone(),
             imatrix_include: self.include_weights.clone(),
             imatrix_exclude: self.exclude_weights.clone(),
+            metadata_override: self.metadata.clone(),
             ..ConvertOptions::new(self.model_dir.clone())
         })
     }

@@ -7,7 +7,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::plan::{attach_adapter, OutType, Plan, PlanOptions, TypeOverrides};
+use crate::model_card::describe::{for_adapter, for_model, insert_after};
+use crate::model_card::ModelCard;
+use crate::plan::{attach_adapter, FileType, OutType, Plan, PlanOptions, TypeOverrides};
 use crate::sink::{ShardedWriter, SplitSpec};
 use crate::source::adapter::Adapter;
 use crate::source::Checkpoint;
@@ -41,6 +43,9 @@ pub struct ConvertOptions {
     /// Do not use the imatrix for tensors whose names contain one of these
     /// (`--exclude-weights`).
     pub imatrix_exclude: Vec<String>,
+    /// A JSON file of model-card keys (`general.name`, `general.base_models`, …) that replace
+    /// the derived ones, as llama.cpp's `--metadata`.
+    pub metadata_override: Option<PathBuf>,
 }
 
 impl ConvertOptions {
@@ -63,6 +68,7 @@ impl ConvertOptions {
             imatrix: None,
             imatrix_include: Vec::new(),
             imatrix_exclude: Vec::new(),
+            metadata_override: None,
         }
     }
 
@@ -151,9 +157,23 @@ impl CancelToken {
 /// depend only on the tensor, never on the thread count, so the output does not either.
 const CHUNK_ELEMS: usize = 1 << 18;
 
-/// `<model name>-<outtype>.gguf` in the current folder.
-pub fn default_outfile(ckpt: &Checkpoint, outtype: OutType) -> PathBuf {
-    PathBuf::from(format!("{}-{outtype}.gguf", ckpt.name().unwrap_or_else(|| "model".into())))
+/// The name llama.cpp's converter gives the file (gguf-py's `naming_convention`:
+/// `{basename}-{size label}-{finetune}-{version}-{TYPE}.gguf`, parts it lacks left out), in
+/// the current folder.
+pub fn default_outfile(card: &ModelCard, plan: &Plan) -> PathBuf {
+    PathBuf::from(format!("{}.gguf", card.file_stem(&file_type_label(plan), false)))
+}
+
+/// The file type as the converter spells it in file names: gguf-py's `LlamaFileType` name
+/// without its `ALL_`/`MOSTLY_` prefix (`F32`, `Q8_0`, `Q4_K_M`, `MXFP4_MOE`). For `auto`, the
+/// type `general.file_type` records (MXFP4_MOE with MXFP4 experts, else the most common
+/// matrix type's).
+pub fn file_type_label(plan: &Plan) -> String {
+    let id = plan.metadata.iter().find_map(|(k, v)| match (k.as_str(), v) {
+        ("general.file_type", crate::gguf::Value::U32(id)) => Some(*id),
+        _ => None,
+    });
+    FileType::ALL.iter().find(|(_, f)| Some(f.id()) == id).map_or("F32", |(n, _)| n).to_uppercase()
 }
 
 /// The full plan for a checkpoint and optional adapter (to fuse).
@@ -228,17 +248,22 @@ fn prepare(opts: &ConvertOptions) -> Result<Job> {
     }
     let fuse = if opts.adapter_out.is_some() { None } else { adapter.as_ref() };
     let plan_opts = opts.plan_options()?;
-    let plan = build_plan(&ckpt, fuse, &plan_opts)?;
+    let mut plan = build_plan(&ckpt, fuse, &plan_opts)?;
+    let card = for_model(&ckpt, fuse, &plan, opts.metadata_override.as_deref(), plan_opts.name.as_deref())?;
+    insert_after(&mut plan.metadata, "general.type", card.metadata()?);
     // The separate adapter file is planned (and refused if inexpressible) before any output.
     let adapter_plan = match (&opts.adapter_out, &adapter) {
         (Some(_), Some(a)) => {
             let mut with = build_plan(&ckpt, None, &plan_opts)?;
             attach_adapter(&mut with, a)?;
-            Some(crate::adapter_gguf::plan_adapter(&with, a)?)
+            let mut p = crate::adapter_gguf::plan_adapter(&with, a)?;
+            let keys = for_adapter(&ckpt, a, &p)?.metadata()?;
+            insert_after(&mut p.metadata, "adapter.type", keys);
+            Some(p)
         }
         _ => None,
     };
-    let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&ckpt, opts.outtype));
+    let outfile = opts.outfile.clone().unwrap_or_else(|| default_outfile(&card, &plan));
     let (header_len, sizes) = crate::sink::encode_header(&plan.metadata, &plan.header_tensors())
         .map(|(h, sizes)| (h.len() as u64, sizes))
         .map_err(|e| Error::input(&outfile, e.to_string()))?;

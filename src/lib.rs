@@ -18,6 +18,7 @@ pub mod imatrix;
 pub mod inspect;
 pub mod mem;
 pub mod mlx;
+pub mod model_card;
 pub mod plan;
 #[cfg(feature = "python")]
 mod python;

@@ -48,7 +48,7 @@ enum SizeArg {
     model, output=None, *, adapter=None, outtype="auto".to_string(), threads=None, dry_run=false,
     progress=None, adapter_out=None, tensor_type=Vec::new(), pure=false, split_max_size=None,
     split_max_tensors=None, nan_policy="error", tokenizer_pre=None, imatrix=None,
-    include_weights=Vec::new(), exclude_weights=Vec::new(),
+    include_weights=Vec::new(), exclude_weights=Vec::new(), metadata=None,
 ))]
 #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one per command-line option
 fn convert(
@@ -70,6 +70,7 @@ fn convert(
     imatrix: Option<PathBuf>,
     include_weights: Vec<String>,
     exclude_weights: Vec<String>,
+    metadata: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
     if progress.as_ref().is_some_and(|p| !p.is_callable()) {
         return Err(PyTypeError::new_err("progress must be a callable taking (done_bytes, total_bytes)"));
@@ -99,6 +100,7 @@ fn convert(
         imatrix,
         include_weights,
         exclude_weights,
+        metadata,
     };
     run_conversion(py, &args, progress)
 }

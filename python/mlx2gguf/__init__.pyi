@@ -41,10 +41,12 @@ def convert(
     imatrix: Optional[_Path] = None,
     include_weights: Sequence[str] = (),
     exclude_weights: Sequence[str] = (),
+    metadata: Optional[_Path] = None,
 ) -> dict[str, Any]:
     """Converts an MLX model folder (or a Hugging Face repo id already in the local cache)
     into a GGUF file, as ``mlx2gguf convert``; each keyword is the command-line option of
-    the same name (``output`` is ``-o``; ``tensor_type`` entries are ``"REGEX=TYPE"``).
+    the same name (``output`` is ``-o``, named as llama.cpp's converter names files when
+    omitted; ``tensor_type`` entries are ``"REGEX=TYPE"``; ``metadata`` is ``--metadata``).
 
     Returns the summary ``convert --json`` prints, or with ``dry_run`` the plan
     ``convert --dry-run --json`` prints (nothing is written). ``progress(done, total)``

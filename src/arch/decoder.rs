@@ -881,7 +881,7 @@ fn metadata(
     cfg: &DecoderConfig,
     opts: &PlanOptions,
 ) -> Result<Vec<(String, Value)>> {
-    let mut md = crate::arch::general_metadata(ckpt, spec.arch, opts);
+    let mut md = crate::arch::general_metadata(spec.arch);
     md.push(("general.quantization_version".into(), Value::U32(2)));
     for m in spec.metadata {
         md.extend(meta_values(spec, cfg, *m));

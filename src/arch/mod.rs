@@ -148,14 +148,14 @@ pub fn spec_for_file(arch: &str, expert_count: Option<u64>) -> Option<&'static s
     })
 }
 
-/// Common `general.*` keys.
-pub(crate) fn general_metadata(ckpt: &Checkpoint, arch: &str, opts: &PlanOptions) -> Vec<(String, crate::gguf::Value)> {
+/// The `general.*` keys every model file starts with. The model-card keys (`general.name`,
+/// …) follow `general.type`; they need the parameter count, so [`crate::model_card`] adds
+/// them once the plan is made.
+pub(crate) fn general_metadata(arch: &str) -> Vec<(String, crate::gguf::Value)> {
     use crate::gguf::Value;
-    let name = opts.name.clone().or_else(|| ckpt.name()).unwrap_or_else(|| arch.to_string());
     vec![
         ("general.architecture".into(), Value::String(arch.into())),
         ("general.type".into(), Value::String("model".into())),
-        ("general.name".into(), Value::String(name)),
     ]
 }
 

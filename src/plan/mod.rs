@@ -61,7 +61,8 @@ pub fn outtype_names() -> Vec<&'static str> {
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
     pub outtype: OutType,
-    /// `general.name`; defaults to the model folder's name.
+    /// `general.name` instead of the one the model card and folder give (llama.cpp's
+    /// `--model-name`).
     pub name: Option<String>,
     pub overrides: TypeOverrides,
     /// `tokenizer.ggml.pre` chosen by the user instead of by the tokenizer's hash.

@@ -29,6 +29,11 @@ pub struct LoraTensors {
 
 pub struct Adapter {
     pub dir: PathBuf,
+    /// `ORG/NAME` when opened by repo id.
+    pub repo: Option<String>,
+    /// adapter_config.json's `model`: what mlx_lm.lora was given as the base model (a repo id
+    /// or a path on the machine that trained it).
+    pub base_model: Option<String>,
     pub config_path: PathBuf,
     pub weights_path: PathBuf,
     pub fine_tune_type: FineTuneType,
@@ -44,7 +49,8 @@ pub struct Adapter {
 impl Adapter {
     /// Opens an adapter folder, or a repo id's snapshot in the local Hugging Face cache.
     pub fn open(arg: &Path) -> Result<Adapter> {
-        let dir = &super::hub::resolve(arg)?.dir;
+        let resolved = super::hub::resolve(arg)?;
+        let dir = &resolved.dir;
         let config_path = dir.join("adapter_config.json");
         if !config_path.exists() {
             return Err(Error::input(
@@ -66,6 +72,8 @@ impl Adapter {
         };
         Ok(Adapter {
             dir: dir.to_path_buf(),
+            repo: resolved.repo.map(|(id, _)| id),
+            base_model: cfg.get("model").and_then(Json::as_str).map(str::to_string),
             config_path,
             weights_path,
             fine_tune_type,

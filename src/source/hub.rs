@@ -111,6 +111,11 @@ fn is_commit_hash(s: &str) -> bool {
 
 /// The repository name of a folder inside a cache (`…/models--ORG--NAME/snapshots/<commit>`).
 pub fn cached_repo_name(dir: &Path) -> Option<String> {
+    cached_repo_id(dir).and_then(|id| id.split_once('/').map(|(_, name)| name.to_string()))
+}
+
+/// The repo id (`ORG/NAME`) of a folder inside a cache.
+pub fn cached_repo_id(dir: &Path) -> Option<String> {
     let dir = dir.canonicalize().ok()?;
     let snapshots = dir.parent()?;
     if snapshots.file_name()? != "snapshots" {
@@ -118,7 +123,7 @@ pub fn cached_repo_name(dir: &Path) -> Option<String> {
     }
     let repo = snapshots.parent()?.file_name()?.to_str()?;
     let rest = repo.strip_prefix("models--")?;
-    rest.split_once("--").map(|(_, name)| name.to_string())
+    rest.split_once("--").map(|(org, name)| format!("{org}/{name}"))
 }
 
 #[cfg(test)]

@@ -46,12 +46,7 @@ impl Checkpoint {
 
     /// The model's name: the repository's for a cached snapshot, else the folder's.
     pub fn name(&self) -> Option<String> {
-        if let Some((id, _)) = &self.repo {
-            return id.rsplit('/').next().map(str::to_string);
-        }
-        hub::cached_repo_name(&self.dir).or_else(|| {
-            self.dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-        })
+        folder_name(&self.dir, self.repo.as_ref().map(|(id, _)| id.as_str()))
     }
 
     /// For a multimodal folder, what was converted and what left out (for the summary).
@@ -73,6 +68,16 @@ impl Checkpoint {
     pub fn read_json(&self, name: &str) -> Result<Option<serde_json::Value>> {
         read_json_opt(&self.dir.join(name))
     }
+}
+
+/// The name a folder goes by: the repository's (`NAME` of `ORG/NAME`) when it was opened by
+/// repo id or is a cache snapshot, else its own (canonical, so `.` has one).
+pub fn folder_name(dir: &Path, repo: Option<&str>) -> Option<String> {
+    if let Some(id) = repo {
+        return id.rsplit('/').next().map(str::to_string);
+    }
+    hub::cached_repo_name(dir)
+        .or_else(|| dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())))
 }
 
 pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
