@@ -6,7 +6,11 @@
 # The peer is llama.cpp's own convert_hf_to_gguf.py (bench/peer-env.sh), run on the same
 # weights in OpenAI's original layout (bench/make_openai_twin.py, cached beside each
 # checkpoint) with --outtype q8_0. It converts without the adapter, since it has no
-# adapter support; that only favours it. MLX2GGUF_BENCH_PEER=0 skips it (its venv is ~5 GB).
+# adapter support; that only favours it. For q4_k_m the peer is the pipeline a user would
+# run instead: that converter to a BF16 GGUF (it keeps gpt-oss's MXFP4 experts), then
+# llama-quantize --allow-requantize to Q4_K_M (scripts/llama-tools.sh, the same pinned
+# source), timed end to end from a cold cache, intermediate file included.
+# MLX2GGUF_BENCH_PEER=0 skips the peers (their venv is ~5 GB).
 #
 # Usage: bench/run.sh [LAYERS...]      (default: 2 4)
 set -euo pipefail
@@ -19,6 +23,7 @@ peer="${MLX2GGUF_BENCH_PEER:-1}"
 if [ "$peer" != 0 ]; then
   peer_env="$(bench/peer-env.sh)"
   { read -r peer_py; read -r peer_conv; } <<< "$peer_env"
+  llama_quantize="$(scripts/llama-tools.sh)/llama-quantize"
 fi
 cargo build --release --quiet
 exe=target/release/mlx2gguf
@@ -152,6 +157,22 @@ for n in "${layers[@]}"; do
     printf '%-8s %-22s %8.1fx %9s %9s %9.0fx\n' "$n" "peer / $run" \
       "$(calc "$secs / ${secs_of[$run]}")" "" "" "$(calc "$rss / ${peak_of[$run]}")"
   done
+  # The q4_k_m pipeline: converter to BF16, then llama-quantize, one cold-cache timing.
+  rm -f "$out/peer-bf16.gguf" "$out/peer-q4_k_m.gguf"
+  read -r t0 t1 < <(measure bash -c '"$1" -c "$2" "$3/peer-bf16.json" "$4" "$5" --outtype bf16 --outfile "$3/peer-bf16.gguf" \
+      && "$6" --allow-requantize "$3/peer-bf16.gguf" "$3/peer-q4_k_m.gguf" Q4_K_M' _ \
+    "$peer_py" "$peer_launcher" "$out" "$peer_conv" "$ck/openai" "$llama_quantize" 2> "$out/peer-q4.log")
+  if [ ! -s "$out/peer-q4_k_m.gguf" ]; then
+    tail -20 "$out/peer-q4.log" >&2
+    echo "bench: the peer q4_k_m pipeline failed (log: $out/peer-q4.log)" >&2
+    exit 1
+  fi
+  pipe=$(calc "$t1 - $t0")
+  mid=$(stat -c %s "$out/peer-bf16.gguf")
+  rm -f "$out/peer-bf16.gguf" "$out/peer-q4_k_m.gguf"
+  printf '%-8s %-22s %9.1f\n' "$n" "peer bf16→q4_k_m" "$pipe"
+  printf '%-8s %-22s %8.1fx\n' "$n" "peer / q4_k_m adapter" "$(calc "$pipe / ${secs_of[q4_k_m adapter]}")"
+  notes+=("$(printf 'peer L%s q4_k_m pipeline: %.1f s, intermediate BF16 GGUF %s bytes (ours: no intermediate file)' "$n" "$pipe" "$mid")")
   notes+=("$(printf 'peer L%s: %.1f s CPU, peak RSS %.0f M, sampled peak anon %.0f M; output %s bytes (ours: q8_0 adapter %s, auto %s)' \
     "$n" "$cpu" "$(calc "$rss / 1048576")" "$(calc "$anon / 1048576")" "$out_bytes" \
     "${bytes_of[q8_0 adapter]}" "${bytes_of[auto]}")")
