@@ -17,7 +17,7 @@ pub const INFO: super::TypeInfo =
 pub const VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /// How many scales around the first the search tries on each side (`ntry` of llama-quantize's path).
-const NTRY: i32 = 7;
+pub(crate) const NTRY: i32 = 7;
 
 /// ggml `best_index_int8`: the index of the table entry nearest `x` (the upper on ties).
 pub(crate) fn best_index(x: f32) -> u8 {
@@ -56,7 +56,7 @@ fn sums(id: f32, x: &[f32], w: &[f32]) -> (f32, f32) {
 }
 
 /// One 32-block's scale (0 for an all-zero block), writing its first levels to `l`.
-fn block_scale(x: &[f32], w: &[f32], l: &mut [u8]) -> f32 {
+pub(crate) fn block_scale(x: &[f32], w: &[f32], l: &mut [u8]) -> f32 {
     let (mut amax, mut max) = (0.0f32, 0.0f32);
     for &v in x {
         if v.abs() > amax {
@@ -109,16 +109,25 @@ pub(crate) fn weights(x: &[f32], super_x: &[f32], imatrix: Option<&[f32]>, out: 
 pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [u8]) -> (f32, [u8; 8]) {
     let nb = x.len() / 32;
     let mut l = [0u8; 256];
-    let mut scales = [0f32; 8];
-    let (mut max_scale, mut amax_scale) = (0.0f32, 0.0f32);
-    let mut w = [0f32; 32];
+    let mut w = [0f32; 256];
     for ib in 0..nb {
-        let xb = &x[32 * ib..32 * ib + 32];
-        weights(xb, x, imatrix.map(|q| &q[32 * ib..32 * ib + 32]), &mut w);
-        scales[ib] = block_scale(xb, &w, &mut l[32 * ib..32 * ib + 32]);
-        if scales[ib].abs() > amax_scale {
-            amax_scale = scales[ib].abs();
-            max_scale = scales[ib];
+        let r = 32 * ib..32 * ib + 32;
+        weights(&x[r.clone()], x, imatrix.map(|q| &q[r.clone()]), &mut w[r]);
+    }
+    let mut scales = [0f32; 8];
+    if nb == super::iq4_lanes::LANES && !super::reference_kernels() {
+        scales = super::iq4_lanes::block_scales_x8(x, &w);
+    } else {
+        let blocks = x.chunks_exact(32).zip(w.chunks_exact(32)).zip(l.chunks_exact_mut(32));
+        for (s, ((xb, wb), lb)) in scales.iter_mut().zip(blocks) {
+            *s = block_scale(xb, wb, lb);
+        }
+    }
+    let (mut max_scale, mut amax_scale) = (0.0f32, 0.0f32);
+    for &s in &scales[..nb] {
+        if s.abs() > amax_scale {
+            amax_scale = s.abs();
+            max_scale = s;
         }
     }
     let mut ls = [0u8; 8];
@@ -131,24 +140,71 @@ pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [
             let q = nearest_int(id * scales[ib]).clamp(-32, 31);
             let dl = d * q as f32;
             let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
-            for (lj, &v) in l[32 * ib..32 * ib + 32].iter_mut().zip(&x[32 * ib..32 * ib + 32]) {
-                *lj = best_index(idl * v);
-            }
+            levels(idl, &x[32 * ib..32 * ib + 32], &mut l[32 * ib..32 * ib + 32]);
             ls[ib] = (q + 32) as u8;
         }
     } else {
         dh = scales[0];
-        let id = if scales[0] != 0.0 { 1.0 / scales[0] } else { 0.0 };
+        single_levels(x, dh, &mut l);
+    }
+    pack(&l[..32 * nb], q4);
+    (dh, ls)
+}
+
+/// One block's levels against its own scale (IQ4_NL).
+fn single_levels(x: &[f32], d: f32, l: &mut [u8]) {
+    levels(if d != 0.0 { 1.0 / d } else { 0.0 }, x, l);
+}
+
+/// `best_index(id · x)` for each value.
+fn levels(id: f32, x: &[f32], l: &mut [u8]) {
+    if super::reference_kernels() {
         for (lj, &v) in l.iter_mut().zip(x) {
             *lj = best_index(id * v);
         }
+    } else {
+        super::iq4_lanes::best_indices(id, x, l);
     }
-    for i in 0..nb {
+}
+
+/// Levels of 32-blocks as nibbles: element j low, j+16 high.
+fn pack(l: &[u8], q4: &mut [u8]) {
+    for (lb, qb) in l.chunks_exact(32).zip(q4.chunks_exact_mut(16)) {
         for j in 0..16 {
-            q4[16 * i + j] = l[32 * i + j] | (l[32 * i + 16 + j] << 4);
+            qb[j] = lb[j] | (lb[16 + j] << 4);
         }
     }
-    (dh, ls)
+}
+
+/// IQ4_NL blocks 8 at a time through [`super::iq4_lanes`] (each block is its own super-block
+/// for the weights), the rest one by one.
+fn encode_blocks_x8(src: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+    const GROUP: usize = super::iq4_lanes::LANES * BLOCK;
+    let whole = src.len() / GROUP * GROUP;
+    let mut w = [0f32; GROUP];
+    let mut l = [0u8; GROUP];
+    for (g, (x, o)) in src[..whole].chunks_exact(GROUP).zip(out.chunks_exact_mut(8 * BYTES)).enumerate() {
+        for ib in 0..8 {
+            let r = BLOCK * ib..BLOCK * ib + BLOCK;
+            let q = qw.map(|q| &q[GROUP * g + BLOCK * ib..GROUP * g + BLOCK * ib + BLOCK]);
+            weights(&x[r.clone()], &x[r.clone()], q, &mut w[r]);
+        }
+        let scales = super::iq4_lanes::block_scales_x8(x, &w);
+        for (ib, (xb, ob)) in x.chunks_exact(BLOCK).zip(o.chunks_exact_mut(BYTES)).enumerate() {
+            single_levels(xb, scales[ib], &mut l[..BLOCK]);
+            ob[..2].copy_from_slice(&fp16_bytes(scales[ib]));
+            pack(&l[..BLOCK], &mut ob[2..18]);
+        }
+    }
+    let tail = &mut out[whole / BLOCK * BYTES..];
+    match qw {
+        Some(qw) => super::weighted_blocks(&src[whole..], &qw[whole..], tail, BLOCK, BYTES, quantize_block_weighted),
+        None => {
+            for (x, o) in src[whole..].chunks_exact(BLOCK).zip(tail.chunks_exact_mut(BYTES)) {
+                quantize_block(x, o);
+            }
+        }
+    }
 }
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
@@ -166,7 +222,12 @@ fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    if super::reference_kernels() {
+        return super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    }
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    encode_blocks_x8(src, None, &mut out[start..]);
 }
 
 /// ggml `dequantize_row_iq4_nl`: y = d·v[q].
@@ -181,5 +242,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 
 /// A row with importance weights, block by block.
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
+    if super::reference_kernels() {
+        super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
+    } else {
+        encode_blocks_x8(row, Some(qw), out);
+    }
 }

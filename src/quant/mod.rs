@@ -8,6 +8,7 @@ pub mod f16;
 pub mod f32;
 pub mod iq1_m;
 pub mod iq1_s;
+mod iq4_lanes;
 mod iq_grid;
 mod iq_grid_tables;
 pub mod iq2_s;

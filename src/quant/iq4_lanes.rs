@@ -1,0 +1,211 @@
+//! IQ4_NL's scale search (also IQ4_XS's) for 8 blocks of 32 at once: lane k searches block
+//! k, every float operation in the scalar search's order. The nearest table entry, a branchy
+//! binary search in ggml, becomes a chain of compares and selects over the 16 values that
+//! picks the same entry (the lower one of an exact tie only when the value equals it, NaN →
+//! the last, as the binary search ends). The `wide` crate's 8-lane vectors run it (SSE2 or
+//! AVX on x86-64, NEON on arm64), with an AVX2 copy chosen at run time. Tests compare it with
+//! [`super::iq4_nl`]'s scalar search on adversarial blocks.
+
+use wide::f32x8;
+
+use super::iq4_nl::{NTRY, VALUES};
+#[cfg(test)]
+use super::iq4_nl::best_index;
+use super::kquant::GROUP_MAX_EPS;
+
+/// Blocks searched side by side.
+pub(crate) const LANES: usize = 8;
+/// Values per block.
+const N: usize = 32;
+
+/// The scales of the 8 blocks of `x` (256 values) with weights `w`, as `block_scale` returns
+/// them (its first levels are not needed: both types derive the levels again from the scale).
+pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 (runtime-detected).
+        return unsafe { x8_avx2(x, w) };
+    }
+    x8(x, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
+    x8(x, w)
+}
+
+#[inline(always)]
+fn x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
+    let xt: [f32x8; N] = std::array::from_fn(|j| f32x8::from(std::array::from_fn(|k| x[N * k + j])));
+    let wt: [f32x8; N] = std::array::from_fn(|j| f32x8::from(std::array::from_fn(|k| w[N * k + j])));
+    let mut max = [0f32; LANES];
+    let mut first_id = [0f32; LANES];
+    let mut flat = [false; LANES];
+    for k in 0..LANES {
+        let xb = &x[N * k..N * k + N];
+        let (mut amax, mut m) = (0.0f32, 0.0f32);
+        for &v in xb {
+            if v.abs() > amax {
+                amax = v.abs();
+                m = v;
+            }
+        }
+        flat[k] = amax < GROUP_MAX_EPS;
+        // A flat block's lane runs on harmless values; its result is dropped.
+        max[k] = if flat[k] { 1.0 } else { m };
+        first_id[k] = 1.0 / (-max[k] / VALUES[0] as f32);
+    }
+    let (sumqx, sumq2) = sums(f32x8::from(first_id), &xt, &wt);
+    let positive = sumq2.simd_gt(f32x8::ZERO);
+    let mut d = positive.select(sumqx / sumq2, f32x8::ZERO);
+    let mut best = d * sumqx;
+    let maxv = f32x8::from(max);
+    for itry in -NTRY..=NTRY {
+        let id = f32x8::splat((itry + VALUES[0] as i32) as f32) / maxv;
+        let (sumqx, sumq2) = sums(id, &xt, &wt);
+        let better = sumq2.simd_gt(f32x8::ZERO) & (sumqx * sumqx).simd_gt(best * sumq2);
+        d = better.select(sumqx / sumq2, d);
+        best = better.select(d * sumqx, best);
+    }
+    let d = d.to_array();
+    std::array::from_fn(|k| if flat[k] { 0.0 } else { d[k] })
+}
+
+/// Per lane, Σ w·q·x and Σ w·q² over the block, q the table entry nearest id·x.
+#[inline(always)]
+fn sums(id: f32x8, xt: &[f32x8; N], wt: &[f32x8; N]) -> (f32x8, f32x8) {
+    let (mut sumqx, mut sumq2) = (f32x8::ZERO, f32x8::ZERO);
+    for (&v, &w) in xt.iter().zip(wt) {
+        let q = nearest_value(id * v);
+        let wq = w * q;
+        sumqx += wq * v;
+        sumq2 += wq * q;
+    }
+    (sumqx, sumq2)
+}
+
+/// [`super::iq4_nl::best_index`] of `id · x` for each value of `x` (a multiple of 8 values), into `l`.
+pub(crate) fn best_indices(id: f32, x: &[f32], l: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 (runtime-detected).
+        return unsafe { best_indices_avx2(id, x, l) };
+    }
+    indices(id, x, l)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn best_indices_avx2(id: f32, x: &[f32], l: &mut [u8]) {
+    indices(id, x, l)
+}
+
+#[inline(always)]
+fn indices(id: f32, x: &[f32], l: &mut [u8]) {
+    let id = f32x8::splat(id);
+    for (xc, lc) in x.chunks_exact(LANES).zip(l.chunks_exact_mut(LANES)) {
+        let a = id * f32x8::from(xc);
+        let v = |i: usize| f32x8::splat(VALUES[i] as f32);
+        let at = |i: usize| f32x8::splat(i as f32);
+        // As `nearest_value`, carrying the entries' indices beside their values.
+        let (mut lo, mut hi, mut ilo) = (v(0), v(1), at(0));
+        for i in 1..15 {
+            let le = v(i).simd_le(a);
+            lo = le.select(v(i), lo);
+            hi = le.select(v(i + 1), hi);
+            ilo = le.select(at(i), ilo);
+        }
+        let i = (a - lo).simd_lt(hi - a).select(ilo, ilo + at(1));
+        let i = a.simd_le(v(0)).select(at(0), i);
+        let i = (a.simd_ge(v(15)) | a.simd_ne(a)).select(at(15), i);
+        for (o, &q) in lc.iter_mut().zip(&i.to_array()) {
+            *o = q as u8;
+        }
+    }
+}
+
+/// The table entry [`super::iq4_nl::best_index`] picks, per lane.
+#[inline(always)]
+fn nearest_value(a: f32x8) -> f32x8 {
+    let v = |i: usize| f32x8::splat(VALUES[i] as f32);
+    // The binary search ends with v[lo] ≤ a < v[lo + 1], lo the last entry ≤ a.
+    let (mut lo, mut hi) = (v(0), v(1));
+    for i in 1..15 {
+        let le = v(i).simd_le(a);
+        lo = le.select(v(i), lo);
+        hi = le.select(v(i + 1), hi);
+    }
+    let q = (a - lo).simd_lt(hi - a).select(lo, hi);
+    let q = a.simd_le(v(0)).select(v(0), q);
+    (a.simd_ge(v(15)) | a.simd_ne(a)).select(v(15), q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path's scales equal the scalar search's, bit for bit, on adversarial groups.
+    #[test]
+    fn scales_are_the_scalar_searchs() {
+        let mut groups: Vec<Vec<f32>> = Vec::new();
+        for blocks in super::super::legacy_lanes::tests::adversarial_blocks().chunks(LANES) {
+            let mut g: Vec<f32> = blocks.iter().flatten().copied().collect();
+            g.resize(LANES * N, 0.5);
+            groups.push(g);
+        }
+        let mut rng = 7u32;
+        let mut next = move || {
+            rng = rng.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (rng >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for scale in [0.02f32, 1.0, 3e4] {
+            groups.push((0..LANES * N).map(|_| next() * scale).collect());
+        }
+        for x in &groups {
+            let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
+            let imatrix: Vec<f32> = x.iter().enumerate().map(|(i, _)| if i % 7 == 0 { 0.0 } else { next().abs() * 4.0 }).collect();
+            for w in [&squares, &imatrix] {
+                let want: Vec<u32> = (0..LANES)
+                    .map(|k| {
+                        let mut l = [0u8; N];
+                        let r = N * k..N * k + N;
+                        super::super::iq4_nl::block_scale(&x[r.clone()], &w[r], &mut l).to_bits()
+                    })
+                    .collect();
+                let got: Vec<u32> = x8(x, w).iter().map(|s| s.to_bits()).collect();
+                assert_eq!(got, want, "baseline path on {x:?}");
+                #[cfg(target_arch = "x86_64")]
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    let got: Vec<u32> = unsafe { x8_avx2(x, w) }.iter().map(|s| s.to_bits()).collect();
+                    assert_eq!(got, want, "AVX2 path on {x:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nearest_value_is_best_index() {
+        let mut probes: Vec<f32> = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-30, -1e30];
+        for &e in &VALUES {
+            let e = e as f32;
+            probes.extend([e, e - 0.5, e + 0.5, e.next_up(), e.next_down(), e - 200.0, e + 200.0]);
+        }
+        for w in VALUES.windows(2) {
+            let mid = (w[0] as f32 + w[1] as f32) / 2.0;
+            probes.extend([mid, mid.next_up(), mid.next_down()]);
+        }
+        for chunk in probes.chunks(LANES) {
+            let mut a = [0f32; LANES];
+            a[..chunk.len()].copy_from_slice(chunk);
+            let got = nearest_value(f32x8::from(a)).to_array();
+            let mut idx = [0u8; LANES];
+            best_indices(1.0, &a, &mut idx);
+            for (k, &p) in a.iter().enumerate() {
+                assert_eq!(got[k], VALUES[best_index(p) as usize] as f32, "a = {p}");
+                assert_eq!(idx[k], best_index(p), "a = {p}");
+            }
+        }
+    }
+}
