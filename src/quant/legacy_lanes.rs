@@ -1,5 +1,6 @@
-//! Fast paths for the reference quantizers of the 32-value legacy blocks (Q4_0, Q4_1, Q5_0,
-//! Q5_1): a block as four `wide` 8-lane vectors. The scans keep ggml's "first element wins"
+//! The codes of the 32-value legacy blocks (Q4_0, Q5_0: [`Symmetric`]; Q4_1, Q5_1:
+//! [`Offset`]), as ggml's `quantize_row_*_ref` computes them, and their fast path: a block as
+//! four `wide` 8-lane vectors. The scans keep ggml's "first element wins"
 //! results (the sign of a zero, NaN never chosen) by finding the extreme value side by side,
 //! then taking the first element equal to it. Codes use a vector truncation only when the
 //! reciprocal scale is finite: then every value lies in the code range or is NaN, where C's
@@ -8,6 +9,85 @@
 
 use wide::{f32x8, i32x8};
 
+use super::c_cast_u8;
+
+/// d = max / −half (max: the first element of largest magnitude), codes
+/// `MIN(top, (int8_t)(x/d + half + 0.5))`: Q4_0 (8, 15) and Q5_0 (16, 31).
+pub(crate) struct Symmetric {
+    pub half: f32,
+    pub top: i8,
+}
+
+impl Symmetric {
+    /// (d, codes) by ggml's scalar loops.
+    pub(crate) fn reference(&self, x: &[f32]) -> (f32, [u8; BLOCK]) {
+        let (mut amax, mut max) = (0.0f32, 0.0f32);
+        for &v in &x[..BLOCK] {
+            if amax < v.abs() {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let (d, id) = reciprocal(max / -self.half);
+        // C's (int8_t) cast, not Rust's saturating one: they differ when 1/d overflows.
+        (d, std::array::from_fn(|j| (c_cast_u8(x[j] * id + (self.half + 0.5)) as i8).min(self.top) as u8))
+    }
+
+    /// [`Self::reference`]'s result through the vectors.
+    #[inline(always)]
+    pub(crate) fn fast(&self, x: &[f32]) -> (f32, [u8; BLOCK]) {
+        let v = load(x);
+        let (d, id) = reciprocal(first_abs_max(x, &v) / -self.half);
+        match truncated_codes(&v, None, id, self.half + 0.5, self.top) {
+            Some(q) => (d, q),
+            None => self.reference(x),
+        }
+    }
+}
+
+/// d = (max − min) / levels, m = min, codes `MIN(top, (int8_t)((x − min)/d + 0.5))`: Q4_1
+/// (15, 15) and Q5_1 (31; C's `(uint8_t)` cast has no clamp, and `i8::MAX` leaves every
+/// code as it is).
+pub(crate) struct Offset {
+    pub levels: f32,
+    pub top: i8,
+}
+
+impl Offset {
+    /// (d, min, codes) by ggml's scalar loops.
+    pub(crate) fn reference(&self, x: &[f32]) -> (f32, f32, [u8; BLOCK]) {
+        let (mut min, mut max) = (f32::MAX, -f32::MAX);
+        for &v in &x[..BLOCK] {
+            if v < min {
+                min = v;
+            }
+            if v > max {
+                max = v;
+            }
+        }
+        let (d, id) = reciprocal((max - min) / self.levels);
+        (d, min, std::array::from_fn(|j| (c_cast_u8((x[j] - min) * id + 0.5) as i8).min(self.top) as u8))
+    }
+
+    /// [`Self::reference`]'s result through the vectors.
+    #[inline(always)]
+    pub(crate) fn fast(&self, x: &[f32]) -> (f32, f32, [u8; BLOCK]) {
+        let v = load(x);
+        let (min, max) = first_min_max(x, &v);
+        let (d, id) = reciprocal((max - min) / self.levels);
+        match truncated_codes(&v, Some(min), id, 0.5, self.top) {
+            Some(q) => (d, min, q),
+            None => self.reference(x),
+        }
+    }
+}
+
+/// d and the reciprocal the codes use (0 for d = 0).
+#[inline(always)]
+fn reciprocal(d: f32) -> (f32, f32) {
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
 /// Values per block.
 pub(crate) const BLOCK: usize = 32;
 
@@ -15,7 +95,7 @@ pub(crate) const BLOCK: usize = 32;
 pub(crate) type Block = [f32x8; 4];
 
 #[inline(always)]
-pub(crate) fn load(x: &[f32]) -> Block {
+fn load(x: &[f32]) -> Block {
     std::array::from_fn(|i| f32x8::from(&x[8 * i..8 * i + 8]))
 }
 
@@ -31,7 +111,7 @@ fn first_equal(x: &[f32], v: &Block, m: f32, key: impl Fn(f32x8) -> f32x8) -> Op
 /// largest or the smallest element, whichever is larger in magnitude; when both are
 /// (`a` and `-a`), the first of them.
 #[inline(always)]
-pub(crate) fn first_abs_max(x: &[f32], v: &Block) -> f32 {
+fn first_abs_max(x: &[f32], v: &Block) -> f32 {
     let (lo, hi) = extremes(v, 0.0, 0.0);
     if hi > -lo {
         hi
@@ -48,7 +128,7 @@ pub(crate) fn first_abs_max(x: &[f32], v: &Block) -> f32 {
 /// `(FLT_MAX, -FLT_MAX)`. Only a zero can compare equal to another element of other bits,
 /// so only then is the first one looked up.
 #[inline(always)]
-pub(crate) fn first_min_max(x: &[f32], v: &Block) -> (f32, f32) {
+fn first_min_max(x: &[f32], v: &Block) -> (f32, f32) {
     let (min, max) = extremes(v, f32::MAX, -f32::MAX);
     let first = |m: f32| if m == 0.0 { first_equal(x, v, m, |vi| vi).unwrap_or(m) } else { m };
     (first(min), first(max))
@@ -69,9 +149,9 @@ fn extremes(v: &Block, lo0: f32, hi0: f32) -> (f32, f32) {
 }
 
 /// C's `MIN(top, (int8_t)((x - offset) * id + add))` for a block, as unsigned codes, or
-/// `None` when `id` is not finite (the caller's scalar path handles C's overflowing casts).
+/// `None` when `id` is not finite (the scalar path handles C's overflowing casts).
 #[inline(always)]
-pub(crate) fn truncated_codes(v: &Block, offset: Option<f32>, id: f32, add: f32, top: i8) -> Option<[u8; BLOCK]> {
+fn truncated_codes(v: &Block, offset: Option<f32>, id: f32, add: f32, top: i8) -> Option<[u8; BLOCK]> {
     if !id.is_finite() {
         return None;
     }

@@ -6,25 +6,17 @@
 
 use half::f16;
 
-use super::c_cast_u8;
-
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 18;
 
+const CODES: super::legacy_lanes::Symmetric = super::legacy_lanes::Symmetric { half: 8.0, top: 15 };
+
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    let (mut amax, mut max) = (0.0f32, 0.0f32);
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let (d, id) = scale(max);
-    let q = |v: f32| (c_cast_u8(v * id + 8.5) as i8).min(15) as u8;
-    pack(d, &std::array::from_fn(|j| q(x[j])), out);
+    let (d, q) = CODES.reference(x);
+    pack(d, &q, out);
 }
 
-/// [`quantize_block`]'s bytes through [`super::legacy_lanes`].
+/// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
 pub(crate) struct Fast;
 
 impl super::legacy_lanes::FastBlock for Fast {
@@ -32,20 +24,9 @@ impl super::legacy_lanes::FastBlock for Fast {
 
     #[inline(always)]
     fn quantize(x: &[f32], out: &mut [u8]) {
-        let v = super::legacy_lanes::load(x);
-        let (d, id) = scale(super::legacy_lanes::first_abs_max(x, &v));
-        match super::legacy_lanes::truncated_codes(&v, None, id, 8.5, 15) {
-            Some(q) => pack(d, &q, out),
-            None => quantize_block(x, out),
-        }
+        let (d, q) = CODES.fast(x);
+        pack(d, &q, out);
     }
-}
-
-/// d and the reciprocal the codes use, from the element of largest magnitude.
-#[inline(always)]
-fn scale(max: f32) -> (f32, f32) {
-    let d = max / -8.0;
-    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
 }
 
 #[inline(always)]

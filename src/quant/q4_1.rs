@@ -5,27 +5,17 @@
 
 use half::f16;
 
-use super::c_cast_u8;
-
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 20;
 
+const CODES: super::legacy_lanes::Offset = super::legacy_lanes::Offset { levels: 15.0, top: 15 };
+
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    let (mut min, mut max) = (f32::MAX, -f32::MAX);
-    for &v in x {
-        if v < min {
-            min = v;
-        }
-        if v > max {
-            max = v;
-        }
-    }
-    let (d, id) = scale(min, max);
-    let q = |v: f32| (c_cast_u8((v - min) * id + 0.5) as i8).min(15) as u8;
-    pack(d, min, &std::array::from_fn(|j| q(x[j])), out);
+    let (d, m, q) = CODES.reference(x);
+    pack(d, m, &q, out);
 }
 
-/// [`quantize_block`]'s bytes through [`super::legacy_lanes`].
+/// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
 pub(crate) struct Fast;
 
 impl super::legacy_lanes::FastBlock for Fast {
@@ -33,21 +23,9 @@ impl super::legacy_lanes::FastBlock for Fast {
 
     #[inline(always)]
     fn quantize(x: &[f32], out: &mut [u8]) {
-        let v = super::legacy_lanes::load(x);
-        let (min, max) = super::legacy_lanes::first_min_max(x, &v);
-        let (d, id) = scale(min, max);
-        match super::legacy_lanes::truncated_codes(&v, Some(min), id, 0.5, 15) {
-            Some(q) => pack(d, min, &q, out),
-            None => quantize_block(x, out),
-        }
+        let (d, m, q) = CODES.fast(x);
+        pack(d, m, &q, out);
     }
-}
-
-/// d and the reciprocal the codes use.
-#[inline(always)]
-fn scale(min: f32, max: f32) -> (f32, f32) {
-    let d = (max - min) / 15.0;
-    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
 }
 
 #[inline(always)]

@@ -5,26 +5,17 @@
 
 use half::f16;
 
-use super::c_cast_u8;
-
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 22;
 
+const CODES: super::legacy_lanes::Symmetric = super::legacy_lanes::Symmetric { half: 16.0, top: 31 };
+
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    let (mut amax, mut max) = (0.0f32, 0.0f32);
-    for &v in x {
-        if amax < v.abs() {
-            amax = v.abs();
-            max = v;
-        }
-    }
-    let (d, id) = scale(max);
-    // C's (int8_t) cast, not Rust's saturating one: they differ when 1/d overflows.
-    let q = |v: f32| (c_cast_u8(v * id + 16.5) as i8).min(31) as u8;
-    pack(d, &std::array::from_fn(|j| q(x[j])), out);
+    let (d, q) = CODES.reference(x);
+    pack(d, &q, out);
 }
 
-/// [`quantize_block`]'s bytes through [`super::legacy_lanes`].
+/// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
 pub(crate) struct Fast;
 
 impl super::legacy_lanes::FastBlock for Fast {
@@ -32,20 +23,9 @@ impl super::legacy_lanes::FastBlock for Fast {
 
     #[inline(always)]
     fn quantize(x: &[f32], out: &mut [u8]) {
-        let v = super::legacy_lanes::load(x);
-        let (d, id) = scale(super::legacy_lanes::first_abs_max(x, &v));
-        match super::legacy_lanes::truncated_codes(&v, None, id, 16.5, 31) {
-            Some(q) => pack(d, &q, out),
-            None => quantize_block(x, out),
-        }
+        let (d, q) = CODES.fast(x);
+        pack(d, &q, out);
     }
-}
-
-/// d and the reciprocal the codes use, from the element of largest magnitude.
-#[inline(always)]
-fn scale(max: f32) -> (f32, f32) {
-    let d = max / -16.0;
-    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
 }
 
 /// d, then the 5-bit codes: bit 4 of code j in bit j of qh, low nibbles in qs.
@@ -101,14 +81,7 @@ fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
         let mut l = [0u8; 32];
         let d = super::kquant::make_qx_quants(16, x, &mut l, Some(w));
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        let mut qh = 0u32;
-        for j in 0..16 {
-            o[6 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
-            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
-            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
-        }
-        o[2..6].copy_from_slice(&qh.to_le_bytes());
+        pack(d, &l, o);
     }
 }
 
