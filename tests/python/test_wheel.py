@@ -105,8 +105,11 @@ def test_progress_exception_cancels(deep_model, tmp_path, exception):
     assert list(tmp_path.iterdir()) == []
 
 
+# A shell that starts jobs in the background (CI's may) makes them ignore SIGINT, and Python
+# then keeps ignoring it; the child restores what an interactive Python has.
 CHILD = """
-import sys, mlx2gguf
+import signal, sys, mlx2gguf
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def started(done, total):
     if done < total:  # mid-conversion, not the closing call
         print("started", flush=True)
