@@ -7,8 +7,10 @@
 //!   the base model's card with `base_model` set to the model it fused into, so the fused
 //!   file's base model is that model (its repo id when known, else adapter_config.json's
 //!   `model` when it is a repo id, else the folder name), and the adapter folder's name is
-//!   added to `general.finetune` and `general.name`, so that the fused file is not named or
-//!   shown as the base model.
+//!   added to `general.finetune`, so that the fused file is not named as the base model.
+//!   `general.name` stays the model's: llama.cpp reads it for name-based rules (a name
+//!   containing "phi3" makes it look up Phi-3's `<|end|>` token), so text from an adapter
+//!   folder's name must not reach it.
 //! - A separate LoRA file (`--adapter-out`): as `convert_lora_to_gguf.py`, from the adapter
 //!   folder, with a negative parameter count (so no size label from it); its base model,
 //!   when the adapter's own card names none, as for a fused adapter (gguf-py leaves reading
@@ -16,7 +18,7 @@
 
 use std::path::Path;
 
-use super::{count_params, id_to_title, size_label, ModelCard, ParamCounts, Text};
+use super::{count_params, size_label, ModelCard, ParamCounts, Text};
 use crate::adapter_gguf::AdapterPlan;
 use crate::error::Result;
 use crate::gguf::Value;
@@ -69,11 +71,6 @@ fn describe_fused(card: &mut ModelCard, ckpt: &Checkpoint, a: &Adapter, total_pa
         None => label.clone(),
     };
     card.set_text(Text::Finetune, &finetune, &a.dir);
-    let name = match card.text(Text::Name) {
-        Some(n) => format!("{n} {}", id_to_title(&label)),
-        None => id_to_title(&label),
-    };
-    card.set_text(Text::Name, &name, &a.dir);
 }
 
 /// The model an adapter applies to, as a Hub id when one is known.

@@ -321,8 +321,7 @@ def test_fused_adapter_describes_the_fine_tune(mlx2gguf, tmp_path):
     counts = load_mlx_counts(d)
     md = expected_metadata(d, counts)
     md.base_models = base_entries("mlx-community/Qwen3-4B-Instruct-2507-4bit", counts[0])
-    md.finetune = f"{md.finetune}-sql-lora"
-    md.name = f"{md.name} Sql Lora"
+    md.finetune = f"{md.finetune}-sql-lora"  # general.name stays the model's
     assert our_keys(out) == written_keys(md)
     assert GGUFReader(str(out)).fields["general.type"].contents() == "model"
 
