@@ -78,7 +78,9 @@ impl ConvertOptions {
             return Err(Error::Usage("--include-weights and --exclude-weights cannot be combined".into()));
         }
         if self.imatrix.is_none() && !(include.is_empty() && exclude.is_empty()) {
-            return Err(Error::Usage("--include-weights/--exclude-weights select entries of --imatrix FILE: add it".into()));
+            return Err(Error::Usage(
+                "--include-weights/--exclude-weights select entries of --imatrix FILE: add it".into(),
+            ));
         }
         let mut imatrix = self.imatrix.as_deref().map(crate::imatrix::Imatrix::load).transpose()?;
         if let Some(m) = &mut imatrix {

@@ -501,7 +501,7 @@ mod tests {
     fn card_config_and_folder_name_in_gguf_py_order() {
         let dir = tempfile::tempdir().unwrap();
         let readme = "---\nlicense: apache-2.0\nbase_model: Qwen/Qwen3-4B-Instruct-2507\ntags:\n- mlx\nlibrary_name: mlx\npipeline_tag: text-generation\nlanguage: en\ndatasets: https://huggingface.co/org/data-v2\n---\n# x\n";
-        card_in(dir.path(), readme, r#"{"_name_or_path": "/home/me/Qwen3"}"#);
+        card_in(dir.path(), readme, r#"{"_name_or_path": "./runs/me/Qwen3"}"#);
         std::fs::write(dir.path().join("generation_config.json"), r#"{"temperature": 0.6, "top_k": 20}"#).unwrap();
         let card = ModelCard::derive(dir.path(), "Qwen3-4B-Instruct-2507-4bit", 0).unwrap();
         let md = card.metadata().unwrap();

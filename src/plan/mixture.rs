@@ -475,10 +475,8 @@ impl State {
     fn attn_output_type(&self, default: GgmlType) -> GgmlType {
         use FileType::*;
         if self.shape.n_expert == 8 {
-            let bumped = matches!(
-                self.ftype,
-                Q2K | Iq3Xs | Iq3Xxs | Q3KS | Q3KM | Iq4Nl | Q4KS | Q4KM | Iq3S | Iq3M | Iq4Xs
-            );
+            let bumped =
+                matches!(self.ftype, Q2K | Iq3Xs | Iq3Xxs | Q3KS | Q3KM | Iq4Nl | Q4KS | Q4KM | Iq3S | Iq3M | Iq4Xs);
             return if bumped { GgmlType::Q5K } else { default };
         }
         match self.ftype {
@@ -512,7 +510,9 @@ pub fn requires_imatrix(name: &str, ty: GgmlType, ftype: Option<FileType>) -> bo
         return false;
     }
     match ty {
-        GgmlType::Iq3Xxs | GgmlType::Iq2Xxs | GgmlType::Iq2Xs | GgmlType::Iq2S | GgmlType::Iq1M | GgmlType::Iq1S => true,
+        GgmlType::Iq3Xxs | GgmlType::Iq2Xxs | GgmlType::Iq2Xs | GgmlType::Iq2S | GgmlType::Iq1M | GgmlType::Iq1S => {
+            true
+        }
         GgmlType::Q2K => ftype == Some(FileType::Q2KS),
         _ => false,
     }

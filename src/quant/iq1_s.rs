@@ -96,7 +96,14 @@ fn distance(grid: &Grid<8>, j: usize, x: &[f32], w: &[f32], scaled: &[f32; 3]) -
 /// first on ties). When every candidate's distance overflows to inf or NaN, ggml scans the
 /// whole grid but reads x past the group (x[i] for grid index i: undefined, and it aborts if
 /// that finds nothing); this scans the whole grid against the group's own eight values.
-pub(crate) fn best_neighbour(grid: &Grid<8>, candidates: &[u16], x: &[f32], w: &[f32], scale: f32, v: &[f32; 3]) -> u16 {
+pub(crate) fn best_neighbour(
+    grid: &Grid<8>,
+    candidates: &[u16],
+    x: &[f32],
+    w: &[f32],
+    scale: f32,
+    v: &[f32; 3],
+) -> u16 {
     let scaled = v.map(|q| scale * q);
     let mut best = f32::MAX;
     let mut best_j = None;
@@ -131,7 +138,14 @@ pub(crate) fn group_index(grid: &Grid<8>, l: &[u8], x: &[f32], w: &[f32], scale:
 
 /// The least-squares scale of groups of eight at grid points `index` (group k valued by
 /// `values[k]`), or `scale` unless Σw·q·x and Σw·q² are both positive.
-pub(crate) fn refit_scale(grid: &Grid<8>, index: &[u16], x: &[f32], w: &[f32], values: &[&[f32; 3]], scale: f32) -> f32 {
+pub(crate) fn refit_scale(
+    grid: &Grid<8>,
+    index: &[u16],
+    x: &[f32],
+    w: &[f32],
+    values: &[&[f32; 3]],
+    scale: f32,
+) -> f32 {
     let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
     for (k, &j) in index.iter().enumerate() {
         for (i, &p) in grid.points[j as usize].iter().enumerate() {

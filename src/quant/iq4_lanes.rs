@@ -8,9 +8,9 @@
 
 use wide::f32x8;
 
-use super::iq4_nl::{NTRY, VALUES};
 #[cfg(test)]
 use super::iq4_nl::best_index;
+use super::iq4_nl::{NTRY, VALUES};
 use super::kquant::GROUP_MAX_EPS;
 
 /// Blocks searched side by side.
@@ -164,7 +164,8 @@ mod tests {
         }
         for x in &groups {
             let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
-            let imatrix: Vec<f32> = x.iter().enumerate().map(|(i, _)| if i % 7 == 0 { 0.0 } else { next().abs() * 4.0 }).collect();
+            let imatrix: Vec<f32> =
+                x.iter().enumerate().map(|(i, _)| if i % 7 == 0 { 0.0 } else { next().abs() * 4.0 }).collect();
             for w in [&squares, &imatrix] {
                 let want: Vec<u32> = (0..LANES)
                     .map(|k| {

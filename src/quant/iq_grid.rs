@@ -33,7 +33,8 @@ pub enum Lookup<'a> {
 impl<const D: usize> Grid<D> {
     fn build(packed: &'static [u16], bits: u32, nwant: usize, map_size: usize) -> Grid<D> {
         let mask = (1u32 << bits) - 1;
-        let point = |code: u32| -> [i8; D] { std::array::from_fn(|i| (2 * ((code >> (bits * i as u32)) & mask) + 1) as i8) };
+        let point =
+            |code: u32| -> [i8; D] { std::array::from_fn(|i| (2 * ((code >> (bits * i as u32)) & mask) + 1) as i8) };
         let points: Vec<[i8; D]> = packed.iter().map(|&k| point(k as u32)).collect();
         let mut map = vec![-1i32; map_size];
         for (j, &k) in packed.iter().enumerate() {

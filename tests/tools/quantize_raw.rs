@@ -63,7 +63,10 @@ fn run(args: &[String]) -> Result<(), String> {
     match args {
         [flag] if flag == "--kernels" => {
             let reference = mlx2gguf::quant::reference_kernels();
-            println!("{}", if reference { "reference".to_string() } else { format!("{:?}", mlx2gguf::quant::simd_level()) });
+            println!(
+                "{}",
+                if reference { "reference".to_string() } else { format!("{:?}", mlx2gguf::quant::simd_level()) }
+            );
             Ok(())
         }
         [flag, ty, input, output] if flag == "--decode" => {
