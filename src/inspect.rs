@@ -36,23 +36,9 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
     let plan = crate::convert::build_plan(&ckpt, None, &opts)?;
     let params: u64 = plan.tensors.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum();
     let rows = crate::report::summarize(&plan);
-    let adapters: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("adapter_config.json").exists())
-        .chain(dir.join("adapter_config.json").exists().then(|| dir.to_path_buf()))
-        .map(|p| p.display().to_string())
-        .collect();
+    let adapters = adapters_beside(dir)?;
     let size = ckpt.tensors.total_bytes();
-    // tokenizer.ggml.pre exactly as convert chooses it.
-    let gemma4 = crate::arch::spec_for_file(plan.arch, None).is_some_and(|s| s.vocab == VocabKind::Gemma4);
-    let sentencepiece = !gemma4 && crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
-    let pre = match () {
-        _ if gemma4 => Some(Ok(crate::tokenizer::gemma4::pre_choice())),
-        _ if sentencepiece => None,
-        _ => Some(crate::tokenizer::pre::choose_pre(&dir.join("tokenizer.json"), None)),
-    };
+    let (sentencepiece, pre) = tokenizer_pre(plan.arch, dir);
     let (tok_pre, tok_source, tok_hash) = match &pre {
         Some(Ok(c)) => (Some(c.name.clone()), Some(c.source.describe()), c.hash.clone()),
         _ => (None, None, None),
@@ -102,6 +88,33 @@ pub fn inspect_mlx(dir: &Path, as_json: bool) -> Result<String> {
         }
     }
     Ok(s)
+}
+
+/// Adapter folders in or beside a model folder (any with an adapter_config.json).
+fn adapters_beside(dir: &Path) -> Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("adapter_config.json").exists())
+        .chain(dir.join("adapter_config.json").exists().then(|| dir.to_path_buf()))
+        .map(|p| p.display().to_string())
+        .collect())
+}
+
+/// tokenizer.ggml.pre as convert chooses it, or why it cannot; `None` for SentencePiece.
+type PreChoice = Option<Result<crate::tokenizer::pre::PreChoice>>;
+
+/// Whether the vocabulary is SentencePiece, and the pre-tokenizer choice.
+fn tokenizer_pre(arch: &str, dir: &Path) -> (bool, PreChoice) {
+    let gemma4 = crate::arch::spec_for_file(arch, None).is_some_and(|s| s.vocab == VocabKind::Gemma4);
+    let sentencepiece = !gemma4 && crate::tokenizer::Vocab::is_sentencepiece_dir(dir);
+    let pre = match () {
+        _ if gemma4 => Some(Ok(crate::tokenizer::gemma4::pre_choice())),
+        _ if sentencepiece => None,
+        _ => Some(crate::tokenizer::pre::choose_pre(&dir.join("tokenizer.json"), None)),
+    };
+    (sentencepiece, pre)
 }
 
 pub fn inspect_gguf(path: &Path, as_json: bool) -> Result<String> {

@@ -95,29 +95,7 @@ impl DecoderConfig {
         let c = &ckpt.config;
         let us = |k: &str| c.u64(k).map(|v| v as usize);
         let cfg_err = |k: &str, m: String| Error::config(&c.path, k, m);
-        let (hidden, heads) = (us("hidden_size")?, us("num_attention_heads")?);
-        if heads == 0 || hidden == 0 {
-            return Err(cfg_err("num_attention_heads", "hidden_size and num_attention_heads must be positive".into()));
-        }
-        let kv_heads = c.opt_u64("num_key_value_heads")?.map(|v| v as usize).unwrap_or(heads);
-        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
-            return Err(cfg_err(
-                "num_key_value_heads",
-                format!("{kv_heads} does not divide num_attention_heads {heads}"),
-            ));
-        }
-        let given = if spec.honours_head_dim { c.opt_u64("head_dim")?.map(|v| v as usize) } else { None };
-        if given.is_none() && spec.requires_head_dim {
-            return Err(cfg_err(
-                "head_dim",
-                format!("missing: llama.cpp would assume hidden_size/num_attention_heads, which is wrong for {}; add it to config.json", spec.arch),
-            ));
-        }
-        let given = given.or(spec.default_head_dim);
-        let head_dim = given.unwrap_or(hidden / heads);
-        if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(cfg_err("head_dim", format!("{head_dim}: rope needs an even, positive head size")));
-        }
+        let Heads { hidden, heads, kv_heads, given, head_dim } = Heads::read(ckpt, spec)?;
         let layers = us("num_hidden_layers")?;
         check_query_scalar(ckpt, spec, layers, hidden / heads, head_dim)?;
         let (rope_theta, scaling) = read_rope(ckpt, spec)?;
@@ -126,32 +104,8 @@ impl DecoderConfig {
         if spec.moe.is_none() && intermediate.is_none() {
             return Err(cfg_err("intermediate_size", "missing".into()));
         }
-        let sliding_layers = read_layer_types(ckpt, spec, layers)?;
         let ff = intermediate.unwrap_or(0);
-        let mixed = match &spec.mixed_layers {
-            Some(m) => Some(super::layers::read_mixed(ckpt, m, &sliding_layers, head_dim, kv_heads, ff)?),
-            None => None,
-        };
-        let mut layer = match &mixed {
-            Some(m) => m.layers.clone(),
-            None => LayerShape::uniform(&sliding_layers, head_dim, kv_heads, ff),
-        };
-        let dense_lead = match spec.moe.and_then(|m| m.dense_lead) {
-            Some(k) => c.opt_u64(k)?.unwrap_or(0) as usize,
-            None => 0,
-        };
-        let step = match spec.moe.and_then(|m| m.interleave) {
-            Some(k) => c.u64(k)?.max(1) as usize,
-            None => 1,
-        };
-        let linear_interval = match spec.linear_attention {
-            Some(la) => c.opt_u64(la.interval_key)?.unwrap_or(la.default_interval).max(1) as usize,
-            None => 0,
-        };
-        for (i, l) in layer.iter_mut().enumerate() {
-            l.moe = experts > 0 && i >= dense_lead && (i + 1).is_multiple_of(step);
-            l.linear = linear_interval > 0 && !(i + 1).is_multiple_of(linear_interval);
-        }
+        let (sliding_layers, layer, mixed) = read_layers(ckpt, spec, layers, head_dim, kv_heads, ff, experts)?;
         // Outside the layers (and in key_length), a mixed model's head is the full-attention one.
         let head_dim = mixed.as_ref().map_or(head_dim, |m| m.full_head_dim);
         let rope_traditional = c.opt_bool("rope_traditional")?.unwrap_or(false);
@@ -942,6 +896,23 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
         }
         Meta::ExpertCount => vec![(k("expert_count"), u32v(cfg.experts))],
         Meta::ExpertUsedCount => vec![(k("expert_used_count"), u32v(cfg.experts_used))],
+        Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.rope_dims))],
+        Meta::RopeScaling => scaling_values(&k, cfg),
+        Meta::OriginalContextLength => {
+            vec![(k("rope.scaling.original_context_length"), Value::U32(cfg.original_context as u32))]
+        }
+        Meta::SlidingWindowPattern => {
+            sliding_pattern(spec, cfg).into_iter().map(|v| (k("attention.sliding_window_pattern"), v)).collect()
+        }
+        _ => extra_meta_values(cfg, m, &k),
+    }
+}
+
+/// The values of the metadata a mixed-attention model or a config key gives (the rest of
+/// [`meta_values`]); `k` prefixes the architecture.
+fn extra_meta_values(cfg: &DecoderConfig, m: Meta, k: &dyn Fn(&str) -> String) -> Vec<(String, Value)> {
+    let u32v = |v: usize| Value::U32(v as u32);
+    match m {
         Meta::KeyValueLengthSwa => cfg.mixed.as_ref().map_or(Vec::new(), |m| {
             vec![
                 (k("attention.key_length_swa"), u32v(m.swa_head_dim)),
@@ -987,16 +958,30 @@ fn meta_values(spec: &ArchSpec, cfg: &DecoderConfig, m: Meta) -> Vec<(String, Va
         Meta::ConfigU32 { key, config, .. } => {
             cfg.extra_u32.iter().filter(|(c, _)| *c == config).map(|(_, v)| (k(key), Value::U32(*v as u32))).collect()
         }
-        Meta::RopeDimensionCount => vec![(k("rope.dimension_count"), u32v(cfg.rope_dims))],
-        Meta::RopeScaling => scaling_values(&k, cfg),
-        Meta::OriginalContextLength => {
-            vec![(k("rope.scaling.original_context_length"), Value::U32(cfg.original_context as u32))]
-        }
-        Meta::SlidingWindowPattern => {
-            sliding_pattern(spec, cfg).into_iter().map(|v| (k("attention.sliding_window_pattern"), v)).collect()
-        }
         Meta::ConfigF32 { key, config, .. } => {
             cfg.extra_f32.iter().filter(|(c, _)| *c == config).map(|(_, v)| (k(key), Value::F32(*v as f32))).collect()
+        }
+        // Handled by meta_values (listed so a new variant must be placed).
+        Meta::VocabSize
+        | Meta::BlockCount
+        | Meta::ContextLength
+        | Meta::EmbeddingLength
+        | Meta::FeedForwardLength
+        | Meta::ExpertFeedForwardLength
+        | Meta::ExpertSharedFeedForwardLength
+        | Meta::HeadCount
+        | Meta::HeadCountKv
+        | Meta::KeyValueLength
+        | Meta::RmsEps
+        | Meta::SlidingWindow
+        | Meta::FreqBase
+        | Meta::ExpertCount
+        | Meta::ExpertUsedCount
+        | Meta::RopeDimensionCount
+        | Meta::RopeScaling
+        | Meta::OriginalContextLength
+        | Meta::SlidingWindowPattern => {
+            unreachable!("meta_values handles {m:?}")
         }
     }
 }
@@ -1055,6 +1040,88 @@ fn scaling_values(k: &dyn Fn(&str) -> String, cfg: &DecoderConfig) -> Vec<(Strin
             v
         }
     }
+}
+
+/// The attention head counts and sizes of `config.json`, checked.
+struct Heads {
+    hidden: usize,
+    heads: usize,
+    kv_heads: usize,
+    /// `head_dim` as given (or the spec's default), if any.
+    given: Option<usize>,
+    head_dim: usize,
+}
+
+impl Heads {
+    fn read(ckpt: &Checkpoint, spec: &ArchSpec) -> Result<Heads> {
+        let c = &ckpt.config;
+        let us = |k: &str| c.u64(k).map(|v| v as usize);
+        let cfg_err = |k: &str, m: String| Error::config(&c.path, k, m);
+        let (hidden, heads) = (us("hidden_size")?, us("num_attention_heads")?);
+        if heads == 0 || hidden == 0 {
+            return Err(cfg_err("num_attention_heads", "hidden_size and num_attention_heads must be positive".into()));
+        }
+        let kv_heads = c.opt_u64("num_key_value_heads")?.map(|v| v as usize).unwrap_or(heads);
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+            return Err(cfg_err(
+                "num_key_value_heads",
+                format!("{kv_heads} does not divide num_attention_heads {heads}"),
+            ));
+        }
+        let given = if spec.honours_head_dim { c.opt_u64("head_dim")?.map(|v| v as usize) } else { None };
+        if given.is_none() && spec.requires_head_dim {
+            return Err(cfg_err(
+                "head_dim",
+                format!("missing: llama.cpp would assume hidden_size/num_attention_heads, which is wrong for {}; add it to config.json", spec.arch),
+            ));
+        }
+        let given = given.or(spec.default_head_dim);
+        let head_dim = given.unwrap_or(hidden / heads);
+        if head_dim == 0 || head_dim % 2 != 0 {
+            return Err(cfg_err("head_dim", format!("{head_dim}: rope needs an even, positive head size")));
+        }
+        Ok(Heads { hidden, heads, kv_heads, given, head_dim })
+    }
+}
+
+/// Which layers slide, each layer's shape (MoE, linear attention), and a mixed model's
+/// per-layer description.
+fn read_layers(
+    ckpt: &Checkpoint,
+    spec: &ArchSpec,
+    layers: usize,
+    head_dim: usize,
+    kv_heads: usize,
+    ff: usize,
+    experts: usize,
+) -> Result<(Vec<bool>, Vec<LayerShape>, Option<Mixed>)> {
+    let c = &ckpt.config;
+    let sliding_layers = read_layer_types(ckpt, spec, layers)?;
+    let mixed = match &spec.mixed_layers {
+        Some(m) => Some(super::layers::read_mixed(ckpt, m, &sliding_layers, head_dim, kv_heads, ff)?),
+        None => None,
+    };
+    let mut layer = match &mixed {
+        Some(m) => m.layers.clone(),
+        None => LayerShape::uniform(&sliding_layers, head_dim, kv_heads, ff),
+    };
+    let dense_lead = match spec.moe.and_then(|m| m.dense_lead) {
+        Some(k) => c.opt_u64(k)?.unwrap_or(0) as usize,
+        None => 0,
+    };
+    let step = match spec.moe.and_then(|m| m.interleave) {
+        Some(k) => c.u64(k)?.max(1) as usize,
+        None => 1,
+    };
+    let linear_interval = match spec.linear_attention {
+        Some(la) => c.opt_u64(la.interval_key)?.unwrap_or(la.default_interval).max(1) as usize,
+        None => 0,
+    };
+    for (i, l) in layer.iter_mut().enumerate() {
+        l.moe = experts > 0 && i >= dense_lead && (i + 1).is_multiple_of(step);
+        l.linear = linear_interval > 0 && !(i + 1).is_multiple_of(linear_interval);
+    }
+    Ok((sliding_layers, layer, mixed))
 }
 
 #[cfg(test)]
