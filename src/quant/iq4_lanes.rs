@@ -154,11 +154,7 @@ mod tests {
             g.resize(LANES * N, 0.5);
             groups.push(g);
         }
-        let mut rng = 7u32;
-        let mut next = move || {
-            rng = rng.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (rng >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut next = crate::quant::test_values(7);
         for scale in [0.02f32, 1.0, 3e4] {
             groups.push((0..LANES * N).map(|_| next() * scale).collect());
         }

@@ -529,13 +529,7 @@ mod tests {
     /// candidate lanes equal the one-at-a-time search on every path this machine runs.
     #[test]
     fn qx_lanes_equal_the_reference_on_every_path() {
-        let mut state = 0x9E3779B97F4A7C15u64;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut rnd = crate::quant::test_values(0x9E3779B97F4A7C15);
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut paths: Vec<(&str, super::QxSumsFn)> = vec![("baseline", super::qx_sums)];
         #[cfg(target_arch = "x86_64")]

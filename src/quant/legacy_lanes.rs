@@ -211,13 +211,8 @@ pub(crate) mod tests {
     /// NaN and inf, denormals (whose scale's reciprocal overflows), huge ranges.
     pub(crate) fn adversarial_blocks() -> Vec<[f32; 32]> {
         let mut blocks = vec![[0.0f32; 32], [-0.0; 32], [1.0; 32], [-3.5; 32]];
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        };
+        let mut values = crate::quant::test_values(0x2545_f491_4f6c_dd1d);
+        let mut next = move || 2.0 * values();
         for scale in [1.0f32, 1e-3, 3e4, 1e-39, 1e-44, 1e38] {
             blocks.push(std::array::from_fn(|_| next() * scale));
         }

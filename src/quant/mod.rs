@@ -356,6 +356,18 @@ pub fn decoder(t: GgmlType) -> Option<DecodeFn> {
     t.info().decode
 }
 
+/// Test values in [−0.5, 0.5) from a 64-bit xorshift: the same stream for a seed on every
+/// platform, for the tests that compare fast paths with reference ones.
+#[cfg(test)]
+pub(crate) fn test_values(mut state: u64) -> impl FnMut() -> f32 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,13 +213,7 @@ mod tests {
     /// Super-blocks of the kinds that break ports: random, zeros, −0.0, constant, denormal,
     /// huge, one outlier, integer grids (rounding ties), all positive.
     fn adversarial() -> Vec<Vec<f32>> {
-        let mut state = 0x2545F4914F6CDD1Du64;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut rnd = crate::quant::test_values(0x2545F4914F6CDD1D);
         let mut out = Vec::new();
         for kind in 0..40 {
             let sb: Vec<f32> = (0..256)
