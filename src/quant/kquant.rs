@@ -405,7 +405,7 @@ pub(crate) fn weighted_k4(x: &[f32], qw: &[f32], nmax: i32, out: &mut [u8], l: &
             (scales[j], mins[j]) = make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l[r], search);
         }
     } else {
-        let fit = super::qkx2_lanes::make_qkx2_quants_x8(nmax, x, &w, search, l);
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8::<32>(nmax, x, &w, search, l);
         (scales, mins) = (fit.scales, fit.mins);
     }
     let (mut ls, mut lm) = ([0u8; 8], [0u8; 8]);
@@ -468,7 +468,7 @@ pub(crate) fn sub_block_scales(x: &[f32], nmax: i32, rmin: f32, nstep: i32, l: &
     }
     if !super::reference_kernels() {
         let search = Search { rmin, rdelta: 0.1, nstep, use_mad: false, clamp_first: false };
-        let fit = super::qkx2_lanes::make_qkx2_quants_x8(nmax, x, &weights, search, l);
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8::<32>(nmax, x, &weights, search, l);
         return (fit.scales, fit.mins);
     }
     let mut scales = [0f32; 8];

@@ -23,11 +23,10 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let mut l = [0u8; 256];
     let (mut scales, mut mins) = ([0f32; 16], [0f32; 16]);
     let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+    let mut weights = [0f32; 256];
+    weights.iter_mut().zip(x).for_each(|(w, v)| *w = v.abs());
+    sub_block_fits(x, &weights, MAD_SEARCH, &mut l, &mut scales, &mut mins);
     for j in 0..16 {
-        let xs = &x[16 * j..16 * j + 16];
-        let mut weights = [0f32; 16];
-        weights.iter_mut().zip(xs).for_each(|(w, v)| *w = v.abs());
-        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], MAD_SEARCH);
         max_scale = if scales[j] > max_scale { scales[j] } else { max_scale };
         max_min = if mins[j] > max_min { mins[j] } else { max_min };
     }
@@ -71,21 +70,20 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
 /// 0.05, 36 steps; scales and mins to 4 bits by `make_qp_quants` weighted by the sub-blocks'
 /// weight sums; levels re-derived against the stored values.
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
-    use super::kquant::{importance, make_qkx2_quants, make_qp_quants, sum_sq};
+    use super::kquant::{importance, make_qp_quants, sum_sq};
     let mut l = [0u8; 256];
     let sigma2 = sum_sq(x) / QK_K as f32;
-    let (mut scales, mut mins, mut sw, mut w) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
-    let search = Search::WEIGHTED;
+    let (mut scales, mut mins, mut sw, mut w) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 256]);
     for j in 0..16 {
-        let xs = &x[16 * j..16 * j + 16];
-        importance(xs, &qw[16 * j..16 * j + 16], sigma2, &mut w);
+        let r = 16 * j..16 * j + 16;
+        importance(&x[r.clone()], &qw[r.clone()], sigma2, &mut w[r.clone()]);
         let mut sumw = 0.0f32;
-        for &v in &w {
+        for &v in &w[r] {
             sumw += v;
         }
         sw[j] = sumw;
-        (scales[j], mins[j]) = make_qkx2_quants(3, xs, &w, &mut l[16 * j..16 * j + 16], search);
     }
+    sub_block_fits(x, &w, Search::WEIGHTED, &mut l, &mut scales, &mut mins);
     let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
     let dm = make_qp_quants(15, &scales, &mut ls, &sw);
     let mm = make_qp_quants(15, &mins, &mut lm, &sw);
@@ -107,6 +105,32 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
         }
     }
     pack_2bit(&l, &mut out[16..80]);
+}
+
+/// `make_qkx2_quants(3, …, search)` of the 16 sub-blocks of 16: (scale, min) pairs, levels in
+/// `l`; eight sub-blocks side by side ([`super::qkx2_lanes`]) unless the reference kernels
+/// are asked for.
+fn sub_block_fits(
+    x: &[f32],
+    w: &[f32; 256],
+    search: Search,
+    l: &mut [u8; 256],
+    scales: &mut [f32; 16],
+    mins: &mut [f32; 16],
+) {
+    if super::reference_kernels() {
+        for j in 0..16 {
+            let r = 16 * j..16 * j + 16;
+            (scales[j], mins[j]) = make_qkx2_quants(3, &x[r.clone()], &w[r.clone()], &mut l[r], search);
+        }
+        return;
+    }
+    for half in 0..2 {
+        let r = 128 * half..128 * half + 128;
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8::<16>(3, &x[r.clone()], &w[r.clone()], search, &mut l[r]);
+        scales[8 * half..8 * half + 8].copy_from_slice(&fit.scales);
+        mins[8 * half..8 * half + 8].copy_from_slice(&fit.mins);
+    }
 }
 
 /// Q2_K/Q3_K's 2-bit levels: per 128, `qs[l]` = q[l] | q[l+32]<<2 | q[l+64]<<4 | q[l+96]<<6.

@@ -11,11 +11,9 @@ use super::kquant::{nearest_int, Search};
 
 /// Sub-blocks searched side by side.
 pub(crate) const LANES: usize = 8;
-/// Elements per sub-block.
-const N: usize = 32;
-
-/// One sub-block per lane, element-major: `x[j][k]` is element j of sub-block k.
-type Lanes<T> = [[T; LANES]; N];
+/// One sub-block per lane, element-major: `x[j][k]` is element j of sub-block k (N elements
+/// per sub-block: 32 for Q4_K/Q5_K, 16 for Q2_K).
+type Lanes<T, const N: usize> = [[T; LANES]; N];
 
 /// Per-lane results: (scale, the_min) as `make_qkx2_quants` returns them; levels in `l`.
 pub(crate) struct Fit {
@@ -23,34 +21,39 @@ pub(crate) struct Fit {
     pub mins: [f32; LANES],
 }
 
-/// `make_qkx2_quants(nmax, x, w, l, search)` (squared error; `search.use_mad` is not
-/// supported) for the 8 sub-blocks of `x` (256 values) with weights `w` (256), levels to `l`
-/// (256), as [`super::kquant`]'s.
-pub(crate) fn make_qkx2_quants_x8(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
+/// `make_qkx2_quants(nmax, x, w, l, search)` for the 8 sub-blocks of N values of `x` (8N
+/// values) with weights `w` (8N), levels to `l` (8N), as [`super::kquant`]'s.
+pub(crate) fn make_qkx2_quants_x8<const N: usize>(
+    nmax: i32,
+    x: &[f32],
+    w: &[f32],
+    search: Search,
+    l: &mut [u8],
+) -> Fit {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 (runtime-detected).
-        return unsafe { x8_avx2(nmax, x, w, search, l) };
+        return unsafe { x8_avx2::<N>(nmax, x, w, search, l) };
     }
-    x8(nmax, x, w, search, l)
+    x8::<N>(nmax, x, w, search, l)
 }
 
 /// [`x8`] compiled for AVX2 (8 lanes in one register).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn x8_avx2(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
-    x8(nmax, x, w, search, l)
+unsafe fn x8_avx2<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
+    x8::<N>(nmax, x, w, search, l)
 }
 
 /// The search for the target's baseline (SSE2 on x86-64, NEON on arm64), or inlined into a
 /// wider variant.
 #[inline(always)]
-fn x8(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
-    let Search { rmin, rdelta, nstep, clamp_first, .. } = search;
-    let xt: Lanes<f32> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
-    let wt: Lanes<f32> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
-    let mut s = State::new(&xt, &wt, nmax, clamp_first);
-    let mut lt: Lanes<i32> = [[0; LANES]; N];
+fn x8<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
+    let Search { rmin, rdelta, nstep, clamp_first, use_mad } = search;
+    let xt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
+    let wt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
+    let mut s = State::new(&xt, &wt, nmax, clamp_first, use_mad);
+    let mut lt: Lanes<i32, N> = [[0; LANES]; N];
     s.first_guess(&xt, &wt, &mut lt);
     if nstep >= 1 {
         for is in 0..=nstep {
@@ -73,6 +76,8 @@ struct State {
     nmax_f: f32,
     /// ggml `make_qkx3_quants`' candidate levels: clamp to nmax before rounding, 0 unless > 0.
     clamp_first: bool,
+    /// Absolute instead of squared error (Q2_K).
+    use_mad: bool,
     min: [f32; LANES],
     max: [f32; LANES],
     sum_w: [f32; LANES],
@@ -85,7 +90,7 @@ struct State {
 
 impl State {
     #[inline(always)]
-    fn new(x: &Lanes<f32>, w: &Lanes<f32>, nmax: i32, clamp_first: bool) -> State {
+    fn new<const N: usize>(x: &Lanes<f32, N>, w: &Lanes<f32, N>, nmax: i32, clamp_first: bool, use_mad: bool) -> State {
         let (mut min, mut max) = (x[0], x[0]);
         let mut sum_w = w[0];
         let mut sum_x: [f32; LANES] = std::array::from_fn(|k| sum_w[k] * x[0][k]);
@@ -102,12 +107,24 @@ impl State {
         }
         let flat = std::array::from_fn(|k| max[k] == min[k]);
         let nmax_f = nmax as f32;
-        State { nmax, nmax_f, clamp_first, min, max, sum_w, sum_x, flat, scale: [0.0; LANES], best_error: [0.0; LANES] }
+        State {
+            nmax,
+            nmax_f,
+            clamp_first,
+            use_mad,
+            min,
+            max,
+            sum_w,
+            sum_x,
+            flat,
+            scale: [0.0; LANES],
+            best_error: [0.0; LANES],
+        }
     }
 
     /// The levels at scale nmax/(max − min) and their error: the search's starting point.
     #[inline(always)]
-    fn first_guess(&mut self, x: &Lanes<f32>, w: &Lanes<f32>, lt: &mut Lanes<i32>) {
+    fn first_guess<const N: usize>(&mut self, x: &Lanes<f32, N>, w: &Lanes<f32, N>, lt: &mut Lanes<i32, N>) {
         let iscale: [f32; LANES] = std::array::from_fn(|k| self.nmax_f / (self.max[k] - self.min[k]));
         self.scale = std::array::from_fn(|k| 1.0 / iscale[k]);
         let mut err = [0.0f32; LANES];
@@ -116,7 +133,7 @@ impl State {
                 let q = nearest_int(iscale[k] * (xj[k] - self.min[k])).clamp(0, self.nmax);
                 lj[k] = q;
                 let diff = self.scale[k] * q as f32 + self.min[k] - xj[k];
-                err[k] += wj[k] * (diff * diff);
+                err[k] += wj[k] * if self.use_mad { diff.abs() } else { diff * diff };
             }
         }
         self.best_error = err;
@@ -125,10 +142,16 @@ impl State {
     /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane; lanes whose
     /// fit beats their best take it (scale, offset and levels).
     #[inline(always)]
-    fn try_candidate(&mut self, x: &Lanes<f32>, w: &Lanes<f32>, num: f32, lt: &mut Lanes<i32>) {
+    fn try_candidate<const N: usize>(
+        &mut self,
+        x: &Lanes<f32, N>,
+        w: &Lanes<f32, N>,
+        num: f32,
+        lt: &mut Lanes<i32, N>,
+    ) {
         let min = self.min;
         let iscale: [f32; LANES] = std::array::from_fn(|k| num / (self.max[k] - min[k]));
-        let mut laux: Lanes<i32> = [[0; LANES]; N];
+        let mut laux: Lanes<i32, N> = [[0; LANES]; N];
         let [sum_l, sum_l2, sum_xl] = self.sums(x, w, iscale, &mut laux);
         let mut fit_scale = [0.0f32; LANES];
         let mut fit_min = [0.0f32; LANES];
@@ -142,7 +165,7 @@ impl State {
             fit_min[k] = if clamp { 0.0 } else { this_min };
             valid[k] = d > 0.0 && !self.flat[k];
         }
-        let err = errors(x, w, fit_scale, fit_min, &laux);
+        let err = errors(x, w, fit_scale, fit_min, &laux, self.use_mad);
         let take: [bool; LANES] = std::array::from_fn(|k| valid[k] && err[k] < self.best_error[k]);
         for k in 0..LANES {
             if take[k] {
@@ -160,7 +183,13 @@ impl State {
 
     /// A candidate's levels (to `laux`) and per lane Σw·q, Σw·q², Σw·q·x in element order.
     #[inline(always)]
-    fn sums(&self, x: &Lanes<f32>, w: &Lanes<f32>, iscale: [f32; LANES], laux: &mut Lanes<i32>) -> [[f32; LANES]; 3] {
+    fn sums<const N: usize>(
+        &self,
+        x: &Lanes<f32, N>,
+        w: &Lanes<f32, N>,
+        iscale: [f32; LANES],
+        laux: &mut Lanes<i32, N>,
+    ) -> [[f32; LANES]; 3] {
         let (iscale, min) = (f32x8::new(iscale), f32x8::new(self.min));
         let (zero, nmax) = (i32x8::splat(0), i32x8::splat(self.nmax));
         let nmax_f = f32x8::splat(self.nmax_f);
@@ -185,14 +214,22 @@ impl State {
     }
 }
 
-/// Per lane Σ w·(scale·l + min − x)², in element order.
+/// Per lane Σ w·(scale·l + min − x)² (or, `use_mad`, Σ w·|scale·l + min − x|), in element
+/// order.
 #[inline(always)]
-fn errors(x: &Lanes<f32>, w: &Lanes<f32>, scale: [f32; LANES], min: [f32; LANES], laux: &Lanes<i32>) -> [f32; LANES] {
+fn errors<const N: usize>(
+    x: &Lanes<f32, N>,
+    w: &Lanes<f32, N>,
+    scale: [f32; LANES],
+    min: [f32; LANES],
+    laux: &Lanes<i32, N>,
+    use_mad: bool,
+) -> [f32; LANES] {
     let (scale, min) = (f32x8::new(scale), f32x8::new(min));
     let mut err = f32x8::ZERO;
     for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
         let diff = scale * f32x8::from_i32x8(i32x8::new(*aj)) + min - f32x8::new(*xj);
-        err += f32x8::new(*wj) * (diff * diff);
+        err += f32x8::new(*wj) * if use_mad { diff.abs() } else { diff * diff };
     }
     err.to_array()
 }
@@ -248,29 +285,42 @@ mod tests {
             .collect()
     }
 
-    fn reference(nmax: i32, x: &[f32], w: &[f32], search: Search) -> (Vec<u32>, Vec<u8>) {
-        let mut l = vec![0u8; 256];
+    fn reference<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search) -> (Vec<u32>, Vec<u8>) {
+        let mut l = vec![0u8; 8 * N];
         let mut bits = Vec::new();
         for j in 0..8 {
-            let r = 32 * j..32 * j + 32;
+            let r = N * j..N * j + N;
             let (s, m) = make_qkx2_quants(nmax, &x[r.clone()], &w[r.clone()], &mut l[r], search);
             bits.extend([s.to_bits(), m.to_bits()]);
         }
         (bits, l)
     }
 
-    fn lanes(f: impl Fn(&mut [u8]) -> Fit) -> (Vec<u32>, Vec<u8>) {
-        let mut l = vec![0u8; 256];
+    fn lanes<const N: usize>(f: impl Fn(&mut [u8]) -> Fit) -> (Vec<u32>, Vec<u8>) {
+        let mut l = vec![0u8; 8 * N];
         let fit = f(&mut l);
         (fit.scales.iter().zip(&fit.mins).flat_map(|(s, m)| [s.to_bits(), m.to_bits()]).collect(), l)
     }
 
-    /// Every path this machine can run gives the reference's bits: Q4_K's and Q5_K's searches
-    /// and the importance-weighted one (`make_qkx3_quants`), on weights with zeros too.
+    /// Both paths of one search on 8 sub-blocks of N.
+    fn check<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search) {
+        let want = reference::<N>(nmax, x, w, search);
+        assert_eq!(lanes::<N>(|l| x8::<N>(nmax, x, w, search, l)), want, "baseline {search:?}");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present.
+            assert_eq!(lanes::<N>(|l| unsafe { x8_avx2::<N>(nmax, x, w, search, l) }), want, "avx2 {search:?}");
+        }
+    }
+
+    /// Every path this machine can run gives the reference's bits: Q4_K's and Q5_K's searches,
+    /// Q2_K's (sub-blocks of 16, absolute error) and the importance-weighted one
+    /// (`make_qkx3_quants`) at both sizes, on weights with zeros too.
     #[test]
     fn lanes_equal_the_reference_on_every_path() {
         let q4 = Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false, clamp_first: false };
         let q5 = Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false, clamp_first: false };
+        let q2 = Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true, clamp_first: false };
         for (i, x) in adversarial().into_iter().enumerate() {
             let mut w = weights(&x);
             for (nmax, search) in [(15, q4), (31, q5), (15, Search::WEIGHTED), (31, Search::WEIGHTED)] {
@@ -278,13 +328,12 @@ mod tests {
                     // Importance weights: some columns never activated.
                     w.iter_mut().enumerate().filter(|(j, _)| (j + i) % 7 == 0).for_each(|(_, v)| *v = 0.0);
                 }
-                let want = reference(nmax, &x, &w, search);
-                assert_eq!(lanes(|l| x8(nmax, &x, &w, search, l)), want, "baseline");
-                #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: AVX2 is present.
-                    assert_eq!(lanes(|l| unsafe { x8_avx2(nmax, &x, &w, search, l) }), want, "avx2");
-                }
+                check::<32>(nmax, &x, &w, search);
+            }
+            let abs: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+            for r in [0..128, 128..256] {
+                check::<16>(3, &x[r.clone()], &abs[r.clone()], q2);
+                check::<16>(3, &x[r.clone()], &w[r], Search::WEIGHTED);
             }
         }
     }
