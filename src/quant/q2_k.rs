@@ -74,14 +74,13 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
     let mut l = [0u8; 256];
     let sigma2 = sum_sq(x) / QK_K as f32;
     let (mut scales, mut mins, mut sw, mut w) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 256]);
-    for j in 0..16 {
-        let r = 16 * j..16 * j + 16;
-        importance(&x[r.clone()], &qw[r.clone()], sigma2, &mut w[r.clone()]);
+    importance(x, qw, sigma2, &mut w);
+    for (s, ws) in sw.iter_mut().zip(w.chunks_exact(16)) {
         let mut sumw = 0.0f32;
-        for &v in &w[r] {
+        for &v in ws {
             sumw += v;
         }
-        sw[j] = sumw;
+        *s = sumw;
     }
     sub_block_fits(x, &w, Search::WEIGHTED, &mut l, &mut scales, &mut mins);
     let (mut ls, mut lm) = ([0u8; 16], [0u8; 16]);
