@@ -7,7 +7,7 @@
 //! `(int8_t)` cast and the vector one agree on every platform (NaN → 0). Otherwise the caller
 //! takes its scalar path. Tests compare both paths on adversarial blocks.
 
-use wide::{f32x8, i32x8};
+use wide::{f32x8, i16x8, i32x8, u8x16};
 
 use super::c_cast_u8;
 
@@ -35,12 +35,15 @@ impl Symmetric {
 
     /// [`Self::reference`]'s result through the vectors.
     #[inline(always)]
-    pub(crate) fn fast(&self, x: &[f32]) -> (f32, [u8; BLOCK]) {
+    pub(crate) fn fast(&self, x: &[f32]) -> (f32, Packed) {
         let v = load(x);
         let (d, id) = reciprocal(first_abs_max(x, &v) / -self.half);
         match truncated_codes(&v, None, id, self.half + 0.5, self.top) {
-            Some(q) => (d, q),
-            None => self.reference(x),
+            Some(q) => (d, Packed::of_lanes(&q)),
+            None => {
+                let (d, q) = self.reference(x);
+                (d, Packed::of_codes(&q))
+            }
         }
     }
 }
@@ -71,13 +74,16 @@ impl Offset {
 
     /// [`Self::reference`]'s result through the vectors.
     #[inline(always)]
-    pub(crate) fn fast(&self, x: &[f32]) -> (f32, f32, [u8; BLOCK]) {
+    pub(crate) fn fast(&self, x: &[f32]) -> (f32, f32, Packed) {
         let v = load(x);
         let (min, max) = first_min_max(x, &v);
         let (d, id) = reciprocal((max - min) / self.levels);
         match truncated_codes(&v, Some(min), id, 0.5, self.top) {
-            Some(q) => (d, min, q),
-            None => self.reference(x),
+            Some(q) => (d, min, Packed::of_lanes(&q)),
+            None => {
+                let (d, m, q) = self.reference(x);
+                (d, m, Packed::of_codes(&q))
+            }
         }
     }
 }
@@ -96,7 +102,12 @@ pub(crate) type Block = [f32x8; 4];
 
 #[inline(always)]
 fn load(x: &[f32]) -> Block {
-    std::array::from_fn(|i| f32x8::from(&x[8 * i..8 * i + 8]))
+    // Loops, not `array::from_fn`: its closure is not inlined into the AVX2 copy.
+    let mut v = [f32x8::ZERO; 4];
+    for (i, vi) in v.iter_mut().enumerate() {
+        *vi = f32x8::from(&x[8 * i..8 * i + 8]);
+    }
+    v
 }
 
 /// The first element whose `key` equals `m` (the lanes' equality masks as one bit mask).
@@ -113,15 +124,13 @@ fn first_equal(x: &[f32], v: &Block, m: f32, key: impl Fn(f32x8) -> f32x8) -> Op
 #[inline(always)]
 fn first_abs_max(x: &[f32], v: &Block) -> f32 {
     let (lo, hi) = extremes(v, 0.0, 0.0);
-    if hi > -lo {
-        hi
-    } else if -lo > hi {
-        lo
-    } else if hi == 0.0 {
-        0.0
-    } else {
-        first_equal(x, v, hi, f32x8::abs).unwrap_or(0.0)
+    if hi == -lo {
+        // Rare (a tie, or an all-zero block): worth a branch.
+        return if hi == 0.0 { 0.0 } else { first_equal(x, v, hi, f32x8::abs).unwrap_or(0.0) };
     }
+    // Which side wins is data-dependent: a select, not a branch.
+    let hi_wins = hi > -lo;
+    f32::from_bits(if hi_wins { hi.to_bits() } else { lo.to_bits() })
 }
 
 /// `(min, max)` of ggml's `if (v < min) min = v; if (v > max) max = v;` scan from
@@ -148,28 +157,53 @@ fn extremes(v: &Block, lo0: f32, hi0: f32) -> (f32, f32) {
     (min, max)
 }
 
-/// C's `MIN(top, (int8_t)((x - offset) * id + add))` for a block, as unsigned codes, or
-/// `None` when `id` is not finite (the scalar path handles C's overflowing casts).
+/// C's `MIN(top, (int8_t)((x - offset) * id + add))` for a block, lane k of vector i the
+/// code of element 8i + k, or `None` when `id` is not finite (the scalar path handles C's
+/// overflowing casts).
 #[inline(always)]
-fn truncated_codes(v: &Block, offset: Option<f32>, id: f32, add: f32, top: i8) -> Option<[u8; BLOCK]> {
+fn truncated_codes(v: &Block, offset: Option<f32>, id: f32, add: f32, top: i8) -> Option<[i32x8; 4]> {
     if !id.is_finite() {
         return None;
     }
     let (idv, addv, topv) = (f32x8::splat(id), f32x8::splat(add), i32x8::splat(top as i32));
-    let mut codes = [0u8; BLOCK];
-    for (i, &vi) in v.iter().enumerate() {
+    let mut codes = [i32x8::ZERO; 4];
+    for (c, &vi) in codes.iter_mut().zip(v) {
         let shifted = match offset {
             Some(m) => vi - f32x8::splat(m),
             None => vi,
         };
         // With a finite id every value lies in [0, 2·top] (NaN truncates to 0), so C's
         // `(int8_t)` of the i32 is the i32 itself.
-        let t = (shifted * idv + addv).trunc_int().min(topv).to_array();
-        for (c, q) in codes[8 * i..8 * i + 8].iter_mut().zip(t) {
-            *c = q as u8;
-        }
+        *c = (shifted * idv + addv).trunc_int().min(topv);
     }
     Some(codes)
+}
+
+/// A block's codes as the legacy types store them: the low nibbles of codes j and j + 16
+/// in byte j (low, high), bit 4 of code j in bit j of `high` (Q5_0/Q5_1's `qh`).
+pub(crate) struct Packed {
+    pub nibbles: [u8; BLOCK / 2],
+    pub high: u32,
+}
+
+impl Packed {
+    /// From codes, one loop per field.
+    pub(crate) fn of_codes(q: &[u8; BLOCK]) -> Packed {
+        let nibbles = std::array::from_fn(|j| (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+        let high = q.iter().enumerate().fold(0u32, |h, (j, &c)| h | (((c >> 4) & 1) as u32) << j);
+        Packed { nibbles, high }
+    }
+
+    /// From codes in 0..=255 as [`truncated_codes`] leaves them: nibble pairs narrowed to
+    /// bytes, bit 4 of each lane moved to the sign bit and gathered as a mask.
+    #[inline(always)]
+    fn of_lanes(c: &[i32x8; 4]) -> Packed {
+        let low = i32x8::splat(0x0F);
+        let pair = |a: i32x8, b: i32x8| i16x8::from_i32x8_saturate((a & low) | ((b & low) << 4));
+        let nibbles = u8x16::narrow_i16x8(pair(c[0], c[2]), pair(c[1], c[3])).to_array();
+        let high = c.iter().enumerate().fold(0u32, |h, (i, &ci)| h | (ci << 27_i32).to_bitmask() << (8 * i));
+        Packed { nibbles, high }
+    }
 }
 
 /// A block type with a fast block quantizer (a trait, so the AVX2 copy of the loop inlines it).

@@ -6,6 +6,8 @@
 
 use half::f16;
 
+use super::legacy_lanes::Packed;
+
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 18;
 
@@ -13,7 +15,7 @@ const CODES: super::legacy_lanes::Symmetric = super::legacy_lanes::Symmetric { h
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, q) = CODES.reference(x);
-    pack(d, &q, out);
+    pack(d, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -24,17 +26,15 @@ impl super::legacy_lanes::FastBlock for Fast {
 
     #[inline(always)]
     fn quantize(x: &[f32], out: &mut [u8]) {
-        let (d, q) = CODES.fast(x);
-        pack(d, &q, out);
+        let (d, p) = CODES.fast(x);
+        pack(d, &p, out);
     }
 }
 
 #[inline(always)]
-fn pack(d: f32, q: &[u8; 32], out: &mut [u8]) {
+fn pack(d: f32, p: &Packed, out: &mut [u8]) {
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-    for j in 0..16 {
-        out[2 + j] = q[j] | (q[j + 16] << 4);
-    }
+    out[2..18].copy_from_slice(&p.nibbles);
 }
 /// ggml's `q4_0` block: f16 d, 32 4-bit codes.
 pub const INFO: super::TypeInfo =

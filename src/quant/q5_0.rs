@@ -5,6 +5,8 @@
 
 use half::f16;
 
+use super::legacy_lanes::Packed;
+
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 22;
 
@@ -12,7 +14,7 @@ const CODES: super::legacy_lanes::Symmetric = super::legacy_lanes::Symmetric { h
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, q) = CODES.reference(x);
-    pack(d, &q, out);
+    pack(d, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -23,28 +25,23 @@ impl super::legacy_lanes::FastBlock for Fast {
 
     #[inline(always)]
     fn quantize(x: &[f32], out: &mut [u8]) {
-        let (d, q) = CODES.fast(x);
-        pack(d, &q, out);
+        let (d, p) = CODES.fast(x);
+        pack(d, &p, out);
     }
 }
 
 /// d, then the 5-bit codes: bit 4 of code j in bit j of qh, low nibbles in qs.
 #[inline(always)]
-pub(crate) fn pack(d: f32, q: &[u8; 32], out: &mut [u8]) {
+pub(crate) fn pack(d: f32, p: &Packed, out: &mut [u8]) {
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-    pack_codes(q, &mut out[2..]);
+    pack_codes(p, &mut out[2..]);
 }
 
 /// qh (4 bytes) then qs (16 bytes) of 32 5-bit codes.
 #[inline(always)]
-pub(crate) fn pack_codes(q: &[u8; 32], out: &mut [u8]) {
-    let mut qh = 0u32;
-    for j in 0..16 {
-        out[4 + j] = (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4);
-        qh |= (((q[j] & 0x10) >> 4) as u32) << j;
-        qh |= (((q[j + 16] & 0x10) >> 4) as u32) << (j + 16);
-    }
-    out[..4].copy_from_slice(&qh.to_le_bytes());
+pub(crate) fn pack_codes(p: &Packed, out: &mut [u8]) {
+    out[..4].copy_from_slice(&p.high.to_le_bytes());
+    out[4..20].copy_from_slice(&p.nibbles);
 }
 /// ggml's `q5_0` block: f16 d, 32 high bits, 32 low nibbles.
 pub const INFO: super::TypeInfo =
@@ -81,7 +78,7 @@ fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
         let mut l = [0u8; 32];
         let d = super::kquant::make_qx_quants(16, x, &mut l, Some(w));
-        pack(d, &l, o);
+        pack(d, &Packed::of_codes(&l), o);
     }
 }
 

@@ -6,6 +6,8 @@
 
 use half::f16;
 
+use super::legacy_lanes::Packed;
+
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 24;
 
@@ -13,7 +15,7 @@ const CODES: super::legacy_lanes::Offset = super::legacy_lanes::Offset { levels:
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, m, q) = CODES.reference(x);
-    pack(d, m, &q, out);
+    pack(d, m, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -24,16 +26,16 @@ impl super::legacy_lanes::FastBlock for Fast {
 
     #[inline(always)]
     fn quantize(x: &[f32], out: &mut [u8]) {
-        let (d, m, q) = CODES.fast(x);
-        pack(d, m, &q, out);
+        let (d, m, p) = CODES.fast(x);
+        pack(d, m, &p, out);
     }
 }
 
 #[inline(always)]
-fn pack(d: f32, min: f32, q: &[u8; 32], out: &mut [u8]) {
+fn pack(d: f32, min: f32, p: &Packed, out: &mut [u8]) {
     out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
     out[2..4].copy_from_slice(&f16::from_f32(min).to_bits().to_le_bytes());
-    super::q5_0::pack_codes(q, &mut out[4..]);
+    super::q5_0::pack_codes(p, &mut out[4..]);
 }
 /// ggml's `q5_1` block: f16 d, f16 m, 32 high bits, 32 low nibbles.
 pub const INFO: super::TypeInfo =
