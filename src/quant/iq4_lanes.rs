@@ -1,12 +1,15 @@
 //! IQ4_NL's scale search (also IQ4_XS's) for 8 blocks of 32 at once: lane k searches block
 //! k, every float operation in the scalar search's order. The nearest table entry, a branchy
-//! binary search in ggml, becomes a chain of compares and selects over the 16 values that
-//! picks the same entry (the lower one of an exact tie only when the value equals it, NaN →
-//! the last, as the binary search ends). The `wide` crate's 8-lane vectors run it (SSE2 or
-//! AVX on x86-64, NEON on arm64), with an AVX2 copy chosen at run time. Tests compare it with
-//! [`super::iq4_nl`]'s scalar search on adversarial blocks.
+//! binary search in ggml, becomes a count of switch points passed: between two neighbouring
+//! entries ggml's float test `a − lo < hi − a` is true below one float and false from it on
+//! (both sides round monotonically), so that float, found once by bisection, decides exactly
+//! as the test does; NaN → the last entry, as the binary search ends. The `wide` crate's
+//! 8-lane vectors run it (SSE2 or AVX on x86-64, NEON on arm64), with an AVX2 copy chosen at
+//! run time. Tests compare it with [`super::iq4_nl`]'s scalar search on adversarial blocks.
 
-use wide::f32x8;
+use std::sync::OnceLock;
+
+use wide::{f32x8, i32x8};
 
 #[cfg(test)]
 use super::iq4_nl::best_index;
@@ -76,8 +79,9 @@ fn x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
 #[inline(always)]
 fn sums(id: f32x8, xt: &[f32x8; N], wt: &[f32x8; N]) -> (f32x8, f32x8) {
     let (mut sumqx, mut sumq2) = (f32x8::ZERO, f32x8::ZERO);
+    let t = switch_points().map(f32x8::splat);
     for (&v, &w) in xt.iter().zip(wt) {
-        let q = nearest_value(id * v);
+        let q = nearest_value(id * v, &t);
         let wq = w * q;
         sumqx += wq * v;
         sumq2 += wq * q;
@@ -104,41 +108,61 @@ unsafe fn best_indices_avx2(id: f32, x: &[f32], l: &mut [u8]) {
 #[inline(always)]
 fn indices(id: f32, x: &[f32], l: &mut [u8]) {
     let id = f32x8::splat(id);
+    let t = switch_points().map(f32x8::splat);
+    let last = i32x8::splat(15);
     for (xc, lc) in x.chunks_exact(LANES).zip(l.chunks_exact_mut(LANES)) {
         let a = id * f32x8::from(xc);
-        let v = |i: usize| f32x8::splat(VALUES[i] as f32);
-        let at = |i: usize| f32x8::splat(i as f32);
-        // As `nearest_value`, carrying the entries' indices beside their values.
-        let (mut lo, mut hi, mut ilo) = (v(0), v(1), at(0));
-        for i in 1..15 {
-            let le = v(i).simd_le(a);
-            lo = le.select(v(i), lo);
-            hi = le.select(v(i + 1), hi);
-            ilo = le.select(at(i), ilo);
+        // Each switch point passed is one entry up; a mask is −1 where passed.
+        let mut down = i32x8::ZERO;
+        for &ti in &t {
+            down += wide::bytemuck::cast::<f32x8, i32x8>(a.simd_ge(ti));
         }
-        let i = (a - lo).simd_lt(hi - a).select(ilo, ilo + at(1));
-        let i = a.simd_le(v(0)).select(at(0), i);
-        let i = (a.simd_ge(v(15)) | a.simd_ne(a)).select(at(15), i);
-        for (o, &q) in lc.iter_mut().zip(&i.to_array()) {
+        let nan: i32x8 = wide::bytemuck::cast(a.simd_ne(a));
+        let i = nan.select(last, -down).to_array();
+        for (o, &q) in lc.iter_mut().zip(&i) {
             *o = q as u8;
         }
     }
 }
 
-/// The table entry [`super::iq4_nl::best_index`] picks, per lane.
+/// The table entry [`super::iq4_nl::best_index`] picks, per lane, given the switch points `t`.
 #[inline(always)]
-fn nearest_value(a: f32x8) -> f32x8 {
-    let v = |i: usize| f32x8::splat(VALUES[i] as f32);
-    // The binary search ends with v[lo] ≤ a < v[lo + 1], lo the last entry ≤ a.
-    let (mut lo, mut hi) = (v(0), v(1));
-    for i in 1..15 {
-        let le = v(i).simd_le(a);
-        lo = le.select(v(i), lo);
-        hi = le.select(v(i + 1), hi);
+fn nearest_value(a: f32x8, t: &[f32x8; 15]) -> f32x8 {
+    let mut q = f32x8::splat(VALUES[0] as f32);
+    for (i, &ti) in t.iter().enumerate() {
+        let step = f32x8::splat((VALUES[i + 1] - VALUES[i]) as f32);
+        q += a.simd_ge(ti) & step;
     }
-    let q = (a - lo).simd_lt(hi - a).select(lo, hi);
-    let q = a.simd_le(v(0)).select(v(0), q);
-    (a.simd_ge(v(15)) | a.simd_ne(a)).select(v(15), q)
+    a.simd_ne(a).select(f32x8::splat(VALUES[15] as f32), q)
+}
+
+/// For each pair of neighbouring entries (lo, hi), the smallest float `a` for which ggml's
+/// `best_index_int8` takes hi: `!(a − lo < hi − a)`. Every a ≤ lo is below it and every
+/// a ≥ hi at or above it, so the entry picked is the first plus the points passed.
+fn switch_points() -> [f32; 15] {
+    static POINTS: OnceLock<[f32; 15]> = OnceLock::new();
+    *POINTS.get_or_init(|| std::array::from_fn(|i| switch_point(VALUES[i] as f32, VALUES[i + 1] as f32)))
+}
+
+/// Bisection over the floats from `lo` (takes lo) to `hi` (takes hi), in their order.
+fn switch_point(lo: f32, hi: f32) -> f32 {
+    // ggml's test as written (takes lo iff `a − lo < hi − a`); the floats here are ordered.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    let takes_hi = |a: f32| !(a - lo < hi - a);
+    // Floats in value order as integers: negative ones mirrored below zero.
+    let key =
+        |f: f32| if f.is_sign_negative() { -i64::from(f.to_bits() & 0x7FFF_FFFF) } else { i64::from(f.to_bits()) };
+    let float = |k: i64| if k < 0 { f32::from_bits((-k) as u32 | 0x8000_0000) } else { f32::from_bits(k as u32) };
+    let (mut below, mut at) = (key(lo), key(hi));
+    while at - below > 1 {
+        let mid = below + (at - below) / 2;
+        if takes_hi(float(mid)) {
+            at = mid;
+        } else {
+            below = mid;
+        }
+    }
+    float(at)
 }
 
 #[cfg(test)]
@@ -193,10 +217,14 @@ mod tests {
             let mid = (w[0] as f32 + w[1] as f32) / 2.0;
             probes.extend([mid, mid.next_up(), mid.next_down()]);
         }
+        for p in switch_points() {
+            probes.extend([p, p.next_up(), p.next_down()]);
+        }
+        let t = switch_points().map(f32x8::splat);
         for chunk in probes.chunks(LANES) {
             let mut a = [0f32; LANES];
             a[..chunk.len()].copy_from_slice(chunk);
-            let got = nearest_value(f32x8::from(a)).to_array();
+            let got = nearest_value(f32x8::from(a), &t).to_array();
             let mut idx = [0u8; LANES];
             best_indices(1.0, &a, &mut idx);
             for (k, &p) in a.iter().enumerate() {
