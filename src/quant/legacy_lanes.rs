@@ -206,6 +206,32 @@ impl Packed {
     }
 }
 
+/// Q4_1/Q5_1 with importance weights: per block of 32, `make_qkx3_quants(nmax)` weighted
+/// by `w`; calls `block(i, d, offset, codes)` for each block i in order. Eight blocks run
+/// side by side ([`super::qkx2_lanes`]) unless the reference kernels are asked for.
+pub(crate) fn weighted_offset_blocks(
+    nmax: i32,
+    row: &[f32],
+    w: &[f32],
+    mut block: impl FnMut(usize, f32, f32, &[u8; BLOCK]),
+) {
+    use super::kquant::{make_qkx2_quants, Search};
+    let search = Search::WEIGHTED;
+    let lanes = if super::reference_kernels() { 0 } else { row.len() / (8 * BLOCK) * 8 * BLOCK };
+    for (g, (x, wg)) in row[..lanes].chunks_exact(8 * BLOCK).zip(w.chunks_exact(8 * BLOCK)).enumerate() {
+        let mut l = [0u8; 8 * BLOCK];
+        let fit = super::qkx2_lanes::make_qkx2_quants_x8::<BLOCK>(nmax, x, wg, search, &mut l);
+        for (k, codes) in l.chunks_exact(BLOCK).enumerate() {
+            block(8 * g + k, fit.scales[k], -fit.mins[k], codes.try_into().expect("a block"));
+        }
+    }
+    for (i, (x, wb)) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).enumerate().skip(lanes / BLOCK) {
+        let mut l = [0u8; BLOCK];
+        let (d, the_min) = make_qkx2_quants(nmax, x, wb, &mut l, search);
+        block(i, d, -the_min, &l);
+    }
+}
+
 /// A block type with a fast block quantizer (a trait, so the AVX2 copy of the loop inlines it).
 pub(crate) trait FastBlock {
     const BYTES: usize;
@@ -296,6 +322,27 @@ pub(crate) mod tests {
             // SAFETY: the CPU has AVX2.
             unsafe { super::blocks_avx2::<T>(&src, &mut got) };
             assert_eq!(got, want, "{name}: AVX2 path");
+        }
+    }
+
+    /// A row of 11 blocks: 8 side by side, 3 one at a time, each as the scalar fit.
+    #[test]
+    fn weighted_offset_blocks_are_the_scalar_fits_on_a_ragged_row() {
+        use crate::quant::kquant::{make_qkx2_quants, Search};
+        let mut next = crate::quant::test_values(9);
+        let row: Vec<f32> = (0..32 * 11).map(|_| next()).collect();
+        let w: Vec<f32> = (0..row.len()).map(|i| if i % 5 == 0 { 0.0 } else { next().abs() }).collect();
+        for nmax in [15, 31] {
+            let mut got = Vec::new();
+            super::weighted_offset_blocks(nmax, &row, &w, |i, d, m, l| got.push((i, d.to_bits(), m.to_bits(), *l)));
+            let want: Vec<_> = (0..11)
+                .map(|i| {
+                    let (r, mut l) = (32 * i..32 * i + 32, [0u8; 32]);
+                    let (d, the_min) = make_qkx2_quants(nmax, &row[r.clone()], &w[r], &mut l, Search::WEIGHTED);
+                    (i, d.to_bits(), (-the_min).to_bits(), l)
+                })
+                .collect();
+            assert_eq!(got, want, "nmax {nmax}");
         }
     }
 

@@ -67,16 +67,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 /// qw·sqrt(σ² + x²) (σ² over the row); d and m = the offset as fp16.
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     let w = super::legacy_weights(row, qw);
-    let search = super::kquant::Search::WEIGHTED;
-    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
-        let mut l = [0u8; 32];
-        let (d, the_min) = super::kquant::make_qkx2_quants(15, x, w, &mut l, search);
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
-        for j in 0..16 {
-            o[4 + j] = l[j] | (l[j + 16] << 4);
-        }
-    }
+    super::legacy_lanes::weighted_offset_blocks(15, row, &w, |i, d, min, l| {
+        pack(d, min, &Packed::of_codes(l), &mut out[BYTES * i..BYTES * (i + 1)]);
+    });
 }
 
 #[cfg(test)]

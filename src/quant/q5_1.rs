@@ -69,20 +69,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 /// A row with importance weights (ggml `quantize_row_q5_1_impl`): as Q4_1's with nmax 31.
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     let w = super::legacy_weights(row, qw);
-    let search = super::kquant::Search::WEIGHTED;
-    for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
-        let mut l = [0u8; 32];
-        let (d, the_min) = super::kquant::make_qkx2_quants(31, x, w, &mut l, search);
-        o[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-        o[2..4].copy_from_slice(&f16::from_f32(-the_min).to_bits().to_le_bytes());
-        let mut qh = 0u32;
-        for j in 0..16 {
-            o[8 + j] = (l[j] & 0xF) | ((l[j + 16] & 0xF) << 4);
-            qh |= ((l[j] as u32 & 0x10) >> 4) << j;
-            qh |= ((l[j + 16] as u32 & 0x10) >> 4) << (j + 16);
-        }
-        o[4..8].copy_from_slice(&qh.to_le_bytes());
-    }
+    super::legacy_lanes::weighted_offset_blocks(31, row, &w, |i, d, min, l| {
+        pack(d, min, &Packed::of_codes(l), &mut out[BYTES * i..BYTES * (i + 1)]);
+    });
 }
 
 #[cfg(test)]
