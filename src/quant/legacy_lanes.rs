@@ -1,11 +1,12 @@
 //! The codes of the 32-value legacy blocks (Q4_0, Q5_0: [`Symmetric`]; Q4_1, Q5_1:
 //! [`Offset`]), as ggml's `quantize_row_*_ref` computes them, and their fast path: a block as
 //! four `wide` 8-lane vectors. The scans keep ggml's "first element wins"
-//! results (the sign of a zero, NaN never chosen) by finding the extreme value side by side,
-//! then taking the first element equal to it. Codes use a vector truncation only when the
-//! reciprocal scale is finite: then every value lies in the code range or is NaN, where C's
-//! `(int8_t)` cast and the vector one agree on every platform (NaN → 0). Otherwise the caller
-//! takes its scalar path. Tests compare both paths on adversarial blocks.
+//! results (the sign of a zero) by finding the extreme value side by side, then taking the
+//! first element equal to it. The vectors run only when every value, the scale and its
+//! reciprocal are finite: then every code lies in the code range, where C's `(int8_t)` cast,
+//! the vector one and a clamp before truncating all agree on every platform. Otherwise (NaN,
+//! inf, overflowing reciprocals) the scalar path runs. Tests compare both paths on
+//! adversarial blocks.
 
 use wide::{f32x8, i16x8, i32x8, u8x16};
 
@@ -37,9 +38,12 @@ impl Symmetric {
     #[inline(always)]
     pub(crate) fn fast(&self, x: &[f32]) -> (f32, Packed) {
         let v = load(x);
-        let (d, id) = reciprocal(first_abs_max(x, &v) / -self.half);
-        match truncated_codes(&v, None, id, self.half + 0.5, self.top) {
-            Some(q) => (d, Packed::of_lanes(&q)),
+        let codes = all_finite(&v).then(|| {
+            let (d, id) = reciprocal(first_abs_max(x, &v) / -self.half);
+            truncated_codes(&v, None, (d, id), self.half + 0.5, self.top).map(|q| (d, q))
+        });
+        match codes.flatten() {
+            Some((d, q)) => (d, Packed::of_lanes(&q)),
             None => {
                 let (d, q) = self.reference(x);
                 (d, Packed::of_codes(&q))
@@ -76,10 +80,13 @@ impl Offset {
     #[inline(always)]
     pub(crate) fn fast(&self, x: &[f32]) -> (f32, f32, Packed) {
         let v = load(x);
-        let (min, max) = first_min_max(x, &v);
-        let (d, id) = reciprocal((max - min) / self.levels);
-        match truncated_codes(&v, Some(min), id, 0.5, self.top) {
-            Some(q) => (d, min, Packed::of_lanes(&q)),
+        let codes = all_finite(&v).then(|| {
+            let (min, max) = first_min_max(x, &v);
+            let (d, id) = reciprocal((max - min) / self.levels);
+            truncated_codes(&v, Some(min), (d, id), 0.5, self.top).map(|q| (d, min, q))
+        });
+        match codes.flatten() {
+            Some((d, min, q)) => (d, min, Packed::of_lanes(&q)),
             None => {
                 let (d, m, q) = self.reference(x);
                 (d, m, Packed::of_codes(&q))
@@ -143,38 +150,48 @@ fn first_min_max(x: &[f32], v: &Block) -> (f32, f32) {
     (first(min), first(max))
 }
 
-/// The smallest and largest values of a block and of the starting values (NaN never
-/// wins a comparison, so it is never taken).
+/// Whether every element is finite (|x| < inf fails for inf and NaN); the fast paths leave
+/// other blocks to the scalar code.
+#[inline(always)]
+fn all_finite(v: &Block) -> bool {
+    let inf = f32x8::splat(f32::INFINITY);
+    v.iter().fold(f32x8::splat(f32::from_bits(u32::MAX)), |all, &vi| all & vi.abs().simd_lt(inf)).all()
+}
+
+/// The smallest and largest values of a NaN-free block and of the starting values. The
+/// platforms' min/max instructions agree there except on the sign of a zero, which the
+/// callers take from the block itself.
 #[inline(always)]
 fn extremes(v: &Block, lo0: f32, hi0: f32) -> (f32, f32) {
     let (mut lo, mut hi) = (f32x8::splat(lo0), f32x8::splat(hi0));
     for &vi in v {
-        lo = vi.simd_lt(lo).select(vi, lo);
-        hi = vi.simd_gt(hi).select(vi, hi);
+        lo = vi.fast_min(lo);
+        hi = vi.fast_max(hi);
     }
     let min = lo.to_array().into_iter().fold(lo0, |a, b| if b < a { b } else { a });
     let max = hi.to_array().into_iter().fold(hi0, |a, b| if b > a { b } else { a });
     (min, max)
 }
 
-/// C's `MIN(top, (int8_t)((x - offset) * id + add))` for a block, lane k of vector i the
-/// code of element 8i + k, or `None` when `id` is not finite (the scalar path handles C's
-/// overflowing casts).
+/// C's `MIN(top, (int8_t)((x - offset) * id + add))` for a block of finite values, lane k
+/// of vector i the code of element 8i + k, or `None` when the scale or its reciprocal is not
+/// finite (the scalar path handles the NaN codes and C's overflowing casts there).
 #[inline(always)]
-fn truncated_codes(v: &Block, offset: Option<f32>, id: f32, add: f32, top: i8) -> Option<[i32x8; 4]> {
-    if !id.is_finite() {
+fn truncated_codes(v: &Block, offset: Option<f32>, (d, id): (f32, f32), add: f32, top: i8) -> Option<[i32x8; 4]> {
+    if !d.is_finite() || !id.is_finite() {
         return None;
     }
-    let (idv, addv, topv) = (f32x8::splat(id), f32x8::splat(add), i32x8::splat(top as i32));
+    let (idv, addv, topv) = (f32x8::splat(id), f32x8::splat(add), f32x8::splat(top as f32));
     let mut codes = [i32x8::ZERO; 4];
     for (c, &vi) in codes.iter_mut().zip(v) {
         let shifted = match offset {
             Some(m) => vi - f32x8::splat(m),
             None => vi,
         };
-        // With a finite id every value lies in [0, 2·top] (NaN truncates to 0), so C's
-        // `(int8_t)` of the i32 is the i32 itself.
-        *c = (shifted * idv + addv).trunc_int().min(topv);
+        // With finite values, scale and reciprocal every value lies in [0, 2·top], so C's
+        // `(int8_t)` of the i32 is the i32 itself, and clamping to the integer `top` before
+        // truncating is the same as after.
+        *c = (shifted * idv + addv).fast_min(topv).fast_trunc_int();
     }
     Some(codes)
 }
@@ -296,6 +313,11 @@ pub(crate) mod tests {
         blocks.push(b);
         let mut b = [1e-40f32; 32];
         b[0] = -1e-40;
+        blocks.push(b);
+        // Finite values whose range overflows: Q4_1's d is inf, its reciprocal 0.
+        let mut b: [f32; 32] = std::array::from_fn(|_| next());
+        b[3] = f32::MAX;
+        b[20] = -f32::MAX;
         blocks.push(b);
         blocks
     }
