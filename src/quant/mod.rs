@@ -24,6 +24,7 @@ pub mod mxfp4;
 pub mod nvfp4;
 pub mod q2_k;
 pub mod q3_k;
+mod q3_lanes;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;

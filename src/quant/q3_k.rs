@@ -18,7 +18,7 @@ const _: () = assert!(BYTES == BLOCK / 8 + BLOCK / 4 + 12 + 2);
 /// ggml `make_q3_quants(n, nmax, x, L, do_rmse = true)`: symmetric levels −nmax..nmax−1
 /// weighted by x², refined by up to five passes of single-level changes; `l` gets them offset
 /// by nmax. Returns the scale.
-fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
+pub(crate) fn make_q3_quants(nmax: i32, x: &[f32], l: &mut [u8]) -> f32 {
     let (mut max, mut amax) = (0.0f32, 0.0f32);
     for &v in x {
         if v.abs() > amax {
@@ -116,11 +116,21 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let mut l = [0u8; 256];
     let mut scales = [0f32; 16];
     let (mut max_scale, mut amax) = (0.0f32, 0.0f32);
-    for j in 0..16 {
-        scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..16 * j + 16]);
-        if scales[j].abs() > amax {
-            amax = scales[j].abs();
-            max_scale = scales[j];
+    if super::reference_kernels() {
+        for j in 0..16 {
+            scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..16 * j + 16]);
+        }
+    } else {
+        for half in 0..2 {
+            let r = 128 * half..128 * half + 128;
+            let s = super::q3_lanes::make_q3_quants_x8(&x[r.clone()], &mut l[r]);
+            scales[8 * half..8 * half + 8].copy_from_slice(&s);
+        }
+    }
+    for &s in &scales {
+        if s.abs() > amax {
+            amax = s.abs();
+            max_scale = s;
         }
     }
     let out = &mut out[..BYTES];
@@ -160,10 +170,13 @@ fn finish(x: &[f32], l: &mut [u8; 256], out: &mut [u8]) {
     }
     let hmask = &mut out[..32];
     hmask.fill(0);
-    for (j, q) in l.iter_mut().enumerate() {
-        if *q > 3 {
-            hmask[j % 32] |= 1 << (j / 32);
-            *q -= 4;
+    // Level j's third bit goes to bit j/32 of hmask[j % 32]. Without a branch (for typical
+    // weights it is a coin flip), 32 levels at a time.
+    for (c, ls) in l.chunks_exact_mut(32).enumerate() {
+        for (h, q) in hmask.iter_mut().zip(ls) {
+            let high = (*q > 3) as u8;
+            *h |= high << c;
+            *q -= 4 * high;
         }
     }
     super::q2_k::pack_2bit(l, &mut out[32..96]);
