@@ -121,11 +121,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..16 * j + 16]);
         }
     } else {
-        for half in 0..2 {
-            let r = 128 * half..128 * half + 128;
-            let s = super::q3_lanes::make_q3_quants_x8(&x[r.clone()], &mut l[r]);
-            scales[8 * half..8 * half + 8].copy_from_slice(&s);
-        }
+        scales = super::q3_lanes::make_q3_quants_x16(&x[..256], &mut l[..]);
     }
     for &s in &scales {
         if s.abs() > amax {
