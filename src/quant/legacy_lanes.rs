@@ -38,11 +38,14 @@ impl Symmetric {
     #[inline(always)]
     pub(crate) fn fast(&self, x: &[f32]) -> (f32, Packed) {
         let v = load(x);
-        let codes = all_finite(&v).then(|| {
+        // (`if`, not `bool::then`: that closure was not inlined into the AVX2 copy.)
+        let codes = if all_finite(&v) {
             let (d, id) = reciprocal(first_abs_max(x, &v) / -self.half);
             truncated_codes(&v, None, (d, id), self.half + 0.5, self.top).map(|q| (d, q))
-        });
-        match codes.flatten() {
+        } else {
+            None
+        };
+        match codes {
             Some((d, q)) => (d, Packed::of_lanes(&q)),
             None => {
                 let (d, q) = self.reference(x);
@@ -80,12 +83,14 @@ impl Offset {
     #[inline(always)]
     pub(crate) fn fast(&self, x: &[f32]) -> (f32, f32, Packed) {
         let v = load(x);
-        let codes = all_finite(&v).then(|| {
+        let codes = if all_finite(&v) {
             let (min, max) = first_min_max(x, &v);
             let (d, id) = reciprocal((max - min) / self.levels);
             truncated_codes(&v, Some(min), (d, id), 0.5, self.top).map(|q| (d, min, q))
-        });
-        match codes.flatten() {
+        } else {
+            None
+        };
+        match codes {
             Some((d, min, q)) => (d, min, Packed::of_lanes(&q)),
             None => {
                 let (d, m, q) = self.reference(x);
@@ -322,7 +327,7 @@ pub(crate) mod tests {
         blocks
     }
 
-    use super::super::{q4_0, q4_1, q5_0, q5_1};
+    use super::super::{q4_0, q4_1, q5_0, q5_1, q8_0};
     use super::FastBlock;
 
     /// The fast paths (baseline and, where the CPU has it, AVX2) against `reference`.
@@ -374,5 +379,6 @@ pub(crate) mod tests {
         check::<q4_1::Fast>("q4_1", q4_1::quantize_block);
         check::<q5_0::Fast>("q5_0", q5_0::quantize_block);
         check::<q5_1::Fast>("q5_1", q5_1::quantize_block);
+        check::<q8_0::Fast>("q8_0", q8_0::quantize_block);
     }
 }

@@ -19,6 +19,7 @@ pub(crate) fn c_max(a: f32, b: f32) -> f32 {
     }
 }
 
+#[inline(always)]
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     // |x| as bits orders like |x| as floats, so an integer max (which vectorizes, unlike
     // ggml's order-dependent float MAX) gives amax; any NaN shows as bits above +inf's.
@@ -60,8 +61,21 @@ fn quantize_codes_ref(x: &[f32], id: f32, out: &mut [u8]) {
 pub const INFO: super::TypeInfo = super::TypeInfo::known(8, "q8_0", BLOCK, BYTES).codec(encode, decode);
 const _: () = assert!(BYTES == 2 + BLOCK);
 
+/// [`quantize_block`] inlined into [`super::legacy_lanes`]' block loop, which has an AVX2
+/// copy (its loops are written for the compiler to vectorize).
+pub(crate) struct Fast;
+
+impl super::legacy_lanes::FastBlock for Fast {
+    const BYTES: usize = BYTES;
+
+    #[inline(always)]
+    fn quantize(x: &[f32], out: &mut [u8]) {
+        quantize_block(x, out);
+    }
+}
+
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    super::legacy_lanes::encode_blocks::<Fast>(src, out);
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {
