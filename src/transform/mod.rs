@@ -410,14 +410,11 @@ fn compute_chunk(
         l.fuse_rows(first, f, delta);
         survival_of(t.ggml_type, &base, &rows_of(f))
     });
-    let mut non_finite = 0u64;
-    for v in f.iter_mut() {
-        if !v.is_finite() {
-            non_finite += 1;
-            if policy == NanPolicy::Zero {
-                *v = 0.0;
-            }
-        }
+    // Counted first (a loop that vectorizes); replaced only when there are any.
+    let non_finite: u64 =
+        f.chunks(1 << 20).map(|c| u64::from(c.iter().map(|v| u32::from(!v.is_finite())).sum::<u32>())).sum();
+    if non_finite > 0 && policy == NanPolicy::Zero {
+        f.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
     }
     if let Some(g) = t.rope_permute {
         let unit = if t.shape.len() == 1 { 1 } else { row_len };
