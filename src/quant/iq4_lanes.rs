@@ -14,7 +14,7 @@ use wide::{f32x8, i32x8};
 #[cfg(test)]
 use super::iq4_nl::best_index;
 use super::iq4_nl::{NTRY, VALUES};
-use super::kquant::GROUP_MAX_EPS;
+use super::kquant::first_max_per_group;
 
 /// Blocks searched side by side.
 pub(crate) const LANES: usize = 8;
@@ -42,31 +42,21 @@ unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
 fn x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
     let xt: [f32x8; N] = std::array::from_fn(|j| f32x8::from(std::array::from_fn(|k| x[N * k + j])));
     let wt: [f32x8; N] = std::array::from_fn(|j| f32x8::from(std::array::from_fn(|k| w[N * k + j])));
-    let mut max = [0f32; LANES];
+    let (max, flat) = first_max_per_group::<N, LANES>(x);
     let mut first_id = [0f32; LANES];
-    let mut flat = [false; LANES];
-    for k in 0..LANES {
-        let xb = &x[N * k..N * k + N];
-        let (mut amax, mut m) = (0.0f32, 0.0f32);
-        for &v in xb {
-            if v.abs() > amax {
-                amax = v.abs();
-                m = v;
-            }
-        }
-        flat[k] = amax < GROUP_MAX_EPS;
-        // A flat block's lane runs on harmless values; its result is dropped.
-        max[k] = if flat[k] { 1.0 } else { m };
-        first_id[k] = 1.0 / (-max[k] / VALUES[0] as f32);
+    for (id, &m) in first_id.iter_mut().zip(&max) {
+        *id = 1.0 / (-m / VALUES[0] as f32);
     }
-    let (sumqx, sumq2) = sums(f32x8::from(first_id), &xt, &wt);
+    // Loaded once for the 16 candidate scales.
+    let t = switch_points().map(f32x8::splat);
+    let (sumqx, sumq2) = sums(f32x8::from(first_id), &xt, &wt, &t);
     let positive = sumq2.simd_gt(f32x8::ZERO);
     let mut d = positive.select(sumqx / sumq2, f32x8::ZERO);
     let mut best = d * sumqx;
     let maxv = f32x8::from(max);
     for itry in -NTRY..=NTRY {
         let id = f32x8::splat((itry + VALUES[0] as i32) as f32) / maxv;
-        let (sumqx, sumq2) = sums(id, &xt, &wt);
+        let (sumqx, sumq2) = sums(id, &xt, &wt, &t);
         let better = sumq2.simd_gt(f32x8::ZERO) & (sumqx * sumqx).simd_gt(best * sumq2);
         d = better.select(sumqx / sumq2, d);
         best = better.select(d * sumqx, best);
@@ -75,13 +65,13 @@ fn x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
     std::array::from_fn(|k| if flat[k] { 0.0 } else { d[k] })
 }
 
-/// Per lane, Σ w·q·x and Σ w·q² over the block, q the table entry nearest id·x.
+/// Per lane, Σ w·q·x and Σ w·q² over the block, q the table entry nearest id·x (switch
+/// points `t`).
 #[inline(always)]
-fn sums(id: f32x8, xt: &[f32x8; N], wt: &[f32x8; N]) -> (f32x8, f32x8) {
+fn sums(id: f32x8, xt: &[f32x8; N], wt: &[f32x8; N], t: &[f32x8; 15]) -> (f32x8, f32x8) {
     let (mut sumqx, mut sumq2) = (f32x8::ZERO, f32x8::ZERO);
-    let t = switch_points().map(f32x8::splat);
     for (&v, &w) in xt.iter().zip(wt) {
-        let q = nearest_value(id * v, &t);
+        let q = nearest_value(id * v, t);
         let wq = w * q;
         sumqx += wq * v;
         sumq2 += wq * q;

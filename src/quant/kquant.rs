@@ -13,6 +13,28 @@ pub(crate) const QK_K: usize = 256;
 /// `GROUP_MAX_EPS`: below this largest |x|, `make_qx_quants` treats a group as all zero.
 pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
+/// For searches that run L groups of N values side by side (group k is `x[N·k..N·k + N]`):
+/// per group, the first element of largest magnitude (ggml's `if (ax > amax)` scan), or 1
+/// where the group is flat (largest |x| below [`GROUP_MAX_EPS`]: that lane then runs on
+/// harmless values and its result is dropped), and which groups are flat. Always inlined:
+/// out of line, IQ4's search (an AVX2 copy) ran ~10 % slower.
+#[inline(always)]
+pub(crate) fn first_max_per_group<const N: usize, const L: usize>(x: &[f32]) -> ([f32; L], [bool; L]) {
+    let (mut max, mut flat) = ([0f32; L], [false; L]);
+    for k in 0..L {
+        let (mut amax, mut m) = (0.0f32, 0.0f32);
+        for &v in &x[N * k..N * k + N] {
+            if v.abs() > amax {
+                amax = v.abs();
+                m = v;
+            }
+        }
+        flat[k] = amax < GROUP_MAX_EPS;
+        max[k] = if flat[k] { 1.0 } else { m };
+    }
+    (max, flat)
+}
+
 /// ggml's `nearest_int`: adding 1.5·2^23 leaves round-half-even(f) in the low mantissa bits.
 /// Kept as the bit trick rather than `round_ties_even` so that out-of-range arguments (±inf
 /// when a denormal group range makes `iscale` overflow) give what C gives with asserts off.

@@ -8,7 +8,7 @@
 
 use wide::{f32x16, i32x16};
 
-use super::kquant::GROUP_MAX_EPS;
+use super::kquant::first_max_per_group;
 
 /// Sub-blocks searched side by side: a whole super-block. The refinement is a chain of
 /// dependent divisions per lane; 16 lanes keep more of them in flight than 8 (1.2x here).
@@ -47,7 +47,7 @@ fn x8(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
         }
         *v = f32x16::from(lane);
     }
-    let (max, flat) = first_max(x);
+    let (max, flat) = first_max_per_group::<N, LANES>(x);
     let (lo, hi) = (i32x16::splat(-NMAX), i32x16::splat(NMAX - 1));
     let level = |f: f32x16| nearest_int_x16(f).max(lo).min(hi);
     let iscale = f32x16::splat(-(NMAX as f32)) / f32x16::from(max);
@@ -91,24 +91,6 @@ fn x8(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
     }
     let scale = suml2.simd_gt(f32x16::ZERO).select(sumlx / suml2, f32x16::ZERO).to_array();
     std::array::from_fn(|k| if flat[k] { 0.0 } else { scale[k] })
-}
-
-/// Per lane, the first element of largest magnitude (1 for a flat lane, whose result is
-/// dropped) and whether the lane is flat (amax below ggml's `GROUP_MAX_EPS`).
-fn first_max(x: &[f32]) -> ([f32; LANES], [bool; LANES]) {
-    let (mut max, mut flat) = ([0f32; LANES], [false; LANES]);
-    for k in 0..LANES {
-        let (mut amax, mut m) = (0.0f32, 0.0f32);
-        for &v in &x[N * k..N * k + N] {
-            if v.abs() > amax {
-                amax = v.abs();
-                m = v;
-            }
-        }
-        flat[k] = amax < GROUP_MAX_EPS;
-        max[k] = if flat[k] { 1.0 } else { m };
-    }
-    (max, flat)
 }
 
 /// [`super::kquant::nearest_int`] of every lane (the same bit trick, so the same bits for
