@@ -3,13 +3,12 @@
 //! binary search in ggml, becomes a count of switch points passed: between two neighbouring
 //! entries ggml's float test `a − lo < hi − a` is true below one float and false from it on
 //! (both sides round monotonically), so that float, found once by bisection, decides exactly
-//! as the test does; NaN → the last entry, as the binary search ends. The `wide` crate's
-//! 8-lane vectors run it (SSE2 or AVX on x86-64, NEON on arm64), with an AVX2 copy chosen at
-//! run time. Tests compare it with [`super::iq4_nl`]'s scalar search on adversarial blocks.
+//! as the test does; NaN → the last entry, as the binary search ends. It runs on
+//! [`super::lanes`]' vectors: the baseline's, or AVX2's when the CPU has it. Tests compare it with [`super::iq4_nl`]'s scalar search on adversarial blocks.
 
 use std::sync::OnceLock;
 
-use wide::{f32x8, i32x8};
+use super::lanes::{Isa, Portable, F8, I8};
 
 #[cfg(test)]
 use super::iq4_nl::best_index;
@@ -29,35 +28,42 @@ pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
         // SAFETY: the CPU has AVX2 (runtime-detected).
         return unsafe { x8_avx2(x, w) };
     }
-    x8(x, w)
+    x8::<Portable>(x, w)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
-    x8(x, w)
+    x8::<super::lanes::Avx2>(x, w)
 }
 
 #[inline(always)]
-fn x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
-    let xt: [f32x8; N] = std::array::from_fn(|j| f32x8::from(std::array::from_fn(|k| x[N * k + j])));
-    let wt: [f32x8; N] = std::array::from_fn(|j| f32x8::from(std::array::from_fn(|k| w[N * k + j])));
+fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
+    let (mut xt, mut wt) = ([F8::<S>::zero(); N], [F8::<S>::zero(); N]);
+    for j in 0..N {
+        let (mut xj, mut wj) = ([0f32; LANES], [0f32; LANES]);
+        for k in 0..LANES {
+            xj[k] = x[N * k + j];
+            wj[k] = w[N * k + j];
+        }
+        (xt[j], wt[j]) = (F8::new(xj), F8::new(wj));
+    }
     let (max, flat) = first_max_per_group::<N, LANES>(x);
     let mut first_id = [0f32; LANES];
     for (id, &m) in first_id.iter_mut().zip(&max) {
         *id = 1.0 / (-m / VALUES[0] as f32);
     }
     // Loaded once for the 16 candidate scales.
-    let t = switch_points().map(f32x8::splat);
-    let (sumqx, sumq2) = sums(f32x8::from(first_id), &xt, &wt, &t);
-    let positive = sumq2.simd_gt(f32x8::ZERO);
-    let mut d = positive.select(sumqx / sumq2, f32x8::ZERO);
+    let t = switch_points().map(F8::<S>::splat);
+    let (sumqx, sumq2) = sums(F8::new(first_id), &xt, &wt, &t);
+    let positive = sumq2.gt(F8::zero());
+    let mut d = positive.select(sumqx / sumq2, F8::zero());
     let mut best = d * sumqx;
-    let maxv = f32x8::from(max);
+    let maxv = F8::new(max);
     for itry in -NTRY..=NTRY {
-        let id = f32x8::splat((itry + VALUES[0] as i32) as f32) / maxv;
+        let id = F8::splat((itry + VALUES[0] as i32) as f32) / maxv;
         let (sumqx, sumq2) = sums(id, &xt, &wt, &t);
-        let better = sumq2.simd_gt(f32x8::ZERO) & (sumqx * sumqx).simd_gt(best * sumq2);
+        let better = sumq2.gt(F8::zero()) & (sumqx * sumqx).gt(best * sumq2);
         d = better.select(sumqx / sumq2, d);
         best = better.select(d * sumqx, best);
     }
@@ -68,8 +74,8 @@ fn x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
 /// Per lane, Σ w·q·x and Σ w·q² over the block, q the table entry nearest id·x (switch
 /// points `t`).
 #[inline(always)]
-fn sums(id: f32x8, xt: &[f32x8; N], wt: &[f32x8; N], t: &[f32x8; 15]) -> (f32x8, f32x8) {
-    let (mut sumqx, mut sumq2) = (f32x8::ZERO, f32x8::ZERO);
+fn sums<S: Isa>(id: F8<S>, xt: &[F8<S>; N], wt: &[F8<S>; N], t: &[F8<S>; 15]) -> (F8<S>, F8<S>) {
+    let (mut sumqx, mut sumq2) = (F8::zero(), F8::zero());
     for (&v, &w) in xt.iter().zip(wt) {
         let q = nearest_value(id * v, t);
         let wq = w * q;
@@ -86,29 +92,28 @@ pub(crate) fn best_indices(id: f32, x: &[f32], l: &mut [u8]) {
         // SAFETY: the CPU has AVX2 (runtime-detected).
         return unsafe { best_indices_avx2(id, x, l) };
     }
-    indices(id, x, l)
+    indices::<Portable>(id, x, l)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn best_indices_avx2(id: f32, x: &[f32], l: &mut [u8]) {
-    indices(id, x, l)
+    indices::<super::lanes::Avx2>(id, x, l)
 }
 
 #[inline(always)]
-fn indices(id: f32, x: &[f32], l: &mut [u8]) {
-    let id = f32x8::splat(id);
-    let t = switch_points().map(f32x8::splat);
-    let last = i32x8::splat(15);
+fn indices<S: Isa>(id: f32, x: &[f32], l: &mut [u8]) {
+    let id = F8::<S>::splat(id);
+    let t = switch_points().map(F8::<S>::splat);
+    let last = I8::splat(15);
     for (xc, lc) in x.chunks_exact(LANES).zip(l.chunks_exact_mut(LANES)) {
-        let a = id * f32x8::from(xc);
+        let a = id * F8::load(xc);
         // Each switch point passed is one entry up; a mask is −1 where passed.
-        let mut down = i32x8::ZERO;
+        let mut down = I8::zero();
         for &ti in &t {
-            down += wide::bytemuck::cast::<f32x8, i32x8>(a.simd_ge(ti));
+            down += a.ge(ti).to_i32();
         }
-        let nan: i32x8 = wide::bytemuck::cast(a.simd_ne(a));
-        let i = nan.select(last, -down).to_array();
+        let i = a.is_nan().select_i(last, -down).to_array();
         for (o, &q) in lc.iter_mut().zip(&i) {
             *o = q as u8;
         }
@@ -117,13 +122,13 @@ fn indices(id: f32, x: &[f32], l: &mut [u8]) {
 
 /// The table entry [`super::iq4_nl::best_index`] picks, per lane, given the switch points `t`.
 #[inline(always)]
-fn nearest_value(a: f32x8, t: &[f32x8; 15]) -> f32x8 {
-    let mut q = f32x8::splat(VALUES[0] as f32);
+fn nearest_value<S: Isa>(a: F8<S>, t: &[F8<S>; 15]) -> F8<S> {
+    let mut q = F8::splat(VALUES[0] as f32);
     for (i, &ti) in t.iter().enumerate() {
-        let step = f32x8::splat((VALUES[i + 1] - VALUES[i]) as f32);
-        q += a.simd_ge(ti) & step;
+        let step = F8::splat((VALUES[i + 1] - VALUES[i]) as f32);
+        q += a.ge(ti).and(step);
     }
-    a.simd_ne(a).select(f32x8::splat(VALUES[15] as f32), q)
+    a.is_nan().select(F8::splat(VALUES[15] as f32), q)
 }
 
 /// For each pair of neighbouring entries (lo, hi), the smallest float `a` for which ggml's
@@ -184,7 +189,7 @@ mod tests {
                         super::super::iq4_nl::block_scale(&x[r.clone()], &w[r], &mut l).to_bits()
                     })
                     .collect();
-                let got: Vec<u32> = x8(x, w).iter().map(|s| s.to_bits()).collect();
+                let got: Vec<u32> = x8::<Portable>(x, w).iter().map(|s| s.to_bits()).collect();
                 assert_eq!(got, want, "baseline path on {x:?}");
                 #[cfg(target_arch = "x86_64")]
                 if std::arch::is_x86_feature_detected!("avx2") {
@@ -210,11 +215,11 @@ mod tests {
         for p in switch_points() {
             probes.extend([p, p.next_up(), p.next_down()]);
         }
-        let t = switch_points().map(f32x8::splat);
+        let t = switch_points().map(F8::<Portable>::splat);
         for chunk in probes.chunks(LANES) {
             let mut a = [0f32; LANES];
             a[..chunk.len()].copy_from_slice(chunk);
-            let got = nearest_value(f32x8::from(a), &t).to_array();
+            let got = nearest_value(F8::new(a), &t).to_array();
             let mut idx = [0u8; LANES];
             best_indices(1.0, &a, &mut idx);
             for (k, &p) in a.iter().enumerate() {

@@ -1,6 +1,6 @@
 //! The codes of the 32-value legacy blocks (Q4_0, Q5_0: [`Symmetric`]; Q4_1, Q5_1:
 //! [`Offset`]), as ggml's `quantize_row_*_ref` computes them, and their fast path: a block as
-//! four `wide` 8-lane vectors. The scans keep ggml's "first element wins"
+//! four 8-lane vectors of [`super::lanes`] (the baseline's, or AVX2's when the CPU has it). The scans keep ggml's "first element wins"
 //! results (the sign of a zero) by finding the extreme value side by side, then taking the
 //! first element equal to it. The vectors run only when every value, the scale and its
 //! reciprocal are finite: then every code lies in the code range, where C's `(int8_t)` cast,
@@ -8,9 +8,8 @@
 //! inf, overflowing reciprocals) the scalar path runs. Tests compare both paths on
 //! adversarial blocks.
 
-use wide::{f32x8, i16x8, i32x8, u8x16};
-
 use super::c_cast_u8;
+use super::lanes::{Isa, Portable, F8, I8, M8};
 
 /// d = max / −half (max: the first element of largest magnitude), codes
 /// `MIN(top, (int8_t)(x/d + half + 0.5))`: Q4_0 (8, 15) and Q5_0 (16, 31).
@@ -36,8 +35,8 @@ impl Symmetric {
 
     /// [`Self::reference`]'s result through the vectors.
     #[inline(always)]
-    pub(crate) fn fast(&self, x: &[f32]) -> (f32, Packed) {
-        let v = load(x);
+    pub(crate) fn fast<S: Isa>(&self, x: &[f32]) -> (f32, Packed) {
+        let v = load::<S>(x);
         // (`if`, not `bool::then`: that closure was not inlined into the AVX2 copy.)
         let codes = if all_finite(&v) {
             let (d, id) = reciprocal(first_abs_max(x, &v) / -self.half);
@@ -81,8 +80,8 @@ impl Offset {
 
     /// [`Self::reference`]'s result through the vectors.
     #[inline(always)]
-    pub(crate) fn fast(&self, x: &[f32]) -> (f32, f32, Packed) {
-        let v = load(x);
+    pub(crate) fn fast<S: Isa>(&self, x: &[f32]) -> (f32, f32, Packed) {
+        let v = load::<S>(x);
         let codes = if all_finite(&v) {
             let (min, max) = first_min_max(x, &v);
             let (d, id) = reciprocal((max - min) / self.levels);
@@ -110,23 +109,23 @@ fn reciprocal(d: f32) -> (f32, f32) {
 pub(crate) const BLOCK: usize = 32;
 
 /// One block as four vectors: lane k of vector i is element 8i + k.
-pub(crate) type Block = [f32x8; 4];
+pub(crate) type Block<S> = [F8<S>; 4];
 
 #[inline(always)]
-fn load(x: &[f32]) -> Block {
+fn load<S: Isa>(x: &[f32]) -> Block<S> {
     // Loops, not `array::from_fn`: its closure is not inlined into the AVX2 copy.
-    let mut v = [f32x8::ZERO; 4];
+    let mut v = [F8::zero(); 4];
     for (i, vi) in v.iter_mut().enumerate() {
-        *vi = f32x8::from(&x[8 * i..8 * i + 8]);
+        *vi = F8::load(&x[8 * i..]);
     }
     v
 }
 
 /// The first element whose `key` equals `m` (the lanes' equality masks as one bit mask).
 #[inline(always)]
-fn first_equal(x: &[f32], v: &Block, m: f32, key: impl Fn(f32x8) -> f32x8) -> Option<f32> {
-    let m = f32x8::splat(m);
-    let mask = v.iter().enumerate().fold(0u32, |acc, (i, &vi)| acc | key(vi).simd_eq(m).to_bitmask() << (8 * i));
+fn first_equal<S: Isa>(x: &[f32], v: &Block<S>, m: f32, key: impl Fn(F8<S>) -> F8<S>) -> Option<f32> {
+    let m = F8::splat(m);
+    let mask = v.iter().enumerate().fold(0u32, |acc, (i, &vi)| acc | key(vi).eq(m).bitmask() << (8 * i));
     (mask != 0).then(|| x[mask.trailing_zeros() as usize])
 }
 
@@ -134,11 +133,11 @@ fn first_equal(x: &[f32], v: &Block, m: f32, key: impl Fn(f32x8) -> f32x8) -> Op
 /// largest or the smallest element, whichever is larger in magnitude; when both are
 /// (`a` and `-a`), the first of them.
 #[inline(always)]
-fn first_abs_max(x: &[f32], v: &Block) -> f32 {
+fn first_abs_max<S: Isa>(x: &[f32], v: &Block<S>) -> f32 {
     let (lo, hi) = extremes(v, 0.0, 0.0);
     if hi == -lo {
         // Rare (a tie, or an all-zero block): worth a branch.
-        return if hi == 0.0 { 0.0 } else { first_equal(x, v, hi, f32x8::abs).unwrap_or(0.0) };
+        return if hi == 0.0 { 0.0 } else { first_equal(x, v, hi, F8::abs).unwrap_or(0.0) };
     }
     // Which side wins is data-dependent: a select, not a branch.
     let hi_wins = hi > -lo;
@@ -149,7 +148,7 @@ fn first_abs_max(x: &[f32], v: &Block) -> f32 {
 /// `(FLT_MAX, -FLT_MAX)`. Only a zero can compare equal to another element of other bits,
 /// so only then is the first one looked up.
 #[inline(always)]
-fn first_min_max(x: &[f32], v: &Block) -> (f32, f32) {
+fn first_min_max<S: Isa>(x: &[f32], v: &Block<S>) -> (f32, f32) {
     let (min, max) = extremes(v, f32::MAX, -f32::MAX);
     let first = |m: f32| if m == 0.0 { first_equal(x, v, m, |vi| vi).unwrap_or(m) } else { m };
     (first(min), first(max))
@@ -158,17 +157,17 @@ fn first_min_max(x: &[f32], v: &Block) -> (f32, f32) {
 /// Whether every element is finite (|x| < inf fails for inf and NaN); the fast paths leave
 /// other blocks to the scalar code.
 #[inline(always)]
-fn all_finite(v: &Block) -> bool {
-    let inf = f32x8::splat(f32::INFINITY);
-    v.iter().fold(f32x8::splat(f32::from_bits(u32::MAX)), |all, &vi| all & vi.abs().simd_lt(inf)).all()
+fn all_finite<S: Isa>(v: &Block<S>) -> bool {
+    let inf = F8::splat(f32::INFINITY);
+    v.iter().fold(M8::all_true(), |all, &vi| all & vi.abs().lt(inf)).all()
 }
 
 /// The smallest and largest values of a NaN-free block and of the starting values. The
 /// platforms' min/max instructions agree there except on the sign of a zero, which the
 /// callers take from the block itself.
 #[inline(always)]
-fn extremes(v: &Block, lo0: f32, hi0: f32) -> (f32, f32) {
-    let (mut lo, mut hi) = (f32x8::splat(lo0), f32x8::splat(hi0));
+fn extremes<S: Isa>(v: &Block<S>, lo0: f32, hi0: f32) -> (f32, f32) {
+    let (mut lo, mut hi) = (F8::splat(lo0), F8::splat(hi0));
     for &vi in v {
         lo = vi.fast_min(lo);
         hi = vi.fast_max(hi);
@@ -182,21 +181,27 @@ fn extremes(v: &Block, lo0: f32, hi0: f32) -> (f32, f32) {
 /// of vector i the code of element 8i + k, or `None` when the scale or its reciprocal is not
 /// finite (the scalar path handles the NaN codes and C's overflowing casts there).
 #[inline(always)]
-fn truncated_codes(v: &Block, offset: Option<f32>, (d, id): (f32, f32), add: f32, top: i8) -> Option<[i32x8; 4]> {
+fn truncated_codes<S: Isa>(
+    v: &Block<S>,
+    offset: Option<f32>,
+    (d, id): (f32, f32),
+    add: f32,
+    top: i8,
+) -> Option<[I8<S>; 4]> {
     if !d.is_finite() || !id.is_finite() {
         return None;
     }
-    let (idv, addv, topv) = (f32x8::splat(id), f32x8::splat(add), f32x8::splat(top as f32));
-    let mut codes = [i32x8::ZERO; 4];
+    let (idv, addv, topv) = (F8::splat(id), F8::splat(add), F8::splat(top as f32));
+    let mut codes = [I8::zero(); 4];
     for (c, &vi) in codes.iter_mut().zip(v) {
         let shifted = match offset {
-            Some(m) => vi - f32x8::splat(m),
+            Some(m) => vi - F8::splat(m),
             None => vi,
         };
         // With finite values, scale and reciprocal every value lies in [0, 2·top], so C's
         // `(int8_t)` of the i32 is the i32 itself, and clamping to the integer `top` before
         // truncating is the same as after.
-        *c = (shifted * idv + addv).fast_min(topv).fast_trunc_int();
+        *c = (shifted * idv + addv).fast_min(topv).trunc();
     }
     Some(codes)
 }
@@ -219,11 +224,11 @@ impl Packed {
     /// From codes in 0..=255 as [`truncated_codes`] leaves them: nibble pairs narrowed to
     /// bytes, bit 4 of each lane moved to the sign bit and gathered as a mask.
     #[inline(always)]
-    fn of_lanes(c: &[i32x8; 4]) -> Packed {
-        let low = i32x8::splat(0x0F);
-        let pair = |a: i32x8, b: i32x8| i16x8::from_i32x8_saturate((a & low) | ((b & low) << 4));
-        let nibbles = u8x16::narrow_i16x8(pair(c[0], c[2]), pair(c[1], c[3])).to_array();
-        let high = c.iter().enumerate().fold(0u32, |h, (i, &ci)| h | (ci << 27_i32).to_bitmask() << (8 * i));
+    fn of_lanes<S: Isa>(c: &[I8<S>; 4]) -> Packed {
+        let low = I8::splat(0x0F);
+        let pair = |a: I8<S>, b: I8<S>| (a & low) | (b & low).shl::<4>();
+        let nibbles = pair(c[0], c[2]).low_bytes(pair(c[1], c[3]));
+        let high = c.iter().enumerate().fold(0u32, |h, (i, &ci)| h | ci.shl::<27>().sign_bits() << (8 * i));
         Packed { nibbles, high }
     }
 }
@@ -257,7 +262,7 @@ pub(crate) fn weighted_offset_blocks(
 /// A block type with a fast block quantizer (a trait, so the AVX2 copy of the loop inlines it).
 pub(crate) trait FastBlock {
     const BYTES: usize;
-    fn quantize(x: &[f32], out: &mut [u8]);
+    fn quantize<S: Isa>(x: &[f32], out: &mut [u8]);
 }
 
 /// Encodes whole blocks of `src` with `T`'s fast quantizer, appending to `out`; compiled for
@@ -271,19 +276,19 @@ pub(crate) fn encode_blocks<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
         // SAFETY: the CPU has AVX2 (runtime-detected).
         return unsafe { blocks_avx2::<T>(src, dst) };
     }
-    blocks::<T>(src, dst)
+    blocks::<Portable, T>(src, dst)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn blocks_avx2<T: FastBlock>(src: &[f32], dst: &mut [u8]) {
-    blocks::<T>(src, dst)
+    blocks::<super::lanes::Avx2, T>(src, dst)
 }
 
 #[inline(always)]
-fn blocks<T: FastBlock>(src: &[f32], dst: &mut [u8]) {
+fn blocks<S: Isa, T: FastBlock>(src: &[f32], dst: &mut [u8]) {
     for (x, o) in src.chunks_exact(BLOCK).zip(dst.chunks_exact_mut(T::BYTES)) {
-        T::quantize(x, o);
+        T::quantize::<S>(x, o);
     }
 }
 
@@ -339,7 +344,7 @@ pub(crate) mod tests {
             reference(x, o);
         }
         let mut got = vec![0u8; want.len()];
-        super::blocks::<T>(&src, &mut got);
+        super::blocks::<super::Portable, T>(&src, &mut got);
         for (i, (g, w)) in got.chunks_exact(T::BYTES).zip(want.chunks_exact(T::BYTES)).enumerate() {
             assert_eq!(g, w, "{name}: baseline path, block {i} {:?}", blocks[i]);
         }

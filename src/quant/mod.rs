@@ -19,6 +19,7 @@ pub mod iq4_xs;
 mod iq_grid;
 mod iq_grid_tables;
 mod kquant;
+mod lanes;
 mod legacy_lanes;
 pub mod mxfp4;
 pub mod nvfp4;

@@ -2,13 +2,12 @@
 //! lane k runs sub-block k's whole search, every float operation in the scalar order. The
 //! refinement passes change one level at a time and update the sums before the next element,
 //! so each lane stays sequential over its elements; a lane whose pass changed nothing stops, as the
-//! scalar loop breaks (running it on would change nothing either). The `wide` crate's 16-lane
-//! vectors run it, with an AVX2 copy chosen at run time; tests compare it with the scalar
-//! search on adversarial sub-blocks.
-
-use wide::{f32x16, i32x16};
+//! scalar loop breaks (running it on would change nothing either). Two vectors of
+//! [`super::lanes`] hold the 16 lanes (the baseline's, or AVX2's when the CPU has it); tests
+//! compare it with the scalar search on adversarial sub-blocks.
 
 use super::kquant::first_max_per_group;
+use super::lanes::{self, Isa, Portable, F8, I8, M8};
 
 /// Sub-blocks searched side by side: a whole super-block. The refinement is a chain of
 /// dependent divisions per lane; 16 lanes keep more of them in flight than 8 (1.2x here).
@@ -26,79 +25,99 @@ pub(crate) fn make_q3_quants_x16(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 (runtime-detected).
-        return unsafe { x8_avx2(x, l) };
+        return unsafe { x16_avx2(x, l) };
     }
-    x8(x, l)
+    x16::<Portable>(x, l)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn x8_avx2(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
-    x8(x, l)
+unsafe fn x16_avx2(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
+    x16::<lanes::Avx2>(x, l)
 }
 
+/// Two 8-lane vectors: sub-blocks 0..8 and 8..16.
+type V<S> = [F8<S>; 2];
+
 #[inline(always)]
-fn x8(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
-    let mut xt = [f32x16::ZERO; N];
+fn x16<S: Isa>(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
+    let mut xt = [[F8::<S>::zero(); 2]; N];
     for (j, v) in xt.iter_mut().enumerate() {
-        let mut lane = [0f32; LANES];
-        for (k, o) in lane.iter_mut().enumerate() {
-            *o = x[N * k + j];
+        for (h, vh) in v.iter_mut().enumerate() {
+            let mut lane = [0f32; 8];
+            for (k, o) in lane.iter_mut().enumerate() {
+                *o = x[N * (8 * h + k) + j];
+            }
+            *vh = F8::new(lane);
         }
-        *v = f32x16::from(lane);
     }
     let (max, flat) = first_max_per_group::<N, LANES>(x);
-    let (lo, hi) = (i32x16::splat(-NMAX), i32x16::splat(NMAX - 1));
-    let level = |f: f32x16| nearest_int_x16(f).max(lo).min(hi);
-    let iscale = f32x16::splat(-(NMAX as f32)) / f32x16::from(max);
-    let mut q = [i32x16::ZERO; N];
-    let (mut sumlx, mut suml2) = (f32x16::ZERO, f32x16::ZERO);
-    for (qj, &v) in q.iter_mut().zip(&xt) {
-        *qj = level(iscale * v);
-        let (w, qf) = (v * v, f32x16::from_i32x16(*qj));
-        sumlx += w * v * qf;
-        suml2 += w * qf * qf;
-    }
-    let mut active = f32x16::splat(f32::from_bits(u32::MAX));
-    for _ in 0..PASSES {
-        let mut changed = f32x16::ZERO;
-        for (qj, &v) in q.iter_mut().zip(&xt) {
-            let (w, qf) = (v * v, f32x16::from_i32x16(*qj));
-            let slx = sumlx - w * v * qf;
-            let sl2 = suml2 - w * qf * qf;
-            // Computed in every lane; lanes where the scalar code would not get here drop it.
-            let new = level(v * sl2 / slx);
-            let nf = f32x16::from_i32x16(new);
-            let (slx_new, sl2_new) = (slx + w * v * nf, sl2 + w * nf * nf);
-            let differs: f32x16 = wide::bytemuck::cast(!new.simd_eq(*qj));
-            let better = (slx_new * slx_new * suml2).simd_gt(sumlx * sumlx * sl2_new);
-            let take = active & slx.simd_gt(f32x16::ZERO) & differs & sl2_new.simd_gt(f32x16::ZERO) & better;
-            let take_int: i32x16 = wide::bytemuck::cast(take);
-            *qj = take_int.select(new, *qj);
-            sumlx = take.select(slx_new, sumlx);
-            suml2 = take.select(sl2_new, suml2);
-            changed |= take;
+    let mut q = [[I8::<S>::zero(); 2]; N];
+    let (mut sumlx, mut suml2): (V<S>, V<S>) = ([F8::zero(); 2], [F8::zero(); 2]);
+    for h in 0..2 {
+        let iscale = F8::splat(-(NMAX as f32)) / F8::load(&max[8 * h..]);
+        for (qj, v) in q.iter_mut().zip(&xt) {
+            qj[h] = level(iscale * v[h]);
+            let (w, qf) = (v[h] * v[h], qj[h].to_f32());
+            sumlx[h] += w * v[h] * qf;
+            suml2[h] += w * qf * qf;
         }
-        active &= changed;
-        if !active.any() {
+    }
+    let mut active = [M8::all_true(); 2];
+    for _ in 0..PASSES {
+        let mut changed = [M8::none(); 2];
+        for (qj, v) in q.iter_mut().zip(&xt) {
+            for h in 0..2 {
+                changed[h] |= refine(&mut qj[h], v[h], &mut sumlx[h], &mut suml2[h], active[h]);
+            }
+        }
+        active[0] &= changed[0];
+        active[1] &= changed[1];
+        if !(active[0] | active[1]).any() {
             break;
         }
     }
     for (j, qj) in q.iter().enumerate() {
-        for (k, &v) in qj.to_array().iter().enumerate() {
-            l[N * k + j] = if flat[k] { 0 } else { (v + NMAX) as u8 };
+        for h in 0..2 {
+            for (k, &v) in qj[h].to_array().iter().enumerate() {
+                l[N * (8 * h + k) + j] = if flat[8 * h + k] { 0 } else { (v + NMAX) as u8 };
+            }
         }
     }
-    let scale = suml2.simd_gt(f32x16::ZERO).select(sumlx / suml2, f32x16::ZERO).to_array();
-    std::array::from_fn(|k| if flat[k] { 0.0 } else { scale[k] })
+    let mut scale = [0f32; LANES];
+    for h in 0..2 {
+        let s = suml2[h].gt(F8::zero()).select(sumlx[h] / suml2[h], F8::zero()).to_array();
+        for k in 0..8 {
+            scale[8 * h + k] = if flat[8 * h + k] { 0.0 } else { s[k] };
+        }
+    }
+    scale
 }
 
-/// [`super::kquant::nearest_int`] of every lane (the same bit trick, so the same bits for
-/// every input).
+/// The level of `f`: nearest integer, clamped to −4..=3.
 #[inline(always)]
-fn nearest_int_x16(f: f32x16) -> i32x16 {
-    let bits: i32x16 = wide::bytemuck::cast(f + f32x16::splat(12582912.0));
-    (bits & i32x16::splat(0x007f_ffff)) - i32x16::splat(0x0040_0000)
+fn level<S: Isa>(f: F8<S>) -> I8<S> {
+    lanes::nearest_int(f).max(I8::splat(-NMAX)).min(I8::splat(NMAX - 1))
+}
+
+/// One element's refinement step in 8 lanes: the level that fits the other elements' sums
+/// best, taken where the scalar loop would take it (`active` lanes only). True where taken.
+#[inline(always)]
+fn refine<S: Isa>(qj: &mut I8<S>, v: F8<S>, sumlx: &mut F8<S>, suml2: &mut F8<S>, active: M8<S>) -> M8<S> {
+    let (w, qf) = (v * v, qj.to_f32());
+    let slx = *sumlx - w * v * qf;
+    let sl2 = *suml2 - w * qf * qf;
+    // Computed in every lane; lanes where the scalar code would not get here drop it.
+    let new = level(v * sl2 / slx);
+    let nf = new.to_f32();
+    let (slx_new, sl2_new) = (slx + w * v * nf, sl2 + w * nf * nf);
+    let differs = !new.eq(*qj);
+    let better = (slx_new * slx_new * *suml2).gt(*sumlx * *sumlx * sl2_new);
+    let take = active & slx.gt(F8::zero()) & differs & sl2_new.gt(F8::zero()) & better;
+    *qj = take.select_i(new, *qj);
+    *sumlx = take.select(slx_new, *sumlx);
+    *suml2 = take.select(sl2_new, *suml2);
+    take
 }
 
 #[cfg(test)]
@@ -128,12 +147,12 @@ mod tests {
                 .map(|k| super::super::q3_k::make_q3_quants(NMAX, &x[N * k..N * k + N], &mut want_l[N * k..]).to_bits())
                 .collect();
             let mut l = [0u8; LANES * N];
-            let got: Vec<u32> = x8(&x, &mut l).iter().map(|s| s.to_bits()).collect();
+            let got: Vec<u32> = x16::<Portable>(&x, &mut l).iter().map(|s| s.to_bits()).collect();
             assert_eq!((got, l), (want.clone(), want_l), "baseline path on {x:?}");
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2.
-                let got: Vec<u32> = unsafe { x8_avx2(&x, &mut l) }.iter().map(|s| s.to_bits()).collect();
+                let got: Vec<u32> = unsafe { x16_avx2(&x, &mut l) }.iter().map(|s| s.to_bits()).collect();
                 assert_eq!((got, l), (want, want_l), "AVX2 path on {x:?}");
             }
         }

@@ -25,8 +25,8 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize(x: &[f32], out: &mut [u8]) {
-        let (d, m, p) = CODES.fast(x);
+    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
+        let (d, m, p) = CODES.fast::<S>(x);
         pack(d, m, &p, out);
     }
 }

@@ -69,7 +69,7 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize(x: &[f32], out: &mut [u8]) {
+    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
         quantize_block(x, out);
     }
 }

@@ -1,13 +1,12 @@
 //! [`make_qkx2_quants`](super::kquant::make_qkx2_quants) for the 8 sub-blocks of a Q4_K /
 //! Q5_K super-block at once: lane k runs sub-block k's whole search, every float operation in
-//! the scalar search's order, and decisions become per-lane selects. The hot loops use the
-//! `wide` crate's 8-lane vectors (SSE2 or AVX on x86-64, NEON on arm64); the others are plain
-//! array loops. The bytes are the reference's by construction; tests compare the two on
+//! the scalar search's order, and decisions become per-lane selects. The hot loops use
+//! [`super::lanes`]' vectors (the baseline's, or AVX2's when the CPU has it); the others are
+//! plain array loops. The bytes are the reference's by construction; tests compare the two on
 //! adversarial blocks, and `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
 
-use wide::{f32x8, i32x8};
-
 use super::kquant::{nearest_int, Search};
+use super::lanes::{self, Isa, Portable, F8, I8};
 
 /// Sub-blocks searched side by side.
 pub(crate) const LANES: usize = 8;
@@ -35,20 +34,20 @@ pub(crate) fn make_qkx2_quants_x8<const N: usize>(
         // SAFETY: the CPU has AVX2 (runtime-detected).
         return unsafe { x8_avx2::<N>(nmax, x, w, search, l) };
     }
-    x8::<N>(nmax, x, w, search, l)
+    x8::<Portable, N>(nmax, x, w, search, l)
 }
 
 /// [`x8`] compiled for AVX2 (8 lanes in one register).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn x8_avx2<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
-    x8::<N>(nmax, x, w, search, l)
+    x8::<lanes::Avx2, N>(nmax, x, w, search, l)
 }
 
 /// The search for the target's baseline (SSE2 on x86-64, NEON on arm64), or inlined into a
 /// wider variant.
 #[inline(always)]
-fn x8<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
+fn x8<S: Isa, const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
     let Search { rmin, rdelta, nstep, clamp_first, use_mad } = search;
     let xt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
     let wt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
@@ -57,7 +56,7 @@ fn x8<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [
     s.first_guess(&xt, &wt, &mut lt);
     if nstep >= 1 {
         for is in 0..=nstep {
-            s.try_candidate(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut lt);
+            s.try_candidate::<S, N>(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut lt);
         }
     }
     for (j, row) in lt.iter().enumerate() {
@@ -142,7 +141,7 @@ impl State {
     /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane; lanes whose
     /// fit beats their best take it (scale, offset and levels).
     #[inline(always)]
-    fn try_candidate<const N: usize>(
+    fn try_candidate<S: Isa, const N: usize>(
         &mut self,
         x: &Lanes<f32, N>,
         w: &Lanes<f32, N>,
@@ -152,7 +151,7 @@ impl State {
         let min = self.min;
         let iscale: [f32; LANES] = std::array::from_fn(|k| num / (self.max[k] - min[k]));
         let mut laux: Lanes<i32, N> = [[0; LANES]; N];
-        let [sum_l, sum_l2, sum_xl] = self.sums(x, w, iscale, &mut laux);
+        let [sum_l, sum_l2, sum_xl] = self.sums::<S, N>(x, w, iscale, &mut laux);
         let mut fit_scale = [0.0f32; LANES];
         let mut fit_min = [0.0f32; LANES];
         let mut valid = [false; LANES];
@@ -165,7 +164,7 @@ impl State {
             fit_min[k] = if clamp { 0.0 } else { this_min };
             valid[k] = d > 0.0 && !self.flat[k];
         }
-        let err = errors(x, w, fit_scale, fit_min, &laux, self.use_mad);
+        let err = errors::<S, N>(x, w, fit_scale, fit_min, &laux, self.use_mad);
         let take: [bool; LANES] = std::array::from_fn(|k| valid[k] && err[k] < self.best_error[k]);
         for k in 0..LANES {
             if take[k] {
@@ -183,28 +182,28 @@ impl State {
 
     /// A candidate's levels (to `laux`) and per lane Σw·q, Σw·q², Σw·q·x in element order.
     #[inline(always)]
-    fn sums<const N: usize>(
+    fn sums<S: Isa, const N: usize>(
         &self,
         x: &Lanes<f32, N>,
         w: &Lanes<f32, N>,
         iscale: [f32; LANES],
         laux: &mut Lanes<i32, N>,
     ) -> [[f32; LANES]; 3] {
-        let (iscale, min) = (f32x8::new(iscale), f32x8::new(self.min));
-        let (zero, nmax) = (i32x8::splat(0), i32x8::splat(self.nmax));
-        let nmax_f = f32x8::splat(self.nmax_f);
-        let (mut sum_l, mut sum_l2, mut sum_xl) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
+        let (iscale, min) = (F8::<S>::new(iscale), F8::new(self.min));
+        let (zero, nmax) = (I8::zero(), I8::splat(self.nmax));
+        let nmax_f = F8::splat(self.nmax_f);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (F8::zero(), F8::zero(), F8::zero());
         for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
-            let (xv, wv) = (f32x8::new(*xj), f32x8::new(*wj));
+            let (xv, wv) = (F8::new(*xj), F8::new(*wj));
             let t = iscale * (xv - min);
             let qi = if self.clamp_first {
-                let positive: i32x8 = wide::bytemuck::cast(t.simd_gt(f32x8::ZERO));
-                nearest_int_x8(t.min(nmax_f)) & positive
+                let positive = t.gt(F8::zero()).to_i32();
+                lanes::nearest_int(t.min(nmax_f)) & positive
             } else {
-                nearest_int_x8(t).max(zero).min(nmax)
+                lanes::nearest_int(t).max(zero).min(nmax)
             };
             *aj = qi.to_array();
-            let q = f32x8::from_i32x8(qi);
+            let q = qi.to_f32();
             let wq = wv * q;
             sum_l += wq;
             sum_l2 += wq * q;
@@ -217,7 +216,7 @@ impl State {
 /// Per lane Σ w·(scale·l + min − x)² (or, `use_mad`, Σ w·|scale·l + min − x|), in element
 /// order.
 #[inline(always)]
-fn errors<const N: usize>(
+fn errors<S: Isa, const N: usize>(
     x: &Lanes<f32, N>,
     w: &Lanes<f32, N>,
     scale: [f32; LANES],
@@ -225,21 +224,13 @@ fn errors<const N: usize>(
     laux: &Lanes<i32, N>,
     use_mad: bool,
 ) -> [f32; LANES] {
-    let (scale, min) = (f32x8::new(scale), f32x8::new(min));
-    let mut err = f32x8::ZERO;
+    let (scale, min) = (F8::<S>::new(scale), F8::new(min));
+    let mut err = F8::zero();
     for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
-        let diff = scale * f32x8::from_i32x8(i32x8::new(*aj)) + min - f32x8::new(*xj);
-        err += f32x8::new(*wj) * if use_mad { diff.abs() } else { diff * diff };
+        let diff = scale * I8::new(*aj).to_f32() + min - F8::new(*xj);
+        err += F8::new(*wj) * if use_mad { diff.abs() } else { diff * diff };
     }
     err.to_array()
-}
-
-/// [`nearest_int`] of every lane: the same bits (round half to even below 2^22; beyond, the
-/// mantissa bits C gets).
-#[inline(always)]
-fn nearest_int_x8(f: f32x8) -> i32x8 {
-    let bits: i32x8 = wide::bytemuck::cast(f + f32x8::splat(12582912.0));
-    (bits & i32x8::splat(0x007f_ffff)) - i32x8::splat(0x0040_0000)
 }
 
 #[cfg(test)]
@@ -305,7 +296,7 @@ mod tests {
     /// Both paths of one search on 8 sub-blocks of N.
     fn check<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search) {
         let want = reference::<N>(nmax, x, w, search);
-        assert_eq!(lanes::<N>(|l| x8::<N>(nmax, x, w, search, l)), want, "baseline {search:?}");
+        assert_eq!(lanes::<N>(|l| x8::<Portable, N>(nmax, x, w, search, l)), want, "baseline {search:?}");
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 is present.

@@ -1,0 +1,84 @@
+//! [`Avx2`]: one 256-bit register per vector. Every function here runs only inlined into
+//! `#[target_feature(enable = "avx2")]` code called after AVX2 was detected (see [`Avx2`]);
+//! that is the safety argument of each `unsafe` block below.
+
+use std::arch::x86_64::*;
+
+use super::{Avx2, Isa};
+
+macro_rules! avx {
+    ($($name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:expr;)*) => {$(
+        #[inline(always)]
+        fn $name($($a: $t),*) -> $r {
+            // SAFETY: see the module documentation: this runs only where AVX2 is present.
+            #[allow(unused_unsafe)]
+            unsafe { $body }
+        }
+    )*};
+}
+
+impl Isa for Avx2 {
+    type F = __m256;
+    type I = __m256i;
+
+    avx! {
+        splat(v: f32) -> __m256 = _mm256_set1_ps(v);
+        from_array(a: [f32; 8]) -> __m256 = _mm256_loadu_ps(a.as_ptr());
+        to_array(v: __m256) -> [f32; 8] = {
+            let mut a = [0f32; 8];
+            _mm256_storeu_ps(a.as_mut_ptr(), v);
+            a
+        };
+        add(a: __m256, b: __m256) -> __m256 = _mm256_add_ps(a, b);
+        sub(a: __m256, b: __m256) -> __m256 = _mm256_sub_ps(a, b);
+        mul(a: __m256, b: __m256) -> __m256 = _mm256_mul_ps(a, b);
+        div(a: __m256, b: __m256) -> __m256 = _mm256_div_ps(a, b);
+        and(a: __m256, b: __m256) -> __m256 = _mm256_and_ps(a, b);
+        or(a: __m256, b: __m256) -> __m256 = _mm256_or_ps(a, b);
+        xor(a: __m256, b: __m256) -> __m256 = _mm256_xor_ps(a, b);
+        // vminps/vmaxps return the second operand unless the first is strictly smaller/larger.
+        fast_min(a: __m256, b: __m256) -> __m256 = _mm256_min_ps(a, b);
+        fast_max(a: __m256, b: __m256) -> __m256 = _mm256_max_ps(a, b);
+        gt(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_GT_OQ>(a, b);
+        ge(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_GE_OQ>(a, b);
+        lt(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_LT_OQ>(a, b);
+        eq(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b);
+        unordered(a: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a);
+        // blendv reads each lane's sign bit; masks have all bits or none.
+        select(mask: __m256, yes: __m256, no: __m256) -> __m256 = _mm256_blendv_ps(no, yes, mask);
+        sign_bits(v: __m256) -> u32 = _mm256_movemask_ps(v) as u32;
+        to_bits(v: __m256) -> __m256i = _mm256_castps_si256(v);
+        from_bits(v: __m256i) -> __m256 = _mm256_castsi256_ps(v);
+        trunc(v: __m256) -> __m256i = _mm256_cvttps_epi32(v);
+        to_f32(v: __m256i) -> __m256 = _mm256_cvtepi32_ps(v);
+
+        splat_i(v: i32) -> __m256i = _mm256_set1_epi32(v);
+        from_array_i(a: [i32; 8]) -> __m256i = _mm256_loadu_si256(a.as_ptr().cast());
+        to_array_i(v: __m256i) -> [i32; 8] = {
+            let mut a = [0i32; 8];
+            _mm256_storeu_si256(a.as_mut_ptr().cast(), v);
+            a
+        };
+        add_i(a: __m256i, b: __m256i) -> __m256i = _mm256_add_epi32(a, b);
+        sub_i(a: __m256i, b: __m256i) -> __m256i = _mm256_sub_epi32(a, b);
+        and_i(a: __m256i, b: __m256i) -> __m256i = _mm256_and_si256(a, b);
+        or_i(a: __m256i, b: __m256i) -> __m256i = _mm256_or_si256(a, b);
+        max_i(a: __m256i, b: __m256i) -> __m256i = _mm256_max_epi32(a, b);
+        min_i(a: __m256i, b: __m256i) -> __m256i = _mm256_min_epi32(a, b);
+        eq_i(a: __m256i, b: __m256i) -> __m256i = _mm256_cmpeq_epi32(a, b);
+        low_bytes(a: __m256i, b: __m256i) -> [u8; 16] = {
+            // packs works within 128-bit halves: [a0..3 b0..3 | a4..7 b4..7] → reorder quarters.
+            let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(a, b));
+            let bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256::<1>(words));
+            let mut out = [0u8; 16];
+            _mm_storeu_si128(out.as_mut_ptr().cast(), bytes);
+            out
+        };
+    }
+
+    #[inline(always)]
+    fn shl_i<const N: i32>(a: __m256i) -> __m256i {
+        // SAFETY: see the module documentation.
+        unsafe { _mm256_slli_epi32::<N>(a) }
+    }
+}

@@ -1,0 +1,75 @@
+use super::*;
+
+/// Every operation on both instruction sets, on lanes that probe the edge cases.
+fn probe<S: Isa>() -> Vec<u32> {
+    let a = F8::<S>::new([1.0, f32::NAN, -2.0, 3.0, -0.0, 0.0, f32::INFINITY, 1e30]);
+    let b = F8::<S>::new([2.0, 1.0, f32::NAN, 3.0, 0.0, -0.0, -1.0, 3e9]);
+    let mut out = Vec::new();
+    let mut f = |v: F8<S>| out.extend(v.to_array().map(f32::to_bits));
+    f(a + b);
+    f(a - b);
+    f(a * b);
+    f(a / b);
+    f(a.abs());
+    f(a.fast_min(b));
+    f(a.fast_max(b));
+    f(a.min(b));
+    for m in [a.gt(b), a.ge(b), a.lt(b), a.eq(b), a.is_nan(), !a.gt(b), a.gt(b) | a.lt(b), a.gt(b) & a.lt(b)] {
+        f(m.select(a, b));
+        f(m.and(a));
+        f(m.to_i32().to_f32());
+        f(F8::splat(m.bitmask() as f32));
+        f(F8::splat(f32::from(u8::from(m.any()) * 2 + u8::from(m.all()))));
+    }
+    let i = I8::<S>::new([0, -1, 7, i32::MAX, i32::MIN, 255, 16, -300]);
+    let j = I8::<S>::new([3, 5, -7, 1, 1, 0, 16, 2]);
+    let mut g = |v: I8<S>| f(F8(S::from_bits(v.0), PhantomData));
+    g(i + j);
+    g(i - j);
+    g(i & j);
+    g(i | j);
+    g(-i);
+    g(i.shl::<27>());
+    g(i.max(j));
+    g(i.min(j));
+    g(i.eq(j).to_i32());
+    g(i.eq(j).select_i(i, j));
+    g(a.trunc());
+    g(a.to_bits());
+    g(nearest_int(a * F8::splat(0.37)));
+    g(I8::splat(i.sign_bits() as i32));
+    let k = I8::<S>::new([0, 1, 2, 3, 4, 5, 6, 255]);
+    out.extend(k.low_bytes(I8::new([9, 10, 11, 12, 13, 14, 15, 128])).map(u32::from));
+    out
+}
+
+#[test]
+fn every_operation_is_the_same_on_every_instruction_set() {
+    let portable = probe::<Portable>();
+    // The baseline's reading of the probes, lane by lane, for the parts with a scalar meaning.
+    let first = &portable[..8];
+    let want: Vec<u32> =
+        [3.0f32, f32::NAN, f32::NAN, 6.0, 0.0, 0.0, f32::INFINITY, 1e30 + 3e9].iter().map(|v| v.to_bits()).collect();
+    assert_eq!(first, &want[..]);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        let avx2 = unsafe { probe_avx2() };
+        assert_eq!(avx2, portable);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn probe_avx2() -> Vec<u32> {
+    probe::<Avx2>()
+}
+
+#[test]
+fn nearest_int_is_the_scalar_trick() {
+    let a = [0.0f32, -0.0, 0.5, 1.5, 2.5, -2.5, 1e9, f32::NAN];
+    let got = nearest_int(F8::<Portable>::new(a)).to_array();
+    for k in 0..8 {
+        assert_eq!(got[k], super::super::kquant::nearest_int(a[k]), "{}", a[k]);
+    }
+}
