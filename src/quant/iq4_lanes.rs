@@ -54,7 +54,7 @@ fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
         *id = 1.0 / (-m / VALUES[0] as f32);
     }
     // Loaded once for the 16 candidate scales.
-    let t = switch_points().map(F8::<S>::splat);
+    let t = Table::<S>::new();
     let (sumqx, sumq2) = sums(F8::new(first_id), &xt, &wt, &t);
     let positive = sumq2.gt(F8::zero());
     let mut d = positive.select(sumqx / sumq2, F8::zero());
@@ -74,10 +74,10 @@ fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
 /// Per lane, Σ w·q·x and Σ w·q² over the block, q the table entry nearest id·x (switch
 /// points `t`).
 #[inline(always)]
-fn sums<S: Isa>(id: F8<S>, xt: &[F8<S>; N], wt: &[F8<S>; N], t: &[F8<S>; 15]) -> (F8<S>, F8<S>) {
+fn sums<S: Isa>(id: F8<S>, xt: &[F8<S>; N], wt: &[F8<S>; N], t: &Table<S>) -> (F8<S>, F8<S>) {
     let (mut sumqx, mut sumq2) = (F8::zero(), F8::zero());
     for (&v, &w) in xt.iter().zip(wt) {
-        let q = nearest_value(id * v, t);
+        let q = t.nearest(id * v).1;
         let wq = w * q;
         sumqx += wq * v;
         sumq2 += wq * q;
@@ -104,31 +104,90 @@ unsafe fn best_indices_avx2(id: f32, x: &[f32], l: &mut [u8]) {
 #[inline(always)]
 fn indices<S: Isa>(id: f32, x: &[f32], l: &mut [u8]) {
     let id = F8::<S>::splat(id);
-    let t = switch_points().map(F8::<S>::splat);
-    let last = I8::splat(15);
+    let t = Table::<S>::new();
     for (xc, lc) in x.chunks_exact(LANES).zip(l.chunks_exact_mut(LANES)) {
-        let a = id * F8::load(xc);
-        // Each switch point passed is one entry up; a mask is −1 where passed.
-        let mut down = I8::zero();
-        for &ti in &t {
-            down += a.ge(ti).to_i32();
-        }
-        let i = a.is_nan().select_i(last, -down).to_array();
+        let i = t.nearest(id * F8::load(xc)).0.to_array();
         for (o, &q) in lc.iter_mut().zip(&i) {
             *o = q as u8;
         }
     }
 }
 
-/// The table entry [`super::iq4_nl::best_index`] picks, per lane, given the switch points `t`.
-#[inline(always)]
-fn nearest_value<S: Isa>(a: F8<S>, t: &[F8<S>; 15]) -> F8<S> {
-    let mut q = F8::splat(VALUES[0] as f32);
-    for (i, &ti) in t.iter().enumerate() {
-        let step = F8::splat((VALUES[i + 1] - VALUES[i]) as f32);
-        q += a.ge(ti).and(step);
+/// The switch points and table entries, laid out for both ways of finding the nearest entry.
+struct Table<S: Isa> {
+    /// Every switch point, for counting the ones passed.
+    points: [F8<S>; 15],
+    /// Bisection: the middle point (7), the quarter points (3, 11), the odd eighths (1, 5,
+    /// 9, 13) and the even sixteenths (0, 2, …, 14), then the entries in two halves.
+    p7: F8<S>,
+    p3: F8<S>,
+    p11: F8<S>,
+    odd: F8<S>,
+    even: F8<S>,
+    low: F8<S>,
+    high: F8<S>,
+}
+
+impl<S: Isa> Table<S> {
+    #[inline(always)]
+    fn new() -> Self {
+        let p = switch_points();
+        let mut points = [F8::zero(); 15];
+        for (o, &v) in points.iter_mut().zip(&p) {
+            *o = F8::splat(v);
+        }
+        let mut entries = [0f32; 16];
+        for (o, &v) in entries.iter_mut().zip(&VALUES) {
+            *o = v as f32;
+        }
+        let odd = [p[1], p[5], p[9], p[13], p[1], p[5], p[9], p[13]];
+        let even = [p[0], p[2], p[4], p[6], p[8], p[10], p[12], p[14]];
+        Table {
+            points,
+            p7: F8::splat(p[7]),
+            p3: F8::splat(p[3]),
+            p11: F8::splat(p[11]),
+            odd: F8::new(odd),
+            even: F8::new(even),
+            low: F8::load(&entries[..8]),
+            high: F8::load(&entries[8..]),
+        }
     }
-    a.is_nan().select(F8::splat(VALUES[15] as f32), q)
+
+    /// Per lane, the index [`super::iq4_nl::best_index`] picks for `a` and its entry: the
+    /// number of switch points at or below `a` (NaN: the last), by bisection where lanes
+    /// permute in one instruction, else by counting.
+    #[inline(always)]
+    fn nearest(&self, a: F8<S>) -> (I8<S>, F8<S>) {
+        let nan = a.is_nan();
+        let (index, entry) = if S::FAST_PERMUTE { self.bisect(a) } else { self.count(a) };
+        (nan.select_i(I8::splat(15), index), nan.select(F8::splat(VALUES[15] as f32), entry))
+    }
+
+    #[inline(always)]
+    fn count(&self, a: F8<S>) -> (I8<S>, F8<S>) {
+        // A mask is −1 where a point is passed.
+        let mut down = I8::zero();
+        let mut q = F8::splat(VALUES[0] as f32);
+        for (i, &p) in self.points.iter().enumerate() {
+            let passed = a.ge(p);
+            down += passed.to_i32();
+            q += passed.and(F8::splat((VALUES[i + 1] - VALUES[i]) as f32));
+        }
+        (-down, q)
+    }
+
+    /// Four compares, each against the point the previous ones select.
+    #[inline(always)]
+    fn bisect(&self, a: F8<S>) -> (I8<S>, F8<S>) {
+        let one = I8::splat(1);
+        let upper = a.ge(self.p7);
+        let quarter = a.ge(upper.select(self.p11, self.p3));
+        let k2 = (upper.to_i32() & I8::splat(2)) | (quarter.to_i32() & one);
+        let k1 = k2.double() | (a.ge(self.odd.permute(k2)).to_i32() & one);
+        let k0 = k1.double() | (a.ge(self.even.permute(k1)).to_i32() & one);
+        (k0, upper.select(self.high.permute(k0), self.low.permute(k0)))
+    }
 }
 
 /// For each pair of neighbouring entries (lo, hi), the smallest float `a` for which ggml's
@@ -215,17 +274,46 @@ mod tests {
         for p in switch_points() {
             probes.extend([p, p.next_up(), p.next_down()]);
         }
-        let t = switch_points().map(F8::<Portable>::splat);
+        let (count, bisect) = both_methods::<Portable>(&probes);
+        assert_eq!(count, bisect, "bisection and counting on the baseline");
+        for (k, &p) in probes.iter().enumerate() {
+            let want = best_index(p);
+            assert_eq!(count[k], (want, VALUES[want as usize] as f32), "a = {p}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            assert_eq!(unsafe { both_methods_avx2(&probes) }, (count.clone(), count), "AVX2");
+        }
+        let mut idx = vec![0u8; probes.len() / LANES * LANES];
+        best_indices(1.0, &probes[..idx.len()], &mut idx);
+        for (&i, &p) in idx.iter().zip(&probes) {
+            assert_eq!(i, best_index(p), "best_indices, a = {p}");
+        }
+    }
+
+    type Picks = Vec<(u8, f32)>;
+
+    /// (index, entry) of every probe by counting and by bisection.
+    fn both_methods<S: Isa>(probes: &[f32]) -> (Picks, Picks) {
+        let t = Table::<S>::new();
+        let (mut count, mut bisect) = (Vec::new(), Vec::new());
         for chunk in probes.chunks(LANES) {
             let mut a = [0f32; LANES];
             a[..chunk.len()].copy_from_slice(chunk);
-            let got = nearest_value(F8::new(a), &t).to_array();
-            let mut idx = [0u8; LANES];
-            best_indices(1.0, &a, &mut idx);
-            for (k, &p) in a.iter().enumerate() {
-                assert_eq!(got[k], VALUES[best_index(p) as usize] as f32, "a = {p}");
-                assert_eq!(idx[k], best_index(p), "a = {p}");
+            let a = F8::new(a);
+            let nan = a.is_nan();
+            for ((i, e), out) in [(t.count(a), &mut count), (t.bisect(a), &mut bisect)] {
+                let (i, e) = (nan.select_i(I8::splat(15), i), nan.select(F8::splat(VALUES[15] as f32), e));
+                out.extend(i.to_array().iter().zip(e.to_array()).map(|(&i, e)| (i as u8, e)).take(chunk.len()));
             }
         }
+        (count, bisect)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn both_methods_avx2(probes: &[f32]) -> (Picks, Picks) {
+        both_methods::<super::super::lanes::Avx2>(probes)
     }
 }

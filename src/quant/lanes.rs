@@ -60,6 +60,11 @@ pub(crate) trait Isa: Copy + 'static {
     fn eq_i(a: Self::I, b: Self::I) -> Self::I;
     /// The low bytes of `(a, b)`'s lanes (each 0..=255), a's first.
     fn low_bytes(a: Self::I, b: Self::I) -> [u8; 16];
+
+    /// Whether [`Isa::permute`] is one instruction (else kernels pick another method).
+    const FAST_PERMUTE: bool;
+    /// Lane k is `table[idx[k] & 7]`.
+    fn permute(table: Self::F, idx: Self::I) -> Self::F;
 }
 
 /// The target's baseline: `wide`'s vectors (SSE2 on x86-64, NEON on arm64).
@@ -165,6 +170,12 @@ impl<S: Isa> F8<S> {
         I8(S::to_bits(self.0), PhantomData)
     }
 
+    /// Lane k is `self[idx[k] & 7]` (one instruction where [`Isa::FAST_PERMUTE`]).
+    #[inline(always)]
+    pub fn permute(self, idx: I8<S>) -> Self {
+        F8(S::permute(self.0, idx.0), PhantomData)
+    }
+
     /// Truncation toward zero; lanes outside i32 (and NaN) give `i32::MIN`, as x86's
     /// `cvttps2dq` (callers keep lanes in range, where every platform agrees).
     #[inline(always)]
@@ -223,6 +234,12 @@ impl<S: Isa> I8<S> {
     #[inline(always)]
     pub fn sign_bits(self) -> u32 {
         S::sign_bits(S::from_bits(self.0))
+    }
+
+    /// Shift left by one bit (doubling).
+    #[inline(always)]
+    pub fn double(self) -> Self {
+        self + self
     }
 
     /// The low bytes of `self`'s then `b`'s lanes, each in 0..=255.

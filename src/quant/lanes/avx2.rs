@@ -66,6 +66,8 @@ impl Isa for Avx2 {
         max_i(a: __m256i, b: __m256i) -> __m256i = _mm256_max_epi32(a, b);
         min_i(a: __m256i, b: __m256i) -> __m256i = _mm256_min_epi32(a, b);
         eq_i(a: __m256i, b: __m256i) -> __m256i = _mm256_cmpeq_epi32(a, b);
+        // vpermps reads the low 3 bits of each index.
+        permute(table: __m256, idx: __m256i) -> __m256 = _mm256_permutevar8x32_ps(table, idx);
         low_bytes(a: __m256i, b: __m256i) -> [u8; 16] = {
             // packs works within 128-bit halves: [a0..3 b0..3 | a4..7 b4..7] → reorder quarters.
             let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(a, b));
@@ -75,6 +77,8 @@ impl Isa for Avx2 {
             out
         };
     }
+
+    const FAST_PERMUTE: bool = true;
 
     #[inline(always)]
     fn shl_i<const N: i32>(a: __m256i) -> __m256i {

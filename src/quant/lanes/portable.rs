@@ -159,4 +159,15 @@ impl Isa for Portable {
     fn low_bytes(a: i32x8, b: i32x8) -> [u8; 16] {
         u8x16::narrow_i16x8(i16x8::from_i32x8_saturate(a), i16x8::from_i32x8_saturate(b)).to_array()
     }
+
+    const FAST_PERMUTE: bool = false;
+    #[inline(always)]
+    fn permute(table: f32x8, idx: i32x8) -> f32x8 {
+        let (t, i) = (table.to_array(), idx.to_array());
+        let mut out = [0f32; 8];
+        for (o, &k) in out.iter_mut().zip(&i) {
+            *o = t[(k & 7) as usize];
+        }
+        f32x8::new(out)
+    }
 }
