@@ -32,7 +32,7 @@ pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
     x8::<super::lanes::Avx2>(x, w)
 }
@@ -96,7 +96,7 @@ pub(crate) fn best_indices(id: f32, x: &[f32], l: &mut [u8]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn best_indices_avx2(id: f32, x: &[f32], l: &mut [u8]) {
     indices::<super::lanes::Avx2>(id, x, l)
 }
@@ -251,7 +251,7 @@ mod tests {
                 let got: Vec<u32> = x8::<Portable>(x, w).iter().map(|s| s.to_bits()).collect();
                 assert_eq!(got, want, "baseline path on {x:?}");
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
                     // SAFETY: the CPU has AVX2.
                     let got: Vec<u32> = unsafe { x8_avx2(x, w) }.iter().map(|s| s.to_bits()).collect();
                     assert_eq!(got, want, "AVX2 path on {x:?}");
@@ -281,7 +281,7 @@ mod tests {
             assert_eq!(count[k], (want, VALUES[want as usize] as f32), "a = {p}");
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
             // SAFETY: the CPU has AVX2.
             assert_eq!(unsafe { both_methods_avx2(&probes) }, (count.clone(), count), "AVX2");
         }
@@ -312,7 +312,7 @@ mod tests {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,f16c")]
     unsafe fn both_methods_avx2(probes: &[f32]) -> (Picks, Picks) {
         both_methods::<super::super::lanes::Avx2>(probes)
     }

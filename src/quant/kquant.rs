@@ -291,7 +291,7 @@ type QxSums = ([f32; QX_LANES], [f32; QX_LANES]);
 type QxSumsFn = fn(i32, &[f32], Option<&[f32]>, &[f32; QX_LANES]) -> QxSums;
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn qx_sums_avx2(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32; QX_LANES]) -> QxSums {
     qx_sums(nmax, x, qw, iscales)
 }
@@ -555,7 +555,7 @@ mod tests {
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut paths: Vec<(&str, super::QxSumsFn)> = vec![("baseline", super::qx_sums)];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
             // SAFETY: AVX2 is present.
             paths.push(("avx2", |n, x, w, i| unsafe { super::qx_sums_avx2(n, x, w, i) }));
         }

@@ -61,6 +61,9 @@ pub(crate) trait Isa: Copy + 'static {
     /// The low bytes of `(a, b)`'s lanes (each 0..=255), a's first.
     fn low_bytes(a: Self::I, b: Self::I) -> [u8; 16];
 
+    /// `v` rounded to IEEE half precision (nearest, ties to even), as bits.
+    fn f16_bits(v: f32) -> u16;
+
     /// Whether [`Isa::permute`] is one instruction (else kernels pick another method).
     const FAST_PERMUTE: bool;
     /// Lane k is `table[idx[k] & 7]`.
@@ -71,8 +74,8 @@ pub(crate) trait Isa: Copy + 'static {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Portable;
 
-/// AVX2, 256-bit. Only for code inside `#[target_feature(enable = "avx2")]` functions that
-/// run after AVX2 was detected (each kernel's dispatcher checks
+/// AVX2, 256-bit. Only for code inside `#[target_feature(enable = "avx2,f16c")]` functions that
+/// run after AVX2 and F16C were detected (each kernel's dispatcher checks
 /// [`super::simd_level`]); anywhere else its instructions may not exist.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, Debug)]

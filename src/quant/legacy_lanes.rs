@@ -280,7 +280,7 @@ pub(crate) fn encode_blocks<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn blocks_avx2<T: FastBlock>(src: &[f32], dst: &mut [u8]) {
     blocks::<super::lanes::Avx2, T>(src, dst)
 }
@@ -349,7 +349,7 @@ pub(crate) mod tests {
             assert_eq!(g, w, "{name}: baseline path, block {i} {:?}", blocks[i]);
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
             got.fill(0);
             // SAFETY: the CPU has AVX2.
             unsafe { super::blocks_avx2::<T>(&src, &mut got) };

@@ -219,7 +219,7 @@ pub fn force_reference_kernels(on: bool) {
 pub enum SimdLevel {
     /// The target's baseline (SSE2 on x86-64, NEON on arm64).
     Baseline,
-    /// x86-64 AVX2, when the CPU has it.
+    /// x86-64 AVX2 with F16C (every AVX2 CPU has both), when the CPU has them.
     Avx2,
 }
 
@@ -232,7 +232,7 @@ pub fn simd_level() -> SimdLevel {
             return SimdLevel::Baseline;
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
             return SimdLevel::Avx2;
         }
         SimdLevel::Baseline

@@ -31,7 +31,7 @@ pub(crate) fn make_q3_quants_x16(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn x16_avx2(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
     x16::<lanes::Avx2>(x, l)
 }
@@ -150,7 +150,7 @@ mod tests {
             let got: Vec<u32> = x16::<Portable>(&x, &mut l).iter().map(|s| s.to_bits()).collect();
             assert_eq!((got, l), (want.clone(), want_l), "baseline path on {x:?}");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
                 // SAFETY: the CPU has AVX2.
                 let got: Vec<u32> = unsafe { x16_avx2(&x, &mut l) }.iter().map(|s| s.to_bits()).collect();
                 assert_eq!((got, l), (want, want_l), "AVX2 path on {x:?}");

@@ -4,6 +4,7 @@
 //! with the reciprocal taken from the unrounded f32 d; element j in the low nibble of qs[j],
 //! element j+16 in the high nibble.
 
+use super::lanes::{Isa, Portable};
 use half::f16;
 
 use super::legacy_lanes::Packed;
@@ -15,7 +16,7 @@ const CODES: super::legacy_lanes::Symmetric = super::legacy_lanes::Symmetric { h
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, q) = CODES.reference(x);
-    pack(d, &Packed::of_codes(&q), out);
+    pack::<Portable>(d, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -25,15 +26,15 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
+    fn quantize<S: Isa>(x: &[f32], out: &mut [u8]) {
         let (d, p) = CODES.fast::<S>(x);
-        pack(d, &p, out);
+        pack::<S>(d, &p, out);
     }
 }
 
 #[inline(always)]
-fn pack(d: f32, p: &Packed, out: &mut [u8]) {
-    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+fn pack<S: Isa>(d: f32, p: &Packed, out: &mut [u8]) {
+    out[..2].copy_from_slice(&S::f16_bits(d).to_le_bytes());
     out[2..18].copy_from_slice(&p.nibbles);
 }
 /// ggml's `q4_0` block: f16 d, 32 4-bit codes.

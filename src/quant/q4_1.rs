@@ -3,6 +3,7 @@
 //! q = min(15, (int8_t)((x − min)/d + 0.5)) (truncation), with the reciprocal taken from the
 //! unrounded f32 d; element j in the low nibble of qs[j], element j+16 in the high nibble.
 
+use super::lanes::{Isa, Portable};
 use half::f16;
 
 use super::legacy_lanes::Packed;
@@ -14,7 +15,7 @@ const CODES: super::legacy_lanes::Offset = super::legacy_lanes::Offset { levels:
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, m, q) = CODES.reference(x);
-    pack(d, m, &Packed::of_codes(&q), out);
+    pack::<Portable>(d, m, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -24,16 +25,16 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
+    fn quantize<S: Isa>(x: &[f32], out: &mut [u8]) {
         let (d, m, p) = CODES.fast::<S>(x);
-        pack(d, m, &p, out);
+        pack::<S>(d, m, &p, out);
     }
 }
 
 #[inline(always)]
-fn pack(d: f32, min: f32, p: &Packed, out: &mut [u8]) {
-    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-    out[2..4].copy_from_slice(&f16::from_f32(min).to_bits().to_le_bytes());
+fn pack<S: Isa>(d: f32, min: f32, p: &Packed, out: &mut [u8]) {
+    out[..2].copy_from_slice(&S::f16_bits(d).to_le_bytes());
+    out[2..4].copy_from_slice(&S::f16_bits(min).to_le_bytes());
     out[4..20].copy_from_slice(&p.nibbles);
 }
 /// ggml's `q4_1` block: f16 d, f16 m, 32 4-bit codes.
@@ -68,7 +69,7 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     let w = super::legacy_weights(row, qw);
     super::legacy_lanes::weighted_offset_blocks(15, row, &w, |i, d, min, l| {
-        pack(d, min, &Packed::of_codes(l), &mut out[BYTES * i..BYTES * (i + 1)]);
+        pack::<Portable>(d, min, &Packed::of_codes(l), &mut out[BYTES * i..BYTES * (i + 1)]);
     });
 }
 

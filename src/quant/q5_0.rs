@@ -3,6 +3,7 @@
 //! magnitude (the first on ties), d = max / -16, q = min(31, trunc(x/d + 16.5)); low nibbles
 //! in qs (element j low, j+16 high), bit 4 of element j in bit j of the little-endian qh.
 
+use super::lanes::{Isa, Portable};
 use half::f16;
 
 use super::legacy_lanes::Packed;
@@ -14,7 +15,7 @@ const CODES: super::legacy_lanes::Symmetric = super::legacy_lanes::Symmetric { h
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, q) = CODES.reference(x);
-    pack(d, &Packed::of_codes(&q), out);
+    pack::<Portable>(d, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -24,16 +25,16 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
+    fn quantize<S: Isa>(x: &[f32], out: &mut [u8]) {
         let (d, p) = CODES.fast::<S>(x);
-        pack(d, &p, out);
+        pack::<S>(d, &p, out);
     }
 }
 
 /// d, then the 5-bit codes: bit 4 of code j in bit j of qh, low nibbles in qs.
 #[inline(always)]
-pub(crate) fn pack(d: f32, p: &Packed, out: &mut [u8]) {
-    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+pub(crate) fn pack<S: Isa>(d: f32, p: &Packed, out: &mut [u8]) {
+    out[..2].copy_from_slice(&S::f16_bits(d).to_le_bytes());
     pack_codes(p, &mut out[2..]);
 }
 
@@ -78,7 +79,7 @@ fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     for ((x, w), o) in row.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(out.chunks_exact_mut(BYTES)) {
         let mut l = [0u8; 32];
         let d = super::kquant::make_qx_quants(16, x, &mut l, Some(w));
-        pack(d, &Packed::of_codes(&l), o);
+        pack::<Portable>(d, &Packed::of_codes(&l), o);
     }
 }
 

@@ -4,6 +4,7 @@
 //! the unrounded f32 d; low nibbles in qs (element j low, j+16 high), bit 4 of element j in
 //! bit j of the little-endian qh.
 
+use super::lanes::{Isa, Portable};
 use half::f16;
 
 use super::legacy_lanes::Packed;
@@ -15,7 +16,7 @@ const CODES: super::legacy_lanes::Offset = super::legacy_lanes::Offset { levels:
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let (d, m, q) = CODES.reference(x);
-    pack(d, m, &Packed::of_codes(&q), out);
+    pack::<Portable>(d, m, &Packed::of_codes(&q), out);
 }
 
 /// [`quantize_block`]'s bytes through [`super::legacy_lanes`]' vectors.
@@ -25,16 +26,16 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
+    fn quantize<S: Isa>(x: &[f32], out: &mut [u8]) {
         let (d, m, p) = CODES.fast::<S>(x);
-        pack(d, m, &p, out);
+        pack::<S>(d, m, &p, out);
     }
 }
 
 #[inline(always)]
-fn pack(d: f32, min: f32, p: &Packed, out: &mut [u8]) {
-    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
-    out[2..4].copy_from_slice(&f16::from_f32(min).to_bits().to_le_bytes());
+fn pack<S: Isa>(d: f32, min: f32, p: &Packed, out: &mut [u8]) {
+    out[..2].copy_from_slice(&S::f16_bits(d).to_le_bytes());
+    out[2..4].copy_from_slice(&S::f16_bits(min).to_le_bytes());
     super::q5_0::pack_codes(p, &mut out[4..]);
 }
 /// ggml's `q5_1` block: f16 d, f16 m, 32 high bits, 32 low nibbles.
@@ -70,7 +71,7 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     let w = super::legacy_weights(row, qw);
     super::legacy_lanes::weighted_offset_blocks(31, row, &w, |i, d, min, l| {
-        pack(d, min, &Packed::of_codes(l), &mut out[BYTES * i..BYTES * (i + 1)]);
+        pack::<Portable>(d, min, &Packed::of_codes(l), &mut out[BYTES * i..BYTES * (i + 1)]);
     });
 }
 

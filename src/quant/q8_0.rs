@@ -2,6 +2,7 @@
 //! Reference: ggml `quantize_row_q8_0_ref`: d = amax/127, q = roundf(x/d) (half away
 //! from zero), with the reciprocal taken from the unrounded f32 d.
 
+use super::lanes::{Isa, Portable};
 use half::f16;
 
 use super::{c_cast_u8, round_away};
@@ -21,6 +22,12 @@ pub(crate) fn c_max(a: f32, b: f32) -> f32 {
 
 #[inline(always)]
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    quantize_block_on::<Portable>(x, out);
+}
+
+/// [`quantize_block`] with `S`'s half-precision conversion.
+#[inline(always)]
+fn quantize_block_on<S: Isa>(x: &[f32], out: &mut [u8]) {
     // |x| as bits orders like |x| as floats, so an integer max (which vectorizes, unlike
     // ggml's order-dependent float MAX) gives amax; any NaN shows as bits above +inf's.
     let max_bits = x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF));
@@ -29,7 +36,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     let amax = if no_nan { f32::from_bits(max_bits) } else { x.iter().fold(0.0f32, |m, v| c_max(m, v.abs())) };
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    out[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
+    out[..2].copy_from_slice(&S::f16_bits(d).to_le_bytes());
     if no_nan && amax.is_finite() && id.is_finite() {
         // Fast path: every x·id lies within ±127.0001, so truncation to i32 is in range and
         // roundf is `trunc` plus a correction from the exact fraction (no libm call, no
@@ -69,8 +76,8 @@ impl super::legacy_lanes::FastBlock for Fast {
     const BYTES: usize = BYTES;
 
     #[inline(always)]
-    fn quantize<S: super::lanes::Isa>(x: &[f32], out: &mut [u8]) {
-        quantize_block(x, out);
+    fn quantize<S: Isa>(x: &[f32], out: &mut [u8]) {
+        quantize_block_on::<S>(x, out);
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) fn make_qkx2_quants_x8<const N: usize>(
 
 /// [`x8`] compiled for AVX2 (8 lanes in one register).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn x8_avx2<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
     x8::<lanes::Avx2, N>(nmax, x, w, search, l)
 }
@@ -298,7 +298,7 @@ mod tests {
         let want = reference::<N>(nmax, x, w, search);
         assert_eq!(lanes::<N>(|l| x8::<Portable, N>(nmax, x, w, search, l)), want, "baseline {search:?}");
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
             // SAFETY: AVX2 is present.
             assert_eq!(lanes::<N>(|l| unsafe { x8_avx2::<N>(nmax, x, w, search, l) }), want, "avx2 {search:?}");
         }

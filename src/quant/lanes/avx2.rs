@@ -1,5 +1,6 @@
 //! [`Avx2`]: one 256-bit register per vector. Every function here runs only inlined into
-//! `#[target_feature(enable = "avx2")]` code called after AVX2 was detected (see [`Avx2`]);
+//! `#[target_feature(enable = "avx2,f16c")]` code called after AVX2 and F16C were detected
+//! (see [`Avx2`]);
 //! that is the safety argument of each `unsafe` block below.
 
 use std::arch::x86_64::*;
@@ -66,6 +67,7 @@ impl Isa for Avx2 {
         max_i(a: __m256i, b: __m256i) -> __m256i = _mm256_max_epi32(a, b);
         min_i(a: __m256i, b: __m256i) -> __m256i = _mm256_min_epi32(a, b);
         eq_i(a: __m256i, b: __m256i) -> __m256i = _mm256_cmpeq_epi32(a, b);
+        f16_bits(v: f32) -> u16 = _mm_extract_epi16::<0>(_mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(v))) as u16;
         // vpermps reads the low 3 bits of each index.
         permute(table: __m256, idx: __m256i) -> __m256 = _mm256_permutevar8x32_ps(table, idx);
         low_bytes(a: __m256i, b: __m256i) -> [u8; 16] = {

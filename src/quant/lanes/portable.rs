@@ -160,6 +160,11 @@ impl Isa for Portable {
         u8x16::narrow_i16x8(i16x8::from_i32x8_saturate(a), i16x8::from_i32x8_saturate(b)).to_array()
     }
 
+    #[inline(always)]
+    fn f16_bits(v: f32) -> u16 {
+        half::f16::from_f32(v).to_bits()
+    }
+
     const FAST_PERMUTE: bool = false;
     #[inline(always)]
     fn permute(table: f32x8, idx: i32x8) -> f32x8 {

@@ -42,6 +42,8 @@ fn probe<S: Isa>() -> Vec<u32> {
     g(I8::splat(i.sign_bits() as i32));
     g(i.double());
     g(a.permute(I8::new([7, 0, 15, -1, 3, 2, 8, 1])).to_bits());
+    let halves = [1.0f32 + 1.0 / 2048.0, 1.0 + 3.0 / 2048.0, 65519.0, 65520.0, 3e-8, -2.9e-8, 6.1e-5, f32::NAN, -0.0];
+    out.extend(halves.map(|v| u32::from(S::f16_bits(v))));
     let k = I8::<S>::new([0, 1, 2, 3, 4, 5, 6, 255]);
     out.extend(k.low_bytes(I8::new([9, 10, 11, 12, 13, 14, 15, 128])).map(u32::from));
     out
@@ -56,7 +58,7 @@ fn every_operation_is_the_same_on_every_instruction_set() {
         [3.0f32, f32::NAN, f32::NAN, 6.0, 0.0, 0.0, f32::INFINITY, 1e30 + 3e9].iter().map(|v| v.to_bits()).collect();
     assert_eq!(first, &want[..]);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
         // SAFETY: the CPU has AVX2.
         let avx2 = unsafe { probe_avx2() };
         assert_eq!(avx2, portable);
@@ -64,7 +66,7 @@ fn every_operation_is_the_same_on_every_instruction_set() {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn probe_avx2() -> Vec<u32> {
     probe::<Avx2>()
 }
