@@ -317,18 +317,21 @@ operators!(F8: Add add add, Sub sub sub, Mul mul mul, Div div div);
 operators!(I8: Add add add_i, Sub sub sub_i, BitAnd bitand and_i, BitOr bitor or_i);
 operators!(M8: BitAnd bitand and, BitOr bitor or);
 
-impl<S: Isa> AddAssign for F8<S> {
-    #[inline(always)]
-    fn add_assign(&mut self, b: Self) {
-        *self = *self + b;
-    }
+macro_rules! assignments {
+    ($($ty:ident: $tr:ident $f:ident $op:tt;)*) => {$(
+        impl<S: Isa> $tr for $ty<S> {
+            #[inline(always)]
+            fn $f(&mut self, b: Self) {
+                *self = *self $op b;
+            }
+        }
+    )*};
 }
-
-impl<S: Isa> AddAssign for I8<S> {
-    #[inline(always)]
-    fn add_assign(&mut self, b: Self) {
-        *self = *self + b;
-    }
+assignments! {
+    F8: AddAssign add_assign +;
+    I8: AddAssign add_assign +;
+    M8: BitAndAssign bitand_assign &;
+    M8: BitOrAssign bitor_assign |;
 }
 
 impl<S: Isa> Neg for I8<S> {
@@ -336,20 +339,6 @@ impl<S: Isa> Neg for I8<S> {
     #[inline(always)]
     fn neg(self) -> Self {
         Self::zero() - self
-    }
-}
-
-impl<S: Isa> BitAndAssign for M8<S> {
-    #[inline(always)]
-    fn bitand_assign(&mut self, b: Self) {
-        *self = *self & b;
-    }
-}
-
-impl<S: Isa> BitOrAssign for M8<S> {
-    #[inline(always)]
-    fn bitor_assign(&mut self, b: Self) {
-        *self = *self | b;
     }
 }
 
