@@ -10,11 +10,14 @@
 use std::sync::OnceLock;
 
 use super::iq_grid_tables as tables;
+use super::lanes::{Isa, F8, I8};
 
 /// One grid and its neighbour lists.
 pub struct Grid<const D: usize> {
     /// Each point's encoder values 2l+1.
     pub points: Vec<[i8; D]>,
+    /// The same values as f32, D per point in point order (for the vector search).
+    values: Vec<f32>,
     /// Each point's levels packed (the `kgrid_*` entry).
     pub packed: &'static [u16],
     bits: u32,
@@ -63,12 +66,20 @@ impl<const D: usize> Grid<D> {
             }
             neighbours[count_at] = (neighbours.len() - count_at - 1) as u16;
         }
-        Grid { points, packed, bits, map, neighbours }
+        let values = points.iter().flat_map(|p| p.map(f32::from)).collect();
+        Grid { points, values, packed, bits, map, neighbours }
     }
 
     /// The lattice index of levels `l` (each below 2^bits).
     pub fn index(&self, l: &[u8; D]) -> usize {
         l.iter().enumerate().map(|(k, &v)| (v as usize) << (self.bits as usize * k)).sum()
+    }
+
+    /// The neighbour list of off-grid lattice index `i`.
+    #[cfg(test)]
+    fn off_list(&self, i: usize) -> &[u16] {
+        let at = (-self.map[i] - 1) as usize;
+        &self.neighbours[at + 1..at + 1 + self.neighbours[at] as usize]
     }
 
     /// Whether levels `l` are a grid point, else their nearest grid points.
@@ -85,6 +96,27 @@ impl<const D: usize> Grid<D> {
     /// ggml `iq2_find_best_neighbour` / `iq3_find_best_neighbour`: the candidate minimizing
     /// Σ w·(scale·q − x)² (the first on ties); writes its levels to `l`.
     pub fn best_neighbour(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32, l: &mut [u8; D]) -> u16 {
+        let best_j = self.best_candidate(candidates, x, w, scale);
+        for (li, &q) in l.iter_mut().zip(&self.points[best_j as usize]) {
+            *li = ((q - 1) / 2) as u8;
+        }
+        best_j
+    }
+
+    /// The search: 8 candidates per vector where the CPU has AVX2 (their values transposed
+    /// into vectors by shuffles), else one at a time.
+    fn best_candidate(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
+        #[cfg(target_arch = "x86_64")]
+        if candidates.len() >= 8 && !super::reference_kernels() && super::simd_level() >= super::SimdLevel::Avx2 {
+            // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+            return unsafe { self.best_candidate_avx2(candidates, x, w, scale) };
+        }
+        self.best_candidate_scalar(candidates, x, w, scale)
+    }
+
+    /// ggml's loop: the first candidate whose Σ w·(scale·q − x)², summed in element order,
+    /// is below every earlier one (and below f32::MAX); the first candidate if none is.
+    fn best_candidate_scalar(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
         let mut best = f32::MAX;
         let mut best_j = candidates[0];
         for &j in candidates {
@@ -98,10 +130,48 @@ impl<const D: usize> Grid<D> {
                 best_j = j;
             }
         }
-        for (li, &q) in l.iter_mut().zip(&self.points[best_j as usize]) {
-            *li = ((q - 1) / 2) as u8;
-        }
         best_j
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn best_candidate_avx2(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
+        self.best_candidate_lanes::<super::lanes::Avx2>(candidates, x, w, scale)
+    }
+
+    /// [`Self::best_candidate_scalar`] with candidate k of each 8 in lane k: every lane sums
+    /// in element order, keeps its first smallest, and the smallest of the lanes (the
+    /// earliest on ties) is the scalar scan's pick.
+    #[inline(always)]
+    fn best_candidate_lanes<S: Isa>(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
+        let (xs, ws): ([F8<S>; D], [F8<S>; D]) = (x_splat(x), x_splat(w));
+        let (scale, lane) = (F8::<S>::splat(scale), I8::<S>::new([0, 1, 2, 3, 4, 5, 6, 7]));
+        let lane_f = lane.to_f32();
+        let (mut best, mut best_pos) = (F8::<S>::splat(f32::MAX), I8::<S>::splat(-1));
+        for (c, chunk) in candidates.chunks(8).enumerate() {
+            let mut starts = [0usize; 8];
+            for (k, o) in starts.iter_mut().enumerate() {
+                *o = D * *chunk.get(k).unwrap_or(&chunk[0]) as usize;
+            }
+            let q = F8::<S>::columns::<D>(&self.values, starts);
+            let mut d2 = F8::zero();
+            for ((&qi, &xi), &wi) in q.iter().zip(&xs).zip(&ws) {
+                let diff = scale * qi - xi;
+                d2 += wi * diff * diff;
+            }
+            let better = lane_f.lt(F8::splat(chunk.len() as f32)) & d2.lt(best);
+            best = better.select(d2, best);
+            best_pos = better.select_i(lane + I8::splat(8 * c as i32), best_pos);
+        }
+        let (best, best_pos) = (best.to_array(), best_pos.to_array());
+        let mut pick: Option<(f32, i32)> = None;
+        for (&b, &p) in best.iter().zip(&best_pos) {
+            let earlier = |(pb, pp): (f32, i32)| b < pb || (b == pb && p < pp);
+            if p >= 0 && pick.is_none_or(earlier) {
+                pick = Some((b, p));
+            }
+        }
+        candidates[pick.map_or(0, |(_, p)| p as usize)]
     }
 
     /// The decoded values of point `j`: level l → `values[l]` (ggml-common.h's `*_grid`
@@ -110,6 +180,16 @@ impl<const D: usize> Grid<D> {
         let mask = (1u32 << self.bits) - 1;
         std::array::from_fn(|i| values[((self.packed[j] as u32 >> (self.bits * i as u32)) & mask) as usize])
     }
+}
+
+/// Each of the D values of `x` in every lane.
+#[inline(always)]
+fn x_splat<S: Isa, const D: usize>(x: &[f32]) -> [F8<S>; D] {
+    let mut out = [F8::zero(); D];
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = F8::splat(v);
+    }
+    out
 }
 
 /// Lattice size of the 2-bit grids: indices with every level ≤ 2 (`kmap_size` in ggml).
@@ -172,6 +252,45 @@ mod tests {
         // Nothing closer was left out.
         let min = (0..g.points.len() as u16).map(d).min().unwrap();
         assert_eq!(d(n[0]), min);
+    }
+
+    /// The vector search (on every instruction set) picks the scalar scan's candidate: random
+    /// groups, groups on grid values (exact ties), zero weights (all tie), NaN and inf.
+    fn check_lanes<const D: usize>(g: &Grid<D>) {
+        let mut next = crate::quant::test_values(5);
+        let lists: Vec<&[u16]> = (0..g.map.len())
+            .step_by(7)
+            .filter_map(|i| if g.map[i] < 0 { Some(g.off_list(i)) } else { None })
+            .filter(|n| n.len() >= 8)
+            .take(300)
+            .collect();
+        assert!(lists.len() > 50);
+        for (t, n) in lists.iter().enumerate() {
+            let mut x: Vec<f32> = (0..D).map(|_| next() * 4.0).collect();
+            let mut w: Vec<f32> = (0..D).map(|_| next().abs()).collect();
+            let scale = 0.5 + next().abs();
+            match t % 5 {
+                1 => x = g.points[n[t % n.len()] as usize].iter().map(|&q| scale * q as f32).collect(),
+                2 => w.fill(0.0),
+                3 => x[t % D] = f32::NAN,
+                4 => x[t % D] = f32::INFINITY,
+                _ => {}
+            }
+            let want = g.best_candidate_scalar(n, &x, &w, scale);
+            assert_eq!(g.best_candidate_lanes::<super::super::lanes::Portable>(n, &x, &w, scale), want, "baseline");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+                // SAFETY: the CPU has AVX2 and F16C.
+                assert_eq!(unsafe { g.best_candidate_avx2(n, &x, &w, scale) }, want, "AVX2 on {x:?} {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn vector_neighbour_search_is_the_scalar_scan() {
+        check_lanes(iq2xxs());
+        check_lanes(iq2xs());
+        check_lanes(iq3s());
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub(crate) trait Isa: Copy + 'static {
     /// `v` rounded to IEEE half precision (nearest, ties to even), as bits.
     fn f16_bits(v: f32) -> u16;
 
+    /// `D` consecutive values from each of 8 places of `base` (`starts`), as D vectors: lane k
+    /// of vector i is `base[starts[k] + i]` (a transposition; panics when out of range).
+    fn load_columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [Self::F; D];
+
     /// Whether [`Isa::permute`] is one instruction (else kernels pick another method).
     const FAST_PERMUTE: bool;
     /// Lane k is `table[idx[k] & 7]`.
@@ -171,6 +175,18 @@ impl<S: Isa> F8<S> {
     #[inline(always)]
     pub fn to_bits(self) -> I8<S> {
         I8(S::to_bits(self.0), PhantomData)
+    }
+
+    /// `D` consecutive values from each of 8 places of `base`, as D vectors: lane k of
+    /// vector i is `base[starts[k] + i]` (panics when out of range).
+    #[inline(always)]
+    pub fn columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [Self; D] {
+        let columns = S::load_columns::<D>(base, starts);
+        let mut out = [Self::zero(); D];
+        for (o, &c) in out.iter_mut().zip(&columns) {
+            *o = F8(c, PhantomData);
+        }
+        out
     }
 
     /// Lane k is `self[idx[k] & 7]` (one instruction where [`Isa::FAST_PERMUTE`]).

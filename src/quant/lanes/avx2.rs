@@ -83,8 +83,92 @@ impl Isa for Avx2 {
     const FAST_PERMUTE: bool = true;
 
     #[inline(always)]
+    fn load_columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [__m256; D] {
+        // Loops, not `array::map`: its closures are not inlined into AVX2 code.
+        let mut rows = [&base[..0]; 8];
+        for (r, &s) in rows.iter_mut().zip(&starts) {
+            *r = &base[s..s + D];
+        }
+        let mut out = [Self::splat(0.0); D];
+        // SAFETY: each row is a checked slice of D values; AVX2 as in the module documentation.
+        unsafe {
+            if D == 8 {
+                let mut v = [_mm256_setzero_ps(); 8];
+                for (vk, r) in v.iter_mut().zip(&rows) {
+                    *vk = _mm256_loadu_ps(r.as_ptr());
+                }
+                out.copy_from_slice(&transpose8(v));
+            } else if D == 4 {
+                let mut v = [_mm_setzero_ps(); 8];
+                for (vk, r) in v.iter_mut().zip(&rows) {
+                    *vk = _mm_loadu_ps(r.as_ptr());
+                }
+                out.copy_from_slice(&transpose4(v));
+            } else {
+                for (i, o) in out.iter_mut().enumerate() {
+                    let mut lane = [0f32; 8];
+                    for (l, r) in lane.iter_mut().zip(&rows) {
+                        *l = r[i];
+                    }
+                    *o = Self::from_array(lane);
+                }
+            }
+        }
+        out
+    }
+
+    #[inline(always)]
     fn shl_i<const N: i32>(a: __m256i) -> __m256i {
         // SAFETY: see the module documentation.
         unsafe { _mm256_slli_epi32::<N>(a) }
+    }
+}
+
+/// Rows of 8 → columns: lane k of the result's vector i is `r[k][i]`.
+#[inline(always)]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    // SAFETY: AVX as in the module documentation.
+    unsafe {
+        // Pairs of rows interleaved, then quads, within each 128-bit half…
+        let pair = |k: usize| (_mm256_unpacklo_ps(r[k], r[k + 1]), _mm256_unpackhi_ps(r[k], r[k + 1]));
+        let quads = |a: (__m256, __m256), b: (__m256, __m256)| {
+            [
+                _mm256_shuffle_ps::<0x44>(a.0, b.0),
+                _mm256_shuffle_ps::<0xEE>(a.0, b.0),
+                _mm256_shuffle_ps::<0x44>(a.1, b.1),
+                _mm256_shuffle_ps::<0xEE>(a.1, b.1),
+            ]
+        };
+        let (low, high) = (quads(pair(0), pair(2)), quads(pair(4), pair(6)));
+        // …then rows 0–3 and 4–7 joined: low halves give columns 0–3, high halves 4–7.
+        let mut out = [_mm256_setzero_ps(); 8];
+        for i in 0..4 {
+            out[i] = _mm256_permute2f128_ps::<0x20>(low[i], high[i]);
+            out[i + 4] = _mm256_permute2f128_ps::<0x31>(low[i], high[i]);
+        }
+        out
+    }
+}
+
+/// Rows of 4 → columns: lane k of the result's vector i is `r[k][i]`.
+#[inline(always)]
+fn transpose4(r: [__m128; 8]) -> [__m256; 4] {
+    // SAFETY: AVX as in the module documentation.
+    unsafe {
+        // Rows k and k + 4 share a register, so one 4×4 transposition per half does it.
+        let a = [
+            _mm256_set_m128(r[4], r[0]),
+            _mm256_set_m128(r[5], r[1]),
+            _mm256_set_m128(r[6], r[2]),
+            _mm256_set_m128(r[7], r[3]),
+        ];
+        let (t0, t1) = (_mm256_unpacklo_ps(a[0], a[1]), _mm256_unpackhi_ps(a[0], a[1]));
+        let (t2, t3) = (_mm256_unpacklo_ps(a[2], a[3]), _mm256_unpackhi_ps(a[2], a[3]));
+        [
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+        ]
     }
 }

@@ -70,6 +70,16 @@ impl Isa for Portable {
     const FAST_PERMUTE: bool = false;
 
     #[inline(always)]
+    fn load_columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [f32x8; D] {
+        let rows = starts.map(|s| &base[s..s + D]);
+        let mut out = [f32x8::ZERO; D];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = f32x8::new(rows.map(|r| r[i]));
+        }
+        out
+    }
+
+    #[inline(always)]
     fn shl_i<const N: i32>(a: i32x8) -> i32x8 {
         a << N
     }

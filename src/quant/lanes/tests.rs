@@ -23,6 +23,17 @@ fn probe<S: Isa>() -> Vec<u32> {
         f(F8::splat(m.bitmask() as f32));
         f(F8::splat(f32::from(u8::from(m.any()) * 2 + u8::from(m.all()))));
     }
+    let base: Vec<f32> = (0..80).map(|i| i as f32 * 1.5 - 7.0).collect();
+    let starts = [0, 72, 8, 3, 40, 16, 64, 9];
+    for v in F8::<S>::columns::<8>(&base, starts) {
+        f(v);
+    }
+    for v in F8::<S>::columns::<4>(&base, starts) {
+        f(v);
+    }
+    for v in F8::<S>::columns::<3>(&base, starts) {
+        f(v);
+    }
     let i = I8::<S>::new([0, -1, 7, i32::MAX, i32::MIN, 255, 16, -300]);
     let j = I8::<S>::new([3, 5, -7, 1, 1, 0, 16, 2]);
     let mut g = |v: I8<S>| out.extend(v.to_array().map(|x| x as u32));
@@ -57,6 +68,10 @@ fn every_operation_is_the_same_on_every_instruction_set() {
     let want: Vec<u32> =
         [3.0f32, f32::NAN, f32::NAN, 6.0, 0.0, 0.0, f32::INFINITY, 1e30 + 3e9].iter().map(|v| v.to_bits()).collect();
     assert_eq!(first, &want[..]);
+    // Columns: lane k of column i is base[starts[k] + i].
+    let col = |i: usize, k: usize| ([0, 72, 8, 3, 40, 16, 64, 9][k] + i) as f32 * 1.5 - 7.0;
+    let columns: Vec<u32> = (0..8).flat_map(|i| (0..8).map(move |k| col(i, k).to_bits())).collect();
+    assert!(portable.windows(64).any(|w| w == &columns[..]));
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
         // SAFETY: the CPU has AVX2.
