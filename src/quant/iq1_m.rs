@@ -9,9 +9,11 @@
 //! groups off the grid replaced by their best neighbour, then the scales to 3 bits and d
 //! refitted to them.
 
+use super::iq1_lanes::{padded, BestScan, Pick};
 use super::iq1_s::{group_index, refit_scale, sort_indices, split_levels, DELTA, SHIFT_DOWN, SHIFT_UP};
 use super::iq_grid::{self, Grid};
 use super::kquant::{fp16_at, fp16_bytes, nearest_int};
+use super::lanes::{Isa, Portable, F8};
 use super::q8_0::c_max;
 
 pub const BLOCK: usize = 256;
@@ -52,13 +54,48 @@ fn half_prefix_sums(x: &[f32], w: &[f32], order: &[u8]) -> ([[f32; SUB + 1]; 2],
 /// patterns (ggml's closed form: with level steps of 1, a split's Σw·q·x is T·v₂ − S(i1) −
 /// S(i2)): `(i1, i2, pattern, scale)`, or None.
 fn best_split(x: &[f32], w: &[f32], order: &[u8]) -> Option<(usize, usize, usize, f32)> {
-    let (px, pw) = half_prefix_sums(x, w, order);
-    let txs = [px[0][SUB], px[1][SUB]];
-    let tws = [pw[0][SUB], pw[1][SUB]];
-    let (up, down) = (SHIFT_UP, SHIFT_DOWN);
-    let (p2, m2) = (up[2], down[2]);
-    let (cp1, cp2) = (up[0] * up[0] - up[1] * up[1], up[1] * up[1] - up[2] * up[2]);
-    let (cm1, cm2) = (down[0] * down[0] - down[1] * down[1], down[1] * down[1] - down[2] * down[2]);
+    let sums = Sums::new(x, w, order);
+    if super::reference_kernels() {
+        return split_scalar(&sums);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+        return unsafe { split_avx2(&sums) };
+    }
+    split_lanes::<Portable>(&sums)
+}
+
+/// A sub-block's prefix sums per half, padded for 8-lane loads, and the closed form's
+/// constants.
+struct Sums {
+    px: [[f32; SUB + 8]; 2],
+    pw: [[f32; SUB + 8]; 2],
+    txs: [f32; 2],
+    tws: [f32; 2],
+}
+
+/// (v₂, v₀² − v₁², v₁² − v₂²) of the shift up and down.
+fn closed_form_constants() -> [[f32; 3]; 2] {
+    [SHIFT_UP, SHIFT_DOWN].map(|v| [v[2], v[0] * v[0] - v[1] * v[1], v[1] * v[1] - v[2] * v[2]])
+}
+
+impl Sums {
+    fn new(x: &[f32], w: &[f32], order: &[u8]) -> Sums {
+        let (px, pw) = half_prefix_sums(x, w, order);
+        Sums {
+            px: px.map(|p| padded(&p)),
+            pw: pw.map(|p| padded(&p)),
+            txs: [px[0][SUB], px[1][SUB]],
+            tws: [pw[0][SUB], pw[1][SUB]],
+        }
+    }
+}
+
+/// ggml's loop over (i1, i2, pattern).
+fn split_scalar(s: &Sums) -> Option<Pick> {
+    let [[p2, cp1, cp2], [m2, cm1, cm2]] = closed_form_constants();
+    let (px, pw, txs, tws) = (&s.px, &s.pw, s.txs, s.tws);
     let mut best_score = -f32::MAX;
     let mut best = None;
     for i1 in 0..=SUB {
@@ -83,6 +120,39 @@ fn best_split(x: &[f32], w: &[f32], order: &[u8]) -> Option<(usize, usize, usize
         }
     }
     best
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn split_avx2(s: &Sums) -> Option<Pick> {
+    split_lanes::<super::lanes::Avx2>(s)
+}
+
+/// [`split_scalar`]'s pick with 8 values of i2 per vector ([`super::iq1_lanes`]).
+#[inline(always)]
+fn split_lanes<S: Isa>(s: &Sums) -> Option<Pick> {
+    let [[p2, cp1, cp2], [m2, cm1, cm2]] = closed_form_constants().map(|c| c.map(F8::<S>::splat));
+    let mut scan = BestScan::new();
+    for i1 in 0..=SUB {
+        for i2_0 in (i1..=SUB).step_by(8) {
+            let (mut qx_p, mut qx_m) = ([F8::<S>::zero(); 2], [F8::<S>::zero(); 2]);
+            let (mut q2_p, mut q2_m) = ([F8::<S>::zero(); 2], [F8::<S>::zero(); 2]);
+            for h in 0..2 {
+                let (txs, tws) = (F8::splat(s.txs[h]), F8::splat(s.tws[h]));
+                let (px1, pw1) = (F8::splat(s.px[h][i1]), F8::splat(s.pw[h][i1]));
+                let (px2, pw2) = (F8::load(&s.px[h][i2_0..]), F8::load(&s.pw[h][i2_0..]));
+                let sx = px1 + px2;
+                qx_p[h] = txs * p2 - sx;
+                qx_m[h] = txs * m2 - sx;
+                q2_p[h] = tws * p2 * p2 + pw1 * cp1 + pw2 * cp2;
+                q2_m[h] = tws * m2 * m2 + pw1 * cm1 + pw2 * cm2;
+            }
+            let qx = [qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]];
+            let q2 = [q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]];
+            scan.offer::<S, 4>(i1, i2_0, (SUB + 1 - i2_0).min(8), &qx, &q2);
+        }
+    }
+    scan.pick
 }
 
 /// One sub-block: its scale and shift pattern, and its two grid indices in `index` (None:
@@ -231,6 +301,41 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
                 let delta = if nibble & 8 != 0 { -DELTA } else { DELTA };
                 let dl = dl[g / 2];
                 out.extend(grid.decoded(j, &[-1, 0, 1]).map(|v| dl * (v as f32 + delta)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector split search picks the scalar one's split on random, tied, zero-weight,
+    /// NaN, inf and one-sided sub-blocks.
+    #[test]
+    fn vector_split_is_the_scalar_split() {
+        let mut next = crate::quant::test_values(29);
+        for kind in 0..36 {
+            let mut x: Vec<f32> = (0..SUB).map(|_| next()).collect();
+            let mut w: Vec<f32> = (0..SUB).map(|_| next().abs()).collect();
+            match kind % 6 {
+                1 => x.iter_mut().enumerate().for_each(|(i, v)| *v = (i % 3) as f32 - 1.0),
+                2 => w.iter_mut().step_by(2).for_each(|v| *v = 0.0),
+                3 => x[kind % SUB] = f32::NAN,
+                4 => x[kind % SUB] = f32::INFINITY,
+                5 => x.iter_mut().for_each(|v| *v = v.abs() + 0.5),
+                _ => {}
+            }
+            let mut order = [0u8; SUB];
+            sort_indices(&x, &mut order);
+            let sums = Sums::new(&x, &w, &order);
+            let bits = |p: Option<Pick>| p.map(|(a, b, k, s)| (a, b, k, s.to_bits()));
+            let want = bits(split_scalar(&sums));
+            assert_eq!(bits(split_lanes::<Portable>(&sums)), want, "baseline on {x:?} {w:?}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+                // SAFETY: the CPU has AVX2 and F16C.
+                assert_eq!(bits(unsafe { split_avx2(&sums) }), want, "AVX2 on {x:?} {w:?}");
             }
         }
     }

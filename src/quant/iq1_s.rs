@@ -12,8 +12,10 @@
 
 use std::cmp::Ordering;
 
+use super::iq1_lanes::{padded, BestScan, Pick};
 use super::iq_grid::{self, Grid, Lookup};
 use super::kquant::{fp16_at, fp16_bytes, nearest_int};
+use super::lanes::{Isa, Portable, F8};
 use super::q8_0::c_max;
 
 pub const BLOCK: usize = 256;
@@ -107,11 +109,18 @@ pub(crate) fn best_neighbour(
     let scaled = v.map(|q| scale * q);
     let mut best = f32::MAX;
     let mut best_j = None;
-    for &j in candidates {
-        let d2 = distance(grid, j as usize, x, w, &scaled);
-        if d2 < best {
-            best = d2;
-            best_j = Some(j);
+    #[cfg(target_arch = "x86_64")]
+    if candidates.len() >= 8 && !super::reference_kernels() && super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+        best_j = unsafe { first_nearest_avx2(grid, candidates, x, w, &scaled) };
+    }
+    if best_j.is_none() {
+        for &j in candidates {
+            let d2 = distance(grid, j as usize, x, w, &scaled);
+            if d2 < best {
+                best = d2;
+                best_j = Some(j);
+            }
         }
     }
     if best_j.is_none() {
@@ -124,6 +133,33 @@ pub(crate) fn best_neighbour(
         }
     }
     best_j.unwrap_or(0)
+}
+
+/// [`best_neighbour`]'s scan over the candidates with 8 per vector (None: none is below
+/// f32::MAX): a point's value 2l+1 selects `scaled[l]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn first_nearest_avx2(
+    grid: &Grid<8>,
+    candidates: &[u16],
+    x: &[f32],
+    w: &[f32],
+    scaled: &[f32; 3],
+) -> Option<u16> {
+    first_nearest_lanes::<super::lanes::Avx2>(grid, candidates, x, w, scaled)
+}
+
+#[inline(always)]
+fn first_nearest_lanes<S: Isa>(
+    grid: &Grid<8>,
+    candidates: &[u16],
+    x: &[f32],
+    w: &[f32],
+    scaled: &[f32; 3],
+) -> Option<u16> {
+    let [s0, s1, s2] = [F8::<S>::splat(scaled[0]), F8::splat(scaled[1]), F8::splat(scaled[2])];
+    let (two, four) = (F8::<S>::splat(2.0), F8::<S>::splat(4.0));
+    grid.first_nearest_lanes(candidates, x, w, |q| q.lt(two).select(s0, q.lt(four).select(s1, s2)))
 }
 
 /// The grid index of eight levels `l`: their own point, or the best neighbour (false: off
@@ -179,24 +215,72 @@ fn best_split(x: &[f32], w: &[f32], order: &[u8]) -> Option<(usize, usize, i8, f
         sumx[j + 1] = sumx[j] + w[i] * x[i];
         sumw[j + 1] = sumw[j] + w[i];
     }
+    let pick = if super::reference_kernels() { split_scalar(&sumx, &sumw) } else { split_fast(&sumx, &sumw) };
+    pick.map(|(i1, i2, p, scale)| (i1, i2, if p == 0 { 1 } else { -1 }, scale))
+}
+
+/// Shift pattern 0 (up) and 1 (down).
+const PATTERNS: [&[f32; 3]; 2] = [&SHIFT_UP, &SHIFT_DOWN];
+
+/// ggml's loop over (i1, i2, pattern) on the prefix sums of w·x and w.
+fn split_scalar(sumx: &[f32; SUB + 1], sumw: &[f32; SUB + 1]) -> Option<Pick> {
     let mut best_score = -f32::MAX;
     let mut best = None;
     for i1 in 0..=SUB {
         for i2 in i1..=SUB {
             let sx = [sumx[i1] - sumx[0], sumx[i2] - sumx[i1], sumx[SUB] - sumx[i2]];
             let sw = [sumw[i1] - sumw[0], sumw[i2] - sumw[i1], sumw[SUB] - sumw[i2]];
-            for (shift, v) in [(1i8, &SHIFT_UP), (-1, &SHIFT_DOWN)] {
+            for (p, v) in PATTERNS.iter().enumerate() {
                 let sumqx = sx[0] * v[0] + sx[1] * v[1] + sx[2] * v[2];
                 let sumq2 = sw[0] * v[0] * v[0] + sw[1] * v[1] * v[1] + sw[2] * v[2] * v[2];
                 if sumq2 > 0.0 && sumqx * sumqx > best_score * sumq2 {
                     let scale = sumqx / sumq2;
                     best_score = scale * sumqx;
-                    best = Some((i1, i2, shift, scale));
+                    best = Some((i1, i2, p, scale));
                 }
             }
         }
     }
     best
+}
+
+/// [`split_scalar`]'s pick with 8 values of i2 per vector ([`super::iq1_lanes`]).
+fn split_fast(sumx: &[f32; SUB + 1], sumw: &[f32; SUB + 1]) -> Option<Pick> {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+        return unsafe { split_avx2(sumx, sumw) };
+    }
+    split_lanes::<Portable>(sumx, sumw)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn split_avx2(sumx: &[f32; SUB + 1], sumw: &[f32; SUB + 1]) -> Option<Pick> {
+    split_lanes::<super::lanes::Avx2>(sumx, sumw)
+}
+
+#[inline(always)]
+fn split_lanes<S: Isa>(sumx: &[f32; SUB + 1], sumw: &[f32; SUB + 1]) -> Option<Pick> {
+    let mut scan = BestScan::new();
+    let (px, pw): ([f32; SUB + 8], [f32; SUB + 8]) = (padded(sumx), padded(sumw));
+    let (xend, wend) = (F8::<S>::splat(sumx[SUB]), F8::<S>::splat(sumw[SUB]));
+    for i1 in 0..=SUB {
+        let (sx0, sw0) = (F8::<S>::splat(sumx[i1] - sumx[0]), F8::<S>::splat(sumw[i1] - sumw[0]));
+        let (x1, w1) = (F8::<S>::splat(sumx[i1]), F8::<S>::splat(sumw[i1]));
+        for i2_0 in (i1..=SUB).step_by(8) {
+            let (x2, w2) = (F8::<S>::load(&px[i2_0..]), F8::<S>::load(&pw[i2_0..]));
+            let (sx1, sx2, sw1, sw2) = (x2 - x1, xend - x2, w2 - w1, wend - w2);
+            let (mut qx, mut q2) = ([F8::zero(); 2], [F8::zero(); 2]);
+            for (p, v) in PATTERNS.iter().enumerate() {
+                let (v0, v1, v2) = (F8::splat(v[0]), F8::splat(v[1]), F8::splat(v[2]));
+                qx[p] = sx0 * v0 + sx1 * v1 + sx2 * v2;
+                q2[p] = sw0 * v0 * v0 + sw1 * v1 * v1 + sw2 * v2 * v2;
+            }
+            scan.offer::<S, 2>(i1, i2_0, (SUB + 1 - i2_0).min(8), &qx, &q2);
+        }
+    }
+    scan.pick
 }
 
 /// One sub-block: its scale and shift, and its four grid indices in `index` (None: the
@@ -295,6 +379,86 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Prefix sums of the kinds that break the vector scan: random, ties (equal steps),
+    /// zero weights, NaN, inf, negative.
+    pub(crate) fn adversarial_prefix_sums() -> Vec<([f32; SUB + 1], [f32; SUB + 1])> {
+        let mut next = crate::quant::test_values(17);
+        let mut out = Vec::new();
+        for kind in 0..24 {
+            let (mut sx, mut sw) = ([0f32; SUB + 1], [0f32; SUB + 1]);
+            for j in 0..SUB {
+                let (dx, dw) = match kind % 6 {
+                    0 => (next(), next().abs()),
+                    1 => (0.25, 1.0),
+                    2 => (next(), 0.0),
+                    3 if j == 7 => (f32::NAN, 1.0),
+                    4 if j == 3 => (f32::INFINITY, 1.0),
+                    5 => (-next().abs() * 3.0, next().abs()),
+                    _ => ((j as f32 - 16.0) * 0.1, 0.5),
+                };
+                sx[j + 1] = sx[j] + dx;
+                sw[j + 1] = sw[j] + dw;
+            }
+            out.push((sx, sw));
+        }
+        out
+    }
+
+    #[test]
+    fn vector_split_is_the_scalar_split() {
+        for (sx, sw) in adversarial_prefix_sums() {
+            let want = split_scalar(&sx, &sw).map(|(a, b, p, s)| (a, b, p, s.to_bits()));
+            let bits = |p: Option<Pick>| p.map(|(a, b, p, s)| (a, b, p, s.to_bits()));
+            assert_eq!(bits(split_lanes::<Portable>(&sx, &sw)), want, "baseline on {sx:?} {sw:?}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+                // SAFETY: the CPU has AVX2 and F16C.
+                assert_eq!(bits(unsafe { split_avx2(&sx, &sw) }), want, "AVX2 on {sx:?} {sw:?}");
+            }
+        }
+    }
+
+    /// The vector scan picks the scalar scan's neighbour (or none when the scalar finds none).
+    #[test]
+    fn vector_neighbour_scan_is_the_scalar_scan() {
+        let grid = iq_grid::iq1s();
+        let mut next = crate::quant::test_values(23);
+        let mut checked = 0;
+        for i in (0..43692usize).step_by(97) {
+            let l: [u8; 8] = std::array::from_fn(|k| ((i >> (2 * k)) & 3).min(2) as u8);
+            let Lookup::Off(candidates) = grid.lookup(&l) else { continue };
+            if candidates.len() < 8 {
+                continue;
+            }
+            let mut x: Vec<f32> = (0..8).map(|_| next()).collect();
+            let mut w: Vec<f32> = (0..8).map(|_| next().abs()).collect();
+            match i % 4 {
+                1 => w.fill(0.0),
+                2 => x[i % 8] = f32::NAN,
+                3 => x[i % 8] = 3e38,
+                _ => {}
+            }
+            let scaled = SHIFT_UP.map(|q| 0.7 * q);
+            let mut want = None;
+            let mut best = f32::MAX;
+            for &j in candidates {
+                let d2 = distance(grid, j as usize, &x, &w, &scaled);
+                if d2 < best {
+                    (best, want) = (d2, Some(j));
+                }
+            }
+            assert_eq!(first_nearest_lanes::<Portable>(grid, candidates, &x, &w, &scaled), want, "baseline");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+                // SAFETY: the CPU has AVX2 and F16C.
+                let got = unsafe { first_nearest_avx2(grid, candidates, &x, &w, &scaled) };
+                assert_eq!(got, want, "AVX2 on {x:?} {w:?}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 50, "{checked} lists");
+    }
 
     #[test]
     fn sort_is_glibcs_merge_order() {

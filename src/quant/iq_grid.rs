@@ -139,13 +139,27 @@ impl<const D: usize> Grid<D> {
         self.best_candidate_lanes::<super::lanes::Avx2>(candidates, x, w, scale)
     }
 
-    /// [`Self::best_candidate_scalar`] with candidate k of each 8 in lane k: every lane sums
-    /// in element order, keeps its first smallest, and the smallest of the lanes (the
-    /// earliest on ties) is the scalar scan's pick.
+    /// [`Self::best_candidate_scalar`] with candidate k of each 8 in lane k.
     #[inline(always)]
     fn best_candidate_lanes<S: Isa>(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
+        let scale = F8::<S>::splat(scale);
+        self.first_nearest_lanes(candidates, x, w, |q| scale * q).unwrap_or(candidates[0])
+    }
+
+    /// The first candidate whose Σ w·(value(q) − x)², summed in element order, is below every
+    /// earlier one and below f32::MAX (None if none is), with candidate k of each 8 in lane
+    /// k (q: the point's values 2l+1): every lane keeps its first smallest, and the smallest
+    /// of the lanes (the earliest on ties) is the scalar scan's pick. For 8 ≤ candidates.
+    #[inline(always)]
+    pub(crate) fn first_nearest_lanes<S: Isa>(
+        &self,
+        candidates: &[u16],
+        x: &[f32],
+        w: &[f32],
+        value: impl Fn(F8<S>) -> F8<S>,
+    ) -> Option<u16> {
         let (xs, ws): ([F8<S>; D], [F8<S>; D]) = (x_splat(x), x_splat(w));
-        let (scale, lane) = (F8::<S>::splat(scale), I8::<S>::new([0, 1, 2, 3, 4, 5, 6, 7]));
+        let lane = I8::<S>::new([0, 1, 2, 3, 4, 5, 6, 7]);
         let lane_f = lane.to_f32();
         let (mut best, mut best_pos) = (F8::<S>::splat(f32::MAX), I8::<S>::splat(-1));
         for (c, chunk) in candidates.chunks(8).enumerate() {
@@ -156,7 +170,7 @@ impl<const D: usize> Grid<D> {
             let q = F8::<S>::columns::<D>(&self.values, starts);
             let mut d2 = F8::zero();
             for ((&qi, &xi), &wi) in q.iter().zip(&xs).zip(&ws) {
-                let diff = scale * qi - xi;
+                let diff = value(qi) - xi;
                 d2 += wi * diff * diff;
             }
             let better = lane_f.lt(F8::splat(chunk.len() as f32)) & d2.lt(best);
@@ -171,7 +185,7 @@ impl<const D: usize> Grid<D> {
                 pick = Some((b, p));
             }
         }
-        candidates[pick.map_or(0, |(_, p)| p as usize)]
+        pick.map(|(_, p)| candidates[p as usize])
     }
 
     /// The decoded values of point `j`: level l → `values[l]` (ggml-common.h's `*_grid`

@@ -6,6 +6,7 @@
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+mod iq1_lanes;
 pub mod iq1_m;
 pub mod iq1_s;
 pub mod iq2_s;
