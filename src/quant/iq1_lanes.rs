@@ -63,13 +63,19 @@ impl BestScan {
     ) {
         for k in 0..lanes {
             for p in 0..P {
-                let (sumqx, sumq2) = (qx[p][k], q2[p][k]);
-                if sumq2 > 0.0 && sumqx * sumqx > self.score * sumq2 {
-                    let scale = sumqx / sumq2;
-                    self.score = scale * sumqx;
-                    self.pick = Some((i1, i2_0 + k, p, scale));
-                }
+                self.consider((i1, i2_0 + k, p), qx[p][k], q2[p][k]);
             }
+        }
+    }
+
+    /// ggml's step for one candidate `(i1, i2, pattern)`: taken when `sumq2 > 0` and
+    /// `sumqx² > best·sumq2`, and then `best = (sumqx / sumq2)·sumqx`.
+    #[inline(always)]
+    pub(crate) fn consider(&mut self, (i1, i2, p): (usize, usize, usize), sumqx: f32, sumq2: f32) {
+        if sumq2 > 0.0 && sumqx * sumqx > self.score * sumq2 {
+            let scale = sumqx / sumq2;
+            self.score = scale * sumqx;
+            self.pick = Some((i1, i2, p, scale));
         }
     }
 }

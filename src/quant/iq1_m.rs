@@ -96,8 +96,7 @@ impl Sums {
 fn split_scalar(s: &Sums) -> Option<Pick> {
     let [[p2, cp1, cp2], [m2, cm1, cm2]] = closed_form_constants();
     let (px, pw, txs, tws) = (&s.px, &s.pw, s.txs, s.tws);
-    let mut best_score = -f32::MAX;
-    let mut best = None;
+    let mut scan = BestScan::new();
     for i1 in 0..=SUB {
         for i2 in i1..=SUB {
             let (mut qx_p, mut qx_m, mut q2_p, mut q2_m) = ([0f32; 2], [0f32; 2], [0f32; 2], [0f32; 2]);
@@ -111,15 +110,11 @@ fn split_scalar(s: &Sums) -> Option<Pick> {
             let sumqx = [qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1], qx_m[0] + qx_m[1]];
             let sumq2 = [q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1], q2_m[0] + q2_m[1]];
             for k in 0..4 {
-                if sumq2[k] > 0.0 && sumqx[k] * sumqx[k] > best_score * sumq2[k] {
-                    let scale = sumqx[k] / sumq2[k];
-                    best_score = scale * sumqx[k];
-                    best = Some((i1, i2, k, scale));
-                }
+                scan.consider((i1, i2, k), sumqx[k], sumq2[k]);
             }
         }
     }
-    best
+    scan.pick
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -333,7 +328,7 @@ mod tests {
             let want = bits(split_scalar(&sums));
             assert_eq!(bits(split_lanes::<Portable>(&sums)), want, "baseline on {x:?} {w:?}");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+            if crate::quant::cpu_has_avx2() {
                 // SAFETY: the CPU has AVX2 and F16C.
                 assert_eq!(bits(unsafe { split_avx2(&sums) }), want, "AVX2 on {x:?} {w:?}");
             }

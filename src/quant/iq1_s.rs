@@ -107,32 +107,41 @@ pub(crate) fn best_neighbour(
     v: &[f32; 3],
 ) -> u16 {
     let scaled = v.map(|q| scale * q);
-    let mut best = f32::MAX;
-    let mut best_j = None;
+    first_nearest(grid, candidates, x, w, &scaled)
+        .or_else(|| first_nearest_scalar(grid, 0..grid.points.len() as u16, x, w, &scaled))
+        .unwrap_or(0)
+}
+
+/// The first of `candidates` whose distance is below every earlier one and below f32::MAX
+/// (None if none is): 8 per vector where the CPU has AVX2, else one at a time.
+fn first_nearest(grid: &Grid<8>, candidates: &[u16], x: &[f32], w: &[f32], scaled: &[f32; 3]) -> Option<u16> {
     #[cfg(target_arch = "x86_64")]
     if candidates.len() >= 8 && !super::reference_kernels() && super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-        best_j = unsafe { first_nearest_avx2(grid, candidates, x, w, &scaled) };
+        return unsafe { first_nearest_avx2(grid, candidates, x, w, scaled) };
     }
-    if best_j.is_none() {
-        for &j in candidates {
-            let d2 = distance(grid, j as usize, x, w, &scaled);
-            if d2 < best {
-                best = d2;
-                best_j = Some(j);
-            }
+    first_nearest_scalar(grid, candidates.iter().copied(), x, w, scaled)
+}
+
+/// ggml's loop over grid points `js`: the first whose distance is below every earlier one and
+/// below f32::MAX.
+fn first_nearest_scalar(
+    grid: &Grid<8>,
+    js: impl Iterator<Item = u16>,
+    x: &[f32],
+    w: &[f32],
+    scaled: &[f32; 3],
+) -> Option<u16> {
+    let mut best = f32::MAX;
+    let mut best_j = None;
+    for j in js {
+        let d2 = distance(grid, j as usize, x, w, scaled);
+        if d2 < best {
+            best = d2;
+            best_j = Some(j);
         }
     }
-    if best_j.is_none() {
-        for j in 0..grid.points.len() {
-            let d2 = distance(grid, j, x, w, &scaled);
-            if d2 < best {
-                best = d2;
-                best_j = Some(j as u16);
-            }
-        }
-    }
-    best_j.unwrap_or(0)
+    best_j
 }
 
 /// [`best_neighbour`]'s scan over the candidates with 8 per vector (None: none is below
@@ -224,8 +233,7 @@ const PATTERNS: [&[f32; 3]; 2] = [&SHIFT_UP, &SHIFT_DOWN];
 
 /// ggml's loop over (i1, i2, pattern) on the prefix sums of w·x and w.
 fn split_scalar(sumx: &[f32; SUB + 1], sumw: &[f32; SUB + 1]) -> Option<Pick> {
-    let mut best_score = -f32::MAX;
-    let mut best = None;
+    let mut scan = BestScan::new();
     for i1 in 0..=SUB {
         for i2 in i1..=SUB {
             let sx = [sumx[i1] - sumx[0], sumx[i2] - sumx[i1], sumx[SUB] - sumx[i2]];
@@ -233,15 +241,11 @@ fn split_scalar(sumx: &[f32; SUB + 1], sumw: &[f32; SUB + 1]) -> Option<Pick> {
             for (p, v) in PATTERNS.iter().enumerate() {
                 let sumqx = sx[0] * v[0] + sx[1] * v[1] + sx[2] * v[2];
                 let sumq2 = sw[0] * v[0] * v[0] + sw[1] * v[1] * v[1] + sw[2] * v[2] * v[2];
-                if sumq2 > 0.0 && sumqx * sumqx > best_score * sumq2 {
-                    let scale = sumqx / sumq2;
-                    best_score = scale * sumqx;
-                    best = Some((i1, i2, p, scale));
-                }
+                scan.consider((i1, i2, p), sumqx, sumq2);
             }
         }
     }
-    best
+    scan.pick
 }
 
 /// [`split_scalar`]'s pick with 8 values of i2 per vector ([`super::iq1_lanes`]).
@@ -382,7 +386,7 @@ mod tests {
 
     /// Prefix sums of the kinds that break the vector scan: random, ties (equal steps),
     /// zero weights, NaN, inf, negative.
-    pub(crate) fn adversarial_prefix_sums() -> Vec<([f32; SUB + 1], [f32; SUB + 1])> {
+    fn adversarial_prefix_sums() -> Vec<([f32; SUB + 1], [f32; SUB + 1])> {
         let mut next = crate::quant::test_values(17);
         let mut out = Vec::new();
         for kind in 0..24 {
@@ -412,7 +416,7 @@ mod tests {
             let bits = |p: Option<Pick>| p.map(|(a, b, p, s)| (a, b, p, s.to_bits()));
             assert_eq!(bits(split_lanes::<Portable>(&sx, &sw)), want, "baseline on {sx:?} {sw:?}");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+            if crate::quant::cpu_has_avx2() {
                 // SAFETY: the CPU has AVX2 and F16C.
                 assert_eq!(bits(unsafe { split_avx2(&sx, &sw) }), want, "AVX2 on {sx:?} {sw:?}");
             }
@@ -440,17 +444,10 @@ mod tests {
                 _ => {}
             }
             let scaled = SHIFT_UP.map(|q| 0.7 * q);
-            let mut want = None;
-            let mut best = f32::MAX;
-            for &j in candidates {
-                let d2 = distance(grid, j as usize, &x, &w, &scaled);
-                if d2 < best {
-                    (best, want) = (d2, Some(j));
-                }
-            }
+            let want = first_nearest_scalar(grid, candidates.iter().copied(), &x, &w, &scaled);
             assert_eq!(first_nearest_lanes::<Portable>(grid, candidates, &x, &w, &scaled), want, "baseline");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+            if crate::quant::cpu_has_avx2() {
                 // SAFETY: the CPU has AVX2 and F16C.
                 let got = unsafe { first_nearest_avx2(grid, candidates, &x, &w, &scaled) };
                 assert_eq!(got, want, "AVX2 on {x:?} {w:?}");

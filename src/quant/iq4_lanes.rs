@@ -3,8 +3,10 @@
 //! binary search in ggml, becomes a count of switch points passed: between two neighbouring
 //! entries ggml's float test `a − lo < hi − a` is true below one float and false from it on
 //! (both sides round monotonically), so that float, found once by bisection, decides exactly
-//! as the test does; NaN → the last entry, as the binary search ends. It runs on
-//! [`super::lanes`]' vectors: the baseline's, or AVX2's when the CPU has it. Tests compare it with [`super::iq4_nl`]'s scalar search on adversarial blocks.
+//! as the test does; NaN → the last entry, as the binary search ends. Where lanes permute
+//! in one instruction (AVX2) the points passed are found by bisection, else counted. It runs
+//! on [`super::lanes`]' vectors: the baseline's, or AVX2's when the CPU has it. Tests compare
+//! it with [`super::iq4_nl`]'s scalar search on adversarial blocks.
 
 use std::sync::OnceLock;
 
@@ -25,7 +27,7 @@ const N: usize = 32;
 pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 (runtime-detected).
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
         return unsafe { x8_avx2(x, w) };
     }
     x8::<Portable>(x, w)
@@ -89,7 +91,7 @@ fn sums<S: Isa>(id: F8<S>, xt: &[F8<S>; N], wt: &[F8<S>; N], t: &Table<S>) -> (F
 pub(crate) fn best_indices(id: f32, x: &[f32], l: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 (runtime-detected).
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
         return unsafe { best_indices_avx2(id, x, l) };
     }
     indices::<Portable>(id, x, l)
@@ -184,8 +186,8 @@ impl<S: Isa> Table<S> {
         let upper = a.ge(self.p7);
         let quarter = a.ge(upper.select(self.p11, self.p3));
         let k2 = (upper.to_i32() & I8::splat(2)) | (quarter.to_i32() & one);
-        let k1 = k2.double() | (a.ge(self.odd.permute(k2)).to_i32() & one);
-        let k0 = k1.double() | (a.ge(self.even.permute(k1)).to_i32() & one);
+        let k1 = k2.shl::<1>() | (a.ge(self.odd.permute(k2)).to_i32() & one);
+        let k0 = k1.shl::<1>() | (a.ge(self.even.permute(k1)).to_i32() & one);
         (k0, upper.select(self.high.permute(k0), self.low.permute(k0)))
     }
 }
@@ -251,8 +253,8 @@ mod tests {
                 let got: Vec<u32> = x8::<Portable>(x, w).iter().map(|s| s.to_bits()).collect();
                 assert_eq!(got, want, "baseline path on {x:?}");
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
-                    // SAFETY: the CPU has AVX2.
+                if crate::quant::cpu_has_avx2() {
+                    // SAFETY: the CPU has AVX2 and F16C.
                     let got: Vec<u32> = unsafe { x8_avx2(x, w) }.iter().map(|s| s.to_bits()).collect();
                     assert_eq!(got, want, "AVX2 path on {x:?}");
                 }
@@ -281,8 +283,8 @@ mod tests {
             assert_eq!(count[k], (want, VALUES[want as usize] as f32), "a = {p}");
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
-            // SAFETY: the CPU has AVX2.
+        if crate::quant::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2 and F16C.
             assert_eq!(unsafe { both_methods_avx2(&probes) }, (count.clone(), count), "AVX2");
         }
         let mut idx = vec![0u8; probes.len() / LANES * LANES];

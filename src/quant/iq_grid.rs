@@ -293,7 +293,7 @@ mod tests {
             let want = g.best_candidate_scalar(n, &x, &w, scale);
             assert_eq!(g.best_candidate_lanes::<super::super::lanes::Portable>(n, &x, &w, scale), want, "baseline");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+            if crate::quant::cpu_has_avx2() {
                 // SAFETY: the CPU has AVX2 and F16C.
                 assert_eq!(unsafe { g.best_candidate_avx2(n, &x, &w, scale) }, want, "AVX2 on {x:?} {w:?}");
             }

@@ -281,7 +281,7 @@ fn make_qx_quants_lanes(nmax: i32, x: &[f32], max: f32, l: &mut [u8], qw: Option
 fn qx_sums_dispatch(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32; QX_LANES]) -> QxSums {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 (runtime-detected).
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
         return unsafe { qx_sums_avx2(nmax, x, qw, iscales) };
     }
     qx_sums(nmax, x, qw, iscales)
@@ -555,8 +555,8 @@ mod tests {
         #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut paths: Vec<(&str, super::QxSumsFn)> = vec![("baseline", super::qx_sums)];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
-            // SAFETY: AVX2 is present.
+        if crate::quant::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2 and F16C.
             paths.push(("avx2", |n, x, w, i| unsafe { super::qx_sums_avx2(n, x, w, i) }));
         }
         for case in 0..400 {

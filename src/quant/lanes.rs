@@ -255,12 +255,6 @@ impl<S: Isa> I8<S> {
         S::sign_bits(S::from_bits(self.0))
     }
 
-    /// Shift left by one bit (doubling).
-    #[inline(always)]
-    pub fn double(self) -> Self {
-        self + self
-    }
-
     /// The low bytes of `self`'s then `b`'s lanes, each in 0..=255.
     #[inline(always)]
     pub fn low_bytes(self, b: Self) -> [u8; 16] {
@@ -364,6 +358,25 @@ impl<S: Isa> Not for M8<S> {
     fn not(self) -> Self {
         M8(S::xor(self.0, Self::all_true().0), PhantomData)
     }
+}
+
+/// [`Isa::load_columns`] one lane at a time (for an instruction set, or a width, without a
+/// transposition). Loops, not `array::map`: its closures are not inlined into AVX2 code.
+#[inline(always)]
+fn columns_by_lane<S: Isa, const D: usize>(base: &[f32], starts: [usize; 8]) -> [S::F; D] {
+    let mut rows = [&base[..0]; 8];
+    for (r, &s) in rows.iter_mut().zip(&starts) {
+        *r = &base[s..s + D];
+    }
+    let mut out = [S::splat(0.0); D];
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut lane = [0f32; 8];
+        for (l, r) in lane.iter_mut().zip(&rows) {
+            *l = r[i];
+        }
+        *o = S::from_array(lane);
+    }
+    out
 }
 
 /// ggml's `nearest_int` of every lane (the bit trick of [`super::kquant::nearest_int`], so

@@ -1,12 +1,12 @@
 //! The codes of the 32-value legacy blocks (Q4_0, Q5_0: [`Symmetric`]; Q4_1, Q5_1:
 //! [`Offset`]), as ggml's `quantize_row_*_ref` computes them, and their fast path: a block as
-//! four 8-lane vectors of [`super::lanes`] (the baseline's, or AVX2's when the CPU has it). The scans keep ggml's "first element wins"
-//! results (the sign of a zero) by finding the extreme value side by side, then taking the
-//! first element equal to it. The vectors run only when every value, the scale and its
-//! reciprocal are finite: then every code lies in the code range, where C's `(int8_t)` cast,
-//! the vector one and a clamp before truncating all agree on every platform. Otherwise (NaN,
-//! inf, overflowing reciprocals) the scalar path runs. Tests compare both paths on
-//! adversarial blocks.
+//! four 8-lane vectors of [`super::lanes`] (the baseline's, or AVX2's when the CPU has it).
+//! The scans keep ggml's "first element wins" results (the sign of a zero) by finding the
+//! extreme value side by side, then taking the first element equal to it. The vectors run
+//! only when every value, the scale and its reciprocal are finite: then every code lies in
+//! the code range, where C's `(int8_t)` cast, the vector one and a clamp before truncating
+//! all agree on every platform. Otherwise (NaN, inf, overflowing reciprocals) the scalar path
+//! runs. Tests compare both paths on adversarial blocks.
 
 use super::c_cast_u8;
 use super::lanes::{Isa, Portable, F8, I8, M8};
@@ -273,7 +273,7 @@ pub(crate) fn encode_blocks<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
     let dst = &mut out[start..];
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 (runtime-detected).
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
         return unsafe { blocks_avx2::<T>(src, dst) };
     }
     blocks::<Portable, T>(src, dst)
@@ -349,9 +349,9 @@ pub(crate) mod tests {
             assert_eq!(g, w, "{name}: baseline path, block {i} {:?}", blocks[i]);
         }
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+        if crate::quant::cpu_has_avx2() {
             got.fill(0);
-            // SAFETY: the CPU has AVX2.
+            // SAFETY: the CPU has AVX2 and F16C.
             unsafe { super::blocks_avx2::<T>(&src, &mut got) };
             assert_eq!(got, want, "{name}: AVX2 path");
         }

@@ -24,7 +24,7 @@ const PASSES: usize = 5;
 pub(crate) fn make_q3_quants_x16(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 (runtime-detected).
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
         return unsafe { x16_avx2(x, l) };
     }
     x16::<Portable>(x, l)
@@ -150,8 +150,8 @@ mod tests {
             let got: Vec<u32> = x16::<Portable>(&x, &mut l).iter().map(|s| s.to_bits()).collect();
             assert_eq!((got, l), (want.clone(), want_l), "baseline path on {x:?}");
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
-                // SAFETY: the CPU has AVX2.
+            if crate::quant::cpu_has_avx2() {
+                // SAFETY: the CPU has AVX2 and F16C.
                 let got: Vec<u32> = unsafe { x16_avx2(&x, &mut l) }.iter().map(|s| s.to_bits()).collect();
                 assert_eq!((got, l), (want, want_l), "AVX2 path on {x:?}");
             }

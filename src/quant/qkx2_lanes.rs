@@ -31,7 +31,7 @@ pub(crate) fn make_qkx2_quants_x8<const N: usize>(
 ) -> Fit {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 (runtime-detected).
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
         return unsafe { x8_avx2::<N>(nmax, x, w, search, l) };
     }
     x8::<Portable, N>(nmax, x, w, search, l)
@@ -298,8 +298,8 @@ mod tests {
         let want = reference::<N>(nmax, x, w, search);
         assert_eq!(lanes::<N>(|l| x8::<Portable, N>(nmax, x, w, search, l)), want, "baseline {search:?}");
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
-            // SAFETY: AVX2 is present.
+        if crate::quant::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2 and F16C.
             assert_eq!(lanes::<N>(|l| unsafe { x8_avx2::<N>(nmax, x, w, search, l) }), want, "avx2 {search:?}");
         }
     }

@@ -1,7 +1,6 @@
 //! [`Avx2`]: one 256-bit register per vector. Every function here runs only inlined into
 //! `#[target_feature(enable = "avx2,f16c")]` code called after AVX2 and F16C were detected
-//! (see [`Avx2`]);
-//! that is the safety argument of each `unsafe` block below.
+//! (see [`Avx2`]); that is the safety argument of each `unsafe` block below.
 
 use std::arch::x86_64::*;
 
@@ -84,6 +83,9 @@ impl Isa for Avx2 {
 
     #[inline(always)]
     fn load_columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [__m256; D] {
+        if D != 8 && D != 4 {
+            return super::columns_by_lane::<Self, D>(base, starts);
+        }
         // Loops, not `array::map`: its closures are not inlined into AVX2 code.
         let mut rows = [&base[..0]; 8];
         for (r, &s) in rows.iter_mut().zip(&starts) {
@@ -98,20 +100,12 @@ impl Isa for Avx2 {
                     *vk = _mm256_loadu_ps(r.as_ptr());
                 }
                 out.copy_from_slice(&transpose8(v));
-            } else if D == 4 {
+            } else {
                 let mut v = [_mm_setzero_ps(); 8];
                 for (vk, r) in v.iter_mut().zip(&rows) {
                     *vk = _mm_loadu_ps(r.as_ptr());
                 }
                 out.copy_from_slice(&transpose4(v));
-            } else {
-                for (i, o) in out.iter_mut().enumerate() {
-                    let mut lane = [0f32; 8];
-                    for (l, r) in lane.iter_mut().zip(&rows) {
-                        *l = r[i];
-                    }
-                    *o = Self::from_array(lane);
-                }
             }
         }
         out

@@ -71,12 +71,7 @@ impl Isa for Portable {
 
     #[inline(always)]
     fn load_columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [f32x8; D] {
-        let rows = starts.map(|s| &base[s..s + D]);
-        let mut out = [f32x8::ZERO; D];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = f32x8::new(rows.map(|r| r[i]));
-        }
-        out
+        super::columns_by_lane::<Self, D>(base, starts)
     }
 
     #[inline(always)]
