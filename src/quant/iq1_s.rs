@@ -158,6 +158,7 @@ unsafe fn first_nearest_avx2(
     first_nearest_lanes::<super::lanes::Avx2>(grid, candidates, x, w, scaled)
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 fn first_nearest_lanes<S: Isa>(
     grid: &Grid<8>,

@@ -17,6 +17,7 @@ pub struct Grid<const D: usize> {
     /// Each point's encoder values 2l+1.
     pub points: Vec<[i8; D]>,
     /// The same values as f32, D per point in point order (for the vector search).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     values: Vec<f32>,
     /// Each point's levels packed (the `kgrid_*` entry).
     pub packed: &'static [u16],
@@ -139,6 +140,7 @@ impl<const D: usize> Grid<D> {
         self.best_candidate_lanes::<super::lanes::Avx2>(candidates, x, w, scale)
     }
 
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     /// [`Self::best_candidate_scalar`] with candidate k of each 8 in lane k.
     #[inline(always)]
     fn best_candidate_lanes<S: Isa>(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
@@ -150,6 +152,7 @@ impl<const D: usize> Grid<D> {
     /// earlier one and below f32::MAX (None if none is), with candidate k of each 8 in lane
     /// k (q: the point's values 2l+1): every lane keeps its first smallest, and the smallest
     /// of the lanes (the earliest on ties) is the scalar scan's pick. For 8 ≤ candidates.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     pub(crate) fn first_nearest_lanes<S: Isa>(
         &self,
@@ -197,6 +200,7 @@ impl<const D: usize> Grid<D> {
 }
 
 /// Each of the D values of `x` in every lane.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 fn x_splat<S: Isa, const D: usize>(x: &[f32]) -> [F8<S>; D] {
     let mut out = [F8::zero(); D];

@@ -66,6 +66,7 @@ pub(crate) trait Isa: Copy + 'static {
 
     /// `D` consecutive values from each of 8 places of `base` (`starts`), as D vectors: lane k
     /// of vector i is `base[starts[k] + i]` (a transposition; panics when out of range).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn load_columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [Self::F; D];
 
     /// Whether [`Isa::permute`] is one instruction (else kernels pick another method).
@@ -178,7 +179,10 @@ impl<S: Isa> F8<S> {
     }
 
     /// `D` consecutive values from each of 8 places of `base`, as D vectors: lane k of
-    /// vector i is `base[starts[k] + i]` (panics when out of range).
+    /// vector i is `base[starts[k] + i]` (panics when out of range). Only the AVX2 copies
+    /// use it outside tests (with scalar loads the IQ neighbour scans are faster one
+    /// candidate at a time), hence the `dead_code` allowances for other targets.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     pub fn columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [Self; D] {
         let columns = S::load_columns::<D>(base, starts);
@@ -362,6 +366,7 @@ impl<S: Isa> Not for M8<S> {
 
 /// [`Isa::load_columns`] one lane at a time (for an instruction set, or a width, without a
 /// transposition). Loops, not `array::map`: its closures are not inlined into AVX2 code.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 fn columns_by_lane<S: Isa, const D: usize>(base: &[f32], starts: [usize; 8]) -> [S::F; D] {
     let mut rows = [&base[..0]; 8];
