@@ -5,8 +5,10 @@
 //! (both sides round monotonically), so that float, found once by bisection, decides exactly
 //! as the test does; NaN → the last entry, as the binary search ends. Where lanes permute
 //! in one instruction (AVX2) the points passed are found by bisection, else counted. It runs
-//! on [`super::lanes`]' vectors: the baseline's, or AVX2's when the CPU has it. Tests compare
-//! it with [`super::iq4_nl`]'s scalar search on adversarial blocks.
+//! on [`super::lanes`]' vectors: the baseline's, or AVX2's when the CPU has it. The 15
+//! candidate scales after the first share one [`Bracket`]: per value, the two entries any of
+//! them can pick and the switch point between them. Tests compare it with
+//! [`super::iq4_nl`]'s scalar search on adversarial blocks.
 
 use std::sync::OnceLock;
 
@@ -41,15 +43,7 @@ unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
 
 #[inline(always)]
 fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
-    let (mut xt, mut wt) = ([F8::<S>::zero(); N], [F8::<S>::zero(); N]);
-    for j in 0..N {
-        let (mut xj, mut wj) = ([0f32; LANES], [0f32; LANES]);
-        for k in 0..LANES {
-            xj[k] = x[N * k + j];
-            wj[k] = w[N * k + j];
-        }
-        (xt[j], wt[j]) = (F8::new(xj), F8::new(wj));
-    }
+    let (xt, wt) = (by_value::<S>(x), by_value::<S>(w));
     let (max, flat) = first_max_per_group::<N, LANES>(x);
     let mut first_id = [0f32; LANES];
     for (id, &m) in first_id.iter_mut().zip(&max) {
@@ -62,15 +56,56 @@ fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
     let mut d = positive.select(sumqx / sumq2, F8::zero());
     let mut best = d * sumqx;
     let maxv = F8::new(max);
-    for itry in -NTRY..=NTRY {
-        let id = F8::splat((itry + VALUES[0] as i32) as f32) / maxv;
-        let (sumqx, sumq2) = sums(id, &xt, &wt, &t);
-        let better = sumq2.gt(F8::zero()) & (sumqx * sumqx).gt(best * sumq2);
-        d = better.select(sumqx / sumq2, d);
-        best = better.select(d * sumqx, best);
+    let bracket = Bracket::new([candidate_id(-NTRY, maxv), candidate_id(NTRY, maxv)], &xt, &wt, &t);
+    for first in (-NTRY..=NTRY).step_by(AT_ONCE) {
+        let mut ids = [F8::zero(); AT_ONCE];
+        for (k, id) in ids.iter_mut().enumerate() {
+            *id = candidate_id(first + k as i32, maxv);
+        }
+        let mut terms = [(F8::zero(), F8::zero()); AT_ONCE];
+        match &bracket {
+            Some(b) => terms = b.sums(ids, &xt),
+            None => {
+                for (o, &id) in terms.iter_mut().zip(&ids) {
+                    *o = sums(id, &xt, &wt, &t);
+                }
+            }
+        }
+        // The candidates in their order, as ggml takes them.
+        for (sumqx, sumq2) in terms {
+            let better = sumq2.gt(F8::zero()) & (sumqx * sumqx).gt(best * sumq2);
+            d = better.select(sumqx / sumq2, d);
+            best = better.select(d * sumqx, best);
+        }
     }
     let d = d.to_array();
     std::array::from_fn(|k| if flat[k] { 0.0 } else { d[k] })
+}
+
+/// The 8 blocks of `v` as 32 vectors: lane k of vector j is value j of block k.
+#[inline(always)]
+fn by_value<S: Isa>(v: &[f32]) -> [F8<S>; N] {
+    const D: usize = 8;
+    let mut out = [F8::zero(); N];
+    for (c, o) in out.chunks_exact_mut(D).enumerate() {
+        let mut starts = [0; LANES];
+        for (k, s) in starts.iter_mut().enumerate() {
+            *s = N * k + D * c;
+        }
+        o.copy_from_slice(&F8::columns::<D>(v, starts));
+    }
+    out
+}
+
+/// Candidate scales summed side by side: each sum runs over the values in order, a chain of
+/// dependent additions, so three chains interleave (the 15 candidates in 5 steps).
+const AT_ONCE: usize = 3;
+const _: () = assert!((2 * NTRY as usize + 1).is_multiple_of(AT_ONCE));
+
+/// The inverse scale of candidate `itry`, as ggml computes it.
+#[inline(always)]
+fn candidate_id<S: Isa>(itry: i32, max: F8<S>) -> F8<S> {
+    F8::splat((itry + VALUES[0] as i32) as f32) / max
 }
 
 /// Per lane, Σ w·q·x and Σ w·q² over the block, q the table entry nearest id·x (switch
@@ -85,6 +120,63 @@ fn sums<S: Isa>(id: F8<S>, xt: &[F8<S>; N], wt: &[F8<S>; N], t: &Table<S>) -> (F
         sumq2 += wq * q;
     }
     (sumqx, sumq2)
+}
+
+/// The terms of the candidate scales −NTRY..=NTRY. id·x is monotone in the scale (finite
+/// scales; both roundings are monotone) and the entry picked is monotone in id·x, so each
+/// value's entry for any candidate lies between its entries for the two extreme scales. They
+/// are at most one step apart (ids ±5.5 % around 127/max, entries ≥ 11 apart), so per value
+/// one switch point decides, and w·q·x, w·q² are computed once per entry, not per scale.
+struct Bracket<S: Isa> {
+    /// Per value, the switch point between its two entries (+∞ when they are one).
+    point: [F8<S>; N],
+    /// Per value, w·q·x for the lower entry and the upper one.
+    qx: [[F8<S>; 2]; N],
+    /// Per value, w·q·q likewise.
+    q2: [[F8<S>; 2]; N],
+}
+
+impl<S: Isa> Bracket<S> {
+    /// None when a lane's extreme scales are not finite or some entry moves more than a step
+    /// (then every scale is searched in full).
+    #[inline(always)]
+    fn new(ids: [F8<S>; 2], xt: &[F8<S>; N], wt: &[F8<S>; N], t: &Table<S>) -> Option<Self> {
+        let inf = F8::splat(f32::INFINITY);
+        if !(ids[0].abs().lt(inf) & ids[1].abs().lt(inf)).all() {
+            return None;
+        }
+        let mut b = Bracket { point: [F8::zero(); N], qx: [[F8::zero(); 2]; N], q2: [[F8::zero(); 2]; N] };
+        for j in 0..N {
+            let (a, c) = (t.nearest(ids[0] * xt[j]).0, t.nearest(ids[1] * xt[j]).0);
+            let (lo, hi) = (a.min(c), a.max(c));
+            let same = lo.eq(hi);
+            if !(same | (lo + I8::splat(1)).eq(hi)).all() {
+                return None;
+            }
+            let (q_lo, q_hi) = (t.entry(lo), t.entry(hi));
+            b.point[j] = same.select(inf, t.point(lo));
+            let (w_lo, w_hi) = (wt[j] * q_lo, wt[j] * q_hi);
+            b.qx[j] = [w_lo * xt[j], w_hi * xt[j]];
+            b.q2[j] = [w_lo * q_lo, w_hi * q_hi];
+        }
+        Some(b)
+    }
+
+    /// [`sums`] for candidate scales `ids` of the bracket, each summed in the values' order.
+    #[inline(always)]
+    fn sums(&self, ids: [F8<S>; AT_ONCE], xt: &[F8<S>; N]) -> [(F8<S>, F8<S>); AT_ONCE] {
+        let mut out = [(F8::zero(), F8::zero()); AT_ONCE];
+        for (j, &x) in xt.iter().enumerate() {
+            let [qx_lo, qx_hi] = self.qx[j];
+            let [q2_lo, q2_hi] = self.q2[j];
+            for (o, &id) in out.iter_mut().zip(&ids) {
+                let up = (id * x).ge(self.point[j]);
+                o.0 += up.select(qx_hi, qx_lo);
+                o.1 += up.select(q2_hi, q2_lo);
+            }
+        }
+        out
+    }
 }
 
 /// [`super::iq4_nl::best_index`] of `id · x` for each value of `x` (a multiple of 8 values), into `l`.
@@ -119,6 +211,9 @@ fn indices<S: Isa>(id: f32, x: &[f32], l: &mut [u8]) {
 struct Table<S: Isa> {
     /// Every switch point, for counting the ones passed.
     points: [F8<S>; 15],
+    /// The switch points in two halves (the last lane +∞), for looking one up.
+    points_low: F8<S>,
+    points_high: F8<S>,
     /// Bisection: the middle point (7), the quarter points (3, 11), the odd eighths (1, 5,
     /// 9, 13) and the even sixteenths (0, 2, …, 14), then the entries in two halves.
     p7: F8<S>,
@@ -144,8 +239,12 @@ impl<S: Isa> Table<S> {
         }
         let odd = [p[1], p[5], p[9], p[13], p[1], p[5], p[9], p[13]];
         let even = [p[0], p[2], p[4], p[6], p[8], p[10], p[12], p[14]];
+        let mut upper_points = [f32::INFINITY; 8];
+        upper_points[..7].copy_from_slice(&p[8..]);
         Table {
             points,
+            points_low: F8::load(&p[..8]),
+            points_high: F8::new(upper_points),
             p7: F8::splat(p[7]),
             p3: F8::splat(p[3]),
             p11: F8::splat(p[11]),
@@ -164,6 +263,24 @@ impl<S: Isa> Table<S> {
         let nan = a.is_nan();
         let (index, entry) = if S::FAST_PERMUTE { self.bisect(a) } else { self.count(a) };
         (nan.select_i(I8::splat(15), index), nan.select(F8::splat(VALUES[15] as f32), entry))
+    }
+
+    /// Per lane, the entry at index `i` (0..16).
+    #[inline(always)]
+    fn entry(&self, i: I8<S>) -> F8<S> {
+        Self::halves(i, self.low, self.high)
+    }
+
+    /// Per lane, the switch point from entry `i` to the next (0..15).
+    #[inline(always)]
+    fn point(&self, i: I8<S>) -> F8<S> {
+        Self::halves(i, self.points_low, self.points_high)
+    }
+
+    #[inline(always)]
+    fn halves(i: I8<S>, low: F8<S>, high: F8<S>) -> F8<S> {
+        let eight = I8::splat(8);
+        (i & eight).eq(eight).select(high.permute(i), low.permute(i))
     }
 
     #[inline(always)]
@@ -260,6 +377,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The bracket is taken for ordinary blocks and sums every candidate as the full search
+    /// does; it is refused where a lane's scale is not finite.
+    #[test]
+    fn bracket_sums_are_the_full_sums() {
+        let mut next = crate::quant::test_values(11);
+        for scale in [0.02f32, 1.0, 3e4] {
+            let x: Vec<f32> = (0..LANES * N).map(|_| next() * scale).collect();
+            let w: Vec<f32> = x.iter().map(|_| next().abs()).collect();
+            check_bracket::<Portable>(&x, &w);
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx2() {
+                // SAFETY: the CPU has AVX2 and F16C.
+                unsafe { check_bracket_avx2(&x, &w) };
+            }
+        }
+        // Scales from the search never fail these checks (finite, ±5.5 % apart); the guards
+        // are tested with made-up ones.
+        let x = vec![0.5f32; LANES * N];
+        let (xt, t) = (by_value::<Portable>(&x), Table::new());
+        for ids in [[-1.0, -100.0], [f32::NEG_INFINITY, -1.0], [-1.0, f32::NAN]] {
+            let splat = [F8::splat(ids[0]), F8::splat(ids[1])];
+            assert!(Bracket::new(splat, &xt, &xt, &t).is_none(), "refused for scales {ids:?}");
+        }
+        assert!(Bracket::new([F8::splat(-1.0), F8::splat(-1.05)], &xt, &xt, &t).is_some());
+    }
+
+    fn check_bracket<S: Isa>(x: &[f32], w: &[f32]) {
+        let (xt, wt, t) = (by_value::<S>(x), by_value::<S>(w), Table::<S>::new());
+        let max = F8::new(first_max_per_group::<N, LANES>(x).0);
+        let bracket = Bracket::new([candidate_id(-NTRY, max), candidate_id(NTRY, max)], &xt, &wt, &t)
+            .expect("ordinary blocks take the bracket");
+        let bits = |(a, b): (F8<S>, F8<S>)| (a.to_bits().to_array(), b.to_bits().to_array());
+        for first in (-NTRY..=NTRY).step_by(AT_ONCE) {
+            let mut ids = [F8::zero(); AT_ONCE];
+            for (k, id) in ids.iter_mut().enumerate() {
+                *id = candidate_id(first + k as i32, max);
+            }
+            for (got, &id) in bracket.sums(ids, &xt).into_iter().zip(&ids) {
+                assert_eq!(bits(got), bits(sums(id, &xt, &wt, &t)), "candidates from {first}");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn check_bracket_avx2(x: &[f32], w: &[f32]) {
+        check_bracket::<super::super::lanes::Avx2>(x, w)
     }
 
     #[test]

@@ -86,16 +86,11 @@ pub(crate) fn block_scale(x: &[f32], w: &[f32], l: &mut [u8]) -> f32 {
     d
 }
 
-/// The block weights: the importance matrix's, scaled by sqrt(σ² + x²) (σ² = 2·mean x² of
-/// the super-block), or x².
-pub(crate) fn weights(x: &[f32], super_x: &[f32], imatrix: Option<&[f32]>, out: &mut [f32]) {
+/// The block weights: the importance matrix's, scaled by sqrt(σ² + x²) (`sigma2` of the
+/// super-block, [`sigma2`]), or x².
+pub(crate) fn weights(x: &[f32], sigma2: f32, imatrix: Option<&[f32]>, out: &mut [f32]) {
     match imatrix {
         Some(qw) => {
-            let mut sigma2 = 0.0f32;
-            for &v in super_x {
-                sigma2 += v * v;
-            }
-            sigma2 *= 2.0 / super_x.len() as f32;
             for ((o, &q), &v) in out.iter_mut().zip(qw).zip(x) {
                 *o = q * (sigma2 + v * v).sqrt();
             }
@@ -104,15 +99,25 @@ pub(crate) fn weights(x: &[f32], super_x: &[f32], imatrix: Option<&[f32]>, out: 
     }
 }
 
+/// σ² = 2·mean x² of a super-block, summed in order as ggml does (once per super-block).
+pub(crate) fn sigma2(super_x: &[f32]) -> f32 {
+    let mut sigma2 = 0.0f32;
+    for &v in super_x {
+        sigma2 += v * v;
+    }
+    sigma2 * (2.0 / super_x.len() as f32)
+}
+
 /// ggml `quantize_row_iq4_nl_impl` over a super-block of `x.len()` (32: IQ4_NL, 256:
 /// IQ4_XS). Returns d and the 6-bit sub-block scales (IQ4_XS); writes packed levels to `q4`.
 pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [u8]) -> (f32, [u8; 8]) {
     let nb = x.len() / 32;
     let mut l = [0u8; 256];
     let mut w = [0f32; 256];
+    let s2 = imatrix.map_or(0.0, |_| sigma2(x));
     for ib in 0..nb {
         let r = 32 * ib..32 * ib + 32;
-        weights(&x[r.clone()], x, imatrix.map(|q| &q[r.clone()]), &mut w[r]);
+        weights(&x[r.clone()], s2, imatrix.map(|q| &q[r.clone()]), &mut w[r]);
     }
     let mut scales = [0f32; 8];
     if nb == super::iq4_lanes::LANES && !super::reference_kernels() {
@@ -187,7 +192,8 @@ fn encode_blocks_x8(src: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
         for ib in 0..8 {
             let r = BLOCK * ib..BLOCK * ib + BLOCK;
             let q = qw.map(|q| &q[GROUP * g + BLOCK * ib..GROUP * g + BLOCK * ib + BLOCK]);
-            weights(&x[r.clone()], &x[r.clone()], q, &mut w[r]);
+            let s2 = q.map_or(0.0, |_| sigma2(&x[r.clone()]));
+            weights(&x[r.clone()], s2, q, &mut w[r]);
         }
         let scales = super::iq4_lanes::block_scales_x8(x, &w);
         for (ib, (xb, ob)) in x.chunks_exact(BLOCK).zip(o.chunks_exact_mut(BYTES)).enumerate() {
