@@ -12,12 +12,12 @@
 
 use std::sync::OnceLock;
 
-use super::lanes::{Isa, Portable, F8, I8};
+use super::lanes::{first_max, Isa, Portable, F8, I8};
 
 #[cfg(test)]
 use super::iq4_nl::best_index;
 use super::iq4_nl::{NTRY, VALUES};
-use super::kquant::first_max_per_group;
+use super::kquant::GROUP_MAX_EPS;
 
 /// Blocks searched side by side.
 pub(crate) const LANES: usize = 8;
@@ -44,18 +44,15 @@ unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
 #[inline(always)]
 fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
     let (xt, wt) = (by_value::<S>(x), by_value::<S>(w));
-    let (max, flat) = first_max_per_group::<N, LANES>(x);
-    let mut first_id = [0f32; LANES];
-    for (id, &m) in first_id.iter_mut().zip(&max) {
-        *id = 1.0 / (-m / VALUES[0] as f32);
-    }
+    let (maxv, flat) = first_max(&xt, GROUP_MAX_EPS);
+    // ggml's 1/(−max/values[0]); (−a)/b and a/(−b) round alike.
+    let first_id = F8::splat(1.0) / (maxv / F8::splat(-(VALUES[0] as f32)));
     // Loaded once for the 16 candidate scales.
     let t = Table::<S>::new();
-    let (sumqx, sumq2) = sums(F8::new(first_id), &xt, &wt, &t);
+    let (sumqx, sumq2) = sums(first_id, &xt, &wt, &t);
     let positive = sumq2.gt(F8::zero());
     let mut d = positive.select(sumqx / sumq2, F8::zero());
     let mut best = d * sumqx;
-    let maxv = F8::new(max);
     let bracket = Bracket::new([candidate_id(-NTRY, maxv), candidate_id(NTRY, maxv)], &xt, &wt, &t);
     for first in (-NTRY..=NTRY).step_by(AT_ONCE) {
         let mut ids = [F8::zero(); AT_ONCE];
@@ -78,8 +75,7 @@ fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
             best = better.select(d * sumqx, best);
         }
     }
-    let d = d.to_array();
-    std::array::from_fn(|k| if flat[k] { 0.0 } else { d[k] })
+    flat.select(F8::zero(), d).to_array()
 }
 
 /// The 8 blocks of `v` as 32 vectors: lane k of vector j is value j of block k.
@@ -179,30 +175,30 @@ impl<S: Isa> Bracket<S> {
     }
 }
 
-/// [`super::iq4_nl::best_index`] of `id · x` for each value of `x` (a multiple of 8 values), into `l`.
-pub(crate) fn best_indices(id: f32, x: &[f32], l: &mut [u8]) {
+/// [`super::iq4_nl::best_index`] of `ids[b] · x` for each value of block b (32 values), into `l`.
+pub(crate) fn best_indices(ids: &[f32], x: &[f32], l: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-        return unsafe { best_indices_avx2(id, x, l) };
+        return unsafe { best_indices_avx2(ids, x, l) };
     }
-    indices::<Portable>(id, x, l)
+    indices::<Portable>(ids, x, l)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn best_indices_avx2(id: f32, x: &[f32], l: &mut [u8]) {
-    indices::<super::lanes::Avx2>(id, x, l)
+unsafe fn best_indices_avx2(ids: &[f32], x: &[f32], l: &mut [u8]) {
+    indices::<super::lanes::Avx2>(ids, x, l)
 }
 
 #[inline(always)]
-fn indices<S: Isa>(id: f32, x: &[f32], l: &mut [u8]) {
-    let id = F8::<S>::splat(id);
+fn indices<S: Isa>(ids: &[f32], x: &[f32], l: &mut [u8]) {
     let t = Table::<S>::new();
-    for (xc, lc) in x.chunks_exact(LANES).zip(l.chunks_exact_mut(LANES)) {
-        let i = t.nearest(id * F8::load(xc)).0.to_array();
-        for (o, &q) in lc.iter_mut().zip(&i) {
-            *o = q as u8;
+    for ((&id, xb), lb) in ids.iter().zip(x.chunks_exact(N)).zip(l.chunks_exact_mut(N)) {
+        let id = F8::<S>::splat(id);
+        for (xc, lc) in xb.chunks_exact(2 * LANES).zip(lb.chunks_exact_mut(2 * LANES)) {
+            let (a, b) = (F8::load(&xc[..LANES]), F8::load(&xc[LANES..]));
+            lc.copy_from_slice(&t.nearest(id * a).0.low_bytes(t.nearest(id * b).0));
         }
     }
 }
@@ -407,7 +403,7 @@ mod tests {
 
     fn check_bracket<S: Isa>(x: &[f32], w: &[f32]) {
         let (xt, wt, t) = (by_value::<S>(x), by_value::<S>(w), Table::<S>::new());
-        let max = F8::new(first_max_per_group::<N, LANES>(x).0);
+        let max = first_max(&xt, GROUP_MAX_EPS).0;
         let bracket = Bracket::new([candidate_id(-NTRY, max), candidate_id(NTRY, max)], &xt, &wt, &t)
             .expect("ordinary blocks take the bracket");
         let bits = |(a, b): (F8<S>, F8<S>)| (a.to_bits().to_array(), b.to_bits().to_array());
@@ -453,8 +449,9 @@ mod tests {
             // SAFETY: the CPU has AVX2 and F16C.
             assert_eq!(unsafe { both_methods_avx2(&probes) }, (count.clone(), count), "AVX2");
         }
-        let mut idx = vec![0u8; probes.len() / LANES * LANES];
-        best_indices(1.0, &probes[..idx.len()], &mut idx);
+        probes.resize(probes.len().div_ceil(N) * N, 0.0);
+        let mut idx = vec![0u8; probes.len()];
+        best_indices(&vec![1.0; idx.len() / N], &probes, &mut idx);
         for (&i, &p) in idx.iter().zip(&probes) {
             assert_eq!(i, best_index(p), "best_indices, a = {p}");
         }

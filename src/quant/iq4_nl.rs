@@ -141,34 +141,40 @@ pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [
         let d = -max_scale / 32.0;
         dh = d;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let mut idl = [0f32; 8];
         for ib in 0..nb {
             let q = nearest_int(id * scales[ib]).clamp(-32, 31);
-            let dl = d * q as f32;
-            let idl = if dl != 0.0 { 1.0 / dl } else { 0.0 };
-            levels(idl, &x[32 * ib..32 * ib + 32], &mut l[32 * ib..32 * ib + 32]);
+            idl[ib] = inverse(d * q as f32);
             ls[ib] = (q + 32) as u8;
         }
+        levels(&idl[..nb], x, &mut l);
     } else {
         dh = scales[0];
-        single_levels(x, dh, &mut l);
+        levels(&[inverse(dh)], x, &mut l);
     }
     pack(&l[..32 * nb], q4);
     (dh, ls)
 }
 
-/// One block's levels against its own scale (IQ4_NL).
-fn single_levels(x: &[f32], d: f32, l: &mut [u8]) {
-    levels(if d != 0.0 { 1.0 / d } else { 0.0 }, x, l);
+/// 1/d, or 0 for d = 0.
+fn inverse(d: f32) -> f32 {
+    if d != 0.0 {
+        1.0 / d
+    } else {
+        0.0
+    }
 }
 
-/// `best_index(id · x)` for each value.
-fn levels(id: f32, x: &[f32], l: &mut [u8]) {
+/// `best_index(ids[b] · x)` for each value of block b (32 values each).
+fn levels(ids: &[f32], x: &[f32], l: &mut [u8]) {
     if super::reference_kernels() {
-        for (lj, &v) in l.iter_mut().zip(x) {
-            *lj = best_index(id * v);
+        for ((&id, xb), lb) in ids.iter().zip(x.chunks_exact(BLOCK)).zip(l.chunks_exact_mut(BLOCK)) {
+            for (lj, &v) in lb.iter_mut().zip(xb) {
+                *lj = best_index(id * v);
+            }
         }
     } else {
-        super::iq4_lanes::best_indices(id, x, l);
+        super::iq4_lanes::best_indices(ids, x, l);
     }
 }
 
@@ -196,10 +202,10 @@ fn encode_blocks_x8(src: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
             weights(&x[r.clone()], s2, q, &mut w[r]);
         }
         let scales = super::iq4_lanes::block_scales_x8(x, &w);
-        for (ib, (xb, ob)) in x.chunks_exact(BLOCK).zip(o.chunks_exact_mut(BYTES)).enumerate() {
-            single_levels(xb, scales[ib], &mut l[..BLOCK]);
+        levels(&scales.map(inverse), x, &mut l);
+        for (ib, (lb, ob)) in l.chunks_exact(BLOCK).zip(o.chunks_exact_mut(BYTES)).enumerate() {
             ob[..2].copy_from_slice(&fp16_bytes(scales[ib]));
-            pack(&l[..BLOCK], &mut ob[2..18]);
+            pack(lb, &mut ob[2..18]);
         }
     }
     let tail = &mut out[whole / BLOCK * BYTES..];

@@ -384,6 +384,21 @@ fn columns_by_lane<S: Isa, const D: usize>(base: &[f32], starts: [usize; 8]) -> 
     out
 }
 
+/// [`super::kquant::first_max_per_group`] with the groups in lanes (`columns[j]` holds value
+/// j of each group): per lane the first value of largest magnitude, or 1 where the group is
+/// flat (largest |x| below `eps`), and the flat lanes.
+#[inline(always)]
+pub(crate) fn first_max<S: Isa>(columns: &[F8<S>], eps: f32) -> (F8<S>, M8<S>) {
+    let (mut amax, mut max) = (F8::zero(), F8::zero());
+    for &v in columns {
+        let larger = v.abs().gt(amax);
+        amax = larger.select(v.abs(), amax);
+        max = larger.select(v, max);
+    }
+    let flat = amax.lt(F8::splat(eps));
+    (flat.select(F8::splat(1.0), max), flat)
+}
+
 /// ggml's `nearest_int` of every lane (the bit trick of [`super::kquant::nearest_int`], so
 /// the same bits for every input).
 #[inline(always)]
