@@ -3,6 +3,31 @@
 /// FP4 E2M1 code → value (bit 3 is the sign).
 pub const E2M1: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
 
+/// A byte's two codes (low nibble first) decoded with one load: a byte at a time through
+/// [`E2M1`] was ~9 % of an MXFP4 → IQ4_XS conversion.
+pub static E2M1_PAIRS: [[f32; 2]; 256] = e2m1_pairs();
+
+const fn e2m1_pairs() -> [[f32; 2]; 256] {
+    let mut t = [[0.0; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [E2M1[b & 15], E2M1[b >> 4]];
+        b += 1;
+    }
+    t
+}
+
+/// Each byte of `codes` as its two values times `scale` (products exact but for overflow).
+#[inline]
+pub fn decode_e2m1(codes: &[u8], scale: f32, out: &mut [f32]) {
+    for (pair, &b) in out.chunks_exact_mut(2).zip(codes) {
+        pair.copy_from_slice(&E2M1_PAIRS[b as usize]);
+    }
+    for v in out.iter_mut() {
+        *v *= scale;
+    }
+}
+
 /// E8M0 scale byte → 2^(s-127), as MLX computes it in f32: byte 0 is 2^-127 (a
 /// subnormal, not zero) and byte 255 is +inf (MLX does not treat it as NaN).
 #[inline]
@@ -31,6 +56,20 @@ pub fn e4m3(b: u8) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_pairs_decode_both_nibbles() {
+        let codes: Vec<u8> = (0..=255).collect();
+        for scale in [1.0, e8m0(0), e8m0(200), e8m0(255), -3.5] {
+            let mut out = vec![0f32; 512];
+            decode_e2m1(&codes, scale, &mut out);
+            for (b, pair) in codes.iter().zip(out.chunks_exact(2)) {
+                let want = [E2M1[(b & 15) as usize] * scale, E2M1[(b >> 4) as usize] * scale];
+                let got = [pair[0].to_bits(), pair[1].to_bits()];
+                assert_eq!(got, want.map(f32::to_bits), "byte {b:#04x}, scale {scale}");
+            }
+        }
+    }
 
     #[test]
     fn e8m0_values() {

@@ -1,14 +1,10 @@
 //! mxfp4 mode: FP4 E2M1 codes × E8M0 scale per group of 32. Every product is exact in f32
 //! except overflow; scale byte 255 decodes to +inf (codes ±0 then give NaN), as in MLX.
 
-use super::fp::{e8m0, E2M1};
+use super::fp::{decode_e2m1, e8m0};
 
 pub fn dequantize_row(words: &[u8], scales: &[u8], out: &mut [f32]) {
     for (g, chunk) in out.chunks_exact_mut(32).enumerate() {
-        let s = e8m0(scales[g]);
-        for (pair, &b) in chunk.chunks_exact_mut(2).zip(&words[g * 16..(g + 1) * 16]) {
-            pair[0] = E2M1[(b & 15) as usize] * s;
-            pair[1] = E2M1[(b >> 4) as usize] * s;
-        }
+        decode_e2m1(&words[g * 16..(g + 1) * 16], e8m0(scales[g]), chunk);
     }
 }
