@@ -119,6 +119,7 @@ impl SubBlockSearch {
         if max < self.zero_below {
             return None;
         }
+        let wx: [f32; 32] = std::array::from_fn(|i| b.weight[i] * b.xval[i]);
         let mut best = 0.0f32;
         let mut scale = max / 15.0;
         let mut on_grid = [!self.refit_all; 8];
@@ -129,7 +130,7 @@ impl SubBlockSearch {
             for k in 0..8 {
                 aux_on_grid[k] = self.group_levels(b, k, id, this_scale, &mut laux[k]);
             }
-            let (sumqx, sumq2) = fit_sums(b, &laux);
+            let (sumqx, sumq2) = fit_sums(b, &wx, &laux);
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
                 best = scale * sumqx;
@@ -144,7 +145,7 @@ impl SubBlockSearch {
                     self.group_levels(b, k, id, scale, &mut l[k]);
                 }
             }
-            let (sumqx, sumq2) = fit_sums(b, l);
+            let (sumqx, sumq2) = fit_sums(b, &wx, l);
             if sumq2 > 0.0 {
                 scale = sumqx / sumq2;
             }
@@ -175,13 +176,16 @@ impl SubBlockSearch {
     }
 }
 
-/// Σw·x·q and Σw·q² over the sub-block with q = 2l + 1.
-fn fit_sums(b: &SubBlock, l: &Levels) -> (f32, f32) {
+/// Σw·x·q and Σw·q² over the sub-block with q = 2l + 1, given wx = w·x (C's `w*x*q`
+/// multiplies left to right, so w·x is the same for every candidate).
+fn fit_sums(b: &SubBlock, wx: &[f32; 32], l: &Levels) -> (f32, f32) {
     let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
-    for (i, (&w, &x)) in b.weight.iter().zip(&b.xval).enumerate() {
-        let q = (2 * l[i / 4][i % 4] as i32 + 1) as f32;
-        sumqx += w * x * q;
-        sumq2 += w * q * q;
+    for (g, lg) in l.iter().enumerate() {
+        for (i, &li) in lg.iter().enumerate() {
+            let q = (2 * li as i32 + 1) as f32;
+            sumqx += wx[4 * g + i] * q;
+            sumq2 += b.weight[4 * g + i] * q * q;
+        }
     }
     (sumqx, sumq2)
 }

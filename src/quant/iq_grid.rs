@@ -16,8 +16,7 @@ use super::lanes::{Isa, F8, I8};
 pub struct Grid<const D: usize> {
     /// Each point's encoder values 2l+1.
     pub points: Vec<[i8; D]>,
-    /// The same values as f32, D per point in point order (for the vector search).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// The same values as f32, D per point in point order.
     values: Vec<f32>,
     /// Each point's levels packed (the `kgrid_*` entry).
     pub packed: &'static [u16],
@@ -118,13 +117,16 @@ impl<const D: usize> Grid<D> {
     /// ggml's loop: the first candidate whose Σ w·(scale·q − x)², summed in element order,
     /// is below every earlier one (and below f32::MAX); the first candidate if none is.
     fn best_candidate_scalar(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32) -> u16 {
+        // Fixed-size views, so that the element loop unrolls; the values as floats already.
+        let (x, w): (&[f32; D], &[f32; D]) = (x.try_into().unwrap(), w.try_into().unwrap());
         let mut best = f32::MAX;
         let mut best_j = candidates[0];
         for &j in candidates {
+            let q: &[f32; D] = self.values[D * j as usize..][..D].try_into().unwrap();
             let mut d2 = 0.0f32;
-            for ((&q, &xv), &wv) in self.points[j as usize].iter().zip(x).zip(w) {
-                let diff = scale * q as f32 - xv;
-                d2 += wv * diff * diff;
+            for i in 0..D {
+                let diff = scale * q[i] - x[i];
+                d2 += w[i] * diff * diff;
             }
             if d2 < best {
                 best = d2;
