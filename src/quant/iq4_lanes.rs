@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use super::lanes::{first_max, Isa, Portable, F8, I8};
+use super::lanes::{first_max, Isa, Portable, F8, I8, M8};
 
 #[cfg(test)]
 use super::iq4_nl::best_index;
@@ -125,7 +125,8 @@ fn sums<S: Isa>(id: F8<S>, xt: &[F8<S>; N], wt: &[F8<S>; N], t: &Table<S>) -> (F
 /// are at most one step apart (ids ±5.5 % around 127/max, entries ≥ 11 apart), so per value
 /// one switch point decides, and w·q·x, w·q² are computed once per entry, not per scale.
 struct Bracket<S: Isa> {
-    /// Per value, the switch point between its two entries (+∞ when they are one).
+    /// Per value, the switch point from its lower entry to the next (passed by none of the
+    /// products when its two entries are one).
     point: [F8<S>; N],
     /// Per value, w·q·x for the lower entry and the upper one.
     qx: [[F8<S>; 2]; N],
@@ -147,21 +148,23 @@ impl<S: Isa> Bracket<S> {
         if !(ids[0].abs().lt(inf) & ids[1].abs().lt(inf)).all() {
             return false;
         }
-        let b = self;
-        for j in 0..N {
-            let (a, c) = (t.nearest(ids[0] * xt[j]).0, t.nearest(ids[1] * xt[j]).0);
-            let (lo, hi) = (a.min(c), a.max(c));
-            let same = lo.eq(hi);
-            if !(same | (lo + I8::splat(1)).eq(hi)).all() {
-                return false;
-            }
-            let (q_lo, q_hi) = (t.entry(lo), t.entry(hi));
-            b.point[j] = same.select(inf, t.point(lo));
+        let mut refused = M8::none();
+        for (j, &x) in xt.iter().enumerate() {
+            let (a, c) = (ids[0] * x, ids[1] * x);
+            let (low, high) = (a.fast_min(c), a.fast_max(c));
+            // The entry of the lower product, and whether the higher one passes the next
+            // switch point (then its entry is the next) or the one after (refused).
+            let (lo, q_lo) = t.nearest(low);
+            let up = high.ge(t.point(lo));
+            let hi = lo - up.to_i32();
+            refused |= high.ge(t.point(hi));
+            let q_hi = t.entry(hi);
+            self.point[j] = t.point(lo);
             let (w_lo, w_hi) = (wt[j] * q_lo, wt[j] * q_hi);
-            b.qx[j] = [w_lo * xt[j], w_hi * xt[j]];
-            b.q2[j] = [w_lo * q_lo, w_hi * q_hi];
+            self.qx[j] = [w_lo * x, w_hi * x];
+            self.q2[j] = [w_lo * q_lo, w_hi * q_hi];
         }
-        true
+        !refused.any()
     }
 
     /// [`sums`] for candidate scales `ids` of the bracket, each summed in the values' order.
@@ -213,7 +216,8 @@ fn indices<S: Isa>(ids: &[f32], x: &[f32], l: &mut [u8]) {
 struct Table<S: Isa> {
     /// Every switch point, for counting the ones passed.
     points: [F8<S>; 15],
-    /// The switch points in two halves (the last lane +∞), for looking one up.
+    /// The switch points in two halves, for looking one up; after the last entry NaN,
+    /// which no value passes.
     points_low: F8<S>,
     points_high: F8<S>,
     /// Bisection: the middle point (7), the quarter points (3, 11), the odd eighths (1, 5,
@@ -241,7 +245,7 @@ impl<S: Isa> Table<S> {
         }
         let odd = [p[1], p[5], p[9], p[13], p[1], p[5], p[9], p[13]];
         let even = [p[0], p[2], p[4], p[6], p[8], p[10], p[12], p[14]];
-        let mut upper_points = [f32::INFINITY; 8];
+        let mut upper_points = [f32::NAN; 8];
         upper_points[..7].copy_from_slice(&p[8..]);
         Table {
             points,
