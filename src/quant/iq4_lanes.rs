@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use super::lanes::{first_max, Isa, Portable, F8, I8, M8};
+use super::lanes::{first_max, Isa, Portable, F8, I8};
 
 #[cfg(test)]
 use super::iq4_nl::best_index;
@@ -49,13 +49,13 @@ fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
     let first_id = F8::splat(1.0) / (maxv / F8::splat(-(VALUES[0] as f32)));
     // Loaded once for the 16 candidate scales.
     let t = Table::<S>::new();
-    let (sumqx, sumq2) = sums(first_id, &xt, &wt, &t);
+    // Filled in place: returned by value, its 5 KiB were copied (~5 % of the search).
+    let mut bracket = Bracket::empty();
+    let extremes = [candidate_id(-NTRY, maxv), candidate_id(NTRY, maxv)];
+    let (bracketed, (sumqx, sumq2)) = bracket.fill(extremes, first_id, &xt, &wt, &t);
     let positive = sumq2.gt(F8::zero());
     let mut d = positive.select(sumqx / sumq2, F8::zero());
     let mut best = d * sumqx;
-    // Filled in place: returned by value, its 5 KiB were copied (~5 % of the search).
-    let mut bracket = Bracket::empty();
-    let bracketed = bracket.fill([candidate_id(-NTRY, maxv), candidate_id(NTRY, maxv)], &xt, &wt, &t);
     for first in (-NTRY..=NTRY).step_by(AT_ONCE) {
         let mut ids = [F8::zero(); AT_ONCE];
         for (k, id) in ids.iter_mut().enumerate() {
@@ -140,16 +140,27 @@ impl<S: Isa> Bracket<S> {
         Bracket { point: [F8::zero(); N], qx: [[F8::zero(); 2]; N], q2: [[F8::zero(); 2]; N] }
     }
 
-    /// The bracket of the extreme scales `ids`; false when a lane's extreme scales are not
-    /// finite or some entry moves more than a step (then every scale is searched in full).
+    /// The bracket of the extreme scales `ids`, and whether it holds: not when a lane's
+    /// extreme scales are not finite or some entry moves more than a step (then every scale
+    /// is searched in full). On the way, [`sums`] of the first candidate `first` (its chain
+    /// of additions runs beside the bracket's work instead of before it).
     #[inline(always)]
-    fn fill(&mut self, ids: [F8<S>; 2], xt: &[F8<S>; N], wt: &[F8<S>; N], t: &Table<S>) -> bool {
+    fn fill(
+        &mut self,
+        ids: [F8<S>; 2],
+        first: F8<S>,
+        xt: &[F8<S>; N],
+        wt: &[F8<S>; N],
+        t: &Table<S>,
+    ) -> (bool, (F8<S>, F8<S>)) {
         let inf = F8::splat(f32::INFINITY);
-        if !(ids[0].abs().lt(inf) & ids[1].abs().lt(inf)).all() {
-            return false;
-        }
-        let mut refused = M8::none();
+        let mut refused = !(ids[0].abs().lt(inf) & ids[1].abs().lt(inf));
+        let (mut sumqx, mut sumq2) = (F8::zero(), F8::zero());
         for (j, &x) in xt.iter().enumerate() {
+            let q = t.nearest(first * x).1;
+            let wq = wt[j] * q;
+            sumqx += wq * x;
+            sumq2 += wq * q;
             let (a, c) = (ids[0] * x, ids[1] * x);
             let (low, high) = (a.fast_min(c), a.fast_max(c));
             // The entry of the lower product, and whether the higher one passes the next
@@ -164,7 +175,7 @@ impl<S: Isa> Bracket<S> {
             self.qx[j] = [w_lo * x, w_hi * x];
             self.q2[j] = [w_lo * q_lo, w_hi * q_hi];
         }
-        !refused.any()
+        (!refused.any(), (sumqx, sumq2))
     }
 
     /// [`sums`] for candidate scales `ids` of the bracket, each summed in the values' order.
@@ -406,9 +417,9 @@ mod tests {
         let (xt, t) = (by_value::<Portable>(&x), Table::new());
         for ids in [[-1.0, -100.0], [f32::NEG_INFINITY, -1.0], [-1.0, f32::NAN]] {
             let splat = [F8::splat(ids[0]), F8::splat(ids[1])];
-            assert!(!Bracket::empty().fill(splat, &xt, &xt, &t), "refused for scales {ids:?}");
+            assert!(!Bracket::empty().fill(splat, F8::splat(1.0), &xt, &xt, &t).0, "refused for scales {ids:?}");
         }
-        assert!(Bracket::empty().fill([F8::splat(-1.0), F8::splat(-1.05)], &xt, &xt, &t));
+        assert!(Bracket::empty().fill([F8::splat(-1.0), F8::splat(-1.05)], F8::splat(1.0), &xt, &xt, &t).0);
     }
 
     fn check_bracket<S: Isa>(x: &[f32], w: &[f32]) {
@@ -416,8 +427,11 @@ mod tests {
         let max = first_max(&xt, GROUP_MAX_EPS).0;
         let mut bracket = Bracket::empty();
         let ids = [candidate_id(-NTRY, max), candidate_id(NTRY, max)];
-        assert!(bracket.fill(ids, &xt, &wt, &t), "ordinary blocks take the bracket");
         let bits = |(a, b): (F8<S>, F8<S>)| (a.to_bits().to_array(), b.to_bits().to_array());
+        let first = F8::splat(0.5) * ids[0];
+        let (holds, first_sums) = bracket.fill(ids, first, &xt, &wt, &t);
+        assert!(holds, "ordinary blocks take the bracket");
+        assert_eq!(bits(first_sums), bits(sums(first, &xt, &wt, &t)), "the first candidate's sums");
         for first in (-NTRY..=NTRY).step_by(AT_ONCE) {
             let mut ids = [F8::zero(); AT_ONCE];
             for (k, id) in ids.iter_mut().enumerate() {
