@@ -104,6 +104,9 @@ pub(crate) struct SubBlockSearch {
     pub refit_all: bool,
 }
 
+/// The most candidate scales a search has (IQ3_XXS: 31).
+const MAX_TRIES: usize = 31;
+
 /// The grid levels (0..=7) of a sub-block's eight groups of 4.
 pub(crate) type Levels = [[u8; 4]; 8];
 
@@ -123,19 +126,14 @@ impl SubBlockSearch {
         let mut best = 0.0f32;
         let mut scale = max / 15.0;
         let mut on_grid = [!self.refit_all; 8];
-        let (mut laux, mut aux_on_grid) = ([[0u8; 4]; 8], [false; 8]);
-        for is in -self.steps..=self.steps {
-            let id = (15.0 + is as f32 * 0.2) / max;
-            let this_scale = 1.0 / id;
-            for k in 0..8 {
-                aux_on_grid[k] = self.group_levels(b, k, id, this_scale, &mut laux[k]);
-            }
-            let (sumqx, sumq2) = fit_sums(b, &wx, &laux);
+        let (levels, on) = self.candidate_levels(b, max);
+        for (laux, aux_on_grid) in levels.iter().zip(&on).take(self.tries()) {
+            let (sumqx, sumq2) = fit_sums(b, &wx, laux);
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
                 best = scale * sumqx;
-                *l = laux;
-                on_grid = aux_on_grid;
+                *l = *laux;
+                on_grid = *aux_on_grid;
             }
         }
         if on_grid.contains(&false) && scale > 0.0 {
@@ -153,11 +151,60 @@ impl SubBlockSearch {
         Some(scale)
     }
 
+    /// The number of candidate scales.
+    fn tries(&self) -> usize {
+        let tries = (2 * self.steps + 1) as usize;
+        assert!(tries <= MAX_TRIES, "{tries} candidate scales");
+        tries
+    }
+
+    /// Every candidate scale's levels (as [`Self::group_levels`] makes them) and which groups
+    /// were on the grid. A group's levels change only a few times over the candidates (they
+    /// grow with id), so the neighbour searches of its consecutive candidates that fall off
+    /// the grid at the same lattice point run together, one scale per lane.
+    fn candidate_levels(&self, b: &SubBlock, max: f32) -> ([Levels; MAX_TRIES], [[bool; 8]; MAX_TRIES]) {
+        let tries = self.tries();
+        let mut levels = [[[0u8; 4]; 8]; MAX_TRIES];
+        let mut off: [[Option<&[u16]>; 8]; MAX_TRIES] = [[None; 8]; MAX_TRIES];
+        let mut scales = [0f32; MAX_TRIES];
+        for t in 0..tries {
+            let id = (15.0 + (t as i32 - self.steps) as f32 * 0.2) / max;
+            scales[t] = 1.0 / id;
+            for k in 0..8 {
+                levels[t][k] = levels_at(&b.xval[4 * k..4 * k + 4], id);
+                if let Lookup::Off(n) = self.grid.lookup(&levels[t][k]) {
+                    off[t][k] = Some(n);
+                }
+            }
+        }
+        let mut picks = [0u16; MAX_TRIES];
+        for k in 0..8 {
+            let (x, w) = (&b.xval[4 * k..4 * k + 4], &b.waux[4 * k..4 * k + 4]);
+            let mut t = 0;
+            while t < tries {
+                let Some(list) = off[t][k] else {
+                    t += 1;
+                    continue;
+                };
+                let mut end = t + 1;
+                while end < tries && off[end][k].is_some_and(|n| std::ptr::eq(n, list)) {
+                    end += 1;
+                }
+                self.grid.best_per_scale(list, x, w, &scales[t..end], &mut picks[t..end]);
+                for u in t..end {
+                    levels[u][k] = self.grid.levels_of(picks[u]);
+                }
+                t = end;
+            }
+        }
+        (levels, off.map(|o| o.map(|n| n.is_none())))
+    }
+
     /// Group k's levels nearest_int((id·x − 1)/2) clamped to 0..=7, replaced by the best
     /// neighbour at `scale` when they are off the grid. Returns whether they were on it.
     fn group_levels(&self, b: &SubBlock, k: usize, id: f32, scale: f32, l: &mut [u8; 4]) -> bool {
         let x = &b.xval[4 * k..4 * k + 4];
-        *l = std::array::from_fn(|i| nearest_int(0.5 * (id * x[i] - 1.0)).clamp(0, 7) as u8);
+        *l = levels_at(x, id);
         match self.grid.lookup(l) {
             Lookup::On(_) => true,
             Lookup::Off(n) => {
@@ -174,6 +221,11 @@ impl SubBlockSearch {
             Lookup::Off(_) => panic!("IQ3 levels {g:?} are not a grid point"),
         })
     }
+}
+
+/// A group's levels nearest_int((id·x − 1)/2) clamped to 0..=7.
+fn levels_at(x: &[f32], id: f32) -> [u8; 4] {
+    std::array::from_fn(|i| nearest_int(0.5 * (id * x[i] - 1.0)).clamp(0, 7) as u8)
 }
 
 /// Σw·x·q and Σw·q² over the sub-block with q = 2l + 1, given wx = w·x (C's `w*x*q`

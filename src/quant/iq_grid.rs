@@ -97,10 +97,63 @@ impl<const D: usize> Grid<D> {
     /// Σ w·(scale·q − x)² (the first on ties); writes its levels to `l`.
     pub fn best_neighbour(&self, candidates: &[u16], x: &[f32], w: &[f32], scale: f32, l: &mut [u8; D]) -> u16 {
         let best_j = self.best_candidate(candidates, x, w, scale);
-        for (li, &q) in l.iter_mut().zip(&self.points[best_j as usize]) {
-            *li = ((q - 1) / 2) as u8;
-        }
+        *l = self.levels_of(best_j);
         best_j
+    }
+
+    /// The levels (0..) of grid point `j`.
+    pub fn levels_of(&self, j: u16) -> [u8; D] {
+        self.points[j as usize].map(|q| ((q - 1) / 2) as u8)
+    }
+
+    /// [`Self::best_candidate`] at each of several scales (the same candidates, values and
+    /// weights), into `picks`: 8 scales per vector, each lane running ggml's loop for its
+    /// scale, so every candidate costs a few vector operations for all of them.
+    pub fn best_per_scale(&self, candidates: &[u16], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
+        if super::reference_kernels() {
+            for (p, &s) in picks.iter_mut().zip(scales) {
+                *p = self.best_candidate_scalar(candidates, x, w, s);
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if super::simd_level() >= super::SimdLevel::Avx2 {
+            // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+            return unsafe { self.best_per_scale_avx2(candidates, x, w, scales, picks) };
+        }
+        self.per_scale_lanes::<super::lanes::Portable>(candidates, x, w, scales, picks)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn best_per_scale_avx2(&self, candidates: &[u16], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
+        self.per_scale_lanes::<super::lanes::Avx2>(candidates, x, w, scales, picks)
+    }
+
+    #[inline(always)]
+    fn per_scale_lanes<S: Isa>(&self, candidates: &[u16], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
+        let (xs, ws): ([F8<S>; D], [F8<S>; D]) = (x_splat(x), x_splat(w));
+        for (sc, pc) in scales.chunks(8).zip(picks.chunks_mut(8)) {
+            // Lanes past the scales get 0: harmless, and not read back.
+            let mut lanes = [0f32; 8];
+            lanes[..sc.len()].copy_from_slice(sc);
+            let scale = F8::<S>::new(lanes);
+            let (mut best, mut best_j) = (F8::<S>::splat(f32::MAX), I8::<S>::splat(i32::from(candidates[0])));
+            for &j in candidates {
+                let q = &self.values[D * j as usize..][..D];
+                let mut d2 = F8::zero();
+                for i in 0..D {
+                    let diff = scale * F8::splat(q[i]) - xs[i];
+                    d2 += ws[i] * diff * diff;
+                }
+                let better = d2.lt(best);
+                best = better.select(d2, best);
+                best_j = better.select_i(I8::splat(i32::from(j)), best_j);
+            }
+            for (p, &j) in pc.iter_mut().zip(&best_j.to_array()) {
+                *p = j as u16;
+            }
+        }
     }
 
     /// The search: 8 candidates per vector where the CPU has AVX2 (their values transposed
@@ -304,6 +357,44 @@ mod tests {
                 assert_eq!(unsafe { g.best_candidate_avx2(n, &x, &w, scale) }, want, "AVX2 on {x:?} {w:?}");
             }
         }
+    }
+
+    /// Several scales at once (one per lane) pick what the scalar scan picks at each: lists
+    /// of every length, the adversarial groups above, scales including 0, NaN and inf.
+    fn check_per_scale<const D: usize>(g: &Grid<D>) {
+        let mut next = crate::quant::test_values(9);
+        let lists: Vec<&[u16]> =
+            (0..g.map.len()).step_by(5).filter_map(|i| if g.map[i] < 0 { Some(g.off_list(i)) } else { None }).collect();
+        assert!(lists.iter().any(|n| n.len() < 8) && lists.iter().any(|n| n.len() >= 8));
+        for (t, n) in lists.iter().enumerate().take(400) {
+            let mut x: Vec<f32> = (0..D).map(|_| next() * 4.0).collect();
+            let mut w: Vec<f32> = (0..D).map(|_| next().abs()).collect();
+            let mut scales: Vec<f32> = (0..1 + t % 11).map(|_| 0.5 + next().abs()).collect();
+            match t % 5 {
+                1 => x = g.points[n[t % n.len()] as usize].iter().map(|&q| scales[0] * q as f32).collect(),
+                2 => w.fill(0.0),
+                3 => x[t % D] = f32::NAN,
+                4 => scales.extend([0.0, f32::NAN, f32::INFINITY, -1.0]),
+                _ => {}
+            }
+            let want: Vec<u16> = scales.iter().map(|&s| g.best_candidate_scalar(n, &x, &w, s)).collect();
+            let mut got = vec![0u16; scales.len()];
+            g.per_scale_lanes::<super::super::lanes::Portable>(n, &x, &w, &scales, &mut got);
+            assert_eq!(got, want, "baseline on {x:?} {w:?} {scales:?}");
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx2() {
+                // SAFETY: the CPU has AVX2 and F16C.
+                unsafe { g.best_per_scale_avx2(n, &x, &w, &scales, &mut got) };
+                assert_eq!(got, want, "AVX2 on {x:?} {w:?} {scales:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn per_scale_neighbour_search_is_the_scalar_scan() {
+        check_per_scale(iq3xxs());
+        check_per_scale(iq3s());
+        check_per_scale(iq2s());
     }
 
     #[test]
