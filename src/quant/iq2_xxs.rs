@@ -107,14 +107,30 @@ impl<const N: usize> SubBlock<N> {
         (sumqx, sumq2)
     }
 
+    /// [`Self::sums`] of several candidates' levels, four at a time so that their chains of
+    /// additions overlap (each still sums in element order). w·x·q multiplies left to right,
+    /// so w·x is taken once.
+    fn sums_side_by_side(&self, levels: &[[u8; N]], out: &mut [(f32, f32)]) {
+        const AT_ONCE: usize = 4;
+        let wx: [f32; N] = std::array::from_fn(|i| self.weight[i] * self.xval[i]);
+        for (lc, oc) in levels.chunks(AT_ONCE).zip(out.chunks_mut(AT_ONCE)) {
+            let mut acc = [(0.0f32, 0.0f32); AT_ONCE];
+            for i in 0..N {
+                for (a, l) in acc.iter_mut().zip(lc) {
+                    let q = (2 * l[i] as i32 + 1) as f32;
+                    a.0 += wx[i] * q;
+                    a.1 += self.weight[i] * q * q;
+                }
+            }
+            oc.copy_from_slice(&acc[..oc.len()]);
+        }
+    }
+
     /// Group `k`'s levels for inverse scale `id`: the rounded lattice point if the grid has
     /// it, else its best neighbour at `scale`. Returns whether the lattice point was on the grid.
     fn group_to_grid(&self, grid: &Grid<8>, k: usize, id: f32, scale: f32, l: &mut [u8; N]) -> bool {
         let xg = &self.xval[8 * k..8 * k + 8];
-        let mut lv = [0u8; 8];
-        for (o, &v) in lv.iter_mut().zip(xg) {
-            *o = nearest_int(0.5 * (id * v - 1.0)).clamp(0, MAX_LEVEL) as u8;
-        }
+        let mut lv = self.rounded(k, id);
         let on_grid = match grid.lookup(&lv) {
             Lookup::On(_) => true,
             Lookup::Off(candidates) => {
@@ -125,6 +141,73 @@ impl<const N: usize> SubBlock<N> {
         l[8 * k..8 * k + 8].copy_from_slice(&lv);
         on_grid
     }
+
+    /// Group `k`'s lattice point for inverse scale `id`: nearest_int((id·x − 1)/2), clamped.
+    fn rounded(&self, k: usize, id: f32) -> [u8; 8] {
+        let mut lv = [0u8; 8];
+        for (o, &v) in lv.iter_mut().zip(&self.xval[8 * k..8 * k + 8]) {
+            *o = nearest_int(0.5 * (id * v - 1.0)).clamp(0, MAX_LEVEL) as u8;
+        }
+        lv
+    }
+
+    /// Every candidate scale's levels (as [`Self::group_to_grid`] makes them) and which groups
+    /// were on the grid. A group's lattice point changes only a few times over the candidates
+    /// (it grows with id), so the neighbour searches of its consecutive candidates off the grid
+    /// at the same point run together, one scale per lane ([`Grid::best_per_scale`]).
+    fn candidate_levels(
+        &self,
+        grid: &Grid<8>,
+        base: f32,
+        steps: i32,
+    ) -> ([[u8; N]; MAX_TRIES], [[bool; 4]; MAX_TRIES]) {
+        let tries = tries(steps);
+        let mut levels = [[0u8; N]; MAX_TRIES];
+        let mut off: [[Option<&[u16]>; 4]; MAX_TRIES] = [[None; 4]; MAX_TRIES];
+        let mut scales = [0f32; MAX_TRIES];
+        for t in 0..tries {
+            let id = (5.0 + (t as i32 - steps) as f32 * 0.1) / base;
+            scales[t] = 1.0 / id;
+            for k in 0..N / 8 {
+                let lv = self.rounded(k, id);
+                levels[t][8 * k..8 * k + 8].copy_from_slice(&lv);
+                if let Lookup::Off(n) = grid.lookup(&lv) {
+                    off[t][k] = Some(n);
+                }
+            }
+        }
+        let mut picks = [0u16; MAX_TRIES];
+        for k in 0..N / 8 {
+            let (x, w) = (&self.xval[8 * k..8 * k + 8], &self.waux[8 * k..8 * k + 8]);
+            let mut t = 0;
+            while t < tries {
+                let Some(list) = off[t][k] else {
+                    t += 1;
+                    continue;
+                };
+                let mut end = t + 1;
+                while end < tries && off[end][k].is_some_and(|n| std::ptr::eq(n, list)) {
+                    end += 1;
+                }
+                grid.best_per_scale(list, x, w, &scales[t..end], &mut picks[t..end]);
+                for u in t..end {
+                    levels[u][8 * k..8 * k + 8].copy_from_slice(&grid.levels_of(picks[u]));
+                }
+                t = end;
+            }
+        }
+        (levels, off.map(|o| o.map(|n| n.is_none())))
+    }
+}
+
+/// The most candidate scales a search has (IQ2_XS, IQ2_S: 19).
+const MAX_TRIES: usize = 19;
+
+/// The number of candidate scales for `steps`.
+fn tries(steps: i32) -> usize {
+    let tries = (2 * steps + 1) as usize;
+    assert!(tries <= MAX_TRIES, "{tries} candidate scales");
+    tries
 }
 
 /// How a type runs [`search_scale`].
@@ -154,22 +237,18 @@ pub(crate) fn search_scale<const N: usize>(
     l: &mut [u8; N],
 ) -> f32 {
     let groups = N / 8;
-    let mut laux = [0u8; N];
     let mut on_grid = [true; 4];
-    let mut on_grid_aux = [true; 4];
     let mut best = 0.0f32;
-    for is in -search.steps..=search.steps {
-        let id = (5.0 + is as f32 * 0.1) / base;
-        let this_scale = 1.0 / id;
-        for (k, g) in on_grid_aux[..groups].iter_mut().enumerate() {
-            *g = sb.group_to_grid(grid, k, id, this_scale, &mut laux);
-        }
-        let (sumqx, sumq2) = sb.sums(&laux);
+    let (levels, on) = sb.candidate_levels(grid, base, search.steps);
+    let n = tries(search.steps);
+    let mut sums = [(0.0, 0.0); MAX_TRIES];
+    sb.sums_side_by_side(&levels[..n], &mut sums[..n]);
+    for ((laux, on_grid_aux), &(sumqx, sumq2)) in levels.iter().zip(&on).zip(&sums).take(n) {
         if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
             scale = sumqx / sumq2;
             best = scale * sumqx;
-            *l = laux;
-            on_grid = on_grid_aux;
+            *l = *laux;
+            on_grid = *on_grid_aux;
         }
     }
     if search.refine_all {

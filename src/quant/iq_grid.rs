@@ -21,6 +21,10 @@ pub struct Grid<const D: usize> {
     /// Each point's levels packed (the `kgrid_*` entry).
     pub packed: &'static [u16],
     bits: u32,
+    /// Levels per element the encoders use (0..radix): 3 for the 2-bit grids (ggml's lattice
+    /// leaves level 3 unused), 8 for the 3-bit ones. Lattice indices count in this base, so
+    /// the 2-bit grids' map has 3^8 entries (26 KiB, within L1) instead of ggml's 43,692.
+    radix: usize,
     /// Lattice index → grid index (≥ 0) or −(offset of its neighbour list + 1).
     map: Vec<i32>,
     /// Per off-grid lattice index: the count, then that many grid indices.
@@ -34,22 +38,30 @@ pub enum Lookup<'a> {
 }
 
 impl<const D: usize> Grid<D> {
-    fn build(packed: &'static [u16], bits: u32, nwant: usize, map_size: usize) -> Grid<D> {
+    fn build(packed: &'static [u16], bits: u32, nwant: usize, radix: usize) -> Grid<D> {
         let mask = (1u32 << bits) - 1;
         let point =
             |code: u32| -> [i8; D] { std::array::from_fn(|i| (2 * ((code >> (bits * i as u32)) & mask) + 1) as i8) };
         let points: Vec<[i8; D]> = packed.iter().map(|&k| point(k as u32)).collect();
-        let mut map = vec![-1i32; map_size];
-        for (j, &k) in packed.iter().enumerate() {
-            map[k as usize] = j as i32;
+        let mut map = vec![-1i32; radix.pow(D as u32)];
+        for (j, p) in points.iter().enumerate() {
+            map[index_of(&p.map(|q| ((q - 1) / 2) as u8), radix)] = j as i32;
         }
+        // Lattice index → values 2l+1, l the index's digits in base `radix`, first lowest.
+        let point = |mut i: usize| -> [i8; D] {
+            std::array::from_fn(|_| {
+                let l = i % radix;
+                i /= radix;
+                (2 * l + 1) as i8
+            })
+        };
         let mut neighbours = Vec::new();
         let mut dist = vec![0u32; points.len()];
         for (i, slot) in map.iter_mut().enumerate() {
             if *slot >= 0 {
                 continue;
             }
-            let pos = point(i as u32);
+            let pos = point(i);
             for (d, p) in dist.iter_mut().zip(&points) {
                 *d = p.iter().zip(&pos).map(|(&a, &b)| ((a - b) as i32 * (a - b) as i32) as u32).sum();
             }
@@ -67,12 +79,13 @@ impl<const D: usize> Grid<D> {
             neighbours[count_at] = (neighbours.len() - count_at - 1) as u16;
         }
         let values = points.iter().flat_map(|p| p.map(f32::from)).collect();
-        Grid { points, values, packed, bits, map, neighbours }
+        Grid { points, values, packed, bits, radix, map, neighbours }
     }
 
-    /// The lattice index of levels `l` (each below 2^bits).
+    /// The lattice index of levels `l` (each below the radix).
+    #[inline]
     pub fn index(&self, l: &[u8; D]) -> usize {
-        l.iter().enumerate().map(|(k, &v)| (v as usize) << (self.bits as usize * k)).sum()
+        index_of(l, self.radix)
     }
 
     /// The neighbour list of off-grid lattice index `i`.
@@ -83,6 +96,7 @@ impl<const D: usize> Grid<D> {
     }
 
     /// Whether levels `l` are a grid point, else their nearest grid points.
+    #[inline]
     pub fn lookup(&self, l: &[u8; D]) -> Lookup<'_> {
         let m = self.map[self.index(l)];
         if m >= 0 {
@@ -265,32 +279,39 @@ fn x_splat<S: Isa, const D: usize>(x: &[f32]) -> [F8<S>; D] {
     out
 }
 
-/// Lattice size of the 2-bit grids: indices with every level ≤ 2 (`kmap_size` in ggml).
-const MAP_2BIT: usize = 43692;
-const MAP_3BIT: usize = 4096;
+/// The lattice index of levels `l` in base `radix`, first element lowest.
+#[inline]
+fn index_of<const D: usize>(l: &[u8; D], radix: usize) -> usize {
+    debug_assert!(l.iter().all(|&v| (v as usize) < radix), "levels {l:?} outside 0..{radix}");
+    l.iter().rev().fold(0, |i, &v| i * radix + v as usize)
+}
+
+/// Levels per element of the 2-bit grids (0..=2) and of the 3-bit ones (0..=7).
+const RADIX_2BIT: usize = 3;
+const RADIX_3BIT: usize = 8;
 
 macro_rules! grid {
-    ($(#[$doc:meta])* $name:ident, $d:literal, $table:ident, $bits:literal, $nwant:literal, $map:ident) => {
+    ($(#[$doc:meta])* $name:ident, $d:literal, $table:ident, $bits:literal, $nwant:literal, $radix:ident) => {
         $(#[$doc])*
         pub fn $name() -> &'static Grid<$d> {
             static G: OnceLock<Grid<$d>> = OnceLock::new();
-            G.get_or_init(|| Grid::build(&tables::$table, $bits, $nwant, $map))
+            G.get_or_init(|| Grid::build(&tables::$table, $bits, $nwant, $radix))
         }
     };
 }
 
 grid!(/// IQ2_XXS: 256 points, neighbours at the 2 nearest distances.
-    iq2xxs, 8, KGRID_IQ2XXS, 2, 2, MAP_2BIT);
+    iq2xxs, 8, KGRID_IQ2XXS, 2, 2, RADIX_2BIT);
 grid!(/// IQ2_XS: 512 points, 2 distances.
-    iq2xs, 8, KGRID_IQ2XS, 2, 2, MAP_2BIT);
+    iq2xs, 8, KGRID_IQ2XS, 2, 2, RADIX_2BIT);
 grid!(/// IQ2_S: 1024 points, the nearest distance only.
-    iq2s, 8, KGRID_IQ2S, 2, 1, MAP_2BIT);
+    iq2s, 8, KGRID_IQ2S, 2, 1, RADIX_2BIT);
 grid!(/// IQ1_S and IQ1_M: 2048 points, 3 distances.
-    iq1s, 8, KGRID_IQ1S, 2, 3, MAP_2BIT);
+    iq1s, 8, KGRID_IQ1S, 2, 3, RADIX_2BIT);
 grid!(/// IQ3_XXS: 256 points of 4, 2 distances.
-    iq3xxs, 4, KGRID_IQ3XXS, 3, 2, MAP_3BIT);
+    iq3xxs, 4, KGRID_IQ3XXS, 3, 2, RADIX_3BIT);
 grid!(/// IQ3_S: 512 points of 4, 3 distances.
-    iq3s, 4, KGRID_IQ3S, 3, 3, MAP_3BIT);
+    iq3s, 4, KGRID_IQ3S, 3, 3, RADIX_3BIT);
 
 /// ggml `ksigns_iq2xs[i]`: seven sign bits and an eighth that makes the count of set bits even.
 pub fn ksigns(i: u8) -> u8 {
