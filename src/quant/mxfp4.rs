@@ -4,6 +4,8 @@
 //! the exponent bits: they differ just below powers of two), d = 2^(e-128), and each code
 //! is the first index minimising |kvalues[i]·d − x|.
 
+use super::lanes::{Isa, Portable, F8, I8};
+
 pub const BLOCK: usize = 32;
 pub const BYTES: usize = 17;
 
@@ -34,6 +36,50 @@ pub(crate) fn best_index(x: f32, d: f32) -> u8 {
 }
 
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    let d = exponent(x, out);
+    if super::reference_kernels() {
+        for j in 0..16 {
+            out[1 + j] = best_index(x[j], d) | (best_index(x[j + 16], d) << 4);
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::simd_level() >= super::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+        return unsafe { codes_avx2(x, d, out) };
+    }
+    codes::<Portable>(x, d, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn codes_avx2(x: &[f32], d: f32, out: &mut [u8]) {
+    codes::<super::lanes::Avx2>(x, d, out)
+}
+
+/// The packed codes of a block, 8 values per vector, each lane running [`best_index`]'s loop.
+#[inline(always)]
+fn codes<S: Isa>(x: &[f32], d: f32, out: &mut [u8]) {
+    let d = F8::<S>::splat(d);
+    let mut idx = [I8::<S>::zero(); 4];
+    for (i, xc) in idx.iter_mut().zip(x.chunks_exact(8)) {
+        let x = F8::load(xc);
+        let mut best_err = (F8::splat(KVALUES[0] as f32) * d - x).abs();
+        for (k, &v) in KVALUES.iter().enumerate().skip(1) {
+            let err = (F8::splat(v as f32) * d - x).abs();
+            let better = err.lt(best_err);
+            best_err = better.select(err, best_err);
+            *i = better.select_i(I8::splat(k as i32), *i);
+        }
+    }
+    let (low, high) = (idx[0].low_bytes(idx[1]), idx[2].low_bytes(idx[3]));
+    for j in 0..16 {
+        out[1 + j] = low[j] | (high[j] << 4);
+    }
+}
+
+/// Writes the block's E8M0 byte and returns its d.
+fn exponent(x: &[f32], out: &mut [u8]) -> f32 {
     let mut amax = 0.0f32;
     for &v in x {
         if amax < v.abs() {
@@ -43,11 +89,8 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     // C converts the float to uint8_t; below amax = 2^-125 it is negative, and x86 keeps
     // the low byte of the int32 (Rust's `as u8` would saturate to 0).
     let e = if amax > 0.0 { super::c_cast_u8(amax.log2().floor() - 2.0 + 127.0) } else { 0 };
-    let d = e8m0_half(e);
     out[0] = e;
-    for j in 0..16 {
-        out[1 + j] = best_index(x[j], d) | (best_index(x[j + 16], d) << 4);
-    }
+    e8m0_half(e)
 }
 /// ggml's `mxfp4` block: E8M0 scale byte, 32 FP4 codes.
 pub const INFO: super::TypeInfo = super::TypeInfo::known(39, "mxfp4", BLOCK, BYTES).codec(encode, decode);
@@ -86,6 +129,36 @@ pub fn repack_mlx_row(words: &[u8], scales: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The vector codes are the scalar search's on every instruction set: random blocks,
+    /// ties between two values, NaN, inf, and values past the largest.
+    #[test]
+    fn vector_codes_are_the_scalar_searchs() {
+        let mut next = crate::quant::test_values(3);
+        let mut blocks: Vec<[f32; 32]> = (0..64).map(|_| std::array::from_fn(|_| next())).collect();
+        let d = 0.25f32;
+        // Midpoints between neighbouring values (exact ties), and specials.
+        blocks.push(std::array::from_fn(|j| (KVALUES[j % 8] as f32 + 0.5) * d * if j < 16 { 1.0 } else { -1.0 }));
+        blocks.push(std::array::from_fn(|j| [f32::NAN, f32::INFINITY, -f32::INFINITY, 1e30, -0.0, 5.0][j % 6]));
+        for x in &blocks {
+            for d in [d, e8m0_half(0), e8m0_half(255), 1.0] {
+                let mut want = [0u8; 17];
+                for j in 0..16 {
+                    want[1 + j] = best_index(x[j], d) | (best_index(x[j + 16], d) << 4);
+                }
+                let mut got = [0u8; 17];
+                codes::<Portable>(x, d, &mut got);
+                assert_eq!(got, want, "baseline on {x:?}, d = {d}");
+                #[cfg(target_arch = "x86_64")]
+                if crate::quant::cpu_has_avx2() {
+                    let mut got = [0u8; 17];
+                    // SAFETY: the CPU has AVX2 and F16C.
+                    unsafe { codes_avx2(x, d, &mut got) };
+                    assert_eq!(got, want, "AVX2 on {x:?}, d = {d}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn zero_block_is_zero_bytes() {
