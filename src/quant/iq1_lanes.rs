@@ -35,9 +35,10 @@ impl BestScan {
         q2: &[F8<S>; P],
     ) {
         let best = F8::splat(self.score);
-        let mut any = 0u32;
+        let (mut beats, mut any) = ([0u32; P], 0u32);
         for p in 0..P {
-            any |= (q2[p].gt(F8::zero()) & (qx[p] * qx[p]).gt(best * q2[p])).bitmask();
+            beats[p] = (q2[p].gt(F8::zero()) & (qx[p] * qx[p]).gt(best * q2[p])).bitmask();
+            any |= beats[p];
         }
         // Most vectors hold no better candidate: one test, no bit juggling.
         if any & ((1u32 << lanes) - 1) != 0 {
@@ -47,23 +48,32 @@ impl BestScan {
             for p in 0..P {
                 (x[p], q[p]) = (qx[p].to_array(), q2[p].to_array());
             }
-            self.take_in_order(i1, i2_0, lanes, &x, &q);
+            self.take_in_order(i1, i2_0, lanes, &beats, &x, &q);
         }
     }
 
-    /// The candidates of one vector one take at a time, each against the best so far.
+    /// The candidates of one vector one take at a time, each against the best so far. A
+    /// candidate that did not beat the best at entry (`beats`, bit k per pattern) cannot beat
+    /// a best at least as high (the test's right side grows with it), so it is skipped while
+    /// the best has not fallen below its entry value.
     #[inline(never)]
     fn take_in_order<const P: usize>(
         &mut self,
         i1: usize,
         i2_0: usize,
         lanes: usize,
+        beats: &[u32; P],
         qx: &[[f32; 8]; P],
         q2: &[[f32; 8]; P],
     ) {
+        let entry = self.score;
         for k in 0..lanes {
             for p in 0..P {
-                self.consider((i1, i2_0 + k, p), qx[p][k], q2[p][k]);
+                // `fallen` is also true when the best is NaN.
+                let fallen = self.score.partial_cmp(&entry).is_none_or(|o| o.is_lt());
+                if beats[p] >> k & 1 != 0 || fallen {
+                    self.consider((i1, i2_0 + k, p), qx[p][k], q2[p][k]);
+                }
             }
         }
     }
