@@ -152,9 +152,8 @@ impl<const N: usize> SubBlock<N> {
     }
 
     /// Every candidate scale's levels (as [`Self::group_to_grid`] makes them) and which groups
-    /// were on the grid. A group's lattice point changes only a few times over the candidates
-    /// (it grows with id), so the neighbour searches of its consecutive candidates off the grid
-    /// at the same point run together, one scale per lane ([`Grid::best_per_scale`]).
+    /// were on the grid, each group's neighbour searches run by runs of candidates
+    /// ([`Grid::picks_by_runs`]).
     fn candidate_levels(
         &self,
         grid: &Grid<8>,
@@ -178,22 +177,11 @@ impl<const N: usize> SubBlock<N> {
         }
         let mut picks = [0u16; MAX_TRIES];
         for k in 0..N / 8 {
+            let lists: [Option<&[u16]>; MAX_TRIES] = std::array::from_fn(|t| off[t][k]);
             let (x, w) = (&self.xval[8 * k..8 * k + 8], &self.waux[8 * k..8 * k + 8]);
-            let mut t = 0;
-            while t < tries {
-                let Some(list) = off[t][k] else {
-                    t += 1;
-                    continue;
-                };
-                let mut end = t + 1;
-                while end < tries && off[end][k].is_some_and(|n| std::ptr::eq(n, list)) {
-                    end += 1;
-                }
-                grid.best_per_scale(list, x, w, &scales[t..end], &mut picks[t..end]);
-                for u in t..end {
-                    levels[u][8 * k..8 * k + 8].copy_from_slice(&grid.levels_of(picks[u]));
-                }
-                t = end;
+            grid.picks_by_runs(&lists[..tries], x, w, &scales[..tries], &mut picks[..tries]);
+            for t in (0..tries).filter(|&t| lists[t].is_some()) {
+                levels[t][8 * k..8 * k + 8].copy_from_slice(&grid.levels_of(picks[t]));
             }
         }
         (levels, off.map(|o| o.map(|n| n.is_none())))

@@ -159,9 +159,8 @@ impl SubBlockSearch {
     }
 
     /// Every candidate scale's levels (as [`Self::group_levels`] makes them) and which groups
-    /// were on the grid. A group's levels change only a few times over the candidates (they
-    /// grow with id), so the neighbour searches of its consecutive candidates that fall off
-    /// the grid at the same lattice point run together, one scale per lane.
+    /// were on the grid, each group's neighbour searches run by runs of candidates
+    /// ([`Grid::picks_by_runs`]).
     fn candidate_levels(&self, b: &SubBlock, max: f32) -> ([Levels; MAX_TRIES], [[bool; 8]; MAX_TRIES]) {
         let tries = self.tries();
         let mut levels = [[[0u8; 4]; 8]; MAX_TRIES];
@@ -179,22 +178,11 @@ impl SubBlockSearch {
         }
         let mut picks = [0u16; MAX_TRIES];
         for k in 0..8 {
+            let lists: [Option<&[u16]>; MAX_TRIES] = std::array::from_fn(|t| off[t][k]);
             let (x, w) = (&b.xval[4 * k..4 * k + 4], &b.waux[4 * k..4 * k + 4]);
-            let mut t = 0;
-            while t < tries {
-                let Some(list) = off[t][k] else {
-                    t += 1;
-                    continue;
-                };
-                let mut end = t + 1;
-                while end < tries && off[end][k].is_some_and(|n| std::ptr::eq(n, list)) {
-                    end += 1;
-                }
-                self.grid.best_per_scale(list, x, w, &scales[t..end], &mut picks[t..end]);
-                for u in t..end {
-                    levels[u][k] = self.grid.levels_of(picks[u]);
-                }
-                t = end;
+            self.grid.picks_by_runs(&lists[..tries], x, w, &scales[..tries], &mut picks[..tries]);
+            for t in (0..tries).filter(|&t| lists[t].is_some()) {
+                levels[t][k] = self.grid.levels_of(picks[t]);
             }
         }
         (levels, off.map(|o| o.map(|n| n.is_none())))

@@ -138,6 +138,26 @@ impl<const D: usize> Grid<D> {
         self.per_scale_lanes::<super::lanes::Portable>(candidates, x, w, scales, picks)
     }
 
+    /// One group's picks over consecutive candidate scales: `lists[t]` its candidates at
+    /// `scales[t]` (None: on the grid there, `picks[t]` left alone). A group's lattice point
+    /// changes only a few times over a search's candidates, so each run of scales with the
+    /// same list is searched at once ([`Self::best_per_scale`]).
+    pub fn picks_by_runs(&self, lists: &[Option<&[u16]>], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
+        let mut t = 0;
+        while t < lists.len() {
+            let Some(list) = lists[t] else {
+                t += 1;
+                continue;
+            };
+            let mut end = t + 1;
+            while end < lists.len() && lists[end].is_some_and(|n| std::ptr::eq(n, list)) {
+                end += 1;
+            }
+            self.best_per_scale(list, x, w, &scales[t..end], &mut picks[t..end]);
+            t = end;
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn best_per_scale_avx2(&self, candidates: &[u16], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
