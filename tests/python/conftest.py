@@ -2,12 +2,20 @@
 fresh venv holding only the wheel and pytest)."""
 
 import json
+import os
 import struct
 from pathlib import Path
 
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-gpt-oss"
+
+# The cancellation tests interrupt a conversion of the deep model while it runs, so it must
+# outlast a few of the module's 50 ms polls. With the fast kernels iq4_xs converts it in
+# about 0.1 s on one thread; the reference kernels (same bytes) take about 2 s. Set before
+# any conversion: the library reads the switch once per process, and child processes
+# inherit it.
+os.environ["MLX2GGUF_REFERENCE_KERNELS"] = "1"
 
 
 @pytest.fixture

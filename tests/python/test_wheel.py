@@ -14,7 +14,8 @@ import pytest
 import mlx2gguf
 
 COMMAND = str(Path(sys.executable).parent / "mlx2gguf")
-# A slow output type on one thread: the deep model then takes seconds to convert.
+# A slow output type on one thread (and the reference kernels, conftest.py): the deep model
+# then takes seconds to convert.
 SLOW = {"outtype": "iq4_xs", "threads": 1}
 
 
