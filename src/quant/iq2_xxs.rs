@@ -110,14 +110,14 @@ impl<const N: usize> SubBlock<N> {
     /// [`Self::sums`] of several candidates' levels, four at a time so that their chains of
     /// additions overlap (each still sums in element order). w·x·q multiplies left to right,
     /// so w·x is taken once.
-    fn sums_side_by_side(&self, levels: &[[u8; N]], out: &mut [(f32, f32)]) {
+    fn sums_side_by_side(&self, levels: &[GroupLevels], out: &mut [(f32, f32)]) {
         const AT_ONCE: usize = 4;
         let wx: [f32; N] = std::array::from_fn(|i| self.weight[i] * self.xval[i]);
         for (lc, oc) in levels.chunks(AT_ONCE).zip(out.chunks_mut(AT_ONCE)) {
             let mut acc = [(0.0f32, 0.0f32); AT_ONCE];
             for i in 0..N {
                 for (a, l) in acc.iter_mut().zip(lc) {
-                    let q = (2 * l[i] as i32 + 1) as f32;
+                    let q = (2 * l[i / 8][i % 8] as i32 + 1) as f32;
                     a.0 += wx[i] * q;
                     a.1 += self.weight[i] * q * q;
                 }
@@ -130,7 +130,7 @@ impl<const N: usize> SubBlock<N> {
     /// it, else its best neighbour at `scale`. Returns whether the lattice point was on the grid.
     fn group_to_grid(&self, grid: &Grid<8>, k: usize, id: f32, scale: f32, l: &mut [u8; N]) -> bool {
         let xg = &self.xval[8 * k..8 * k + 8];
-        let mut lv = self.rounded(k, id);
+        let mut lv = grid.rounded(xg, id);
         let on_grid = match grid.lookup(&lv) {
             Lookup::On(_) => true,
             Lookup::Off(candidates) => {
@@ -141,62 +141,15 @@ impl<const N: usize> SubBlock<N> {
         l[8 * k..8 * k + 8].copy_from_slice(&lv);
         on_grid
     }
-
-    /// Group `k`'s lattice point for inverse scale `id`: nearest_int((id·x − 1)/2), clamped.
-    fn rounded(&self, k: usize, id: f32) -> [u8; 8] {
-        let mut lv = [0u8; 8];
-        for (o, &v) in lv.iter_mut().zip(&self.xval[8 * k..8 * k + 8]) {
-            *o = nearest_int(0.5 * (id * v - 1.0)).clamp(0, MAX_LEVEL) as u8;
-        }
-        lv
-    }
-
-    /// Every candidate scale's levels (as [`Self::group_to_grid`] makes them) and which groups
-    /// were on the grid, each group's neighbour searches run by runs of candidates
-    /// ([`Grid::picks_by_runs`]).
-    fn candidate_levels(
-        &self,
-        grid: &Grid<8>,
-        base: f32,
-        steps: i32,
-    ) -> ([[u8; N]; MAX_TRIES], [[bool; 4]; MAX_TRIES]) {
-        let tries = tries(steps);
-        let mut levels = [[0u8; N]; MAX_TRIES];
-        let mut off: [[Option<&[u16]>; 4]; MAX_TRIES] = [[None; 4]; MAX_TRIES];
-        let mut scales = [0f32; MAX_TRIES];
-        for t in 0..tries {
-            let id = (5.0 + (t as i32 - steps) as f32 * 0.1) / base;
-            scales[t] = 1.0 / id;
-            for k in 0..N / 8 {
-                let lv = self.rounded(k, id);
-                levels[t][8 * k..8 * k + 8].copy_from_slice(&lv);
-                if let Lookup::Off(n) = grid.lookup(&lv) {
-                    off[t][k] = Some(n);
-                }
-            }
-        }
-        let mut picks = [0u16; MAX_TRIES];
-        for k in 0..N / 8 {
-            let lists: [Option<&[u16]>; MAX_TRIES] = std::array::from_fn(|t| off[t][k]);
-            let (x, w) = (&self.xval[8 * k..8 * k + 8], &self.waux[8 * k..8 * k + 8]);
-            grid.picks_by_runs(&lists[..tries], x, w, &scales[..tries], &mut picks[..tries]);
-            for t in (0..tries).filter(|&t| lists[t].is_some()) {
-                levels[t][8 * k..8 * k + 8].copy_from_slice(&grid.levels_of(picks[t]));
-            }
-        }
-        (levels, off.map(|o| o.map(|n| n.is_none())))
-    }
 }
 
-/// The most candidate scales a search has (IQ2_XS, IQ2_S: 19).
+/// The most groups of 8 a sub-block has (IQ2_XXS: 4) and candidate scales a search has
+/// (IQ2_XS, IQ2_S: 19).
+const MAX_GROUPS: usize = 4;
 const MAX_TRIES: usize = 19;
 
-/// The number of candidate scales for `steps`.
-fn tries(steps: i32) -> usize {
-    let tries = (2 * steps + 1) as usize;
-    assert!(tries <= MAX_TRIES, "{tries} candidate scales");
-    tries
-}
+/// One candidate's levels, by group of 8 ([`Grid::candidate_levels`]).
+type GroupLevels = [[u8; 8]; MAX_GROUPS];
 
 /// How a type runs [`search_scale`].
 #[derive(Clone, Copy)]
@@ -225,22 +178,28 @@ pub(crate) fn search_scale<const N: usize>(
     l: &mut [u8; N],
 ) -> f32 {
     let groups = N / 8;
-    let mut on_grid = [true; 4];
+    let mut on_grid = [true; MAX_GROUPS];
     let mut best = 0.0f32;
-    let (levels, on) = sb.candidate_levels(grid, base, search.steps);
-    let n = tries(search.steps);
+    let mut ids = [0f32; MAX_TRIES];
+    let tries = (2 * search.steps + 1) as usize;
+    for (id, is) in ids[..tries].iter_mut().zip(-search.steps..) {
+        *id = (5.0 + is as f32 * 0.1) / base;
+    }
+    let (levels, on) = grid.candidate_levels::<MAX_GROUPS, MAX_TRIES>(&ids[..tries], &sb.xval, &sb.waux);
     let mut sums = [(0.0, 0.0); MAX_TRIES];
-    sb.sums_side_by_side(&levels[..n], &mut sums[..n]);
-    for ((laux, on_grid_aux), &(sumqx, sumq2)) in levels.iter().zip(&on).zip(&sums).take(n) {
+    sb.sums_side_by_side(&levels[..tries], &mut sums[..tries]);
+    for ((laux, on_grid_aux), &(sumqx, sumq2)) in levels.iter().zip(&on).zip(&sums).take(tries) {
         if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
             scale = sumqx / sumq2;
             best = scale * sumqx;
-            *l = *laux;
+            for (lg, g) in l.chunks_exact_mut(8).zip(laux) {
+                lg.copy_from_slice(g);
+            }
             on_grid = *on_grid_aux;
         }
     }
     if search.refine_all {
-        on_grid = [false; 4];
+        on_grid = [false; MAX_GROUPS];
     }
     if on_grid[..groups].iter().any(|&g| !g) && scale > 0.0 {
         let id = 1.0 / scale;

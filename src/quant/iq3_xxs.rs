@@ -126,8 +126,13 @@ impl SubBlockSearch {
         let mut best = 0.0f32;
         let mut scale = max / 15.0;
         let mut on_grid = [!self.refit_all; 8];
-        let (levels, on) = self.candidate_levels(b, max);
-        for (laux, aux_on_grid) in levels.iter().zip(&on).take(self.tries()) {
+        let mut ids = [0f32; MAX_TRIES];
+        let tries = (2 * self.steps + 1) as usize;
+        for (id, is) in ids[..tries].iter_mut().zip(-self.steps..) {
+            *id = (15.0 + is as f32 * 0.2) / max;
+        }
+        let (levels, on) = self.grid.candidate_levels::<8, MAX_TRIES>(&ids[..tries], &b.xval, &b.waux);
+        for (laux, aux_on_grid) in levels.iter().zip(&on).take(tries) {
             let (sumqx, sumq2) = fit_sums(b, &wx, laux);
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
@@ -151,48 +156,11 @@ impl SubBlockSearch {
         Some(scale)
     }
 
-    /// The number of candidate scales.
-    fn tries(&self) -> usize {
-        let tries = (2 * self.steps + 1) as usize;
-        assert!(tries <= MAX_TRIES, "{tries} candidate scales");
-        tries
-    }
-
-    /// Every candidate scale's levels (as [`Self::group_levels`] makes them) and which groups
-    /// were on the grid, each group's neighbour searches run by runs of candidates
-    /// ([`Grid::picks_by_runs`]).
-    fn candidate_levels(&self, b: &SubBlock, max: f32) -> ([Levels; MAX_TRIES], [[bool; 8]; MAX_TRIES]) {
-        let tries = self.tries();
-        let mut levels = [[[0u8; 4]; 8]; MAX_TRIES];
-        let mut off: [[Option<&[u16]>; 8]; MAX_TRIES] = [[None; 8]; MAX_TRIES];
-        let mut scales = [0f32; MAX_TRIES];
-        for t in 0..tries {
-            let id = (15.0 + (t as i32 - self.steps) as f32 * 0.2) / max;
-            scales[t] = 1.0 / id;
-            for k in 0..8 {
-                levels[t][k] = levels_at(&b.xval[4 * k..4 * k + 4], id);
-                if let Lookup::Off(n) = self.grid.lookup(&levels[t][k]) {
-                    off[t][k] = Some(n);
-                }
-            }
-        }
-        let mut picks = [0u16; MAX_TRIES];
-        for k in 0..8 {
-            let lists: [Option<&[u16]>; MAX_TRIES] = std::array::from_fn(|t| off[t][k]);
-            let (x, w) = (&b.xval[4 * k..4 * k + 4], &b.waux[4 * k..4 * k + 4]);
-            self.grid.picks_by_runs(&lists[..tries], x, w, &scales[..tries], &mut picks[..tries]);
-            for t in (0..tries).filter(|&t| lists[t].is_some()) {
-                levels[t][k] = self.grid.levels_of(picks[t]);
-            }
-        }
-        (levels, off.map(|o| o.map(|n| n.is_none())))
-    }
-
     /// Group k's levels nearest_int((id·x − 1)/2) clamped to 0..=7, replaced by the best
     /// neighbour at `scale` when they are off the grid. Returns whether they were on it.
     fn group_levels(&self, b: &SubBlock, k: usize, id: f32, scale: f32, l: &mut [u8; 4]) -> bool {
         let x = &b.xval[4 * k..4 * k + 4];
-        *l = levels_at(x, id);
+        *l = self.grid.rounded(x, id);
         match self.grid.lookup(l) {
             Lookup::On(_) => true,
             Lookup::Off(n) => {
@@ -209,11 +177,6 @@ impl SubBlockSearch {
             Lookup::Off(_) => panic!("IQ3 levels {g:?} are not a grid point"),
         })
     }
-}
-
-/// A group's levels nearest_int((id·x − 1)/2) clamped to 0..=7.
-fn levels_at(x: &[f32], id: f32) -> [u8; 4] {
-    std::array::from_fn(|i| nearest_int(0.5 * (id * x[i] - 1.0)).clamp(0, 7) as u8)
 }
 
 /// Σw·x·q and Σw·q² over the sub-block with q = 2l + 1, given wx = w·x (C's `w*x*q`

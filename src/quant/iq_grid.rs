@@ -10,6 +10,7 @@
 use std::sync::OnceLock;
 
 use super::iq_grid_tables as tables;
+use super::kquant::nearest_int;
 use super::lanes::{Isa, F8, I8};
 
 /// One grid and its neighbour lists.
@@ -136,6 +137,52 @@ impl<const D: usize> Grid<D> {
             return unsafe { self.best_per_scale_avx2(candidates, x, w, scales, picks) };
         }
         self.per_scale_lanes::<super::lanes::Portable>(candidates, x, w, scales, picks)
+    }
+
+    /// The lattice point of D values `x` at inverse scale `id`: nearest_int((id·x − 1)/2)
+    /// clamped to the grid's levels.
+    pub fn rounded(&self, x: &[f32], id: f32) -> [u8; D] {
+        let top = self.radix as i32 - 1;
+        std::array::from_fn(|i| nearest_int(0.5 * (id * x[i] - 1.0)).clamp(0, top) as u8)
+    }
+
+    /// The groups' levels at every candidate inverse scale `ids[t]` of a scale search (IQ2's
+    /// and IQ3's): each group of D values of `x` (weights `w` for the neighbour search) at its
+    /// [`Self::rounded`] point, or that point's best neighbour at scale 1/id when it is off
+    /// the grid; and which groups were on it. A group's point changes only a few times over
+    /// the candidates (it grows with id), so its neighbour searches run by runs
+    /// ([`Self::picks_by_runs`]).
+    /// Sized for at most T candidates and G groups (groups past `x` stay on the grid).
+    pub fn candidate_levels<const G: usize, const T: usize>(
+        &self,
+        ids: &[f32],
+        x: &[f32],
+        w: &[f32],
+    ) -> ([[[u8; D]; G]; T], [[bool; G]; T]) {
+        assert!(ids.len() <= T && x.len() <= D * G, "{} candidates, {} values", ids.len(), x.len());
+        let (tries, groups) = (ids.len(), x.len() / D);
+        let mut levels = [[[0u8; D]; G]; T];
+        let mut off: [[Option<&[u16]>; G]; T] = [[None; G]; T];
+        let mut scales = [0f32; T];
+        for (t, &id) in ids.iter().enumerate() {
+            scales[t] = 1.0 / id;
+            for k in 0..groups {
+                levels[t][k] = self.rounded(&x[D * k..D * k + D], id);
+                if let Lookup::Off(n) = self.lookup(&levels[t][k]) {
+                    off[t][k] = Some(n);
+                }
+            }
+        }
+        let mut picks = [0u16; T];
+        for k in 0..groups {
+            let lists: [Option<&[u16]>; T] = std::array::from_fn(|t| off[t][k]);
+            let (xk, wk) = (&x[D * k..D * k + D], &w[D * k..D * k + D]);
+            self.picks_by_runs(&lists[..tries], xk, wk, &scales[..tries], &mut picks[..tries]);
+            for t in (0..tries).filter(|&t| lists[t].is_some()) {
+                levels[t][k] = self.levels_of(picks[t]);
+            }
+        }
+        (levels, off.map(|o| o.map(|n| n.is_none())))
     }
 
     /// One group's picks over consecutive candidate scales: `lists[t]` its candidates at
