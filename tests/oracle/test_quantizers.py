@@ -7,6 +7,7 @@ magnitudes (where 1/d overflows to inf), magnitudes near the f16 limit, and mixt
 of these inside one superblock. Every row is 256 wide, so every type sees the same values.
 """
 import os
+import platform
 import subprocess
 
 import numpy as np
@@ -362,3 +363,39 @@ def test_every_kernel_path_writes_the_same_bytes(path, quantize_raw, inputs, tmp
                 subprocess.run([str(quantize_raw), *extra, t, str(src), str(out)], check=True, env=e)
                 outs.append(out.read_bytes())
             assert outs[0] == outs[1], f"{t} {extra}: {path} differs"
+
+
+@pytest.fixture(scope="session")
+def arm64_quantize_raw():
+    """quantize_raw built for arm64 (NEON kernels), as a command run under qemu-user."""
+    if (platform.system(), platform.machine()) != ("Linux", "x86_64"):
+        pytest.skip("cross-runs arm64 from x86-64 Linux; on arm64 the other tests run the NEON kernels")
+    out = subprocess.run([str(ROOT / "scripts" / "arm64.sh"), "build"], check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout.split()
+
+
+def test_arm64_build_writes_the_same_bytes(arm64_quantize_raw, quantize_raw, inputs, tmp_path):
+    """What Apple Silicon runs: the arm64 build encodes every type (with and without
+    weights) and decodes it to the same bytes as this machine's build, which the tests above
+    hold to ggml's C."""
+    src, _, _ = inputs
+    assert subprocess.run([*arm64_quantize_raw, "--kernels"], capture_output=True, text=True,
+                          check=True).stdout.strip() == "Baseline"
+    wpath = tmp_path / "w.f32"
+    _weight_rows(np.random.default_rng(7))[4].tofile(wpath)
+    for t in TYPES:
+        for extra in ([], ["--weights", str(wpath)]):
+            if (not extra and t in REQUIRES_WEIGHTS) or (extra and t not in WEIGHTED):
+                continue
+            outs = []
+            for exe in ([str(quantize_raw)], arm64_quantize_raw):
+                out = tmp_path / f"{t}-{len(outs)}.bin"
+                subprocess.run([*exe, *extra, t, str(src), str(out)], check=True)
+                outs.append(out.read_bytes())
+            assert outs[0] == outs[1], f"{t} {extra}: the arm64 build encodes differently"
+        decoded = []
+        for exe in ([str(quantize_raw)], arm64_quantize_raw):
+            dec = tmp_path / f"{t}-{len(decoded)}.f32"
+            subprocess.run([*exe, "--decode", t, str(out), str(dec)], check=True)
+            decoded.append(dec.read_bytes())
+        assert decoded[0] == decoded[1], f"{t}: the arm64 build decodes differently"
