@@ -24,7 +24,10 @@ if ! command -v qemu-aarch64 > /dev/null || ! command -v aarch64-linux-gnu-gcc >
     echo "arm64.sh: needs qemu-aarch64 and an aarch64 gcc: sudo apt-get install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross" >&2
     exit 1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross > /dev/null
+  pkgs=(qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  # A stale package index fails the install: refresh it once and retry.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" > /dev/null \
+    || { apt-get update -q > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" > /dev/null; }
 fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $sysroot"
