@@ -28,9 +28,11 @@ const N: usize = 32;
 /// them (its first levels are not needed: both types derive the levels again from the scale).
 pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
     #[cfg(target_arch = "x86_64")]
-    if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-        return unsafe { x8_avx2(x, w) };
+    match super::simd_level() {
+        // SAFETY: the CPU has the features of the level (runtime-detected).
+        super::SimdLevel::Avx512 => return unsafe { x8_avx512(x, w) },
+        super::SimdLevel::Avx2 => return unsafe { x8_avx2(x, w) },
+        super::SimdLevel::Baseline => {}
     }
     x8::<Portable>(x, w)
 }
@@ -38,6 +40,14 @@ pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
+    x8::<super::lanes::Avx2>(x, w)
+}
+
+/// The AVX2 kernel again, with AVX-512's 32 registers: 3 candidates' sums and the bracket's
+/// terms no longer spill.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw,avx512dq")]
+unsafe fn x8_avx512(x: &[f32], w: &[f32]) -> [f32; LANES] {
     x8::<super::lanes::Avx2>(x, w)
 }
 
@@ -198,9 +208,11 @@ impl<S: Isa> Bracket<S> {
 /// [`super::iq4_nl::best_index`] of `ids[b] · x` for each value of block b (32 values), into `l`.
 pub(crate) fn best_indices(ids: &[f32], x: &[f32], l: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-        return unsafe { best_indices_avx2(ids, x, l) };
+    match super::simd_level() {
+        // SAFETY: the CPU has the features of the level (runtime-detected).
+        super::SimdLevel::Avx512 => return unsafe { best_indices_avx512(ids, x, l) },
+        super::SimdLevel::Avx2 => return unsafe { best_indices_avx2(ids, x, l) },
+        super::SimdLevel::Baseline => {}
     }
     indices::<Portable>(ids, x, l)
 }
@@ -208,6 +220,12 @@ pub(crate) fn best_indices(ids: &[f32], x: &[f32], l: &mut [u8]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn best_indices_avx2(ids: &[f32], x: &[f32], l: &mut [u8]) {
+    indices::<super::lanes::Avx2>(ids, x, l)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw,avx512dq")]
+unsafe fn best_indices_avx512(ids: &[f32], x: &[f32], l: &mut [u8]) {
     indices::<super::lanes::Avx2>(ids, x, l)
 }
 
@@ -392,6 +410,12 @@ mod tests {
                     let got: Vec<u32> = unsafe { x8_avx2(x, w) }.iter().map(|s| s.to_bits()).collect();
                     assert_eq!(got, want, "AVX2 path on {x:?}");
                 }
+                #[cfg(target_arch = "x86_64")]
+                if crate::quant::cpu_has_avx512() {
+                    // SAFETY: the CPU has AVX2, F16C and the AVX-512 subsets.
+                    let got: Vec<u32> = unsafe { x8_avx512(x, w) }.iter().map(|s| s.to_bits()).collect();
+                    assert_eq!(got, want, "AVX-512 path on {x:?}");
+                }
             }
         }
     }
@@ -409,6 +433,11 @@ mod tests {
             if crate::quant::cpu_has_avx2() {
                 // SAFETY: the CPU has AVX2 and F16C.
                 unsafe { check_bracket_avx2(&x, &w) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx512() {
+                // SAFETY: the CPU has AVX2, F16C and the AVX-512 subsets.
+                unsafe { check_bracket_avx512(&x, &w) };
             }
         }
         // Scales from the search never fail these checks (finite, ±5.5 % apart); the guards
@@ -449,6 +478,12 @@ mod tests {
         check_bracket::<super::super::lanes::Avx2>(x, w)
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw,avx512dq")]
+    unsafe fn check_bracket_avx512(x: &[f32], w: &[f32]) {
+        check_bracket::<super::super::lanes::Avx2>(x, w)
+    }
+
     #[test]
     fn nearest_value_is_best_index() {
         let mut probes: Vec<f32> = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-30, -1e30];
@@ -472,13 +507,33 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         if crate::quant::cpu_has_avx2() {
             // SAFETY: the CPU has AVX2 and F16C.
-            assert_eq!(unsafe { both_methods_avx2(&probes) }, (count.clone(), count), "AVX2");
+            assert_eq!(unsafe { both_methods_avx2(&probes) }, (count.clone(), count.clone()), "AVX2");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant::cpu_has_avx512() {
+            // SAFETY: the CPU has AVX2, F16C and the AVX-512 subsets.
+            assert_eq!(unsafe { both_methods_avx512(&probes) }, (count.clone(), count), "AVX-512");
         }
         probes.resize(probes.len().div_ceil(N) * N, 0.0);
-        let mut idx = vec![0u8; probes.len()];
-        best_indices(&vec![1.0; idx.len() / N], &probes, &mut idx);
-        for (&i, &p) in idx.iter().zip(&probes) {
-            assert_eq!(i, best_index(p), "best_indices, a = {p}");
+        let (ids, mut idx) = (vec![1.0; probes.len() / N], vec![0u8; probes.len()]);
+        let check = |path: &str, idx: &[u8]| {
+            for (&i, &p) in idx.iter().zip(&probes) {
+                assert_eq!(i, best_index(p), "best_indices on the {path} path, a = {p}");
+            }
+        };
+        indices::<Portable>(&ids, &probes, &mut idx);
+        check("baseline", &idx);
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2 and F16C.
+            unsafe { best_indices_avx2(&ids, &probes, &mut idx) };
+            check("AVX2", &idx);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant::cpu_has_avx512() {
+            // SAFETY: the CPU has AVX2, F16C and the AVX-512 subsets.
+            unsafe { best_indices_avx512(&ids, &probes, &mut idx) };
+            check("AVX-512", &idx);
         }
     }
 
@@ -504,6 +559,12 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn both_methods_avx2(probes: &[f32]) -> (Picks, Picks) {
+        both_methods::<super::super::lanes::Avx2>(probes)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw,avx512dq")]
+    unsafe fn both_methods_avx512(probes: &[f32]) -> (Picks, Picks) {
         both_methods::<super::super::lanes::Avx2>(probes)
     }
 }

@@ -5,7 +5,7 @@
 //!   quantize_raw TYPE IN.f32 OUT.bin            encode (IN holds whole blocks)
 //!   quantize_raw --decode TYPE IN.bin OUT.f32   decode raw blocks back to f32
 //!   quantize_raw --bench TYPE IN.f32 [SECONDS]  single-thread encode throughput, in elements/s
-//!   quantize_raw --kernels        which encoder paths run: reference, Baseline or Avx2
+//!   quantize_raw --kernels        which encoder paths run: reference, Baseline, Avx2 or Avx512
 //!   quantize_raw --bench-weights W.f32 TYPE IN.f32 [SECONDS]   the same with importance weights
 //!   quantize_raw --weights W.f32 TYPE IN.f32 OUT.bin   encode rows of len(W) with importance weights W
 //! TYPE is a ggml type name as `ggml_type_name` spells it (q4_0, q4_K, mxfp4, ...).
