@@ -99,7 +99,13 @@ impl<const D: usize> Grid<D> {
     /// Whether levels `l` are a grid point, else their nearest grid points.
     #[inline]
     pub fn lookup(&self, l: &[u8; D]) -> Lookup<'_> {
-        let m = self.map[self.index(l)];
+        self.lookup_at(self.index(l))
+    }
+
+    /// [`Self::lookup`] of the levels with lattice index `i`.
+    #[inline]
+    fn lookup_at(&self, i: usize) -> Lookup<'_> {
+        let m = self.map[i];
         if m >= 0 {
             return Lookup::On(m as u16);
         }
@@ -162,13 +168,14 @@ impl<const D: usize> Grid<D> {
         assert!(ids.len() <= T && x.len() <= D * G, "{} candidates, {} values", ids.len(), x.len());
         let (tries, groups) = (ids.len(), x.len() / D);
         let mut levels = [[[0u8; D]; G]; T];
+        let mut indices = [[0u32; G]; T];
+        self.round_candidates(ids, x, &mut levels, &mut indices);
         let mut off: [[Option<&[u16]>; G]; T] = [[None; G]; T];
         let mut scales = [0f32; T];
         for (t, &id) in ids.iter().enumerate() {
             scales[t] = 1.0 / id;
             for k in 0..groups {
-                levels[t][k] = self.rounded(&x[D * k..D * k + D], id);
-                if let Lookup::Off(n) = self.lookup(&levels[t][k]) {
+                if let Lookup::Off(n) = self.lookup_at(indices[t][k] as usize) {
                     off[t][k] = Some(n);
                 }
             }
@@ -183,6 +190,76 @@ impl<const D: usize> Grid<D> {
             }
         }
         (levels, off.map(|o| o.map(|n| n.is_none())))
+    }
+
+    /// Every candidate's [`Self::rounded`] levels of every group of `x` and their lattice
+    /// [`Self::index`], into `levels[t][k]` and `indices[t][k]`.
+    fn round_candidates<const G: usize, const T: usize>(
+        &self,
+        ids: &[f32],
+        x: &[f32],
+        levels: &mut [[[u8; D]; G]; T],
+        indices: &mut [[u32; G]; T],
+    ) {
+        if super::reference_kernels() {
+            for (t, &id) in ids.iter().enumerate() {
+                for (k, xk) in x.chunks_exact(D).enumerate() {
+                    levels[t][k] = self.rounded(xk, id);
+                    indices[t][k] = self.index(&levels[t][k]) as u32;
+                }
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if super::simd_level() >= super::SimdLevel::Avx2 {
+            // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+            return unsafe { self.round_candidates_avx2(ids, x, levels, indices) };
+        }
+        self.round_lanes::<super::lanes::Portable, G, T>(ids, x, levels, indices)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn round_candidates_avx2<const G: usize, const T: usize>(
+        &self,
+        ids: &[f32],
+        x: &[f32],
+        levels: &mut [[[u8; D]; G]; T],
+        indices: &mut [[u32; G]; T],
+    ) {
+        self.round_lanes::<super::lanes::Avx2, G, T>(ids, x, levels, indices)
+    }
+
+    /// [`Self::round_candidates`] with 8 candidates per vector, lane t rounding as the scalar
+    /// code does; the index accumulates in f32, exact below 2^24 (the largest is 3^8 − 1).
+    #[inline(always)]
+    fn round_lanes<S: Isa, const G: usize, const T: usize>(
+        &self,
+        ids: &[f32],
+        x: &[f32],
+        levels: &mut [[[u8; D]; G]; T],
+        indices: &mut [[u32; G]; T],
+    ) {
+        let (top, radix) = (I8::<S>::splat(self.radix as i32 - 1), F8::<S>::splat(self.radix as f32));
+        for (c, chunk) in ids.chunks(8).enumerate() {
+            let mut id = [0f32; 8];
+            id[..chunk.len()].copy_from_slice(chunk);
+            let id = F8::<S>::new(id);
+            for (k, xk) in x.chunks_exact(D).enumerate() {
+                let mut index = F8::<S>::zero();
+                for j in (0..D).rev() {
+                    let v = F8::splat(0.5) * (id * F8::splat(xk[j]) - F8::splat(1.0));
+                    let l = super::lanes::nearest_int(v).max(I8::zero()).min(top);
+                    index = index * radix + l.to_f32();
+                    for (t, &l) in l.to_array().iter().enumerate().take(chunk.len()) {
+                        levels[8 * c + t][k][j] = l as u8;
+                    }
+                }
+                for (t, &i) in index.to_array().iter().enumerate().take(chunk.len()) {
+                    indices[8 * c + t][k] = i as u32;
+                }
+            }
+        }
     }
 
     /// One group's picks over consecutive candidate scales: `lists[t]` its candidates at
@@ -476,6 +553,46 @@ mod tests {
                 assert_eq!(got, want, "AVX2 on {x:?} {w:?} {scales:?}");
             }
         }
+    }
+
+    /// Candidates' levels and lattice indices 8 at a time equal [`Grid::rounded`] and
+    /// [`Grid::index`] one at a time: values from tiny to past the top level, exact .5 ties,
+    /// NaN and ±inf, and numbers of candidates that leave lanes unused.
+    fn check_rounding<const D: usize>(g: &Grid<D>) {
+        const G: usize = 4;
+        const T: usize = 31;
+        let mut next = crate::quant::test_values(13);
+        for round in 0..200 {
+            let mut x: Vec<f32> = (0..G * D).map(|_| next() * [0.1, 4.0, 1e30][round % 3]).collect();
+            match round % 4 {
+                1 => x.iter_mut().for_each(|v| *v = v.round() + 0.5),
+                2 => x[round % (G * D)] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][round % 3],
+                _ => {}
+            }
+            let ids: Vec<f32> = (0..1 + round % T).map(|t| 1.0 + t as f32 * 0.2).collect();
+            let (mut want, mut want_i) = ([[[0u8; D]; G]; T], [[0u32; G]; T]);
+            for (t, &id) in ids.iter().enumerate() {
+                for (k, xk) in x.chunks_exact(D).enumerate() {
+                    want[t][k] = g.rounded(xk, id);
+                    want_i[t][k] = g.index(&want[t][k]) as u32;
+                }
+            }
+            let (mut got, mut got_i) = ([[[0u8; D]; G]; T], [[0u32; G]; T]);
+            g.round_lanes::<super::super::lanes::Portable, G, T>(&ids, &x, &mut got, &mut got_i);
+            assert!(got == want && got_i == want_i, "baseline on {x:?}, {} candidates", ids.len());
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx2() {
+                // SAFETY: the CPU has AVX2 and F16C.
+                unsafe { g.round_candidates_avx2(&ids, &x, &mut got, &mut got_i) };
+                assert!(got == want && got_i == want_i, "AVX2 on {x:?}, {} candidates", ids.len());
+            }
+        }
+    }
+
+    #[test]
+    fn candidates_round_as_one_at_a_time() {
+        check_rounding(iq2xxs());
+        check_rounding(iq3s());
     }
 
     #[test]
