@@ -19,6 +19,8 @@ pub struct Grid<const D: usize> {
     pub points: Vec<[i8; D]>,
     /// The same values as f32, D per point in point order.
     values: Vec<f32>,
+    /// Each point's levels (0..radix).
+    levels: Vec<[u8; D]>,
     /// Each point's levels packed (the `kgrid_*` entry).
     pub packed: &'static [u16],
     bits: u32,
@@ -80,7 +82,8 @@ impl<const D: usize> Grid<D> {
             neighbours[count_at] = (neighbours.len() - count_at - 1) as u16;
         }
         let values = points.iter().flat_map(|p| p.map(f32::from)).collect();
-        Grid { points, values, packed, bits, radix, map, neighbours }
+        let levels = points.iter().map(|p| p.map(|q| ((q - 1) / 2) as u8)).collect();
+        Grid { points, values, levels, packed, bits, radix, map, neighbours }
     }
 
     /// The lattice index of levels `l` (each below the radix).
@@ -123,8 +126,9 @@ impl<const D: usize> Grid<D> {
     }
 
     /// The levels (0..) of grid point `j`.
+    #[inline]
     pub fn levels_of(&self, j: u16) -> [u8; D] {
-        self.points[j as usize].map(|q| ((q - 1) / 2) as u8)
+        self.levels[j as usize]
     }
 
     /// [`Self::best_candidate`] at each of several scales (the same candidates, values and
