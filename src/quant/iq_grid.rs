@@ -46,9 +46,10 @@ impl<const D: usize> Grid<D> {
         let point =
             |code: u32| -> [i8; D] { std::array::from_fn(|i| (2 * ((code >> (bits * i as u32)) & mask) + 1) as i8) };
         let points: Vec<[i8; D]> = packed.iter().map(|&k| point(k as u32)).collect();
+        let levels: Vec<[u8; D]> = points.iter().map(|p| p.map(|q| ((q - 1) / 2) as u8)).collect();
         let mut map = vec![-1i32; radix.pow(D as u32)];
-        for (j, p) in points.iter().enumerate() {
-            map[index_of(&p.map(|q| ((q - 1) / 2) as u8), radix)] = j as i32;
+        for (j, l) in levels.iter().enumerate() {
+            map[index_of(l, radix)] = j as i32;
         }
         // Lattice index → values 2l+1, l the index's digits in base `radix`, first lowest.
         let point = |mut i: usize| -> [i8; D] {
@@ -82,7 +83,6 @@ impl<const D: usize> Grid<D> {
             neighbours[count_at] = (neighbours.len() - count_at - 1) as u16;
         }
         let values = points.iter().flat_map(|p| p.map(f32::from)).collect();
-        let levels = points.iter().map(|p| p.map(|q| ((q - 1) / 2) as u8)).collect();
         Grid { points, values, levels, packed, bits, radix, map, neighbours }
     }
 
@@ -206,13 +206,7 @@ impl<const D: usize> Grid<D> {
         indices: &mut [[u32; G]; T],
     ) {
         if super::reference_kernels() {
-            for (t, &id) in ids.iter().enumerate() {
-                for (k, xk) in x.chunks_exact(D).enumerate() {
-                    levels[t][k] = self.rounded(xk, id);
-                    indices[t][k] = self.index(&levels[t][k]) as u32;
-                }
-            }
-            return;
+            return self.round_candidates_scalar(ids, x, levels, indices);
         }
         #[cfg(target_arch = "x86_64")]
         if super::simd_level() >= super::SimdLevel::Avx2 {
@@ -220,6 +214,22 @@ impl<const D: usize> Grid<D> {
             return unsafe { self.round_candidates_avx2(ids, x, levels, indices) };
         }
         self.round_lanes::<super::lanes::Portable, G, T>(ids, x, levels, indices)
+    }
+
+    /// [`Self::round_candidates`] one candidate and group at a time: the reference path.
+    fn round_candidates_scalar<const G: usize, const T: usize>(
+        &self,
+        ids: &[f32],
+        x: &[f32],
+        levels: &mut [[[u8; D]; G]; T],
+        indices: &mut [[u32; G]; T],
+    ) {
+        for (t, &id) in ids.iter().enumerate() {
+            for (k, xk) in x.chunks_exact(D).enumerate() {
+                levels[t][k] = self.rounded(xk, id);
+                indices[t][k] = self.index(&levels[t][k]) as u32;
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -575,12 +585,7 @@ mod tests {
             }
             let ids: Vec<f32> = (0..1 + round % T).map(|t| 1.0 + t as f32 * 0.2).collect();
             let (mut want, mut want_i) = ([[[0u8; D]; G]; T], [[0u32; G]; T]);
-            for (t, &id) in ids.iter().enumerate() {
-                for (k, xk) in x.chunks_exact(D).enumerate() {
-                    want[t][k] = g.rounded(xk, id);
-                    want_i[t][k] = g.index(&want[t][k]) as u32;
-                }
-            }
+            g.round_candidates_scalar(&ids, &x, &mut want, &mut want_i);
             let (mut got, mut got_i) = ([[[0u8; D]; G]; T], [[0u32; G]; T]);
             g.round_lanes::<super::super::lanes::Portable, G, T>(&ids, &x, &mut got, &mut got_i);
             assert!(got == want && got_i == want_i, "baseline on {x:?}, {} candidates", ids.len());

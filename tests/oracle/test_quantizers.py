@@ -339,6 +339,15 @@ def test_weighted_encoder_matches_ggml(type_name, quantize_raw, inputs, tmp_path
                             f"C quantize_{type_name} with weights row {k}")
 
 
+def _encodings(wpath):
+    """(type, extra arguments) of every encoder quantize_raw has: each type unweighted unless
+    it requires weights, and weighted (weights in `wpath`) where it takes them."""
+    for t in TYPES:
+        for extra in ([], ["--weights", str(wpath)]):
+            if (extra or t not in REQUIRES_WEIGHTS) and (not extra or t in WEIGHTED):
+                yield t, extra
+
+
 @pytest.mark.parametrize("path", ["MLX2GGUF_REFERENCE_KERNELS=1", "MLX2GGUF_SIMD=baseline", "MLX2GGUF_SIMD=avx2"])
 def test_every_kernel_path_writes_the_same_bytes(path, quantize_raw, inputs, tmp_path):
     """The reference (one candidate at a time, as ggml), baseline-SIMD and AVX2 paths write
@@ -353,18 +362,13 @@ def test_every_kernel_path_writes_the_same_bytes(path, quantize_raw, inputs, tmp
     qw = _weight_rows(np.random.default_rng(7))[1]
     wpath = tmp_path / "w.f32"
     qw.tofile(wpath)
-    for t in TYPES:
-        for extra in ([], ["--weights", str(wpath)]):
-            if not extra and t in REQUIRES_WEIGHTS:
-                continue
-            if extra and t not in WEIGHTED:
-                continue
-            outs = []
-            for e in (os.environ, env):
-                out = tmp_path / f"{t}-{len(outs)}.bin"
-                subprocess.run([str(quantize_raw), *extra, t, str(src), str(out)], check=True, env=e)
-                outs.append(out.read_bytes())
-            assert outs[0] == outs[1], f"{t} {extra}: {path} differs"
+    for t, extra in _encodings(wpath):
+        outs = []
+        for e in (os.environ, env):
+            out = tmp_path / f"{t}-{len(outs)}.bin"
+            subprocess.run([str(quantize_raw), *extra, t, str(src), str(out)], check=True, env=e)
+            outs.append(out.read_bytes())
+        assert outs[0] == outs[1], f"{t} {extra}: {path} differs"
 
 
 @pytest.fixture(scope="session")
@@ -385,19 +389,17 @@ def test_arm64_build_writes_the_same_bytes(arm64_quantize_raw, quantize_raw, inp
                           check=True).stdout.strip() == "Baseline"
     wpath = tmp_path / "w.f32"
     _weight_rows(np.random.default_rng(7))[4].tofile(wpath)
-    for t in TYPES:
-        for extra in ([], ["--weights", str(wpath)]):
-            if (not extra and t in REQUIRES_WEIGHTS) or (extra and t not in WEIGHTED):
-                continue
-            outs = []
-            for exe in ([str(quantize_raw)], arm64_quantize_raw):
-                out = tmp_path / f"{t}-{len(outs)}.bin"
-                subprocess.run([*exe, *extra, t, str(src), str(out)], check=True)
-                outs.append(out.read_bytes())
-            assert outs[0] == outs[1], f"{t} {extra}: the arm64 build encodes differently"
-        decoded = []
-        for exe in ([str(quantize_raw)], arm64_quantize_raw):
-            dec = tmp_path / f"{t}-{len(decoded)}.f32"
-            subprocess.run([*exe, "--decode", t, str(out), str(dec)], check=True)
-            decoded.append(dec.read_bytes())
-        assert decoded[0] == decoded[1], f"{t}: the arm64 build decodes differently"
+    builds = ([str(quantize_raw)], arm64_quantize_raw)
+    decoded_types = set()
+    for t, extra in _encodings(wpath):
+        outs = [tmp_path / f"{t}-{k}.bin" for k in range(2)]
+        for exe, out in zip(builds, outs):
+            subprocess.run([*exe, *extra, t, str(src), str(out)], check=True)
+        assert outs[0].read_bytes() == outs[1].read_bytes(), f"{t} {extra}: the arm64 build encodes differently"
+        if t not in decoded_types:
+            decoded_types.add(t)
+            decs = [tmp_path / f"{t}-{k}.f32" for k in range(2)]
+            for exe, dec in zip(builds, decs):
+                subprocess.run([*exe, "--decode", t, str(outs[0]), str(dec)], check=True)
+            assert decs[0].read_bytes() == decs[1].read_bytes(), f"{t}: the arm64 build decodes differently"
+    assert decoded_types == set(TYPES)
