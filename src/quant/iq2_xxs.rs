@@ -96,36 +96,6 @@ impl<const N: usize> SubBlock<N> {
         self.xval[1..].iter().fold(self.xval[0], |m, &v| c_max(m, v))
     }
 
-    /// Σ w·x·q and Σ w·q² for levels `l` (q = 2l + 1).
-    fn sums(&self, l: &[u8; N]) -> (f32, f32) {
-        let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
-        for ((&w, &x), &li) in self.weight.iter().zip(&self.xval).zip(l) {
-            let q = (2 * li as i32 + 1) as f32;
-            sumqx += w * x * q;
-            sumq2 += w * q * q;
-        }
-        (sumqx, sumq2)
-    }
-
-    /// [`Self::sums`] of several candidates' levels, four at a time so that their chains of
-    /// additions overlap (each still sums in element order). w·x·q multiplies left to right,
-    /// so w·x is taken once.
-    fn sums_side_by_side(&self, levels: &[GroupLevels], out: &mut [(f32, f32)]) {
-        const AT_ONCE: usize = 4;
-        let wx: [f32; N] = std::array::from_fn(|i| self.weight[i] * self.xval[i]);
-        for (lc, oc) in levels.chunks(AT_ONCE).zip(out.chunks_mut(AT_ONCE)) {
-            let mut acc = [(0.0f32, 0.0f32); AT_ONCE];
-            for i in 0..N {
-                for (a, l) in acc.iter_mut().zip(lc) {
-                    let q = (2 * l[i / 8][i % 8] as i32 + 1) as f32;
-                    a.0 += wx[i] * q;
-                    a.1 += self.weight[i] * q * q;
-                }
-            }
-            oc.copy_from_slice(&acc[..oc.len()]);
-        }
-    }
-
     /// Group `k`'s levels for inverse scale `id`: the rounded lattice point if the grid has
     /// it, else its best neighbour at `scale`. Returns whether the lattice point was on the grid.
     fn group_to_grid(&self, grid: &Grid<8>, k: usize, id: f32, scale: f32, l: &mut [u8; N]) -> bool {
@@ -147,9 +117,8 @@ impl<const N: usize> SubBlock<N> {
 /// (IQ2_XS, IQ2_S: 19).
 const MAX_GROUPS: usize = 4;
 const MAX_TRIES: usize = 19;
-
-/// One candidate's levels, by group of 8 ([`Grid::candidate_levels`]).
-type GroupLevels = [[u8; 8]; MAX_GROUPS];
+/// The chunks of 8 candidates a search fills ([`Grid::candidate_levels`]).
+const CHUNKS: usize = MAX_TRIES.div_ceil(8);
 
 /// How a type runs [`search_scale`].
 #[derive(Clone, Copy)]
@@ -185,18 +154,21 @@ pub(crate) fn search_scale<const N: usize>(
     for (id, is) in ids[..tries].iter_mut().zip(-search.steps..) {
         *id = (5.0 + is as f32 * 0.1) / base;
     }
-    let (levels, on) = grid.candidate_levels::<MAX_GROUPS, MAX_TRIES>(&ids[..tries], &sb.xval, &sb.waux);
-    let mut sums = [(0.0, 0.0); MAX_TRIES];
-    sb.sums_side_by_side(&levels[..tries], &mut sums[..tries]);
-    for ((laux, on_grid_aux), &(sumqx, sumq2)) in levels.iter().zip(&on).zip(&sums).take(tries) {
+    let candidates = grid.candidate_levels::<MAX_GROUPS, CHUNKS>(&ids[..tries], &sb.xval, &sb.waux);
+    let wx: [f32; N] = std::array::from_fn(|i| sb.weight[i] * sb.xval[i]);
+    let mut chosen = None;
+    for (t, &(sumqx, sumq2)) in candidates.fit_sums(&wx, &sb.weight).as_flattened()[..tries].iter().enumerate() {
         if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
             scale = sumqx / sumq2;
             best = scale * sumqx;
-            for (lg, g) in l.chunks_exact_mut(8).zip(laux) {
-                lg.copy_from_slice(g);
-            }
-            on_grid = *on_grid_aux;
+            chosen = Some(t);
         }
+    }
+    if let Some(t) = chosen {
+        for (lg, g) in l.chunks_exact_mut(8).zip(&candidates.levels(t)) {
+            lg.copy_from_slice(g);
+        }
+        on_grid = candidates.on_grid(t);
     }
     if search.refine_all {
         on_grid = [false; MAX_GROUPS];
@@ -206,7 +178,7 @@ pub(crate) fn search_scale<const N: usize>(
         for k in (0..groups).filter(|&k| !on_grid[k]) {
             sb.group_to_grid(grid, k, id, scale, l);
         }
-        let (sumqx, sumq2) = sb.sums(l);
+        let (sumqx, sumq2) = iq_grid::fit_sums(l.as_chunks::<8>().0, &wx, &sb.weight);
         if sumq2 > 0.0 {
             scale = sumqx / sumq2;
         }

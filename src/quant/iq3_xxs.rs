@@ -104,8 +104,9 @@ pub(crate) struct SubBlockSearch {
     pub refit_all: bool,
 }
 
-/// The most candidate scales a search has (IQ3_XXS: 31).
+/// The most candidate scales a search has (IQ3_XXS: 31), and the chunks of 8 they fill.
 const MAX_TRIES: usize = 31;
+const CHUNKS: usize = MAX_TRIES.div_ceil(8);
 
 /// The grid levels (0..=7) of a sub-block's eight groups of 4.
 pub(crate) type Levels = [[u8; 4]; 8];
@@ -131,15 +132,18 @@ impl SubBlockSearch {
         for (id, is) in ids[..tries].iter_mut().zip(-self.steps..) {
             *id = (15.0 + is as f32 * 0.2) / max;
         }
-        let (levels, on) = self.grid.candidate_levels::<8, MAX_TRIES>(&ids[..tries], &b.xval, &b.waux);
-        for (laux, aux_on_grid) in levels.iter().zip(&on).take(tries) {
-            let (sumqx, sumq2) = fit_sums(b, &wx, laux);
+        let candidates = self.grid.candidate_levels::<8, CHUNKS>(&ids[..tries], &b.xval, &b.waux);
+        let mut chosen = None;
+        for (t, &(sumqx, sumq2)) in candidates.fit_sums(&wx, &b.weight).as_flattened()[..tries].iter().enumerate() {
             if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
                 scale = sumqx / sumq2;
                 best = scale * sumqx;
-                *l = *laux;
-                on_grid = *aux_on_grid;
+                chosen = Some(t);
             }
+        }
+        if let Some(t) = chosen {
+            *l = candidates.levels(t);
+            on_grid = candidates.on_grid(t);
         }
         if on_grid.contains(&false) && scale > 0.0 {
             let id = 1.0 / scale;
@@ -148,7 +152,7 @@ impl SubBlockSearch {
                     self.group_levels(b, k, id, scale, &mut l[k]);
                 }
             }
-            let (sumqx, sumq2) = fit_sums(b, &wx, l);
+            let (sumqx, sumq2) = iq_grid::fit_sums(l, &wx, &b.weight);
             if sumq2 > 0.0 {
                 scale = sumqx / sumq2;
             }
@@ -177,20 +181,6 @@ impl SubBlockSearch {
             Lookup::Off(_) => panic!("IQ3 levels {g:?} are not a grid point"),
         })
     }
-}
-
-/// Σw·x·q and Σw·q² over the sub-block with q = 2l + 1, given wx = w·x (C's `w*x*q`
-/// multiplies left to right, so w·x is the same for every candidate).
-fn fit_sums(b: &SubBlock, wx: &[f32; 32], l: &Levels) -> (f32, f32) {
-    let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
-    for (g, lg) in l.iter().enumerate() {
-        for (i, &li) in lg.iter().enumerate() {
-            let q = (2 * li as i32 + 1) as f32;
-            sumqx += wx[4 * g + i] * q;
-            sumq2 += b.weight[4 * g + i] * q * q;
-        }
-    }
-    (sumqx, sumq2)
 }
 
 /// C's `MAX(max_scale, scale)`.

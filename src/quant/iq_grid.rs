@@ -40,6 +40,88 @@ pub enum Lookup<'a> {
     Off(&'a [u16]),
 }
 
+/// A sub-block's levels at each candidate scale of a search ([`Grid::candidate_levels`]),
+/// 8 candidates to a chunk so that one vector holds an element's level at 8 candidates.
+pub struct CandidateLevels<const D: usize, const G: usize, const C: usize> {
+    /// `levels[c][k][j][i]`: element j of group k at candidate 8c + i.
+    levels: [[[[u8; 8]; D]; G]; C],
+    /// `entries[k][c][i]`: the grid's map entry of group k's rounded point at candidate
+    /// 8c + i (≥ 0: the point is on the grid; else the neighbours replaced it).
+    entries: [[[i32; 8]; C]; G],
+}
+
+impl<const D: usize, const G: usize, const C: usize> CandidateLevels<D, G, C> {
+    /// Candidate t's levels, by group.
+    pub fn levels(&self, t: usize) -> [[u8; D]; G] {
+        std::array::from_fn(|k| std::array::from_fn(|j| self.levels[t / 8][k][j][t % 8]))
+    }
+
+    fn set_levels(&mut self, t: usize, k: usize, l: [u8; D]) {
+        for (j, &v) in l.iter().enumerate() {
+            self.levels[t / 8][k][j][t % 8] = v;
+        }
+    }
+
+    /// Which of candidate t's groups rounded onto the grid.
+    pub fn on_grid(&self, t: usize) -> [bool; G] {
+        std::array::from_fn(|k| self.entries[k][t / 8][t % 8] >= 0)
+    }
+
+    /// Every candidate's [`fit_sums`] (the first `wx.len()` values), in candidate order:
+    /// 8 candidates per vector where the CPU has them, each lane summing as the scalar code.
+    pub fn fit_sums(&self, wx: &[f32], w: &[f32]) -> [[(f32, f32); 8]; C] {
+        if super::reference_kernels() {
+            return std::array::from_fn(|c| std::array::from_fn(|i| fit_sums(&self.levels(8 * c + i), wx, w)));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if super::simd_level() >= super::SimdLevel::Avx2 {
+            // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
+            return unsafe { self.fit_sums_avx2(wx, w) };
+        }
+        self.fit_sums_lanes::<super::lanes::Portable>(wx, w)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn fit_sums_avx2(&self, wx: &[f32], w: &[f32]) -> [[(f32, f32); 8]; C] {
+        self.fit_sums_lanes::<super::lanes::Avx2>(wx, w)
+    }
+
+    #[inline(always)]
+    fn fit_sums_lanes<S: Isa>(&self, wx: &[f32], w: &[f32]) -> [[(f32, f32); 8]; C] {
+        let mut out = [[(0.0, 0.0); 8]; C];
+        for (levels, o) in self.levels.iter().zip(&mut out) {
+            let (mut sumqx, mut sumq2) = (F8::<S>::zero(), F8::<S>::zero());
+            for (lk, (wxk, wk)) in levels.iter().zip(wx.chunks_exact(D).zip(w.chunks_exact(D))) {
+                for j in 0..D {
+                    let q = (I8::<S>::from_bytes(lk[j]).shl::<1>() + I8::splat(1)).to_f32();
+                    sumqx += F8::splat(wxk[j]) * q;
+                    sumq2 += F8::splat(wk[j]) * q * q;
+                }
+            }
+            for (o, (&a, &b)) in o.iter_mut().zip(sumqx.to_array().iter().zip(&sumq2.to_array())) {
+                *o = (a, b);
+            }
+        }
+        out
+    }
+}
+
+/// Σ wx·q and Σ w·q² over the first `wx.len()` values of groups `l`, in element order, with
+/// q = 2l + 1 (the search's fit of a candidate; C's `w*x*q` multiplies left to right, so wx
+/// = w·x is the same for every candidate).
+pub fn fit_sums<const D: usize>(l: &[[u8; D]], wx: &[f32], w: &[f32]) -> (f32, f32) {
+    let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
+    for (lk, (wxk, wk)) in l.iter().zip(wx.chunks_exact(D).zip(w.chunks_exact(D))) {
+        for j in 0..D {
+            let q = (2 * lk[j] as i32 + 1) as f32;
+            sumqx += wxk[j] * q;
+            sumq2 += wk[j] * q * q;
+        }
+    }
+    (sumqx, sumq2)
+}
+
 impl<const D: usize> Grid<D> {
     fn build(packed: &'static [u16], bits: u32, nwant: usize, radix: usize) -> Grid<D> {
         let mask = (1u32 << bits) - 1;
@@ -95,26 +177,23 @@ impl<const D: usize> Grid<D> {
     /// The neighbour list of off-grid lattice index `i`.
     #[cfg(test)]
     fn off_list(&self, i: usize) -> &[u16] {
-        let at = (-self.map[i] - 1) as usize;
+        self.neighbours_of(self.map[i])
+    }
+
+    /// The neighbour list a negative map entry points to.
+    #[inline]
+    fn neighbours_of(&self, entry: i32) -> &[u16] {
+        let at = (-entry - 1) as usize;
         &self.neighbours[at + 1..at + 1 + self.neighbours[at] as usize]
     }
 
     /// Whether levels `l` are a grid point, else their nearest grid points.
     #[inline]
     pub fn lookup(&self, l: &[u8; D]) -> Lookup<'_> {
-        self.lookup_at(self.index(l))
-    }
-
-    /// [`Self::lookup`] of the levels with lattice index `i`.
-    #[inline]
-    fn lookup_at(&self, i: usize) -> Lookup<'_> {
-        let m = self.map[i];
-        if m >= 0 {
-            return Lookup::On(m as u16);
+        match self.map[self.index(l)] {
+            m if m >= 0 => Lookup::On(m as u16),
+            m => Lookup::Off(self.neighbours_of(m)),
         }
-        let at = (-m - 1) as usize;
-        let n = self.neighbours[at] as usize;
-        Lookup::Off(&self.neighbours[at + 1..at + 1 + n])
     }
 
     /// ggml `iq2_find_best_neighbour` / `iq3_find_best_neighbour`: the candidate minimizing
@@ -159,100 +238,91 @@ impl<const D: usize> Grid<D> {
     /// The groups' levels at every candidate inverse scale `ids[t]` of a scale search (IQ2's
     /// and IQ3's): each group of D values of `x` (weights `w` for the neighbour search) at its
     /// [`Self::rounded`] point, or that point's best neighbour at scale 1/id when it is off
-    /// the grid; and which groups were on it. A group's point changes only a few times over
-    /// the candidates (it grows with id), so its neighbour searches run by runs
-    /// ([`Self::picks_by_runs`]).
-    /// Sized for at most T candidates and G groups (groups past `x` stay on the grid).
-    pub fn candidate_levels<const G: usize, const T: usize>(
+    /// the grid. A group's point changes only a few times over the candidates (it grows with
+    /// id), so its neighbour searches run by runs ([`Self::picks_by_runs`]).
+    /// Sized for at most 8·C candidates and G groups (groups past `x` stay on the grid).
+    pub fn candidate_levels<const G: usize, const C: usize>(
         &self,
         ids: &[f32],
         x: &[f32],
         w: &[f32],
-    ) -> ([[[u8; D]; G]; T], [[bool; G]; T]) {
-        assert!(ids.len() <= T && x.len() <= D * G, "{} candidates, {} values", ids.len(), x.len());
-        let (tries, groups) = (ids.len(), x.len() / D);
-        let mut levels = [[[0u8; D]; G]; T];
-        let mut indices = [[0u32; G]; T];
-        self.round_candidates(ids, x, &mut levels, &mut indices);
-        let mut off: [[Option<&[u16]>; G]; T] = [[None; G]; T];
-        let mut scales = [0f32; T];
-        for (t, &id) in ids.iter().enumerate() {
-            scales[t] = 1.0 / id;
-            for k in 0..groups {
-                if let Lookup::Off(n) = self.lookup_at(indices[t][k] as usize) {
-                    off[t][k] = Some(n);
-                }
+    ) -> CandidateLevels<D, G, C> {
+        assert!(ids.len() <= 8 * C && x.len() <= D * G, "{} candidates, {} values", ids.len(), x.len());
+        let tries = ids.len();
+        let mut out = CandidateLevels { levels: [[[[0; 8]; D]; G]; C], entries: [[[0; 8]; C]; G] };
+        self.round_candidates(ids, x, &mut out);
+        let mut scales = [[0f32; 8]; C];
+        for (s, &id) in scales.as_flattened_mut().iter_mut().zip(ids) {
+            *s = 1.0 / id;
+        }
+        let mut picks = [[0u16; 8]; C];
+        for (k, (xk, wk)) in x.chunks_exact(D).zip(w.chunks_exact(D)).enumerate() {
+            let entries = out.entries[k];
+            let entries = &entries.as_flattened()[..tries];
+            let picks = &mut picks.as_flattened_mut()[..tries];
+            self.picks_by_runs(entries, xk, wk, &scales.as_flattened()[..tries], picks);
+            for t in (0..tries).filter(|&t| entries[t] < 0) {
+                out.set_levels(t, k, self.levels_of(picks[t]));
             }
         }
-        let mut picks = [0u16; T];
-        for k in 0..groups {
-            let lists: [Option<&[u16]>; T] = std::array::from_fn(|t| off[t][k]);
-            let (xk, wk) = (&x[D * k..D * k + D], &w[D * k..D * k + D]);
-            self.picks_by_runs(&lists[..tries], xk, wk, &scales[..tries], &mut picks[..tries]);
-            for t in (0..tries).filter(|&t| lists[t].is_some()) {
-                levels[t][k] = self.levels_of(picks[t]);
-            }
-        }
-        (levels, off.map(|o| o.map(|n| n.is_none())))
+        out
     }
 
-    /// Every candidate's [`Self::rounded`] levels of every group of `x` and their lattice
-    /// [`Self::index`], into `levels[t][k]` and `indices[t][k]`.
-    fn round_candidates<const G: usize, const T: usize>(
+    /// Every candidate's [`Self::rounded`] levels of every group of `x` and the grid's map
+    /// entry for them, into `out`.
+    fn round_candidates<const G: usize, const C: usize>(
         &self,
         ids: &[f32],
         x: &[f32],
-        levels: &mut [[[u8; D]; G]; T],
-        indices: &mut [[u32; G]; T],
+        out: &mut CandidateLevels<D, G, C>,
     ) {
         if super::reference_kernels() {
-            return self.round_candidates_scalar(ids, x, levels, indices);
+            return self.round_candidates_scalar(ids, x, out);
         }
         #[cfg(target_arch = "x86_64")]
         if super::simd_level() >= super::SimdLevel::Avx2 {
             // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-            return unsafe { self.round_candidates_avx2(ids, x, levels, indices) };
+            return unsafe { self.round_candidates_avx2(ids, x, out) };
         }
-        self.round_lanes::<super::lanes::Portable, G, T>(ids, x, levels, indices)
+        self.round_lanes::<super::lanes::Portable, G, C>(ids, x, out)
     }
 
     /// [`Self::round_candidates`] one candidate and group at a time: the reference path.
-    fn round_candidates_scalar<const G: usize, const T: usize>(
+    fn round_candidates_scalar<const G: usize, const C: usize>(
         &self,
         ids: &[f32],
         x: &[f32],
-        levels: &mut [[[u8; D]; G]; T],
-        indices: &mut [[u32; G]; T],
+        out: &mut CandidateLevels<D, G, C>,
     ) {
         for (t, &id) in ids.iter().enumerate() {
             for (k, xk) in x.chunks_exact(D).enumerate() {
-                levels[t][k] = self.rounded(xk, id);
-                indices[t][k] = self.index(&levels[t][k]) as u32;
+                let l = self.rounded(xk, id);
+                out.set_levels(t, k, l);
+                out.entries[k][t / 8][t % 8] = self.map[self.index(&l)];
             }
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,f16c")]
-    unsafe fn round_candidates_avx2<const G: usize, const T: usize>(
+    unsafe fn round_candidates_avx2<const G: usize, const C: usize>(
         &self,
         ids: &[f32],
         x: &[f32],
-        levels: &mut [[[u8; D]; G]; T],
-        indices: &mut [[u32; G]; T],
+        out: &mut CandidateLevels<D, G, C>,
     ) {
-        self.round_lanes::<super::lanes::Avx2, G, T>(ids, x, levels, indices)
+        self.round_lanes::<super::lanes::Avx2, G, C>(ids, x, out)
     }
 
     /// [`Self::round_candidates`] with 8 candidates per vector, lane t rounding as the scalar
-    /// code does; the index accumulates in f32, exact below 2^24 (the largest is 3^8 − 1).
+    /// code does; the index accumulates in f32, exact below 2^24 (the largest is 8^4 − 1).
+    /// Lanes past `ids` round at id 0.
     #[inline(always)]
-    fn round_lanes<S: Isa, const G: usize, const T: usize>(
+    fn round_lanes<S: Isa, const G: usize, const C: usize>(
         &self,
         ids: &[f32],
         x: &[f32],
-        levels: &mut [[[u8; D]; G]; T],
-        indices: &mut [[u32; G]; T],
+        out: &mut CandidateLevels<D, G, C>,
     ) {
         let (top, radix) = (I8::<S>::splat(self.radix as i32 - 1), F8::<S>::splat(self.radix as f32));
         for (c, chunk) in ids.chunks(8).enumerate() {
@@ -265,33 +335,32 @@ impl<const D: usize> Grid<D> {
                     let v = F8::splat(0.5) * (id * F8::splat(xk[j]) - F8::splat(1.0));
                     let l = super::lanes::nearest_int(v).max(I8::zero()).min(top);
                     index = index * radix + l.to_f32();
-                    for (t, &l) in l.to_array().iter().enumerate().take(chunk.len()) {
-                        levels[8 * c + t][k][j] = l as u8;
-                    }
+                    out.levels[c][k][j].copy_from_slice(&l.low_bytes(l)[..8]);
                 }
-                for (t, &i) in index.to_array().iter().enumerate().take(chunk.len()) {
-                    indices[8 * c + t][k] = i as u32;
+                for (e, &i) in out.entries[k][c].iter_mut().zip(&index.to_array()) {
+                    *e = self.map[i as usize];
                 }
             }
         }
     }
 
-    /// One group's picks over consecutive candidate scales: `lists[t]` its candidates at
-    /// `scales[t]` (None: on the grid there, `picks[t]` left alone). A group's lattice point
-    /// changes only a few times over a search's candidates, so each run of scales with the
-    /// same list is searched at once ([`Self::best_per_scale`]).
-    pub fn picks_by_runs(&self, lists: &[Option<&[u16]>], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
+    /// One group's picks over consecutive candidate scales: `entries[t]` the grid's map entry
+    /// of its point at `scales[t]` (≥ 0: on the grid there, `picks[t]` left alone). A group's
+    /// point changes only a few times over a search's candidates, so each run of scales with
+    /// the same point is searched at once ([`Self::best_per_scale`]).
+    fn picks_by_runs(&self, entries: &[i32], x: &[f32], w: &[f32], scales: &[f32], picks: &mut [u16]) {
         let mut t = 0;
-        while t < lists.len() {
-            let Some(list) = lists[t] else {
+        while t < entries.len() {
+            let entry = entries[t];
+            if entry >= 0 {
                 t += 1;
                 continue;
-            };
+            }
             let mut end = t + 1;
-            while end < lists.len() && lists[end].is_some_and(|n| std::ptr::eq(n, list)) {
+            while end < entries.len() && entries[end] == entry {
                 end += 1;
             }
-            self.best_per_scale(list, x, w, &scales[t..end], &mut picks[t..end]);
+            self.best_per_scale(self.neighbours_of(entry), x, w, &scales[t..end], &mut picks[t..end]);
             t = end;
         }
     }
@@ -569,13 +638,14 @@ mod tests {
         }
     }
 
-    /// Candidates' levels and lattice indices 8 at a time equal [`Grid::rounded`] and
-    /// [`Grid::index`] one at a time: values from tiny to past the top level, exact .5 ties,
-    /// NaN and ±inf, and numbers of candidates that leave lanes unused.
+    /// Candidates' levels and map entries 8 at a time equal [`Grid::rounded`] and its map
+    /// entry one at a time, and so do their fit sums: values from tiny to past the top
+    /// level, exact .5 ties, NaN and ±inf, and numbers of candidates that leave lanes unused.
     fn check_rounding<const D: usize>(g: &Grid<D>) {
         const G: usize = 4;
-        const T: usize = 31;
+        const C: usize = 4;
         let mut next = crate::quant::test_values(13);
+        let blank = || CandidateLevels::<D, G, C> { levels: [[[[0; 8]; D]; G]; C], entries: [[[0; 8]; C]; G] };
         for round in 0..200 {
             let mut x: Vec<f32> = (0..G * D).map(|_| next() * [0.1, 4.0, 1e30][round % 3]).collect();
             match round % 4 {
@@ -583,17 +653,44 @@ mod tests {
                 2 => x[round % (G * D)] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][round % 3],
                 _ => {}
             }
-            let ids: Vec<f32> = (0..1 + round % T).map(|t| 1.0 + t as f32 * 0.2).collect();
-            let (mut want, mut want_i) = ([[[0u8; D]; G]; T], [[0u32; G]; T]);
-            g.round_candidates_scalar(&ids, &x, &mut want, &mut want_i);
-            let (mut got, mut got_i) = ([[[0u8; D]; G]; T], [[0u32; G]; T]);
-            g.round_lanes::<super::super::lanes::Portable, G, T>(&ids, &x, &mut got, &mut got_i);
-            assert!(got == want && got_i == want_i, "baseline on {x:?}, {} candidates", ids.len());
+            let w: Vec<f32> = (0..G * D).map(|_| next().abs()).collect();
+            let wx: Vec<f32> = w.iter().zip(&x).map(|(a, b)| a * b).collect();
+            let ids: Vec<f32> = (0..1 + round % (8 * C)).map(|t| 1.0 + t as f32 * 0.2).collect();
+            let mut want = blank();
+            g.round_candidates_scalar(&ids, &x, &mut want);
+            let same = |got: &CandidateLevels<D, G, C>| {
+                (0..ids.len()).all(|t| {
+                    let l = got.levels(t);
+                    l == want.levels(t)
+                        && got.on_grid(t) == want.on_grid(t)
+                        && (0..G).all(|k| got.entries[k][t / 8][t % 8] == want.entries[k][t / 8][t % 8])
+                })
+            };
+            let mut got = blank();
+            g.round_lanes::<super::super::lanes::Portable, G, C>(&ids, &x, &mut got);
+            assert!(same(&got), "baseline on {x:?}, {} candidates", ids.len());
+            let sums = |c: &CandidateLevels<D, G, C>| -> Vec<(u32, u32)> {
+                (0..ids.len())
+                    .map(|t| fit_sums(&c.levels(t), &wx, &w))
+                    .map(|(a, b)| (a.to_bits(), b.to_bits()))
+                    .collect()
+            };
+            let lanes_sums = |s: [[(f32, f32); 8]; C]| -> Vec<(u32, u32)> {
+                s.as_flattened()[..ids.len()].iter().map(|&(a, b)| (a.to_bits(), b.to_bits())).collect()
+            };
+            assert_eq!(
+                lanes_sums(got.fit_sums_lanes::<super::super::lanes::Portable>(&wx, &w)),
+                sums(&want),
+                "baseline sums"
+            );
             #[cfg(target_arch = "x86_64")]
             if crate::quant::cpu_has_avx2() {
+                let mut got = blank();
                 // SAFETY: the CPU has AVX2 and F16C.
-                unsafe { g.round_candidates_avx2(&ids, &x, &mut got, &mut got_i) };
-                assert!(got == want && got_i == want_i, "AVX2 on {x:?}, {} candidates", ids.len());
+                unsafe { g.round_candidates_avx2(&ids, &x, &mut got) };
+                assert!(same(&got), "AVX2 on {x:?}, {} candidates", ids.len());
+                // SAFETY: as above.
+                assert_eq!(lanes_sums(unsafe { got.fit_sums_avx2(&wx, &w) }), sums(&want), "AVX2 sums");
             }
         }
     }

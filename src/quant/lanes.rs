@@ -60,6 +60,8 @@ pub(crate) trait Isa: Copy + 'static {
     fn eq_i(a: Self::I, b: Self::I) -> Self::I;
     /// The low bytes of `(a, b)`'s lanes (each 0..=255), a's first.
     fn low_bytes(a: Self::I, b: Self::I) -> [u8; 16];
+    /// Lane k is byte k of `b` (zero-extended).
+    fn from_bytes(b: [u8; 8]) -> Self::I;
 
     /// `v` rounded to IEEE half precision (nearest, ties to even), as bits.
     fn f16_bits(v: f32) -> u16;
@@ -226,6 +228,12 @@ impl<S: Isa> I8<S> {
     #[inline(always)]
     pub fn to_array(self) -> [i32; 8] {
         S::to_array_i(self.0)
+    }
+
+    /// Lane k is byte k of `b`.
+    #[inline(always)]
+    pub fn from_bytes(b: [u8; 8]) -> Self {
+        I8(S::from_bytes(b), PhantomData)
     }
 
     #[inline(always)]

@@ -69,6 +69,7 @@ impl Isa for Avx2 {
         f16_bits(v: f32) -> u16 = _mm_extract_epi16::<0>(_mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set_ss(v))) as u16;
         // vpermps reads the low 3 bits of each index.
         permute(table: __m256, idx: __m256i) -> __m256 = _mm256_permutevar8x32_ps(table, idx);
+        from_bytes(b: [u8; 8]) -> __m256i = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(i64::from_le_bytes(b)));
         low_bytes(a: __m256i, b: __m256i) -> [u8; 16] = {
             // packs works within 128-bit halves: [a0..3 b0..3 | a4..7 b4..7] → reorder quarters.
             let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(a, b));

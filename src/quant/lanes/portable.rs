@@ -53,6 +53,7 @@ impl Isa for Portable {
         max_i(a: i32x8, b: i32x8) -> i32x8 = a.max(b);
         min_i(a: i32x8, b: i32x8) -> i32x8 = a.min(b);
         eq_i(a: i32x8, b: i32x8) -> i32x8 = a.simd_eq(b);
+        from_bytes(b: [u8; 8]) -> i32x8 = i32x8::new(b.map(i32::from));
         low_bytes(a: i32x8, b: i32x8) -> [u8; 16] =
             u8x16::narrow_i16x8(i16x8::from_i32x8_saturate(a), i16x8::from_i32x8_saturate(b)).to_array();
         f16_bits(v: f32) -> u16 = half::f16::from_f32(v).to_bits();

@@ -56,6 +56,7 @@ fn probe<S: Isa>() -> Vec<u32> {
     out.extend(halves.map(|v| u32::from(S::f16_bits(v))));
     let k = I8::<S>::new([0, 1, 2, 3, 4, 5, 6, 255]);
     out.extend(k.low_bytes(I8::new([9, 10, 11, 12, 13, 14, 15, 128])).map(u32::from));
+    out.extend(I8::<S>::from_bytes([0, 1, 127, 128, 200, 255, 7, 64]).to_array().map(|v| v as u32));
     out
 }
 
@@ -71,6 +72,8 @@ fn every_operation_is_the_same_on_every_instruction_set() {
     let col = |i: usize, k: usize| ([0, 72, 8, 3, 40, 16, 64, 9][k] + i) as f32 * 1.5 - 7.0;
     let columns: Vec<u32> = (0..8).flat_map(|i| (0..8).map(move |k| col(i, k).to_bits())).collect();
     assert!(portable.windows(64).any(|w| w == &columns[..]));
+    // Bytes widen to lanes unsigned.
+    assert_eq!(portable[portable.len() - 8..], [0, 1, 127, 128, 200, 255, 7, 64]);
     #[cfg(target_arch = "x86_64")]
     if crate::quant::cpu_has_avx2() {
         // SAFETY: the CPU has AVX2 and F16C.
