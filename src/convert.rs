@@ -4,16 +4,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
 use crate::model_card::describe::{for_adapter, for_model, insert_after};
 use crate::model_card::ModelCard;
+use crate::ordered::{Ordered, StopOnPanic};
 use crate::plan::{attach_adapter, FileType, OutType, Plan, PlanOptions, TypeOverrides};
 use crate::sink::{ShardedWriter, SplitSpec};
 use crate::source::adapter::Adapter;
 use crate::source::Checkpoint;
-use crate::transform::{produce_chunk, NanPolicy, Source, Survival};
+use crate::transform::{produce_chunk, Chunk, NanPolicy, Source, Survival};
 
 /// Called with (bytes written, total bytes) as the output grows.
 pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
@@ -319,7 +318,6 @@ struct TensorStats {
     adapted: bool,
     non_finite: u64,
     survival: Survival,
-    copy_failed: bool,
 }
 
 /// What the streaming pass found, besides the bytes.
@@ -386,8 +384,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     })
 }
 
-/// Computes every tensor's chunks in parallel and hands them, in order, to a writer thread
-/// (compute and write overlap; at most two batches are in memory).
+/// Computes every tensor's chunks in parallel and writes them in order as they complete.
 fn stream(
     job: &Job,
     opts: &ConvertOptions,
@@ -395,71 +392,73 @@ fn stream(
     mut writer: ShardedWriter,
     peak: &crate::mem::PeakSampler,
 ) -> Result<(PassStats, ShardedWriter)> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(1);
-    let total: u64 = job.sizes.iter().sum();
-    let (computed, written) = std::thread::scope(|scope| {
-        let progress = opts.progress.clone();
-        let writer_thread = scope.spawn(move || -> std::io::Result<ShardedWriter> {
-            for batch in rx {
-                peak.sample();
-                for bytes in batch {
-                    writer.write(&bytes)?;
-                }
-                if let Some(p) = &progress {
-                    p(writer.bytes_written(), total);
-                }
-            }
-            Ok(writer)
-        });
-        let mut stats = PassStats::default();
-        let computed = job.plan.tensors.iter().try_for_each(|t| {
-            let ts = stream_tensor(job, opts, pool, t, &tx)?;
-            record(job, opts, t, ts, &mut stats)
-        });
-        drop(tx);
-        let written = writer_thread.join().unwrap_or_else(|_| Err(std::io::Error::other("writer thread panicked")));
-        (computed.map(|()| stats), written)
-    });
-    match (computed, written) {
-        (Err(e), _) => Err(e),
-        (Ok(_), Err(e)) => Err(Error::io(&job.outfile, e)),
-        (Ok(stats), Ok(w)) => Ok((stats, w)),
+    let mut stats = PassStats::default();
+    let mut out = Output { writer: &mut writer, peak, progress: opts.progress.as_ref(), total: job.sizes.iter().sum() };
+    for t in &job.plan.tensors {
+        let ts = stream_tensor(job, opts, pool, t, &mut out)?;
+        record(job, opts, t, ts, &mut stats)?;
     }
+    Ok((stats, writer))
 }
 
-/// One tensor's chunks, computed in batches of 2 × threads and sent to the writer.
+/// Where the streaming pass puts its chunks, and whom it tells.
+struct Output<'a> {
+    writer: &'a mut ShardedWriter,
+    peak: &'a crate::mem::PeakSampler,
+    progress: Option<&'a ProgressFn>,
+    total: u64,
+}
+
+/// One tensor's chunks: the pool's threads compute them, taking them in order and at most
+/// 4 per thread ahead of the writing, while this thread writes them in order ([`Ordered`]):
+/// memory stays bounded, and no thread waits for a batch to finish.
 fn stream_tensor(
     job: &Job,
     opts: &ConvertOptions,
     pool: &rayon::ThreadPool,
     t: &crate::plan::PlannedTensor,
-    tx: &std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+    out: &mut Output<'_>,
 ) -> Result<TensorStats> {
     let src = Source::new(&job.ckpt.tensors, job.fused().map(|a| &a.tensors), t)?;
     let rows = t.rows();
     let per_chunk = t.rows_per_chunk(CHUNK_ELEMS);
     let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
+    let window = 4 * pool.current_num_threads();
+    let ordered = Ordered::new(starts.len(), window);
+    let stats = pool.in_place_scope(|scope| {
+        for _ in 0..pool.current_num_threads().min(starts.len()) {
+            scope.spawn(|_| {
+                let _stop = StopOnPanic(&ordered);
+                while let Some(i) = ordered.claim() {
+                    let first = starts[i];
+                    ordered.put(i, produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy));
+                }
+            });
+        }
+        let written = write_in_order(job, opts, t, &ordered, out);
+        // On an error the workers stop at their current chunk (a panic stopped them already).
+        ordered.stop();
+        written
+    })?;
+    Ok(TensorStats { adapted: src.lora.is_some() || t.adapted(), ..stats })
+}
+
+/// Takes one tensor's chunks in order, adds up their statistics and writes their bytes.
+fn write_in_order(
+    job: &Job,
+    opts: &ConvertOptions,
+    t: &crate::plan::PlannedTensor,
+    ordered: &Ordered<Chunk>,
+    out: &mut Output<'_>,
+) -> Result<TensorStats> {
     let mut stats = TensorStats::default();
-    for batch in starts.chunks(pool.current_num_threads() * 2) {
+    let mut n = 0usize;
+    // None: all taken, or a worker panicked (the scope then re-raises its panic).
+    while let Some(c) = ordered.take() {
         if opts.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
             return Err(Error::Interrupted(job.outfile.clone()));
         }
-        let chunks: Vec<_> = pool.install(|| {
-            batch
-                .par_iter()
-                .map(|&first| produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy))
-                .collect()
-        });
-        let mut out = Vec::with_capacity(chunks.len());
-        for c in chunks {
-            stats.non_finite += c.non_finite;
-            stats.copy_failed |= c.copy_failed;
-            if let Some(s) = &c.survival {
-                stats.survival.add(s);
-            }
-            out.push(c.bytes);
-        }
-        if stats.copy_failed {
+        if c.copy_failed {
             let file = job.ckpt.tensors.file_of(t.source_name()).unwrap_or(&job.ckpt.dir);
             return Err(Error::tensor(
                 file,
@@ -467,12 +466,23 @@ fn stream_tensor(
                 "planned as a lossless copy, but its blocks changed since",
             ));
         }
-        // A closed channel means the writer failed; its error is reported by the caller.
-        if tx.send(out).is_err() {
-            break;
+        stats.non_finite += c.non_finite;
+        if let Some(s) = &c.survival {
+            stats.survival.add(s);
+        }
+        out.writer.write(&c.bytes).map_err(|e| Error::io(&job.outfile, e))?;
+        n += 1;
+        // A few times per window: reading the peak costs a system call.
+        if n.is_multiple_of(8) {
+            out.peak.sample();
+            if let Some(p) = out.progress {
+                p(out.writer.bytes_written(), out.total);
+            }
         }
     }
-    stats.adapted = src.lora.is_some() || t.adapted();
+    if let Some(p) = out.progress {
+        p(out.writer.bytes_written(), out.total);
+    }
     Ok(stats)
 }
 

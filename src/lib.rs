@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod mem;
 pub mod mlx;
 pub mod model_card;
+pub(crate) mod ordered;
 pub mod plan;
 #[cfg(feature = "python")]
 mod python;
