@@ -182,3 +182,11 @@ for n in "${layers[@]}"; do
 done
 for line in "${notes[@]}"; do echo "$line"; done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB RAM; $(date -u +%Y-%m-%d)"
+# A VM whose balloon device reports free pages (virtio feature bit 5) gives the host back
+# what drop_caches and deleted outputs free, and the next touch of that memory faults in
+# the host: on such a machine cold-cache runs, the floor's included, pay it unevenly.
+for f in /sys/bus/virtio/drivers/virtio_balloon/virtio*/features; do
+  if [ -r "$f" ] && [ "$(cut -c6 "$f")" = 1 ]; then
+    echo "machine: free page reporting to the hypervisor is on; first touches of freed memory fault in the host, so timings here vary by up to 2x"
+  fi
+done

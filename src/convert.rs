@@ -435,6 +435,8 @@ fn stream_tensor(
                 }
             });
         }
+        // A panic here must not leave the workers waiting for room in the window.
+        let _stop = StopOnPanic(&ordered);
         let written = write_in_order(job, opts, t, &ordered, out);
         // On an error the workers stop at their current chunk (a panic stopped them already).
         ordered.stop();

@@ -91,8 +91,8 @@ impl<T> Ordered<T> {
     }
 }
 
-/// Stops the work when dropped during a panic, so that a worker that dies leaves neither the
-/// consumer nor the other workers waiting for it.
+/// Stops the work when dropped during a panic, so that a thread that dies (a worker or the
+/// consumer) leaves no other thread waiting for it.
 pub struct StopOnPanic<'a, T>(pub &'a Ordered<T>);
 
 impl<T> Drop for StopOnPanic<'_, T> {
@@ -159,5 +159,28 @@ mod tests {
             (taken, worker.join().is_err())
         });
         assert!(outcome.0 <= 10 && outcome.1, "{outcome:?}");
+    }
+
+    /// A consumer that panics releases the workers waiting for room in the window.
+    #[test]
+    fn a_panicking_consumer_releases_the_workers() {
+        let ordered = Ordered::new(100, 2);
+        std::thread::scope(|s| {
+            let worker = s.spawn(|| {
+                let mut computed = 0;
+                while let Some(i) = ordered.claim() {
+                    ordered.put(i, i);
+                    computed += 1;
+                }
+                computed
+            });
+            let consumer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _stop = StopOnPanic(&ordered);
+                ordered.take();
+                panic!("the consumer fails");
+            }));
+            assert!(consumer.is_err());
+            assert!(worker.join().unwrap() <= 3);
+        });
     }
 }
