@@ -8,6 +8,7 @@ enforces, not a guess.
 CLI contract: `mlx2gguf verify FILE` prints one line per problem (`rule: message`) and
 exits 1 if there are any, 0 if none.
 """
+import os
 import subprocess
 import sys
 
@@ -34,8 +35,12 @@ EVAL_TOKENS = TOKENS[:6]
 
 
 def llama_probe(path):
+    # GGML_NO_BACKTRACE: on an abort ggml forks a debugger-waiting child per aborting thread,
+    # synchronized by a pipe that the other thread's child also holds open; when both of the
+    # probe's threads assert at once, neither child ever reads EOF and the probe hangs.
+    env = {**os.environ, "GGML_NO_BACKTRACE": "1"}
     return subprocess.run([sys.executable, "-c", LLAMA_PROBE, str(path), *map(str, EVAL_TOKENS)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def llama_ok(p):
