@@ -148,7 +148,6 @@ pub(crate) fn search_scale<const N: usize>(
 ) -> f32 {
     let groups = N / 8;
     let mut on_grid = [true; MAX_GROUPS];
-    let mut best = 0.0f32;
     let mut ids = [0f32; MAX_TRIES];
     let tries = (2 * search.steps + 1) as usize;
     for (id, is) in ids[..tries].iter_mut().zip(-search.steps..) {
@@ -156,15 +155,8 @@ pub(crate) fn search_scale<const N: usize>(
     }
     let candidates = grid.candidate_levels::<MAX_GROUPS, CHUNKS>(&ids[..tries], &sb.xval, &sb.waux);
     let wx: [f32; N] = std::array::from_fn(|i| sb.weight[i] * sb.xval[i]);
-    let mut chosen = None;
-    for (t, &(sumqx, sumq2)) in candidates.fit_sums(&wx, &sb.weight).as_flattened()[..tries].iter().enumerate() {
-        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-            scale = sumqx / sumq2;
-            best = scale * sumqx;
-            chosen = Some(t);
-        }
-    }
-    if let Some(t) = chosen {
+    if let Some((t, s)) = candidates.best_fit(&wx, &sb.weight, tries) {
+        scale = s;
         for (lg, g) in l.chunks_exact_mut(8).zip(&candidates.levels(t)) {
             lg.copy_from_slice(g);
         }

@@ -124,7 +124,6 @@ impl SubBlockSearch {
             return None;
         }
         let wx: [f32; 32] = std::array::from_fn(|i| b.weight[i] * b.xval[i]);
-        let mut best = 0.0f32;
         let mut scale = max / 15.0;
         let mut on_grid = [!self.refit_all; 8];
         let mut ids = [0f32; MAX_TRIES];
@@ -133,15 +132,8 @@ impl SubBlockSearch {
             *id = (15.0 + is as f32 * 0.2) / max;
         }
         let candidates = self.grid.candidate_levels::<8, CHUNKS>(&ids[..tries], &b.xval, &b.waux);
-        let mut chosen = None;
-        for (t, &(sumqx, sumq2)) in candidates.fit_sums(&wx, &b.weight).as_flattened()[..tries].iter().enumerate() {
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                scale = sumqx / sumq2;
-                best = scale * sumqx;
-                chosen = Some(t);
-            }
-        }
-        if let Some(t) = chosen {
+        if let Some((t, s)) = candidates.best_fit(&wx, &b.weight, tries) {
+            scale = s;
             *l = candidates.levels(t);
             on_grid = candidates.on_grid(t);
         }

@@ -81,6 +81,21 @@ impl<const D: usize, const G: usize, const C: usize> CandidateLevels<D, G, C> {
         self.fit_sums_lanes::<super::lanes::Portable>(wx, w)
     }
 
+    /// The search's pick among the first `tries` candidates, ggml's running best: a candidate
+    /// is taken when Σw·q² > 0 and (Σw·x·q)² > best·Σw·q², and then best = scale·Σw·x·q with
+    /// scale = Σw·x·q / Σw·q². The last one taken and its scale; None if none was.
+    pub fn best_fit(&self, wx: &[f32], w: &[f32], tries: usize) -> Option<(usize, f32)> {
+        let (mut best, mut chosen) = (0.0f32, None);
+        for (t, &(sumqx, sumq2)) in self.fit_sums(wx, w).as_flattened()[..tries].iter().enumerate() {
+            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+                let scale = sumqx / sumq2;
+                best = scale * sumqx;
+                chosen = Some((t, scale));
+            }
+        }
+        chosen
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn fit_sums_avx2(&self, wx: &[f32], w: &[f32]) -> [[(f32, f32); 8]; C] {
