@@ -1,17 +1,20 @@
 //! All-or-nothing output: write beside the target, sync, rename.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
+
+use super::staged::StagedWriter;
 
 /// A file that appears under its final name only after [`AtomicFile::commit`]. Dropping it
 /// uncommitted removes the temporary file and leaves any existing target untouched.
 pub struct AtomicFile {
     target: PathBuf,
     /// `Some` until committed.
-    tmp: Option<BufWriter<NamedTempFile>>,
+    tmp: Option<NamedTempFile>,
+    stage: StagedWriter,
     /// Bytes written in all, and up to where writeback has been started.
     written: u64,
     flushed_to: u64,
@@ -19,9 +22,9 @@ pub struct AtomicFile {
     prev_window: u64,
 }
 
-/// Start writeback every this many bytes, so the disk writes while the next data is
-/// computed instead of all at once at the end (the final sync then has little left to do),
-/// and dirty pages stay bounded.
+/// Through the page cache, start writeback every this many bytes, so the disk writes while
+/// the next data is computed instead of all at once at the end (the final sync then has
+/// little left to do), and dirty pages stay bounded.
 const SYNC_EVERY: u64 = 256 << 20;
 
 /// Starts writing `[start, end)` to disk without waiting for it, then waits for the window
@@ -75,7 +78,12 @@ fn write_back(file: &File, _start: u64, _end: u64, _prev_start: u64) -> io::Resu
 }
 
 impl AtomicFile {
+    /// Written around the page cache where the platform and file system allow.
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
+        Self::create_with(target, true)
+    }
+
+    fn create_with(target: &Path, direct: bool) -> io::Result<AtomicFile> {
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -95,12 +103,12 @@ impl AtomicFile {
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
         let tmp = builder.tempfile_in(dir)?;
-        // A fatal signal (SIGBUS) removes it too. The buffer is small: chunks of a MiB or
-        // more bypass it and go straight to write(2), saving a copy.
+        // A fatal signal (SIGBUS) removes it too.
         crate::fault::register_temp(tmp.path());
         Ok(AtomicFile {
             target: target.to_path_buf(),
-            tmp: Some(BufWriter::with_capacity(256 << 10, tmp)),
+            stage: StagedWriter::new(tmp.as_file(), direct),
+            tmp: Some(tmp),
             written: 0,
             flushed_to: 0,
             prev_window: 0,
@@ -111,14 +119,10 @@ impl AtomicFile {
         &self.target
     }
 
-    fn writer(&mut self) -> io::Result<&mut BufWriter<NamedTempFile>> {
-        self.tmp.as_mut().ok_or_else(|| io::Error::other("file already committed"))
-    }
-
     /// Flushes, syncs and renames into place.
     pub fn commit(mut self) -> io::Result<()> {
         let Some(tmp) = self.tmp.take() else { return Ok(()) };
-        let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
+        self.stage.finish(tmp.as_file(), self.written)?;
         tmp.as_file().sync_all()?;
         crate::fault::unregister_temp(tmp.path());
         tmp.persist(&self.target).map_err(|e| e.error)?;
@@ -135,33 +139,37 @@ impl AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if let Some(tmp) = &self.tmp {
-            crate::fault::unregister_temp(tmp.get_ref().path());
+            crate::fault::unregister_temp(tmp.path());
         }
     }
 }
 
+/// The temporary file, unless committed.
+fn uncommitted(tmp: &Option<NamedTempFile>) -> io::Result<&File> {
+    tmp.as_ref().map(|t| t.as_file()).ok_or_else(|| io::Error::other("file already committed"))
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.writer()?.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
+        self.write_all(buf)?;
+        Ok(buf.len())
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let w = self.writer()?;
-        w.write_all(buf)?;
+        let file = uncommitted(&self.tmp)?;
+        self.stage.write_all(file, buf)?;
         self.written += buf.len() as u64;
-        if self.written - self.flushed_to >= SYNC_EVERY {
+        if !self.stage.is_direct() && self.written - self.flushed_to >= SYNC_EVERY {
             let (start, end, prev) = (self.flushed_to, self.written, self.prev_window);
-            let w = self.writer()?;
-            w.flush()?;
-            write_back(w.get_ref().as_file(), start, end, prev)?;
+            self.stage.flush_cached(file)?;
+            write_back(file, start, end, prev)?;
             self.prev_window = start;
             self.flushed_to = end;
         }
         Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer()?.flush()
+        let file = uncommitted(&self.tmp)?;
+        self.stage.flush_cached(file)
     }
 }
 

@@ -5,6 +5,7 @@
 mod atomic;
 pub mod guard;
 pub mod split;
+mod staged;
 mod writer;
 
 pub use atomic::AtomicFile;
