@@ -394,7 +394,15 @@ fn stream(
 ) -> Result<(PassStats, ShardedWriter)> {
     let mut stats = PassStats::default();
     let mut out = Output { writer: &mut writer, peak, progress: opts.progress.as_ref(), total: job.sizes.iter().sum() };
-    for t in &job.plan.tensors {
+    let prefetch = |i: usize| {
+        for name in job.plan.tensors.get(i).map(|t| t.source.model_tensors()).unwrap_or_default() {
+            job.ckpt.tensors.prefetch(name);
+        }
+    };
+    prefetch(0);
+    for (i, t) in job.plan.tensors.iter().enumerate() {
+        // The next tensor's input is read while this one is computed.
+        prefetch(i + 1);
         let ts = stream_tensor(job, opts, pool, t, &mut out)?;
         record(job, opts, t, ts, &mut stats)?;
     }

@@ -105,6 +105,21 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// The model's tensors this encoding reads.
+    pub fn model_tensors(&self) -> Vec<&str> {
+        match self {
+            Encoding::Dense { tensor, .. } => vec![tensor],
+            Encoding::Quantized { weight, scales, biases, global_scale, .. } => {
+                [Some(weight), Some(scales), biases.as_ref(), global_scale.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.as_str())
+                    .collect()
+            }
+            Encoding::Adapter { .. } | Encoding::Computed { .. } => Vec::new(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Encoding::Dense { dtype, .. } | Encoding::Adapter { dtype, .. } => format!("{dtype:?}").to_lowercase(),

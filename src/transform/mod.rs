@@ -378,6 +378,28 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// How many values are inf or NaN: a loop that vectorizes, also compiled for AVX2 on x86-64
+/// (the baseline's 128-bit copy was 5 % of a q4_k_m conversion's CPU time).
+fn count_non_finite(f: &[f32]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::quant::simd_level() >= crate::quant::SimdLevel::Avx2 {
+        // SAFETY: the CPU has AVX2 (runtime-detected).
+        return unsafe { count_non_finite_avx2(f) };
+    }
+    count_non_finite_lanes(f)
+}
+
+#[inline(always)]
+fn count_non_finite_lanes(f: &[f32]) -> u64 {
+    f.chunks(1 << 20).map(|c| u64::from(c.iter().map(|v| u32::from(!v.is_finite())).sum::<u32>())).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_non_finite_avx2(f: &[f32]) -> u64 {
+    count_non_finite_lanes(f)
+}
+
 /// Dequantize → fuse → non-finite policy → permute → encode, in the given buffers.
 fn compute_chunk(
     src: &Source<'_>,
@@ -410,9 +432,8 @@ fn compute_chunk(
         l.fuse_rows(first, f, delta);
         survival_of(t.ggml_type, &base, &rows_of(f))
     });
-    // Counted first (a loop that vectorizes); replaced only when there are any.
-    let non_finite: u64 =
-        f.chunks(1 << 20).map(|c| u64::from(c.iter().map(|v| u32::from(!v.is_finite())).sum::<u32>())).sum();
+    // Counted first; replaced only when there are any.
+    let non_finite = count_non_finite(f);
     if non_finite > 0 && policy == NanPolicy::Zero {
         f.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = 0.0);
     }
@@ -465,6 +486,35 @@ fn survival_of(ty: quant::GgmlType, base: &[f32], fused: &[f32]) -> Survival {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every copy of the count sees inf, NaN (any payload) and only them: not the largest
+    /// finite values, subnormals or zeros, also in a vector's tail.
+    #[test]
+    fn non_finite_counts_agree() {
+        let specials =
+            [f32::INFINITY, -f32::INFINITY, f32::NAN, f32::from_bits(0xFF80_0001), f32::from_bits(0x7FC0_1234)];
+        let finite = [f32::MAX, -f32::MAX, f32::MIN_POSITIVE / 2.0, 0.0, -0.0, 1.5];
+        let mut next = crate::quant::test_values(7);
+        let f: Vec<f32> = (0..1003)
+            .map(|i| {
+                if i % 7 == 3 {
+                    specials[i % 5]
+                } else if i % 5 == 1 {
+                    finite[i % 6]
+                } else {
+                    next()
+                }
+            })
+            .collect();
+        let want = f.iter().filter(|v| !v.is_finite()).count() as u64;
+        assert_eq!(count_non_finite_lanes(&f), want);
+        assert_eq!(count_non_finite(&f), want);
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant::cpu_has_avx2() {
+            // SAFETY: the CPU has AVX2.
+            assert_eq!(unsafe { count_non_finite_avx2(&f) }, want);
+        }
+    }
 
     /// `w.reshape(n_head, 2, hd/2, in).swapaxes(1, 2).reshape(w.shape)`, written out with
     /// index arithmetic on a [n_head·hd, in] matrix.
