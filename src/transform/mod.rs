@@ -421,15 +421,21 @@ fn compute_chunk(
         f.iter_mut().for_each(|v| *v = -v.exp());
     }
     let survival = src.lora.as_ref().map(|l| {
-        delta.resize(f.len(), 0.0);
-        read_rows(t, first, delta, |src_row, out| l.delta_rows(src_row, out));
         let stride = survival_stride(t.rows());
         let sampled: Vec<usize> = (0..n).filter(|i| (first + i).is_multiple_of(stride)).collect();
         let rows_of = |x: &[f32]| -> Vec<f32> {
             sampled.iter().flat_map(|&i| x[i * row_len..(i + 1) * row_len].iter().copied()).collect()
         };
         let base = rows_of(f);
-        l.fuse_rows(first, f, delta);
+        if t.head_transpose.is_none() {
+            // Each output row is one source row: ΔW is added in place.
+            read_rows(t, first, f, |src_row, out| l.add_delta_rows(src_row, out));
+            l.rescale_rows(first, f);
+        } else {
+            delta.resize(f.len(), 0.0);
+            read_rows(t, first, delta, |src_row, out| l.delta_rows(src_row, out));
+            l.fuse_rows(first, f, delta);
+        }
         survival_of(t.ggml_type, &base, &rows_of(f))
     });
     // Counted first; replaced only when there are any.
