@@ -11,6 +11,7 @@ use crate::ordered::{Ordered, StopOnPanic};
 use crate::plan::{attach_adapter, FileType, OutType, Plan, PlanOptions, TypeOverrides};
 use crate::sink::{ShardedWriter, SplitSpec};
 use crate::source::adapter::Adapter;
+use crate::source::readahead::{Readahead, WINDOW_BYTES};
 use crate::source::Checkpoint;
 use crate::transform::{produce_chunk, Chunk, NanPolicy, Source, Survival};
 
@@ -394,19 +395,30 @@ fn stream(
 ) -> Result<(PassStats, ShardedWriter)> {
     let mut stats = PassStats::default();
     let mut out = Output { writer: &mut writer, peak, progress: opts.progress.as_ref(), total: job.sizes.iter().sum() };
-    let prefetch = |i: usize| {
-        for name in job.plan.tensors.get(i).map(|t| t.source.model_tensors()).unwrap_or_default() {
-            job.ckpt.tensors.prefetch(name);
+    let steps: Vec<Vec<&str>> = job.plan.tensors.iter().map(|t| t.source.model_tensors()).collect();
+    let readahead = Readahead::new(&job.ckpt.tensors, &steps, WINDOW_BYTES);
+    std::thread::scope(|s| {
+        // The input is read ahead of the pass on its own thread ([`Readahead`]).
+        s.spawn(|| readahead.run());
+        let _finish = FinishOnDrop(&readahead);
+        for (i, t) in job.plan.tensors.iter().enumerate() {
+            readahead.advance(i);
+            let ts = stream_tensor(job, opts, pool, t, &mut out)?;
+            record(job, opts, t, ts, &mut stats)?;
         }
-    };
-    prefetch(0);
-    for (i, t) in job.plan.tensors.iter().enumerate() {
-        // The next tensor's input is read while this one is computed.
-        prefetch(i + 1);
-        let ts = stream_tensor(job, opts, pool, t, &mut out)?;
-        record(job, opts, t, ts, &mut stats)?;
-    }
+        Ok::<_, Error>(())
+    })?;
     Ok((stats, writer))
+}
+
+/// Stops the read-ahead thread however the pass ends (error or panic included), so the
+/// scope joining it does not wait for the rest of the input to be read.
+struct FinishOnDrop<'r, 'a>(&'r Readahead<'a>);
+
+impl Drop for FinishOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }
 
 /// Where the streaming pass puts its chunks, and whom it tells.

@@ -5,6 +5,7 @@ pub mod adapter;
 pub mod config;
 pub mod hub;
 pub mod multimodal;
+pub mod readahead;
 pub mod safetensors;
 
 pub use self::config::ModelConfig;

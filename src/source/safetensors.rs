@@ -187,18 +187,6 @@ impl TensorStore {
         })
     }
 
-    /// Asks the OS to start reading a tensor's bytes in the background
-    /// (`madvise(MADV_WILLNEED)`), so the conversion's threads do not stop at page faults
-    /// on a cold input. A hint: unknown names and refusals are ignored.
-    pub fn prefetch(&self, name: &str) {
-        #[cfg(unix)]
-        if let Some(e) = self.entries.get(name) {
-            let _ = self.shards[e.shard].map.advise_range(memmap2::Advice::WillNeed, e.start, e.end - e.start);
-        }
-        #[cfg(not(unix))]
-        let _ = name;
-    }
-
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
     }
