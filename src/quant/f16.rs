@@ -33,7 +33,23 @@ pub fn encode(src: &[f32], out: &mut Vec<u8>) {
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {
-    out.extend(src.chunks_exact(2).map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()));
+    let start = out.len();
+    out.resize(start + src.len() / 2, 0.0);
+    decode_into(src, &mut out[start..]);
+}
+
+/// Little-endian f16 bytes (any alignment) → f32, exactly: through a stack buffer and
+/// half's slice conversion (the CPU's instructions where it has them).
+pub(crate) fn decode_into(src: &[u8], out: &mut [f32]) {
+    let mut buf = [f16::ZERO; STEP];
+    for (b, o) in src.chunks(2 * STEP).zip(out.chunks_mut(STEP)) {
+        let n = o.len().min(b.len() / 2);
+        let h = &mut buf[..n];
+        for (hi, c) in h.iter_mut().zip(b.chunks_exact(2)) {
+            *hi = f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+        }
+        h.convert_to_f32_slice(&mut o[..n]);
+    }
 }
 
 #[cfg(test)]
@@ -70,6 +86,13 @@ mod tests {
         for (i, (&v, b)) in x.iter().zip(got.chunks_exact(2)).enumerate() {
             let want = f16::from_f32_const(v).to_bits();
             assert_eq!(u16::from_le_bytes([b[0], b[1]]), want, "value {i}: {v:e} ({:#x})", v.to_bits());
+        }
+        // And back, from an odd address: every f16 bit pattern, exactly.
+        let all: Vec<u8> = std::iter::once(0u8).chain((0..=u16::MAX).flat_map(|b| b.to_le_bytes())).collect();
+        let mut back = Vec::new();
+        decode(&all[1..], &mut back);
+        for (b, &v) in (0..=u16::MAX).zip(&back) {
+            assert_eq!(v.to_bits(), f16::from_bits(b).to_f32_const().to_bits(), "f16 {b:#x}");
         }
     }
 }

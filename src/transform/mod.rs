@@ -128,11 +128,7 @@ pub(crate) fn decode_dense(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
                 *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         }
-        Dtype::F16 => {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-                *o = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
-            }
-        }
+        Dtype::F16 => quant::f16::decode_into(bytes, out),
         Dtype::BF16 => {
             for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = quant::bf16::to_f32(u16::from_le_bytes([b[0], b[1]]));
