@@ -236,6 +236,12 @@ impl<S: Isa> I8<S> {
         I8(S::from_bytes(b), PhantomData)
     }
 
+    /// The lanes' bits read as f32 (no conversion).
+    #[inline(always)]
+    pub fn bits_as_f32(self) -> F8<S> {
+        F8(S::from_bits(self.0), PhantomData)
+    }
+
     #[inline(always)]
     pub fn to_f32(self) -> F8<S> {
         F8(S::to_f32(self.0), PhantomData)

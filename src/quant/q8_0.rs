@@ -2,7 +2,8 @@
 //! Reference: ggml `quantize_row_q8_0_ref`: d = amax/127, q = roundf(x/d) (half away
 //! from zero), with the reciprocal taken from the unrounded f32 d.
 
-use super::lanes::{Isa, Portable};
+use super::lanes::{Isa, Portable, F8, I8};
+use super::legacy_lanes::per_block;
 use half::f16;
 
 use super::{c_cast_u8, round_away};
@@ -38,22 +39,55 @@ fn quantize_block_on<S: Isa>(x: &[f32], out: &mut [u8]) {
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out[..2].copy_from_slice(&S::f16_bits(d).to_le_bytes());
     if no_nan && amax.is_finite() && id.is_finite() {
-        // Fast path: every x·id lies within ±127.0001, so truncation to i32 is in range and
-        // roundf is `trunc` plus a correction from the exact fraction (no libm call, no
-        // branches: the loop vectorizes). Equal to the reference loop, tested below.
-        let mut q = [0i32; BLOCK];
-        for (qj, &v) in q.iter_mut().zip(x) {
-            let s = v * id;
-            // SAFETY: |s| <= 127.0001 here, well inside i32.
-            let i: i32 = unsafe { s.to_int_unchecked() };
-            let f = s - i as f32;
-            *qj = i + (f >= 0.5) as i32 - (f <= -0.5) as i32;
-        }
-        for (o, &qj) in out[2..BYTES].iter_mut().zip(&q) {
-            *o = qj as i8 as u8;
-        }
+        codes_in_range(x, id, &mut out[2..BYTES]);
     } else {
         quantize_codes_ref(x, id, &mut out[2..BYTES]);
+    }
+}
+
+/// The codes of a block whose every x·id lies within ±127.0001: truncation to i32 is in
+/// range there and roundf is `trunc` plus a correction from the exact fraction (no libm
+/// call, no branches: the loop vectorizes). Equal to the reference loop, tested below.
+#[inline(always)]
+fn codes_in_range(x: &[f32], id: f32, out: &mut [u8]) {
+    let mut q = [0i32; BLOCK];
+    for (qj, &v) in q.iter_mut().zip(x) {
+        let s = v * id;
+        // SAFETY: |s| <= 127.0001 here, well inside i32.
+        let i: i32 = unsafe { s.to_int_unchecked() };
+        let f = s - i as f32;
+        *qj = i + (f >= 0.5) as i32 - (f <= -0.5) as i32;
+    }
+    for (o, &qj) in out.iter_mut().zip(&q) {
+        *o = qj as i8 as u8;
+    }
+}
+
+/// 8 blocks: their amax (as |x| bits, see [`quantize_block_on`]), d and 1/d side by side
+/// (IEEE division lane by lane is the scalar one), then each block's codes; a block with a
+/// NaN, an infinity or an overflowing reciprocal takes the one-block path.
+#[inline(always)]
+fn quantize_group_on<S: Isa>(x: &[f32], out: &mut [u8]) {
+    let magnitude = I8::<S>::splat(0x7FFF_FFFF);
+    let amax = per_block::<S>(
+        x,
+        |v| {
+            let m = (v[0].to_bits() & magnitude).max(v[1].to_bits() & magnitude);
+            m.max((v[2].to_bits() & magnitude).max(v[3].to_bits() & magnitude)).bits_as_f32()
+        },
+        |a, b| a.to_bits().max(b.to_bits()).bits_as_f32(),
+    );
+    let d = amax / F8::splat(127.0);
+    let id = d.eq(F8::zero()).select(F8::zero(), F8::splat(1.0) / d);
+    let (amax_bits, d, id) = (amax.to_bits().to_array(), d.to_array(), id.to_array());
+    for (k, (xb, o)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BYTES)).enumerate() {
+        // Below +inf's bits: no NaN, amax finite.
+        if amax_bits[k] < 0x7F80_0000 && id[k].is_finite() {
+            o[..2].copy_from_slice(&S::f16_bits(d[k]).to_le_bytes());
+            codes_in_range(xb, id[k], &mut o[2..]);
+        } else {
+            quantize_block_on::<S>(xb, o);
+        }
     }
 }
 
@@ -79,10 +113,19 @@ impl super::legacy_lanes::FastBlock for Fast {
     fn quantize<S: Isa>(x: &[f32], out: &mut [u8]) {
         quantize_block_on::<S>(x, out);
     }
+
+    #[inline(always)]
+    fn quantize_group<S: Isa>(x: &[f32], out: &mut [u8]) {
+        quantize_group_on::<S>(x, out);
+    }
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::legacy_lanes::encode_blocks::<Fast>(src, out);
+    if super::reference_kernels() {
+        super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    } else {
+        super::legacy_lanes::encode_blocks::<Fast>(src, out);
+    }
 }
 
 pub fn decode(src: &[u8], out: &mut Vec<f32>) {
@@ -105,6 +148,7 @@ mod tests {
             seed ^= seed << 5;
             seed
         };
+        let (mut all_x, mut all_want) = (Vec::new(), Vec::new());
         for case in 0..20_000 {
             let scale = f32::from_bits(((rnd() % 60 + 97) << 23) | (rnd() & 0x7F_FFFF));
             let x: Vec<f32> = (0..32)
@@ -131,6 +175,14 @@ mod tests {
             want[..2].copy_from_slice(&f16::from_f32(d).to_bits().to_le_bytes());
             quantize_codes_ref(&x, if d != 0.0 { 1.0 / d } else { 0.0 }, &mut want[2..]);
             assert_eq!(fast, want, "case {case}: {x:?}");
+            all_x.extend_from_slice(&x);
+            all_want.extend_from_slice(&want);
+        }
+        // The same blocks 8 at a time (the group path, on every instruction set here).
+        let mut got = Vec::new();
+        encode(&all_x, &mut got);
+        for (i, (g, w)) in got.chunks_exact(BYTES).zip(all_want.chunks_exact(BYTES)).enumerate() {
+            assert_eq!(g, w, "block {i} in a group: {:?}", &all_x[BLOCK * i..BLOCK * (i + 1)]);
         }
     }
 
