@@ -54,6 +54,48 @@ impl Symmetric {
     }
 }
 
+impl Symmetric {
+    /// [`Self::fast`] of the 8 blocks of `x` (256 values), into `block(k, d, codes)`: each
+    /// block's extremes and finiteness by [`per_block`], d and 1/d as vector divisions (the
+    /// scalar IEEE results); ties in magnitude and non-finite blocks take [`Self::fast`].
+    #[inline(always)]
+    pub(crate) fn fast_group<S: Isa>(&self, x: &[f32], mut block: impl FnMut(usize, f32, &Packed)) {
+        let magnitude = I8::<S>::splat(0x7FFF_FFFF);
+        let amax = per_block::<S>(
+            x,
+            |v| {
+                let m = (v[0].to_bits() & magnitude).max(v[1].to_bits() & magnitude);
+                m.max((v[2].to_bits() & magnitude).max(v[3].to_bits() & magnitude)).bits_as_f32()
+            },
+            |a, b| a.to_bits().max(b.to_bits()).bits_as_f32(),
+        );
+        // As `extremes(v, 0, 0)`: from zero; exact for finite blocks in any order.
+        let lo = per_block::<S>(x, |v| v.iter().fold(F8::zero(), |a, &vi| vi.fast_min(a)), F8::fast_min);
+        let hi = per_block::<S>(x, |v| v.iter().fold(F8::zero(), |a, &vi| vi.fast_max(a)), F8::fast_max);
+        let minus_lo = F8::zero() - lo;
+        let max = hi.gt(minus_lo).select(hi, lo);
+        let d = max / F8::splat(-self.half);
+        let id = d.eq(F8::zero()).select(F8::zero(), F8::splat(1.0) / d);
+        let (amax_bits, tie) = (amax.to_bits().to_array(), hi.eq(minus_lo).bitmask());
+        let (d, id) = (d.to_array(), id.to_array());
+        for (k, xb) in x.chunks_exact(BLOCK).enumerate() {
+            let simple = amax_bits[k] < 0x7F80_0000 && tie & (1 << k) == 0;
+            let codes = if simple {
+                truncated_codes(&load::<S>(xb), None, (d[k], id[k]), self.half + 0.5, self.top)
+            } else {
+                None
+            };
+            match codes {
+                Some(q) => block(k, d[k], &Packed::of_lanes(&q)),
+                None => {
+                    let (d, p) = self.fast::<S>(xb);
+                    block(k, d, &p);
+                }
+            }
+        }
+    }
+}
+
 /// d = (max − min) / levels, m = min, codes `MIN(top, (int8_t)((x − min)/d + 0.5))`: Q4_1
 /// (15, 15) and Q5_1 (31; C's `(uint8_t)` cast has no clamp, and `i8::MAX` leaves every
 /// code as it is).

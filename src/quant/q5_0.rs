@@ -29,6 +29,11 @@ impl super::legacy_lanes::FastBlock for Fast {
         let (d, p) = CODES.fast::<S>(x);
         pack::<S>(d, &p, out);
     }
+
+    #[inline(always)]
+    fn quantize_group<S: Isa>(x: &[f32], out: &mut [u8]) {
+        CODES.fast_group::<S>(x, |k, d, p| pack::<S>(d, p, &mut out[BYTES * k..BYTES * (k + 1)]));
+    }
 }
 
 /// d, then the 5-bit codes: bit 4 of code j in bit j of qh, low nibbles in qs.
