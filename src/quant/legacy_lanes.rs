@@ -60,24 +60,15 @@ impl Symmetric {
     /// scalar IEEE results); ties in magnitude and non-finite blocks take [`Self::fast`].
     #[inline(always)]
     pub(crate) fn fast_group<S: Isa>(&self, x: &[f32], mut block: impl FnMut(usize, f32, &Packed)) {
-        let magnitude = I8::<S>::splat(0x7FFF_FFFF);
-        let amax = per_block::<S>(
-            x,
-            |v| {
-                let m = (v[0].to_bits() & magnitude).max(v[1].to_bits() & magnitude);
-                m.max((v[2].to_bits() & magnitude).max(v[3].to_bits() & magnitude)).bits_as_f32()
-            },
-            |a, b| a.to_bits().max(b.to_bits()).bits_as_f32(),
-        );
+        let amax_bits = magnitude_bits::<S>(x).to_array();
         // As `extremes(v, 0, 0)`: from zero; exact for finite blocks in any order.
         let lo = per_block::<S>(x, |v| v.iter().fold(F8::zero(), |a, &vi| vi.fast_min(a)), F8::fast_min);
         let hi = per_block::<S>(x, |v| v.iter().fold(F8::zero(), |a, &vi| vi.fast_max(a)), F8::fast_max);
         let minus_lo = F8::zero() - lo;
         let max = hi.gt(minus_lo).select(hi, lo);
         let d = max / F8::splat(-self.half);
-        let id = d.eq(F8::zero()).select(F8::zero(), F8::splat(1.0) / d);
-        let (amax_bits, tie) = (amax.to_bits().to_array(), hi.eq(minus_lo).bitmask());
-        let (d, id) = (d.to_array(), id.to_array());
+        let tie = hi.eq(minus_lo).bitmask();
+        let (d, id) = (d.to_array(), reciprocals(d).to_array());
         for (k, xb) in x.chunks_exact(BLOCK).enumerate() {
             let simple = amax_bits[k] < 0x7F80_0000 && tie & (1 << k) == 0;
             let codes = if simple {
@@ -316,6 +307,28 @@ pub(crate) trait FastBlock {
             Self::quantize::<S>(xb, o);
         }
     }
+}
+
+/// Per block of a group, lane k: the largest |x| of block k as bits (|x| as bits orders
+/// like |x|; any NaN shows as bits above +inf's).
+#[inline(always)]
+pub(crate) fn magnitude_bits<S: Isa>(x: &[f32]) -> I8<S> {
+    let magnitude = I8::<S>::splat(0x7FFF_FFFF);
+    per_block::<S>(
+        x,
+        |v| {
+            let m = (v[0].to_bits() & magnitude).max(v[1].to_bits() & magnitude);
+            m.max((v[2].to_bits() & magnitude).max(v[3].to_bits() & magnitude)).bits_as_f32()
+        },
+        |a, b| a.to_bits().max(b.to_bits()).bits_as_f32(),
+    )
+    .to_bits()
+}
+
+/// Lane by lane, [`reciprocal`]'s 1/d (0 for d = 0).
+#[inline(always)]
+pub(crate) fn reciprocals<S: Isa>(d: F8<S>) -> F8<S> {
+    d.eq(F8::zero()).select(F8::zero(), F8::splat(1.0) / d)
 }
 
 /// A reduction over each block of a group, side by side: lane k is `fold` over the lanes of

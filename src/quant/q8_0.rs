@@ -2,8 +2,8 @@
 //! Reference: ggml `quantize_row_q8_0_ref`: d = amax/127, q = roundf(x/d) (half away
 //! from zero), with the reciprocal taken from the unrounded f32 d.
 
-use super::lanes::{Isa, Portable, F8, I8};
-use super::legacy_lanes::per_block;
+use super::lanes::{Isa, Portable, F8};
+use super::legacy_lanes::{magnitude_bits, reciprocals};
 use half::f16;
 
 use super::{c_cast_u8, round_away};
@@ -68,18 +68,9 @@ fn codes_in_range(x: &[f32], id: f32, out: &mut [u8]) {
 /// NaN, an infinity or an overflowing reciprocal takes the one-block path.
 #[inline(always)]
 fn quantize_group_on<S: Isa>(x: &[f32], out: &mut [u8]) {
-    let magnitude = I8::<S>::splat(0x7FFF_FFFF);
-    let amax = per_block::<S>(
-        x,
-        |v| {
-            let m = (v[0].to_bits() & magnitude).max(v[1].to_bits() & magnitude);
-            m.max((v[2].to_bits() & magnitude).max(v[3].to_bits() & magnitude)).bits_as_f32()
-        },
-        |a, b| a.to_bits().max(b.to_bits()).bits_as_f32(),
-    );
-    let d = amax / F8::splat(127.0);
-    let id = d.eq(F8::zero()).select(F8::zero(), F8::splat(1.0) / d);
-    let (amax_bits, d, id) = (amax.to_bits().to_array(), d.to_array(), id.to_array());
+    let amax = magnitude_bits::<S>(x);
+    let d = amax.bits_as_f32() / F8::splat(127.0);
+    let (amax_bits, d, id) = (amax.to_array(), d.to_array(), reciprocals(d).to_array());
     for (k, (xb, o)) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BYTES)).enumerate() {
         // Below +inf's bits: no NaN, amax finite.
         if amax_bits[k] < 0x7F80_0000 && id[k].is_finite() {
