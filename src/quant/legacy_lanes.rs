@@ -132,6 +132,37 @@ impl Offset {
     }
 }
 
+impl Offset {
+    /// [`Self::fast`] of the 8 blocks of `x` (256 values), into `block(k, d, min, codes)`:
+    /// extremes and finiteness by [`per_block`], d and 1/d as vector operations (the scalar
+    /// IEEE results); blocks with a zero extreme (its sign comes from the block) or a
+    /// non-finite value take [`Self::fast`].
+    #[inline(always)]
+    pub(crate) fn fast_group<S: Isa>(&self, x: &[f32], mut block: impl FnMut(usize, f32, f32, &Packed)) {
+        let amax_bits = magnitude_bits::<S>(x).to_array();
+        // As `extremes(v, f32::MAX, -f32::MAX)`; exact for finite blocks in any order.
+        let fold_lo = |v: &Block<S>| v.iter().fold(F8::splat(f32::MAX), |a, &vi| vi.fast_min(a));
+        let fold_hi = |v: &Block<S>| v.iter().fold(F8::splat(-f32::MAX), |a, &vi| vi.fast_max(a));
+        let lo = per_block::<S>(x, fold_lo, F8::fast_min);
+        let hi = per_block::<S>(x, fold_hi, F8::fast_max);
+        let zero = (lo.eq(F8::zero()) | hi.eq(F8::zero())).bitmask();
+        let d = (hi - lo) / F8::splat(self.levels);
+        let (lo, d, id) = (lo.to_array(), d.to_array(), reciprocals(d).to_array());
+        for (k, xb) in x.chunks_exact(BLOCK).enumerate() {
+            let simple = amax_bits[k] < 0x7F80_0000 && zero & (1 << k) == 0;
+            let codes =
+                if simple { truncated_codes(&load::<S>(xb), Some(lo[k]), (d[k], id[k]), 0.5, self.top) } else { None };
+            match codes {
+                Some(q) => block(k, d[k], lo[k], &Packed::of_lanes(&q)),
+                None => {
+                    let (d, m, p) = self.fast::<S>(xb);
+                    block(k, d, m, &p);
+                }
+            }
+        }
+    }
+}
+
 /// d and the reciprocal the codes use (0 for d = 0).
 #[inline(always)]
 fn reciprocal(d: f32) -> (f32, f32) {
@@ -414,6 +445,14 @@ pub(crate) mod tests {
             b[9] = special;
             blocks.push(b);
             blocks.push([special; 32]);
+        }
+        // A zero as the min (or max) of the block, its two signs in either order: the
+        // first one's sign is the block's.
+        for (sign, (i, j)) in [(1.0f32, (0, 31)), (1.0, (31, 0)), (-1.0, (2, 30)), (-1.0, (30, 2))] {
+            let mut b: [f32; 32] = std::array::from_fn(|_| sign * next().abs());
+            b[i] = -0.0;
+            b[j] = 0.0;
+            blocks.push(b);
         }
         let mut b = [-0.0f32; 32];
         b[11] = f32::NAN;

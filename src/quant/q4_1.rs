@@ -29,6 +29,11 @@ impl super::legacy_lanes::FastBlock for Fast {
         let (d, m, p) = CODES.fast::<S>(x);
         pack::<S>(d, m, &p, out);
     }
+
+    #[inline(always)]
+    fn quantize_group<S: Isa>(x: &[f32], out: &mut [u8]) {
+        CODES.fast_group::<S>(x, |k, d, m, p| pack::<S>(d, m, p, &mut out[BYTES * k..BYTES * (k + 1)]));
+    }
 }
 
 #[inline(always)]
