@@ -127,7 +127,7 @@ impl ScaleFloat {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read(self, bytes: &[u8], i: usize) -> f32 {
         match self {
             ScaleFloat::F32 => f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
@@ -165,8 +165,26 @@ impl QuantData<'_> {
     }
 
     /// Dequantizes rows `first..first + out.len() / in_dim` into `out` exactly (f32
-    /// arithmetic; see each mode's file for the formula).
+    /// arithmetic; see each mode's file for the formula). The modes' loops are written for
+    /// the compiler to vectorize, and also compiled for AVX2 on x86-64 (twice the baseline's
+    /// MXFP4 speed); both copies give the same bits (IEEE products and sums, lane by lane).
     pub fn dequantize_rows(&self, first: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant::simd_level() >= crate::quant::SimdLevel::Avx2 {
+            // SAFETY: the CPU has AVX2 (runtime-detected).
+            return unsafe { self.dequantize_rows_avx2(first, out) };
+        }
+        self.dequantize_rows_inline(first, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dequantize_rows_avx2(&self, first: usize, out: &mut [f32]) {
+        self.dequantize_rows_inline(first, out)
+    }
+
+    #[inline(always)]
+    fn dequantize_rows_inline(&self, first: usize, out: &mut [f32]) {
         let wpr = self.words_per_row() * 4;
         let gpr = self.groups_per_row();
         let gs = self.params.group_size as usize;
@@ -190,6 +208,124 @@ impl QuantData<'_> {
                     nvfp4::dequantize_row(words, &self.scales[r * gpr..(r + 1) * gpr], g, row_out)
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes from a fixed xorshift stream.
+    fn stream(n: usize, mut x: u32) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 11) as u8
+            })
+            .collect()
+    }
+
+    fn decode(q: &QuantData<'_>, avx2: bool) -> Vec<f32> {
+        let mut out = vec![0f32; q.rows * q.in_dim];
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: only called when the CPU has AVX2.
+            unsafe { q.dequantize_rows_avx2(0, &mut out) };
+            return out;
+        }
+        assert!(!avx2);
+        q.dequantize_rows_inline(0, &mut out);
+        out
+    }
+
+    /// The fp4 modes' reference: the E2M1 table times the group's scale.
+    fn fp4_reference(q: &QuantData<'_>, scale_of: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+        let gs = q.params.group_size as usize;
+        let bytes_per_row = q.in_dim / 2;
+        (0..q.rows * q.in_dim)
+            .map(|i| {
+                let (r, j) = (i / q.in_dim, i % q.in_dim);
+                let b = q.weight[r * bytes_per_row + j / 2];
+                let code = if j % 2 == 0 { b & 15 } else { b >> 4 };
+                fp::E2M1[code as usize] * scale_of(r, j / gs)
+            })
+            .collect()
+    }
+
+    /// The affine formula over a whole row's unpacked codes.
+    fn affine_reference(q: &QuantData<'_>) -> Vec<f32> {
+        let (gs, gpr) = (q.params.group_size as usize, q.groups_per_row());
+        let bytes_per_row = q.words_per_row() * 4;
+        let mut codes = vec![0u8; q.in_dim];
+        let mut out = Vec::new();
+        for r in 0..q.rows {
+            pack::unpack_row(&q.weight[r * bytes_per_row..(r + 1) * bytes_per_row], q.params.bits, &mut codes);
+            for (j, &c) in codes.iter().enumerate() {
+                let g = r * gpr + j / gs;
+                let (s, b) = (q.scale_float.read(q.scales, g), q.scale_float.read(q.biases.unwrap(), g));
+                out.push(c as f32 * s + b);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_copy_decodes_the_same_bits() {
+        let (rows, in_dim) = (6, 256);
+        let global: Vec<u8> = [0.75f32, 3.0e38].iter().flat_map(|g| g.to_le_bytes()).collect();
+        let modes = [
+            (QuantMode::Affine, 64, 4, ScaleFloat::BF16),
+            (QuantMode::Affine, 32, 3, ScaleFloat::F16),
+            (QuantMode::Affine, 128, 8, ScaleFloat::F32),
+            (QuantMode::Affine, 64, 5, ScaleFloat::BF16),
+            (QuantMode::Affine, 64, 6, ScaleFloat::F16),
+            (QuantMode::Mxfp4, 32, 4, ScaleFloat::BF16),
+            (QuantMode::Nvfp4, 16, 4, ScaleFloat::BF16),
+            (QuantMode::Mxfp8, 32, 8, ScaleFloat::BF16),
+        ];
+        for (k, (mode, group_size, bits, scale_float)) in modes.into_iter().enumerate() {
+            let params = QuantParams { mode, group_size, bits };
+            let groups = rows * in_dim / group_size as usize;
+            let scale_bytes = if mode == QuantMode::Affine { scale_float.size() } else { 1 };
+            let weight = stream(rows * in_dim * bits as usize / 8, 7 + k as u32);
+            let mut scales = stream(groups * scale_bytes, 1000 + k as u32);
+            if mode != QuantMode::Affine {
+                // E8M0's +inf and subnormal ends; E4M3's NaN and largest value.
+                scales[..4].copy_from_slice(&[255, 0, 0x7F, 0x7E]);
+            }
+            let biases = stream(groups * scale_bytes, 2000 + k as u32);
+            let q = QuantData {
+                params,
+                in_dim,
+                rows,
+                rows_per_expert: rows / 2,
+                weight: &weight,
+                scales: &scales,
+                scale_float,
+                biases: (mode == QuantMode::Affine).then_some(&biases[..]),
+                global_scale: (mode == QuantMode::Nvfp4).then_some(&global[..]),
+            };
+            let baseline = decode(&q, false);
+            let bits_of = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx2() {
+                assert_eq!(bits_of(&decode(&q, true)), bits_of(&baseline), "{params}: AVX2 copy");
+            }
+            let gpr = q.groups_per_row();
+            let reference = match mode {
+                QuantMode::Mxfp4 => fp4_reference(&q, |r, g| fp::e8m0(scales[r * gpr + g])),
+                QuantMode::Nvfp4 => fp4_reference(&q, |r, g| {
+                    let e = r / q.rows_per_expert;
+                    let gs = f32::from_le_bytes(global[4 * e..4 * e + 4].try_into().unwrap());
+                    fp::e4m3(scales[r * gpr + g]) * (gs / 2688.0)
+                }),
+                QuantMode::Affine => affine_reference(&q),
+                QuantMode::Mxfp8 => continue,
+            };
+            assert_eq!(bits_of(&baseline), bits_of(&reference), "{params}: against the reference");
         }
     }
 }

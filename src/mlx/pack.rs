@@ -3,6 +3,7 @@
 //! u32 words (mlx `extract_bits`); rows start on a word boundary.
 
 /// Unpacks `out.len()` codes of `bits` bits from a row's little-endian bytes.
+#[inline(always)]
 pub fn unpack_row(bytes: &[u8], bits: u32, out: &mut [u8]) {
     match bits {
         8 => out.copy_from_slice(&bytes[..out.len()]),
