@@ -165,9 +165,9 @@ impl QuantData<'_> {
     }
 
     /// Dequantizes rows `first..first + out.len() / in_dim` into `out` exactly (f32
-    /// arithmetic; see each mode's file for the formula). The modes' loops are written for
-    /// the compiler to vectorize, and also compiled for AVX2 on x86-64 (twice the baseline's
-    /// MXFP4 speed); both copies give the same bits (IEEE products and sums, lane by lane).
+    /// arithmetic; see each mode's file for the formula). Also compiled for AVX2 on x86-64,
+    /// where affine decoding vectorizes 256 bits wide (1.3–2.4× the baseline copy's speed per
+    /// thread); both copies give the same bits (IEEE products and sums, lane by lane).
     pub fn dequantize_rows(&self, first: usize, out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if crate::quant::simd_level() >= crate::quant::SimdLevel::Avx2 {
@@ -216,29 +216,11 @@ impl QuantData<'_> {
 mod tests {
     use super::*;
 
-    /// Bytes from a fixed xorshift stream.
-    fn stream(n: usize, mut x: u32) -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 11) as u8
-            })
-            .collect()
-    }
-
-    fn decode(q: &QuantData<'_>, avx2: bool) -> Vec<f32> {
-        let mut out = vec![0f32; q.rows * q.in_dim];
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: only called when the CPU has AVX2.
-            unsafe { q.dequantize_rows_avx2(0, &mut out) };
-            return out;
-        }
-        assert!(!avx2);
-        q.dequantize_rows_inline(0, &mut out);
-        out
+    /// Bytes from the fast-path tests' value stream (values in [−0.5, 0.5) on a 2^-24 grid,
+    /// so every byte value can come out).
+    fn stream(n: usize, seed: u64) -> Vec<u8> {
+        let mut next = crate::quant::test_values(seed);
+        (0..n).map(|_| ((next() + 0.5) * 256.0) as u8).collect()
     }
 
     /// The fp4 modes' reference: the E2M1 table times the group's scale.
@@ -290,13 +272,13 @@ mod tests {
             let params = QuantParams { mode, group_size, bits };
             let groups = rows * in_dim / group_size as usize;
             let scale_bytes = if mode == QuantMode::Affine { scale_float.size() } else { 1 };
-            let weight = stream(rows * in_dim * bits as usize / 8, 7 + k as u32);
-            let mut scales = stream(groups * scale_bytes, 1000 + k as u32);
+            let weight = stream(rows * in_dim * bits as usize / 8, 7 + k as u64);
+            let mut scales = stream(groups * scale_bytes, 1000 + k as u64);
             if mode != QuantMode::Affine {
                 // E8M0's +inf and subnormal ends; E4M3's NaN and largest value.
                 scales[..4].copy_from_slice(&[255, 0, 0x7F, 0x7E]);
             }
-            let biases = stream(groups * scale_bytes, 2000 + k as u32);
+            let biases = stream(groups * scale_bytes, 2000 + k as u64);
             let q = QuantData {
                 params,
                 in_dim,
@@ -308,11 +290,15 @@ mod tests {
                 biases: (mode == QuantMode::Affine).then_some(&biases[..]),
                 global_scale: (mode == QuantMode::Nvfp4).then_some(&global[..]),
             };
-            let baseline = decode(&q, false);
+            let mut baseline = vec![0f32; rows * in_dim];
+            q.dequantize_rows_inline(0, &mut baseline);
             let bits_of = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             #[cfg(target_arch = "x86_64")]
             if crate::quant::cpu_has_avx2() {
-                assert_eq!(bits_of(&decode(&q, true)), bits_of(&baseline), "{params}: AVX2 copy");
+                let mut avx2 = vec![0f32; rows * in_dim];
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { q.dequantize_rows_avx2(0, &mut avx2) };
+                assert_eq!(bits_of(&avx2), bits_of(&baseline), "{params}: AVX2 copy");
             }
             let gpr = q.groups_per_row();
             let reference = match mode {

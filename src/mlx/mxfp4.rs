@@ -3,7 +3,6 @@
 
 use super::fp::{decode_e2m1, e8m0};
 
-#[inline(always)]
 pub fn dequantize_row(words: &[u8], scales: &[u8], out: &mut [f32]) {
     for (g, chunk) in out.chunks_exact_mut(32).enumerate() {
         decode_e2m1(&words[g * 16..(g + 1) * 16], e8m0(scales[g]), chunk);

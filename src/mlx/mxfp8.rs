@@ -2,7 +2,6 @@
 
 use super::fp::{e4m3, e8m0};
 
-#[inline(always)]
 pub fn dequantize_row(words: &[u8], scales: &[u8], out: &mut [f32]) {
     for (g, chunk) in out.chunks_exact_mut(32).enumerate() {
         let s = e8m0(scales[g]);

@@ -3,7 +3,6 @@
 
 use super::fp::{decode_e2m1, e4m3};
 
-#[inline(always)]
 pub fn dequantize_row(words: &[u8], scales: &[u8], global: Option<f32>, out: &mut [f32]) {
     let gmul = global.map(|g| g / 2688.0);
     for (g, chunk) in out.chunks_exact_mut(16).enumerate() {
