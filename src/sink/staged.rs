@@ -7,30 +7,57 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 /// Buffer address, write sizes and file offsets of direct writes are multiples of this
 /// (the logical block size of every common disk divides it).
 const ALIGN: usize = 4096;
 /// Bytes staged per write.
 const STAGE: usize = 1 << 20;
+/// Stages a direct writer holds: one filling while the others wait for or are in a write.
+const STAGES: usize = 3;
 
-pub(super) struct StagedWriter {
+/// `STAGE` bytes at an aligned address.
+struct Stage {
     /// `STAGE + ALIGN` bytes; the stage starts at the first aligned address in it.
     buf: Vec<u8>,
     start: usize,
+}
+
+impl Stage {
+    fn new() -> Stage {
+        let buf = vec![0u8; STAGE + ALIGN];
+        let start = buf.as_ptr().align_offset(ALIGN);
+        Stage { buf, start }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.start + STAGE]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + STAGE]
+    }
+}
+
+pub(super) struct StagedWriter {
+    stage: Stage,
     len: usize,
     /// Whether the file is written around the page cache.
     direct: bool,
+    /// Direct writes happen on this thread, so that the disk writes one stage while the
+    /// next fills (a write that blocks the filling leaves the disk idle meanwhile).
+    background: Option<Background>,
 }
 
 impl StagedWriter {
     /// A writer for `file`, writing around the page cache if `direct` and the file system
     /// allows it.
     pub(super) fn new(file: &File, direct: bool) -> StagedWriter {
-        let buf = vec![0u8; STAGE + ALIGN];
-        let start = buf.as_ptr().align_offset(ALIGN);
         let direct = direct && on_local_disk(file) && set_direct(file, true).is_ok();
-        StagedWriter { buf, start, len: 0, direct }
+        // Without a thread, stages are written in place, as through the page cache.
+        let background = if direct { Background::start(file) } else { None };
+        StagedWriter { stage: Stage::new(), len: 0, direct, background }
     }
 
     pub(super) fn is_direct(&self) -> bool {
@@ -42,12 +69,11 @@ impl StagedWriter {
     pub(super) fn write_all(&mut self, file: &File, mut data: &[u8]) -> io::Result<()> {
         if !self.direct && data.len() >= STAGE / 4 {
             self.flush_cached(file)?;
-            return self.write_out(file, data);
+            return write_out(file, data, &mut self.direct);
         }
         while !data.is_empty() {
             let n = data.len().min(STAGE - self.len);
-            let at = self.start + self.len;
-            self.buf[at..at + n].copy_from_slice(&data[..n]);
+            self.stage.bytes_mut()[self.len..self.len + n].copy_from_slice(&data[..n]);
             self.len += n;
             data = &data[n..];
             if self.len == STAGE {
@@ -66,45 +92,153 @@ impl StagedWriter {
         self.write_stage(file, self.len)
     }
 
-    /// Writes out what is staged, direct writes padded with zeros to whole blocks, and cuts
-    /// the file back to the `total` bytes given to it.
+    /// Writes out what is staged, direct writes padded with zeros to whole blocks, waits for
+    /// every write, and cuts the file back to the `total` bytes given to it.
     pub(super) fn finish(&mut self, file: &File, total: u64) -> io::Result<()> {
         let n = if self.direct { self.len.next_multiple_of(ALIGN) } else { self.len };
         let padded = n > self.len;
-        self.buf[self.start + self.len..self.start + n].fill(0);
+        self.stage.bytes_mut()[self.len..n].fill(0);
         self.write_stage(file, n)?;
+        if let Some(b) = self.background.take() {
+            b.finish(&mut self.direct)?;
+        }
         if padded {
             file.set_len(total)?;
         }
         Ok(())
     }
 
-    /// Writes the first `n` bytes of the stage and empties it.
+    /// Writes the first `n` bytes of the stage (on the background thread if there is one)
+    /// and empties it.
     fn write_stage(&mut self, file: &File, n: usize) -> io::Result<()> {
-        let buf = std::mem::take(&mut self.buf);
-        let written = self.write_out(file, &buf[self.start..self.start + n]);
-        (self.buf, self.len) = (buf, 0);
-        written
-    }
-
-    /// Writes `data` at the file's position; a direct write refused for its alignment (after
-    /// a short write, or on a file system that needs larger blocks) turns direct writes off
-    /// and goes on through the page cache.
-    fn write_out(&mut self, mut file: &File, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            match file.write(data) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                    set_direct(file, false)?;
-                    self.direct = false;
-                }
-                Err(e) => return Err(e),
+        self.len = 0;
+        let Some(b) = &mut self.background else {
+            return write_out(file, &self.stage.bytes()[..n], &mut self.direct);
+        };
+        // An empty placeholder (no allocation) while the full stage is away.
+        let full = std::mem::replace(&mut self.stage, Stage { buf: Vec::new(), start: 0 });
+        match b.hand_over(full, n, &mut self.direct) {
+            Ok(next) => self.stage = next,
+            Err(e) => {
+                // A stage to fill again, so that a later call fails cleanly, not on a bound.
+                self.stage = Stage::new();
+                return Err(e);
+            }
+        }
+        // A direct write was refused: the rest goes through the page cache, in order, here.
+        if !self.direct {
+            if let Some(b) = self.background.take() {
+                b.finish(&mut self.direct)?;
             }
         }
         Ok(())
     }
+}
+
+/// The thread that makes a direct writer's writes, in order, and the stages it hands back.
+struct Background {
+    jobs: Option<SyncSender<(Stage, usize)>>,
+    done: Receiver<Written>,
+    /// Stages neither filling nor in a write.
+    spare: Vec<Stage>,
+    in_write: usize,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A stage back from its write: how the write went, and whether writes are still direct.
+struct Written {
+    stage: Stage,
+    result: io::Result<()>,
+    direct: bool,
+}
+
+impl Background {
+    /// None if the file cannot be shared with a thread or the thread cannot start.
+    fn start(file: &File) -> Option<Background> {
+        // The same open file: its position and flags are shared, and only the thread writes.
+        let file = file.try_clone().ok()?;
+        let (jobs, queued) = std::sync::mpsc::sync_channel::<(Stage, usize)>(STAGES);
+        let (written, done) = std::sync::mpsc::channel();
+        let write_each = move || {
+            let mut direct = true;
+            for (stage, n) in queued {
+                let result = write_out(&file, &stage.bytes()[..n], &mut direct);
+                let failed = result.is_err();
+                // Nothing after a failed write: it would land at the wrong offset.
+                if written.send(Written { stage, result, direct }).is_err() || failed {
+                    break;
+                }
+            }
+        };
+        let thread = std::thread::Builder::new().name("mlx2gguf-writer".into()).spawn(write_each).ok()?;
+        let spare = (1..STAGES).map(|_| Stage::new()).collect();
+        Some(Background { jobs: Some(jobs), done, spare, in_write: 0, thread: Some(thread) })
+    }
+
+    /// Queues the first `n` bytes of `stage` for writing and returns a stage to fill next,
+    /// waiting for a write to end if none is spare.
+    fn hand_over(&mut self, stage: Stage, n: usize, direct: &mut bool) -> io::Result<Stage> {
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send((stage, n)).is_ok());
+        if !sent {
+            return Err(self.stopped_by());
+        }
+        self.in_write += 1;
+        match self.spare.pop() {
+            Some(s) => Ok(s),
+            None => self.wait_for_one(direct),
+        }
+    }
+
+    /// The next stage back from its write, or the write's error.
+    fn wait_for_one(&mut self, direct: &mut bool) -> io::Result<Stage> {
+        let w = self.done.recv().map_err(|_| self.stopped_by())?;
+        self.in_write -= 1;
+        *direct &= w.direct;
+        w.result.map(|()| w.stage)
+    }
+
+    /// Why the thread stopped taking writes: the failed write's error.
+    fn stopped_by(&self) -> io::Error {
+        let failed = self.done.try_iter().find_map(|w| w.result.err());
+        failed.unwrap_or_else(|| io::Error::other("the output's writer thread stopped"))
+    }
+
+    /// Waits for every queued write; the first error if any failed.
+    fn finish(mut self, direct: &mut bool) -> io::Result<()> {
+        while self.in_write > 0 {
+            self.wait_for_one(direct)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Background {
+    /// Ends the thread once it has written what is queued.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes `data` at the file's position; a direct write refused for its alignment (after
+/// a short write, or on a file system that needs larger blocks) turns direct writes off
+/// and goes on through the page cache.
+fn write_out(mut file: &File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
+    while !data.is_empty() {
+        match file.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if *direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                set_direct(file, false)?;
+                *direct = false;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Whether `file` is on ext4, XFS, Btrfs, F2FS or bcachefs (by `statfs` magic numbers).
@@ -198,6 +332,23 @@ mod tests {
             })
             .collect();
         assert!(files[0] == want);
+    }
+
+    /// A write that fails (here: to a file opened for reading) is reported by the writer,
+    /// whichever thread made it, and the writer then ends without hanging.
+    #[test]
+    fn failed_writes_are_reported() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("out");
+        File::create(&path).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut w = StagedWriter::new(&file, true);
+        assert_eq!(w.is_direct(), on_local_disk(&file));
+        let data = vec![7u8; (STAGES + 2) * STAGE];
+        let err = w.write_all(&file, &data).and_then(|()| w.finish(&file, data.len() as u64)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{err}");
+        assert!(w.write_all(&file, &data).is_err(), "a later write succeeded");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     }
 
     /// A direct write the file system refuses (here: at an unaligned offset) is written
