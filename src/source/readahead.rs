@@ -21,6 +21,9 @@ pub const WINDOW_BYTES: usize = 256 << 20;
 /// window and the stop flag.
 const PIECE_BYTES: usize = 8 << 20;
 
+/// Pieces whose reads are requested ahead of the one being touched.
+const ADVISED_AHEAD: usize = 2;
+
 /// Touch stride: 4 KiB, the smallest page size of the platforms we run on (arm64 macOS
 /// has 16 KiB pages; touching each 4 KiB of them costs nothing extra).
 const STRIDE: usize = 4096;
@@ -64,23 +67,31 @@ impl<'a> Readahead<'a> {
         self.stop.store(true, Ordering::Release);
     }
 
-    /// The thread's work: every step's bytes in order, never more than the window past the start of the pass's current step. Returns at the end or when finished.
+    /// The thread's work: every step's bytes in order, never more than the window past the
+    /// start of the pass's current step. Returns at the end or when finished.
     pub fn run(&self) {
+        let pieces: Vec<(usize, &[u8])> = (self.steps.iter().enumerate())
+            .flat_map(|(i, step)| step.iter().flat_map(move |bytes| bytes.chunks(PIECE_BYTES).map(move |p| (i, p))))
+            .collect();
         let mut ahead = AheadCount::default();
-        for (i, step) in self.steps.iter().enumerate() {
+        let mut advised = 0;
+        for (k, &(i, piece)) in pieces.iter().enumerate() {
             if i < self.at.load(Ordering::Acquire) {
                 continue; // the pass got there first
             }
-            for bytes in step {
-                for piece in bytes.chunks(PIECE_BYTES) {
-                    if !self.wait_for_room(i, piece.len(), &mut ahead) {
-                        return;
-                    }
-                    touch(piece);
-                    ahead.add(i, piece.len());
-                    self.touched.fetch_add(piece.len(), Ordering::AcqRel);
-                }
+            if !self.wait_for_room(i, piece.len(), &mut ahead) {
+                return;
             }
+            // The next pieces are requested before this one is touched, so the disk has
+            // reads queued while the touching waits for this one's.
+            advised = advised.max(k);
+            while advised < pieces.len().min(k + 1 + ADVISED_AHEAD) {
+                advise_will_need(pieces[advised].1);
+                advised += 1;
+            }
+            touch(piece);
+            ahead.add(i, piece.len());
+            self.touched.fetch_add(piece.len(), Ordering::AcqRel);
         }
     }
 
@@ -130,8 +141,6 @@ impl AheadCount {
 
 /// Brings a piece of a mapped file into memory: one read per page.
 fn touch(piece: &[u8]) {
-    #[cfg(unix)]
-    advise_will_need(piece);
     let mut sum = 0u8;
     for i in (0..piece.len()).step_by(STRIDE) {
         sum = sum.wrapping_add(piece[i]);
@@ -139,7 +148,13 @@ fn touch(piece: &[u8]) {
     std::hint::black_box(sum);
 }
 
-/// Asks the kernel to read the piece's pages now, as one request where it can.
+/// Asks the kernel to read the piece's pages now, as one request where it can, without
+/// waiting for them.
+#[cfg(not(unix))]
+fn advise_will_need(_piece: &[u8]) {}
+
+/// Asks the kernel to read the piece's pages now, as one request where it can, without
+/// waiting for them.
 #[cfg(unix)]
 fn advise_will_need(piece: &[u8]) {
     let page = page_size();
