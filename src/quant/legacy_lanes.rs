@@ -387,36 +387,44 @@ pub(crate) fn per_block<S: Isa>(
     acc
 }
 
+/// The largest block of these types (Q8_0's).
+const MAX_BYTES: usize = 34;
+
 /// Encodes whole blocks of `src` with `T`'s fast quantizer, appending to `out`; compiled for
 /// AVX2 when the CPU has it.
 pub(crate) fn encode_blocks<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + src.len() / BLOCK * T::BYTES, 0);
-    let dst = &mut out[start..];
+    out.reserve(src.len() / BLOCK * T::BYTES);
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-        return unsafe { blocks_avx2::<T>(src, dst) };
+        return unsafe { blocks_avx2::<T>(src, out) };
     }
-    blocks::<Portable, T>(src, dst)
+    blocks::<Portable, T>(src, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn blocks_avx2<T: FastBlock>(src: &[f32], dst: &mut [u8]) {
-    blocks::<super::lanes::Avx2, T>(src, dst)
+unsafe fn blocks_avx2<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
+    blocks::<super::lanes::Avx2, T>(src, out)
 }
 
+/// Each group is encoded on the stack and appended: the output is written once, not
+/// zeroed first (zeroing was 3–4 % of a q4_k_m conversion's CPU time).
 #[inline(always)]
-fn blocks<S: Isa, T: FastBlock>(src: &[f32], dst: &mut [u8]) {
+fn blocks<S: Isa, T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
+    const { assert!(T::BYTES <= MAX_BYTES) };
+    let mut stage = [0u8; GROUP * MAX_BYTES];
     let groups = src.len() / (GROUP * BLOCK);
     let (src_g, src_t) = src.split_at(groups * GROUP * BLOCK);
-    let (dst_g, dst_t) = dst.split_at_mut(groups * GROUP * T::BYTES);
-    for (x, o) in src_g.chunks_exact(GROUP * BLOCK).zip(dst_g.chunks_exact_mut(GROUP * T::BYTES)) {
-        T::quantize_group::<S>(x, o);
+    let group_bytes = &mut stage[..GROUP * T::BYTES];
+    for x in src_g.chunks_exact(GROUP * BLOCK) {
+        T::quantize_group::<S>(x, group_bytes);
+        out.extend_from_slice(group_bytes);
     }
-    for (x, o) in src_t.chunks_exact(BLOCK).zip(dst_t.chunks_exact_mut(T::BYTES)) {
-        T::quantize::<S>(x, o);
+    let block_bytes = &mut stage[..T::BYTES];
+    for x in src_t.chunks_exact(BLOCK) {
+        T::quantize::<S>(x, block_bytes);
+        out.extend_from_slice(block_bytes);
     }
 }
 
@@ -488,17 +496,21 @@ pub(crate) mod tests {
         for (x, o) in src.chunks_exact(super::BLOCK).zip(want.chunks_exact_mut(T::BYTES)) {
             reference(x, o);
         }
-        let mut got = vec![0u8; want.len()];
+        // Appended after what the output already holds.
+        let prefix = [0xA5u8; 3];
+        let mut got = prefix.to_vec();
         super::blocks::<super::Portable, T>(&src, &mut got);
-        for (i, (g, w)) in got.chunks_exact(T::BYTES).zip(want.chunks_exact(T::BYTES)).enumerate() {
+        assert_eq!(got.len(), prefix.len() + want.len(), "{name}: baseline path's length");
+        assert_eq!(got[..3], prefix, "{name}: baseline path");
+        for (i, (g, w)) in got[3..].chunks_exact(T::BYTES).zip(want.chunks_exact(T::BYTES)).enumerate() {
             assert_eq!(g, w, "{name}: baseline path, block {i} {:?}", blocks[i]);
         }
         #[cfg(target_arch = "x86_64")]
         if crate::quant::cpu_has_avx2() {
-            got.fill(0);
+            got.truncate(prefix.len());
             // SAFETY: the CPU has AVX2 and F16C.
             unsafe { super::blocks_avx2::<T>(&src, &mut got) };
-            assert_eq!(got, want, "{name}: AVX2 path");
+            assert_eq!(got[3..], want, "{name}: AVX2 path");
         }
     }
 
