@@ -387,8 +387,8 @@ pub(crate) fn per_block<S: Isa>(
     acc
 }
 
-/// The largest block of these types (Q8_0's).
-const MAX_BYTES: usize = 34;
+/// The largest block of these types.
+const MAX_BYTES: usize = super::q8_0::BYTES;
 
 /// Encodes whole blocks of `src` with `T`'s fast quantizer, appending to `out`; compiled for
 /// AVX2 when the CPU has it.

@@ -21,7 +21,8 @@ pub const WINDOW_BYTES: usize = 256 << 20;
 /// window and the stop flag.
 const PIECE_BYTES: usize = 8 << 20;
 
-/// Pieces whose reads are requested ahead of the one being touched.
+/// Pieces whose reads are requested ahead of the one being touched (so reads run up to
+/// this many pieces past the window; the touching stays within it).
 const ADVISED_AHEAD: usize = 2;
 
 /// Touch stride: 4 KiB, the smallest page size of the platforms we run on (arm64 macOS
@@ -70,7 +71,10 @@ impl<'a> Readahead<'a> {
     /// The thread's work: every step's bytes in order, never more than the window past the
     /// start of the pass's current step. Returns at the end or when finished.
     pub fn run(&self) {
-        let pieces: Vec<(usize, &[u8])> = (self.steps.iter().enumerate())
+        let pieces: Vec<(usize, &[u8])> = self
+            .steps
+            .iter()
+            .enumerate()
             .flat_map(|(i, step)| step.iter().flat_map(move |bytes| bytes.chunks(PIECE_BYTES).map(move |p| (i, p))))
             .collect();
         let mut ahead = AheadCount::default();
