@@ -391,15 +391,25 @@ pub(crate) fn per_block<S: Isa>(
 const MAX_BYTES: usize = super::q8_0::BYTES;
 
 /// Encodes whole blocks of `src` with `T`'s fast quantizer, appending to `out`; compiled for
-/// AVX2 when the CPU has it.
+/// AVX2, and for AVX2 with AVX-512's registers, when the CPU has them (the latter measured
+/// 10–30 % faster per thread on an AMD EPYC, Q8_0 the most).
 pub(crate) fn encode_blocks<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
     out.reserve(src.len() / BLOCK * T::BYTES);
     #[cfg(target_arch = "x86_64")]
-    if super::simd_level() >= super::SimdLevel::Avx2 {
-        // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
-        return unsafe { blocks_avx2::<T>(src, out) };
+    match super::simd_level() {
+        // SAFETY: the CPU has the features of the level (runtime-detected).
+        super::SimdLevel::Avx512 => return unsafe { blocks_avx512::<T>(src, out) },
+        super::SimdLevel::Avx2 => return unsafe { blocks_avx2::<T>(src, out) },
+        super::SimdLevel::Baseline => {}
     }
     blocks::<Portable, T>(src, out)
+}
+
+/// The AVX2 kernel with AVX-512 enabled: the same 256-bit operations, 32 registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw,avx512dq")]
+unsafe fn blocks_avx512<T: FastBlock>(src: &[f32], out: &mut Vec<u8>) {
+    blocks::<super::lanes::Avx2, T>(src, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -479,7 +489,8 @@ pub(crate) mod tests {
     use super::super::{q4_0, q4_1, q5_0, q5_1, q8_0};
     use super::FastBlock;
 
-    /// The fast paths (baseline and, where the CPU has it, AVX2) against `reference`.
+    /// The fast paths (baseline and, where the CPU has them, AVX2 and AVX-512) against
+    /// `reference`.
     fn check<T: FastBlock>(name: &str, reference: fn(&[f32], &mut [u8])) {
         // Every block in every lane of a group: the list rotated by 0..8.
         let base = adversarial_blocks();
@@ -511,6 +522,13 @@ pub(crate) mod tests {
             // SAFETY: the CPU has AVX2 and F16C.
             unsafe { super::blocks_avx2::<T>(&src, &mut got) };
             assert_eq!(got[3..], want, "{name}: AVX2 path");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if crate::quant::cpu_has_avx512() {
+            got.truncate(prefix.len());
+            // SAFETY: the CPU has AVX2, F16C and AVX-512 F/VL/BW/DQ.
+            unsafe { super::blocks_avx512::<T>(&src, &mut got) };
+            assert_eq!(got[3..], want, "{name}: AVX-512 path");
         }
     }
 
