@@ -855,7 +855,7 @@ fn metadata(
     if let Some(b) = add_prefix {
         md.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(b)));
     }
-    md.extend(vocab_metadata(ckpt, &vocab, &pre)?);
+    md.extend(vocab_metadata(ckpt, vocab, &pre)?);
     Ok(md)
 }
 

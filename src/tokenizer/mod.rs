@@ -12,7 +12,7 @@ mod pre_hashes;
 mod pre_types;
 pub mod spm;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::Value as Json;
@@ -36,8 +36,6 @@ pub struct Vocab {
     /// Piece scores (SentencePiece only).
     pub scores: Option<Vec<f32>>,
     pub merges: Vec<String>,
-    /// (token id → id) lookup for special-token resolution.
-    ids: HashMap<String, u32>,
     /// Number of real (unpadded) tokens.
     pub n_real: usize,
 }
@@ -51,8 +49,7 @@ impl Vocab {
         merges: Vec<String>,
         n_real: usize,
     ) -> Vocab {
-        let ids = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        Vocab { model, tokens, types, scores, merges, ids, n_real }
+        Vocab { model, tokens, types, scores, merges, n_real }
     }
 
     /// Whether [`Vocab::load`] would read `dir`'s tokenizer as SentencePiece.
@@ -127,8 +124,10 @@ impl Vocab {
         Ok(Vocab::new("gpt2", tokens, types, None, merges, n_real))
     }
 
+    /// A token's id. A scan, not a map: a handful of special tokens are looked up, and
+    /// hashing every token of a 200k vocabulary cost more than those scans.
     pub fn id_of(&self, token: &str) -> Option<u32> {
-        self.ids.get(token).copied()
+        self.tokens.iter().position(|t| t == token).map(|i| i as u32)
     }
 }
 
@@ -388,22 +387,16 @@ pub fn chat_template(dir: &Path, tok_cfg: Option<&Json>) -> Result<Option<(ChatT
 }
 
 /// All `tokenizer.*` metadata for a vocabulary.
-pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
+/// Takes the vocabulary: its token lists move into the metadata instead of being copied.
+pub fn vocab_metadata(ckpt: &Checkpoint, vocab: Vocab, pre: &str) -> Result<Vec<(String, Value)>> {
     let mut md = vec![
         ("tokenizer.ggml.model".to_string(), Value::String(vocab.model.into())),
         ("tokenizer.ggml.pre".to_string(), Value::String(pre.into())),
-        ("tokenizer.ggml.tokens".to_string(), Value::Array(Array::String(vocab.tokens.clone()))),
     ];
-    if let Some(scores) = &vocab.scores {
-        md.push(("tokenizer.ggml.scores".to_string(), Value::Array(Array::F32(scores.clone()))));
-    }
-    md.push(("tokenizer.ggml.token_type".to_string(), Value::Array(Array::I32(vocab.types.clone()))));
-    if vocab.model == "gpt2" || vocab.model == "gemma4" {
-        md.push(("tokenizer.ggml.merges".to_string(), Value::Array(Array::String(vocab.merges.clone()))));
-    }
+    let mut lists = Vec::new();
+    let n = vocab.tokens.len() as u64;
     let tok_cfg = ckpt.read_json("tokenizer_config.json")?;
     let gen_cfg = ckpt.read_json("generation_config.json")?;
-    let n = vocab.tokens.len() as u64;
     for (kind, key) in
         [("bos", "bos_token_id"), ("eos", "eos_token_id"), ("unk", "unknown_token_id"), ("pad", "padding_token_id")]
     {
@@ -444,6 +437,17 @@ pub fn vocab_metadata(ckpt: &Checkpoint, vocab: &Vocab, pre: &str) -> Result<Vec
     if let Some((template, _)) = chat_template(&ckpt.dir, tok_cfg.as_ref())? {
         md.extend(template.metadata());
     }
+    let has_merges = vocab.model == "gpt2" || vocab.model == "gemma4";
+    lists.push(("tokenizer.ggml.tokens", Value::Array(Array::String(vocab.tokens))));
+    if let Some(scores) = vocab.scores {
+        lists.push(("tokenizer.ggml.scores", Value::Array(Array::F32(scores))));
+    }
+    lists.push(("tokenizer.ggml.token_type", Value::Array(Array::I32(vocab.types))));
+    if has_merges {
+        lists.push(("tokenizer.ggml.merges", Value::Array(Array::String(vocab.merges))));
+    }
+    // In the order llama.cpp's converter writes them: the lists right after `pre`.
+    md.splice(2..2, lists.into_iter().map(|(k, v)| (k.to_string(), v)));
     Ok(md)
 }
 
