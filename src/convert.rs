@@ -339,9 +339,8 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let outfile = &job.outfile;
     let io_err = |e: std::io::Error| Error::io(outfile, e);
     check_free_space(outfile, crate::sink::split::total_size(&job.sizes, job.header_len, opts.split))?;
-    let writer =
-        ShardedWriter::new(outfile, job.plan.metadata.clone(), job.plan.header_tensors(), &job.sizes, opts.split)
-            .map_err(io_err)?;
+    let writer = ShardedWriter::new(outfile, &job.plan.metadata, job.plan.header_tensors(), &job.sizes, opts.split)
+        .map_err(io_err)?;
     let peak = crate::mem::PeakSampler::default();
     let (stats, writer) = stream(&job, opts, &pool, writer, &peak)?;
     job.ckpt.tensors.check_unchanged()?;

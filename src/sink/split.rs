@@ -94,7 +94,6 @@ fn paths_for(outfile: &Path, count: usize) -> Vec<PathBuf> {
 /// Streams tensor data into one file or a set of shards.
 pub struct ShardedWriter {
     outfile: PathBuf,
-    metadata: Vec<(String, Value)>,
     tensors: Vec<HeaderTensor>,
     shards: Vec<std::ops::Range<usize>>,
     current: Option<(usize, GgufWriter<AtomicFile>)>,
@@ -103,9 +102,11 @@ pub struct ShardedWriter {
 }
 
 impl ShardedWriter {
+    /// The first shard's header is written here, with `metadata`; the writer keeps no copy
+    /// of it (a large vocabulary's lists are tens of MiB).
     pub fn new(
         outfile: &Path,
-        metadata: Vec<(String, Value)>,
+        metadata: &[(String, Value)],
         tensors: Vec<HeaderTensor>,
         sizes: &[u64],
         spec: SplitSpec,
@@ -116,14 +117,13 @@ impl ShardedWriter {
         }
         let mut w = ShardedWriter {
             outfile: outfile.to_path_buf(),
-            metadata,
             tensors,
             shards,
             current: None,
             done: Vec::new(),
             written: 0,
         };
-        w.open_shard(0)?;
+        w.open_shard(0, metadata)?;
         Ok(w)
     }
 
@@ -132,14 +132,20 @@ impl ShardedWriter {
         paths_for(&self.outfile, self.shards.len())
     }
 
-    fn open_shard(&mut self, no: usize) -> io::Result<()> {
+    /// Opens shard `no`, its header holding `metadata` (only shard 0's has any) and the split
+    /// keys.
+    fn open_shard(&mut self, no: usize, metadata: &[(String, Value)]) -> io::Result<()> {
         let count = self.shards.len();
-        let mut kvs = if no == 0 { self.metadata.clone() } else { Vec::new() };
-        if count > 1 {
-            kvs.push(("split.no".into(), Value::U16(no as u16)));
-            kvs.push(("split.count".into(), Value::U16(count as u16)));
-            kvs.push(("split.tensors.count".into(), Value::I32(self.tensors.len() as i32)));
-        }
+        let kvs: std::borrow::Cow<'_, [(String, Value)]> = if count > 1 {
+            let split = [
+                ("split.no".to_string(), Value::U16(no as u16)),
+                ("split.count".to_string(), Value::U16(count as u16)),
+                ("split.tensors.count".to_string(), Value::I32(self.tensors.len() as i32)),
+            ];
+            metadata.iter().cloned().chain(split).collect()
+        } else {
+            metadata.into()
+        };
         let path = self.paths()[no].clone();
         let file = AtomicFile::create(&path)?;
         let w = GgufWriter::new(file, &kvs, &self.tensors[self.shards[no].clone()])?;
@@ -162,7 +168,7 @@ impl ShardedWriter {
             if no + 1 >= self.shards.len() {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, "more tensor data than planned"));
             }
-            self.open_shard(no + 1)?;
+            self.open_shard(no + 1, &[])?;
         }
     }
 
@@ -179,7 +185,7 @@ impl ShardedWriter {
         while self.done.len() < self.shards.len() {
             // Shards made only of empty tensors.
             let no = self.done.len();
-            self.open_shard(no)?;
+            self.open_shard(no, &[])?;
             self.finish_shard()?;
         }
         Ok(Finished { files: self.done })
