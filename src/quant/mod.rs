@@ -432,6 +432,28 @@ mod tests {
         assert_eq!(GgmlType::from_id(4), None);
     }
 
+    /// Chunks are encoded after room reserved in front of them (the output's placed
+    /// buffers): every encoder, weighted or not, must append.
+    #[test]
+    fn encoders_append_after_what_the_output_holds() {
+        let mut next = test_values(17);
+        let x: Vec<f32> = (0..512).map(|_| next()).collect();
+        let qw: Vec<f32> = (0..256).map(|_| next().abs() + 0.25).collect();
+        let prefix = [0x5Au8; 7];
+        for &t in ALL_TYPES {
+            let Some(enc) = encoder(t) else { continue };
+            let (mut alone, mut after) = (Vec::new(), prefix.to_vec());
+            enc(&x, &mut alone);
+            enc(&x, &mut after);
+            assert_eq!((&after[..7], &after[7..]), (&prefix[..], &alone[..]), "{}", t.name());
+            let (mut alone, mut after) = (Vec::new(), prefix.to_vec());
+            if encode_weighted(t, &x, &qw, &mut alone).is_some() {
+                encode_weighted(t, &x, &qw, &mut after);
+                assert_eq!((&after[..7], &after[7..]), (&prefix[..], &alone[..]), "{} weighted", t.name());
+            }
+        }
+    }
+
     #[test]
     fn c_cast_keeps_the_low_byte_of_cvttss2si() {
         let cases = [(3.9, 3), (-0.5, 0), (-8.0, 0xF8), (200.0, 200), (300.7, 44), (3e9, 0), (-3e9, 0)];
