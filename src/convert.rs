@@ -444,13 +444,16 @@ fn stream_tensor(
     let starts: Vec<usize> = (0..rows).step_by(per_chunk).collect();
     let window = 4 * pool.current_num_threads();
     let ordered = Ordered::new(starts.len(), window);
+    // Where each chunk lands in its file, so that its buffer can be written where it lies.
+    let (at, row_bytes) = (out.writer.position(), t.ggml_type.row_bytes(t.row_len() as u64).unwrap_or(0));
     let stats = pool.in_place_scope(|scope| {
         for _ in 0..pool.current_num_threads().min(starts.len()) {
             scope.spawn(|_| {
                 let _stop = StopOnPanic(&ordered);
                 while let Some(i) = ordered.claim() {
                     let first = starts[i];
-                    ordered.put(i, produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy));
+                    let place = Some(at + first as u64 * row_bytes);
+                    ordered.put(i, produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy, place));
                 }
             });
         }
@@ -491,7 +494,7 @@ fn write_in_order(
         if let Some(s) = &c.survival {
             stats.survival.add(s);
         }
-        out.writer.write(&c.bytes).map_err(|e| Error::io(&job.outfile, e))?;
+        out.writer.write_taken(c.bytes, c.start).map_err(|e| Error::io(&job.outfile, e))?;
         n += 1;
         // A few times per window: reading the peak costs a system call.
         if n.is_multiple_of(8) {

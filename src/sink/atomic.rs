@@ -149,15 +149,21 @@ fn uncommitted(tmp: &Option<NamedTempFile>) -> io::Result<&File> {
     tmp.as_ref().map(|t| t.as_file()).ok_or_else(|| io::Error::other("file already committed"))
 }
 
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+impl super::TakeWrite for AtomicFile {
+    fn write_taken(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
         let file = uncommitted(&self.tmp)?;
-        self.stage.write_all(file, buf)?;
-        self.written += buf.len() as u64;
+        let n = (buf.len() - start) as u64;
+        self.stage.write_taken(file, buf, start)?;
+        self.wrote(n)
+    }
+}
+
+impl AtomicFile {
+    /// Counts `n` more bytes written; through the page cache, starts writeback every
+    /// [`SYNC_EVERY`] bytes.
+    fn wrote(&mut self, n: u64) -> io::Result<()> {
+        let file = uncommitted(&self.tmp)?;
+        self.written += n;
         if !self.stage.is_direct() && self.written - self.flushed_to >= SYNC_EVERY {
             let (start, end, prev) = (self.flushed_to, self.written, self.prev_window);
             self.stage.flush_cached(file)?;
@@ -166,6 +172,18 @@ impl Write for AtomicFile {
             self.flushed_to = end;
         }
         Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let file = uncommitted(&self.tmp)?;
+        self.stage.write_all(file, buf)?;
+        self.wrote(buf.len() as u64)
     }
     fn flush(&mut self) -> io::Result<()> {
         let file = uncommitted(&self.tmp)?;

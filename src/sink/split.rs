@@ -172,6 +172,24 @@ impl ShardedWriter {
         }
     }
 
+    /// [`Self::write`], taking the buffer (`buf[start..]` is the data): the direct writer
+    /// writes a [`super::placed_buffer`] where it lies.
+    pub fn write_taken(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
+        match self.current.as_mut() {
+            Some((_, w)) if w.current_tensor().is_some() => {
+                self.written += (buf.len() - start) as u64;
+                w.write_taken(buf, start)
+            }
+            _ => self.write(&buf[start..]),
+        }
+    }
+
+    /// The offset in its file of the next byte written, as far as known: at the end of a
+    /// shard it is that shard's end (the next one opens on its first byte).
+    pub fn position(&self) -> u64 {
+        self.current.as_ref().map_or(0, |(_, w)| w.bytes_written())
+    }
+
     fn finish_shard(&mut self) -> io::Result<()> {
         if let Some((_, w)) = self.current.take() {
             self.done.push(w.finish()?);

@@ -178,6 +178,24 @@ impl<W: Write> GgufWriter<W> {
     }
 }
 
+impl<W: super::TakeWrite> GgufWriter<W> {
+    /// [`Self::write`], taking the buffer (`buf[start..]` is the data) when the data lies
+    /// within the current tensor.
+    pub fn write_taken(&mut self, buf: Vec<u8>, start: usize) -> io::Result<()> {
+        let n = (buf.len() - start) as u64;
+        let fits = self.sizes.get(self.current).is_some_and(|&size| n > 0 && n <= size - self.written);
+        if !fits {
+            return self.write(&buf[start..]);
+        }
+        self.out.write_taken(buf, start)?;
+        self.written += n;
+        if self.written == self.sizes[self.current] {
+            self.end_tensor()?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,7 +189,9 @@ pub fn survival_stride(rows: usize) -> usize {
 
 /// The encoded bytes of one row chunk and the non-finite values it had.
 pub struct Chunk {
+    /// The chunk's bytes are `bytes[start..]` (a placed buffer has room in front).
     pub bytes: Vec<u8>,
+    pub start: usize,
     pub non_finite: u64,
     pub survival: Option<Survival>,
     /// A chunk planned as a copy whose blocks could not be copied after all (the input
@@ -344,27 +346,39 @@ pub fn gather_columns(data: &mut [f32], row_len: usize, order: &[u32]) {
     }
 }
 
-/// Produces rows `first..first+n` of a tensor in its output type.
-pub fn produce_chunk(src: &Source<'_>, t: &PlannedTensor, first: usize, n: usize, policy: NanPolicy) -> Chunk {
+/// Produces rows `first..first+n` of a tensor in its output type; `place`, if known, is the
+/// output file offset of the chunk's first byte (its buffer is then placed for it).
+pub fn produce_chunk(
+    src: &Source<'_>,
+    t: &PlannedTensor,
+    first: usize,
+    n: usize,
+    policy: NanPolicy,
+    place: Option<u64>,
+) -> Chunk {
     if t.passthrough() {
         let copied = match &src.base {
             SourceView::Quantized(q) => repack_chunk(q, first, n, t.row_order.as_deref()),
             _ => None,
         };
         let Some(mut bytes) = copied else {
-            return Chunk { bytes: Vec::new(), non_finite: 0, survival: None, copy_failed: true };
+            return Chunk { bytes: Vec::new(), start: 0, non_finite: 0, survival: None, copy_failed: true };
         };
         if let Some(g) = t.rope_permute {
             let row_bytes = bytes.len() / n.max(1);
             permute_rope_rows(&mut bytes, row_bytes, g);
         }
-        return Chunk { bytes, non_finite: 0, survival: None, copy_failed: false };
+        return Chunk { bytes, start: 0, non_finite: 0, survival: None, copy_failed: false };
     }
     SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let (f, delta) = &mut *scratch;
-        let (bytes, non_finite, survival) = compute_chunk(src, t, first, n, policy, f, delta);
-        Chunk { bytes, non_finite, survival, copy_failed: false }
+        let (mut bytes, start) = match place {
+            Some(at) => {
+                crate::sink::placed_buffer(at, t.ggml_type.row_bytes(t.row_len() as u64).unwrap_or(0) as usize * n)
+            }
+            None => (Vec::new(), 0),
+        };
+        let (non_finite, survival) = compute_chunk(src, t, first, n, policy, &mut scratch.borrow_mut(), &mut bytes);
+        Chunk { bytes, start, non_finite, survival, copy_failed: false }
     })
 }
 
@@ -396,16 +410,17 @@ unsafe fn count_non_finite_avx2(f: &[f32]) -> u64 {
     count_non_finite_lanes(f)
 }
 
-/// Dequantize → fuse → non-finite policy → permute → encode, in the given buffers.
+/// Dequantize → fuse → non-finite policy → permute → encode, in the given buffers; the
+/// encoding is appended to `bytes`.
 fn compute_chunk(
     src: &Source<'_>,
     t: &PlannedTensor,
     first: usize,
     n: usize,
     policy: NanPolicy,
-    f: &mut Vec<f32>,
-    delta: &mut Vec<f32>,
-) -> (Vec<u8>, u64, Option<Survival>) {
+    (f, delta): &mut (Vec<f32>, Vec<f32>),
+    bytes: &mut Vec<u8>,
+) -> (u64, Option<Survival>) {
     let row_len = t.row_len();
     f.resize(n * row_len, 0.0);
     read_rows(t, first, f, |src_row, out| src.base.rows_f32(src_row, out));
@@ -446,16 +461,15 @@ fn compute_chunk(
     if let Some(order) = &t.col_order {
         gather_columns(f, row_len, order);
     }
-    let mut bytes = Vec::new();
     match &t.imatrix {
-        Some(w) => encode_weighted(t, first, f, w, &mut bytes),
+        Some(w) => encode_weighted(t, first, f, w, bytes),
         None => {
             if let Some(enc) = quant::encoder(t.ggml_type) {
-                enc(f, &mut bytes);
+                enc(f, bytes);
             }
         }
     }
-    (bytes, non_finite, survival)
+    (non_finite, survival)
 }
 
 /// Round-trips base and fused rows through the output type and measures what is left of
