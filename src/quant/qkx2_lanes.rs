@@ -173,10 +173,13 @@ impl State {
                 self.min[k] = fit_min[k];
             }
         }
+        if !take.contains(&true) {
+            return;
+        }
+        // One blend per element row (the per-lane `if` compiled to 8 branches and stores).
+        let take = I8::<S>::new(take.map(i32::from)).eq(I8::splat(1));
         for (lj, aj) in lt.iter_mut().zip(laux.iter()) {
-            for k in 0..LANES {
-                lj[k] = if take[k] { aj[k] } else { lj[k] };
-            }
+            *lj = take.select_i(I8::new(*aj), I8::new(*lj)).to_array();
         }
     }
 
