@@ -1,8 +1,17 @@
-//! Fusing a LoRA/DoRA update into row chunks of a weight, with the rank-r products on a
-//! GEMM kernel (the `gemm` crate).
+//! Fusing a LoRA/DoRA update into row chunks of a weight. The rank-r products run on a
+//! small kernel of our own: every element of `L · R` is one product and then r − 1 fused
+//! multiply-adds in rank order, so its bits do not depend on the tile, the chunk or the
+//! vector width it was made in (the `gemm` crate's edge tiles rounded differently), and the
+//! kernel is written once for the compiler to vectorize: AVX2 + FMA on x86-64 (chosen at run
+//! time), NEON on arm64.
 
 use crate::plan::{Delta, ModuleKind};
 use crate::source::{TensorStore, TensorView};
+
+/// Output rows per tile: 6 rows × 2 AVX2 vectors of accumulators (12 of 16 registers).
+const TILE_ROWS: usize = 6;
+/// Output columns per tile; `R`'s columns are packed in panels of this width.
+const TILE_COLS: usize = 16;
 
 /// A delta's factors in f32, laid out for `ΔW[rows of expert e] = L[rows] · R_e`.
 pub struct LoraFactors {
@@ -11,7 +20,7 @@ pub struct LoraFactors {
     rows_per_expert: usize,
     /// `[rows, r]`, already multiplied by the scale.
     left: Vec<f32>,
-    /// `[E, r, in]`.
+    /// `[E, r, in]`, each expert's `[r, in]` packed by [`pack_right`].
     right: Vec<f32>,
     /// DoRA magnitudes, one per row of a 2-D weight.
     magnitude: Option<Vec<f32>>,
@@ -50,6 +59,7 @@ impl LoraFactors {
             ModuleKind::Embedding => (a, b, shape[0]),
         };
         left.iter_mut().for_each(|x| *x *= d.scale);
+        let right = right.chunks_exact(r * in_dim).flat_map(|e| pack_right(in_dim, e)).collect();
         let magnitude = match &d.m {
             Some(m) => Some(to_f32(&store.get(m)?)),
             None => None,
@@ -79,8 +89,8 @@ impl LoraFactors {
             // Rows up to the end of this expert.
             let seg = (self.rows_per_expert - row % self.rows_per_expert).min(n - done);
             let lhs = &self.left[row * r..(row + seg) * r];
-            let rhs = &self.right[e * r * n_in..(e + 1) * r * n_in];
-            matmul(seg, n_in, r, lhs, rhs, &mut dst[done * n_in..(done + seg) * n_in], accumulate);
+            let rhs = Packed { rank: r, cols: n_in, data: &self.right[e * r * n_in..(e + 1) * r * n_in] };
+            product(lhs, rhs, &mut dst[done * n_in..(done + seg) * n_in], accumulate);
             done += seg;
         }
     }
@@ -104,34 +114,183 @@ impl LoraFactors {
     }
 }
 
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, or `dst += lhs · rhs` if `accumulate`, all row-major.
-/// Single-threaded: parallelism is over row chunks, and a fixed kernel per shape keeps the
-/// output independent of thread count.
-fn matmul(m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32], dst: &mut [f32], accumulate: bool) {
-    assert!(lhs.len() == m * k && rhs.len() == k * n && dst.len() == m * n, "matmul operand sizes");
-    // SAFETY: the three slices are exactly m×k, k×n and m×n with the strides given.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+/// `[r, n]` row-major → panels of [`TILE_COLS`] columns (`[n / TILE_COLS][r][TILE_COLS]`),
+/// then the `n % TILE_COLS` columns left over (`[r][n % TILE_COLS]`): each tile's operand
+/// is one contiguous run. Same length as the input.
+fn pack_right(n: usize, x: &[f32]) -> Vec<f32> {
+    let (full, rest) = (n / TILE_COLS * TILE_COLS, n % TILE_COLS);
+    let mut out = Vec::with_capacity(x.len());
+    for c in (0..full).step_by(TILE_COLS) {
+        x.chunks_exact(n).for_each(|row| out.extend_from_slice(&row[c..c + TILE_COLS]));
+    }
+    x.chunks_exact(n).for_each(|row| out.extend_from_slice(&row[full..full + rest]));
+    out
+}
+
+/// One expert's `R` (`[rank, cols]`) as [`pack_right`] laid it out.
+#[derive(Clone, Copy)]
+struct Packed<'a> {
+    rank: usize,
+    cols: usize,
+    data: &'a [f32],
+}
+
+impl Packed<'_> {
+    fn full_cols(&self) -> usize {
+        self.cols / TILE_COLS * TILE_COLS
+    }
+
+    /// The panels, one per [`TILE_COLS`] columns, and the leftover columns.
+    fn split(&self) -> (&[f32], &[f32]) {
+        self.data.split_at(self.rank * self.full_cols())
+    }
+
+    /// Element (p, j) of `R`.
+    fn at(&self, p: usize, j: usize) -> f32 {
+        let (panels, rest) = self.split();
+        let full = self.full_cols();
+        if j < full {
+            panels[(j / TILE_COLS * self.rank + p) * TILE_COLS + j % TILE_COLS]
+        } else {
+            rest[p * (self.cols - full) + j - full]
+        }
+    }
+}
+
+/// Whether products are summed with fused multiply-adds: wherever the CPU has them (every
+/// arm64, x86-64 since 2013), so the bytes are the same on all of those. Elsewhere each step
+/// rounds the product and the sum apart (a software FMA would take hours on a large model).
+fn fused() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    return cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+}
+
+/// `dst[m×n] = L · R`, or `dst += L · R` if `accumulate` (one rounding of w + Σ), for `lhs`
+/// `[m, r]` row-major. Single-threaded: parallelism is over row chunks.
+fn product(lhs: &[f32], rhs: Packed<'_>, dst: &mut [f32], accumulate: bool) {
+    assert!(rhs.rank > 0 && lhs.len() * rhs.cols == dst.len() * rhs.rank, "LoRA product operand sizes");
+    assert!(rhs.data.len() == rhs.rank * rhs.cols, "LoRA product operand sizes");
+    if crate::quant::reference_kernels() {
+        return reference(rhs.rank, lhs, |p, j| rhs.at(p, j), dst, accumulate, fused());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::quant::simd_level() >= crate::quant::SimdLevel::Avx2 && fused() {
+        // SAFETY: the CPU has AVX2 and FMA (runtime-detected).
+        return unsafe { product_avx2_fma(lhs, rhs, dst, accumulate) };
+    }
+    if fused() {
+        tiles::<true>(lhs, rhs, dst, accumulate)
+    } else {
+        tiles::<false>(lhs, rhs, dst, accumulate)
+    }
+}
+
+/// [`tiles`] compiled for AVX2 with FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn product_avx2_fma(lhs: &[f32], rhs: Packed<'_>, dst: &mut [f32], accumulate: bool) {
+    tiles::<true>(lhs, rhs, dst, accumulate)
+}
+
+/// `a · b + c`, fused or not.
+#[inline(always)]
+fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// The product over blocks of [`TILE_ROWS`] rows, then single rows.
+#[inline(always)]
+fn tiles<const FUSED: bool>(lhs: &[f32], rhs: Packed<'_>, dst: &mut [f32], accumulate: bool) {
+    let (r, n) = (rhs.rank, rhs.cols);
+    let blocked = dst.len() / n / TILE_ROWS * TILE_ROWS;
+    let (dst_blocked, dst_rest) = dst.split_at_mut(blocked * n);
+    // L's rows interleaved: `a[p][i]` is row i's rank-p factor.
+    let mut a = vec![[0f32; TILE_ROWS]; r];
+    for (l, d) in lhs.chunks_exact(TILE_ROWS * r).zip(dst_blocked.chunks_exact_mut(TILE_ROWS * n)) {
+        for (p, ap) in a.iter_mut().enumerate() {
+            *ap = std::array::from_fn(|i| l[i * r + p]);
+        }
+        rows::<TILE_ROWS, FUSED>(&a, rhs, d, accumulate);
+    }
+    let mut a1 = vec![[0f32; 1]; r];
+    for (l, d) in lhs[blocked * r..].chunks_exact(r).zip(dst_rest.chunks_exact_mut(n)) {
+        a1.iter_mut().zip(l).for_each(|(ap, &v)| *ap = [v]);
+        rows::<1, FUSED>(&a1, rhs, d, accumulate);
+    }
+}
+
+/// `M` rows of the product: tiles of [`TILE_COLS`] columns, then the leftover columns.
+#[inline(always)]
+fn rows<const M: usize, const FUSED: bool>(a: &[[f32; M]], rhs: Packed<'_>, dst: &mut [f32], accumulate: bool) {
+    let (n, full) = (rhs.cols, rhs.full_cols());
+    let (panels, rest) = rhs.split();
+    for (c, panel) in panels.chunks_exact(rhs.rank * TILE_COLS).enumerate() {
+        let sums = tile::<M, FUSED>(a, panel);
+        for (i, s) in sums.iter().enumerate() {
+            let d: &mut [f32; TILE_COLS] =
+                (&mut dst[i * n + c * TILE_COLS..][..TILE_COLS]).try_into().expect("a tile row");
+            if accumulate {
+                for j in 0..TILE_COLS {
+                    d[j] += s[j];
+                }
+            } else {
+                *d = *s;
+            }
+        }
+    }
+    let left = n - full;
+    for j in 0..left {
+        for i in 0..M {
+            let mut s = a[0][i] * rest[j];
+            for p in 1..rhs.rank {
+                s = madd::<FUSED>(a[p][i], rest[p * left + j], s);
+            }
+            let d = &mut dst[i * n + full + j];
+            *d = if accumulate { *d + s } else { s };
+        }
+    }
+}
+
+/// `M` rows × [`TILE_COLS`] columns of sums, in registers (plain loops: the compiler kept
+/// `array::from_fn`'s on the stack).
+#[inline(always)]
+fn tile<const M: usize, const FUSED: bool>(a: &[[f32; M]], panel: &[f32]) -> [[f32; TILE_COLS]; M] {
+    let mut steps = panel.chunks_exact(TILE_COLS).zip(a);
+    let (r0, a0) = steps.next().expect("rank ≥ 1");
+    let mut acc = [[0f32; TILE_COLS]; M];
+    for i in 0..M {
+        for j in 0..TILE_COLS {
+            acc[i][j] = a0[i] * r0[j];
+        }
+    }
+    for (rp, ap) in steps {
+        for i in 0..M {
+            for j in 0..TILE_COLS {
+                acc[i][j] = madd::<FUSED>(ap[i], rp[j], acc[i][j]);
+            }
+        }
+    }
+    acc
+}
+
+/// One element at a time, in the kernel's order: `MLX2GGUF_REFERENCE_KERNELS=1`, and what the
+/// tests hold the kernel to. `rhs(p, j)` is element (p, j) of the `[r, n]` factor.
+fn reference(r: usize, lhs: &[f32], rhs: impl Fn(usize, usize) -> f32, dst: &mut [f32], accumulate: bool, fused: bool) {
+    let n = dst.len() * r / lhs.len();
+    for (l, d) in lhs.chunks_exact(r).zip(dst.chunks_exact_mut(n)) {
+        for (j, d) in d.iter_mut().enumerate() {
+            let mut s = l[0] * rhs(0, j);
+            for (p, &lp) in l.iter().enumerate().skip(1) {
+                s = if fused { lp.mul_add(rhs(p, j), s) } else { lp * rhs(p, j) + s };
+            }
+            *d = if accumulate { *d + s } else { s };
+        }
     }
 }
 
@@ -139,36 +298,79 @@ fn matmul(m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32], dst: &mut [f32
 mod tests {
     use super::*;
 
+    /// (m, n, r) taking every edge of the tiles: leftover rows and columns, rank 1, panels only.
+    const SHAPES: [(usize, usize, usize); 7] =
+        [(1, 1, 1), (5, 7, 3), (6, 16, 1), (17, 45, 16), (13, 2880, 16), (7, 33, 64), (12, 48, 8)];
+
+    fn operands(m: usize, n: usize, r: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let mut next = crate::quant::test_values(17);
+        let lhs: Vec<f32> = (0..m * r).map(|_| next() * 0.1).collect();
+        let rhs: Vec<f32> = (0..r * n).map(|_| next()).collect();
+        let w: Vec<f32> = (0..m * n).map(|i| next() * [1e-3, 1.0, 40.0][i % 3]).collect();
+        (lhs, rhs, w)
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
-    fn matmul_matches_naive() {
-        let (m, n, k) = (5, 7, 3);
-        let lhs: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let rhs: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut dst = vec![0f32; m * n];
-        matmul(m, n, k, &lhs, &rhs, &mut dst, false);
-        for i in 0..m {
-            for j in 0..n {
-                let want: f32 = (0..k).map(|p| lhs[i * k + p] * rhs[p * n + j]).sum();
-                assert!((dst[i * n + j] - want).abs() < 1e-6);
+    fn packing_keeps_every_element() {
+        for (_, n, r) in SHAPES {
+            let (_, rhs, _) = operands(1, n, r);
+            let packed = pack_right(n, &rhs);
+            let view = Packed { rank: r, cols: n, data: &packed };
+            assert_eq!(packed.len(), rhs.len());
+            for p in 0..r {
+                for j in 0..n {
+                    assert_eq!(view.at(p, j).to_bits(), rhs[p * n + j].to_bits(), "{r}×{n} at ({p}, {j})");
+                }
             }
         }
     }
 
-    /// Accumulating into W gives the bits of W + ΔW computed apart, over shapes that take
-    /// every edge of the kernel's tiles (and values of mixed signs and magnitudes).
+    /// Every kernel this machine can run writes the reference's bits, summed and accumulated,
+    /// fused and not.
+    #[test]
+    fn kernels_match_the_reference() {
+        for (m, n, r) in SHAPES {
+            let (lhs, rhs, w) = operands(m, n, r);
+            let packed = pack_right(n, &rhs);
+            let view = Packed { rank: r, cols: n, data: &packed };
+            for accumulate in [false, true] {
+                let run = |kernel: &dyn Fn(&mut [f32]), fused: bool| {
+                    let (mut got, mut want) = (w.clone(), w.clone());
+                    kernel(&mut got);
+                    reference(r, &lhs, |p, j| rhs[p * n + j], &mut want, accumulate, fused);
+                    assert_eq!(bits(&got), bits(&want), "{m}×{n}×{r}, fused {fused}, accumulate {accumulate}");
+                };
+                run(&|d| tiles::<false>(&lhs, view, d, accumulate), false);
+                if fused() {
+                    run(&|d| tiles::<true>(&lhs, view, d, accumulate), true);
+                    run(&|d| product(&lhs, view, d, accumulate), true);
+                }
+                #[cfg(target_arch = "x86_64")]
+                if crate::quant::cpu_has_avx2() && fused() {
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    run(&|d| unsafe { product_avx2_fma(&lhs, view, d, accumulate) }, true);
+                }
+            }
+        }
+    }
+
+    /// Accumulating into W gives the bits of W + ΔW computed apart.
     #[test]
     fn accumulated_product_is_the_sum_of_parts() {
-        let mut next = crate::quant::test_values(17);
-        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (17, 45, 16), (91, 2880, 16), (6, 33, 64)] {
-            let lhs: Vec<f32> = (0..m * k).map(|_| next() * 0.1).collect();
-            let rhs: Vec<f32> = (0..k * n).map(|_| next()).collect();
-            let w: Vec<f32> = (0..m * n).map(|i| next() * [1e-3, 1.0, 40.0][i % 3]).collect();
-            let mut delta = vec![0f32; m * n];
-            matmul(m, n, k, &lhs, &rhs, &mut delta, false);
+        for (m, n, r) in SHAPES {
+            let (lhs, rhs, w) = operands(m, n, r);
+            let packed = pack_right(n, &rhs);
+            let view = Packed { rank: r, cols: n, data: &packed };
+            let mut delta = vec![f32::NAN; m * n];
+            product(&lhs, view, &mut delta, false);
             let mut fused = w.clone();
-            matmul(m, n, k, &lhs, &rhs, &mut fused, true);
+            product(&lhs, view, &mut fused, true);
             for (i, ((f, w), d)) in fused.iter().zip(&w).zip(&delta).enumerate() {
-                assert_eq!(f.to_bits(), (w + d).to_bits(), "{m}×{n}×{k} at {i}");
+                assert_eq!(f.to_bits(), (w + d).to_bits(), "{m}×{n}×{r} at {i}");
             }
         }
     }
