@@ -12,7 +12,7 @@ import pytest
 from gguf import GGUFReader
 
 from conftest import llama_logits, run
-from fixtures import TOKENS, make_gpt_oss, reference_logits, small_shards
+from fixtures import TOKENS, make_gpt_oss, reference_logits, small_shards, train_adapter
 from mlx_ref import dequant_exact
 
 # (MLX module, GGUF tensor) pairs that cover 2-D linears, the router, 3-D experts,
@@ -189,3 +189,20 @@ def test_nan_policy(mlx2gguf, tmp_path):
     t = {t.name: np.array(t.data) for t in GGUFReader(str(out)).tensors}["blk.0.ffn_up_exps.weight"]
     assert (~np.isfinite(t)).sum() == 96
     assert "96 inf/NaN" in p.stderr
+
+
+def test_nan_policy_with_adapter(mlx2gguf, tmp_path):
+    """The same NaN groups in an adapted tensor (where the LoRA kernel counts the values as it
+    stores the fused sums): reported, refused, zeroed or kept as without an adapter."""
+    d = make_gpt_oss(tmp_path / "m", seed=8, quantize={"default": {"group_size": 32, "bits": 4, "mode": "mxfp4"}})
+    adapter = train_adapter(d, tmp_path / "a", keys=["mlp.experts.up_proj"], iters=1)
+    set_scale_byte(d, "model.layers.0.mlp.experts.up_proj.scales", 255, 3)
+    out = tmp_path / "o.gguf"
+    args = ["convert", d, "--adapter", adapter, "--outtype", "f32", "-o", out]
+    p = run(mlx2gguf, *args, check=False)
+    assert p.returncode != 0 and not out.exists()
+    assert "model.layers.0.mlp.experts.up_proj.weight" in p.stderr and "96 inf/NaN" in p.stderr, p.stderr
+    for policy, bad in (("zero", 0), ("keep", 96)):
+        run(mlx2gguf, *args, "--nan-policy", policy)
+        t = {t.name: np.array(t.data) for t in GGUFReader(str(out)).tensors}["blk.0.ffn_up_exps.weight"]
+        assert (~np.isfinite(t)).sum() == bad, policy
