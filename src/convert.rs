@@ -452,7 +452,7 @@ fn stream_tensor(
                 let _stop = StopOnPanic(&ordered);
                 while let Some(i) = ordered.claim() {
                     let first = starts[i];
-                    let place = Some(at + first as u64 * row_bytes);
+                    let place = at + first as u64 * row_bytes;
                     ordered.put(i, produce_chunk(&src, t, first, per_chunk.min(rows - first), opts.nan_policy, place));
                 }
             });

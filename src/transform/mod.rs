@@ -346,15 +346,15 @@ pub fn gather_columns(data: &mut [f32], row_len: usize, order: &[u32]) {
     }
 }
 
-/// Produces rows `first..first+n` of a tensor in its output type; `place`, if known, is the
-/// output file offset of the chunk's first byte (its buffer is then placed for it).
+/// Produces rows `first..first+n` of a tensor in its output type; `place` is the output file
+/// offset of the chunk's first byte (its buffer is placed for it).
 pub fn produce_chunk(
     src: &Source<'_>,
     t: &PlannedTensor,
     first: usize,
     n: usize,
     policy: NanPolicy,
-    place: Option<u64>,
+    place: u64,
 ) -> Chunk {
     if t.passthrough() {
         let copied = match &src.base {
@@ -371,12 +371,8 @@ pub fn produce_chunk(
         return Chunk { bytes, start: 0, non_finite: 0, survival: None, copy_failed: false };
     }
     SCRATCH.with(|scratch| {
-        let (mut bytes, start) = match place {
-            Some(at) => {
-                crate::sink::placed_buffer(at, t.ggml_type.row_bytes(t.row_len() as u64).unwrap_or(0) as usize * n)
-            }
-            None => (Vec::new(), 0),
-        };
+        let row_bytes = t.ggml_type.row_bytes(t.row_len() as u64).unwrap_or(0) as usize;
+        let (mut bytes, start) = crate::sink::placed_buffer(place, row_bytes * n);
         let (non_finite, survival) = compute_chunk(src, t, first, n, policy, &mut scratch.borrow_mut(), &mut bytes);
         Chunk { bytes, start, non_finite, survival, copy_failed: false }
     })
