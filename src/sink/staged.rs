@@ -320,29 +320,24 @@ impl Drop for Background {
     }
 }
 
-/// Writes `data` at the file's position; a direct write refused for its alignment (after
-/// a short write, or on a file system that needs larger blocks) turns direct writes off
-/// and goes on through the page cache.
-fn write_out(mut file: &File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
-    while !data.is_empty() {
-        match file.write(data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                set_direct(file, false)?;
-                *direct = false;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// Writes `data` at the file's position, as [`write_slices`].
+fn write_out(file: &File, data: &[u8], direct: &mut bool) -> io::Result<()> {
+    write_slices(file, &mut [IoSlice::new(data)], direct)
 }
 
 /// Writes the ranges of `parts` in order at the file's position, as [`write_out`] does.
-fn write_parts(mut file: &File, parts: &[(Vec<u8>, Range<usize>)], direct: &mut bool) -> io::Result<()> {
+fn write_parts(file: &File, parts: &[(Vec<u8>, Range<usize>)], direct: &mut bool) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|(buf, r)| IoSlice::new(&buf[r.clone()])).collect();
-    let mut left = &mut slices[..];
+    write_slices(file, &mut slices, direct)
+}
+
+/// Writes all of `slices` at the file's position; a direct write refused for its alignment
+/// (after a short write, or on a file system that needs larger blocks) turns direct writes
+/// off and goes on through the page cache.
+fn write_slices(mut file: &File, slices: &mut [IoSlice<'_>], direct: &mut bool) -> io::Result<()> {
+    let mut left = slices;
+    // Drops empty slices in front (an empty write would read as WriteZero).
+    IoSlice::advance_slices(&mut left, 0);
     while !left.is_empty() {
         match file.write_vectored(left) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
