@@ -393,7 +393,6 @@ pub fn vocab_metadata(ckpt: &Checkpoint, vocab: Vocab, pre: &str) -> Result<Vec<
         ("tokenizer.ggml.model".to_string(), Value::String(vocab.model.into())),
         ("tokenizer.ggml.pre".to_string(), Value::String(pre.into())),
     ];
-    let mut lists = Vec::new();
     let n = vocab.tokens.len() as u64;
     let tok_cfg = ckpt.read_json("tokenizer_config.json")?;
     let gen_cfg = ckpt.read_json("generation_config.json")?;
@@ -438,7 +437,7 @@ pub fn vocab_metadata(ckpt: &Checkpoint, vocab: Vocab, pre: &str) -> Result<Vec<
         md.extend(template.metadata());
     }
     let has_merges = vocab.model == "gpt2" || vocab.model == "gemma4";
-    lists.push(("tokenizer.ggml.tokens", Value::Array(Array::String(vocab.tokens))));
+    let mut lists = vec![("tokenizer.ggml.tokens", Value::Array(Array::String(vocab.tokens)))];
     if let Some(scores) = vocab.scores {
         lists.push(("tokenizer.ggml.scores", Value::Array(Array::F32(scores))));
     }

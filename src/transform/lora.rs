@@ -302,12 +302,28 @@ mod tests {
     const SHAPES: [(usize, usize, usize); 7] =
         [(1, 1, 1), (5, 7, 3), (6, 16, 1), (17, 45, 16), (13, 2880, 16), (7, 33, 64), (12, 48, 8)];
 
-    fn operands(m: usize, n: usize, r: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let mut next = crate::quant::test_values(17);
-        let lhs: Vec<f32> = (0..m * r).map(|_| next() * 0.1).collect();
-        let rhs: Vec<f32> = (0..r * n).map(|_| next()).collect();
-        let w: Vec<f32> = (0..m * n).map(|i| next() * [1e-3, 1.0, 40.0][i % 3]).collect();
-        (lhs, rhs, w)
+    /// A product's operands: `L` `[m, r]`, `R` `[r, n]` plain and packed, and a weight `W`.
+    struct Operands {
+        lhs: Vec<f32>,
+        rhs: Vec<f32>,
+        packed: Vec<f32>,
+        w: Vec<f32>,
+        r: usize,
+        n: usize,
+    }
+
+    impl Operands {
+        fn new(m: usize, n: usize, r: usize) -> Operands {
+            let mut next = crate::quant::test_values(17);
+            let lhs: Vec<f32> = (0..m * r).map(|_| next() * 0.1).collect();
+            let rhs: Vec<f32> = (0..r * n).map(|_| next()).collect();
+            let w: Vec<f32> = (0..m * n).map(|i| next() * [1e-3, 1.0, 40.0][i % 3]).collect();
+            Operands { packed: pack_right(n, &rhs), lhs, rhs, w, r, n }
+        }
+
+        fn view(&self) -> Packed<'_> {
+            Packed { rank: self.r, cols: self.n, data: &self.packed }
+        }
     }
 
     fn bits(x: &[f32]) -> Vec<u32> {
@@ -317,10 +333,9 @@ mod tests {
     #[test]
     fn packing_keeps_every_element() {
         for (_, n, r) in SHAPES {
-            let (_, rhs, _) = operands(1, n, r);
-            let packed = pack_right(n, &rhs);
-            let view = Packed { rank: r, cols: n, data: &packed };
-            assert_eq!(packed.len(), rhs.len());
+            let ops = Operands::new(1, n, r);
+            let (rhs, view) = (&ops.rhs, ops.view());
+            assert_eq!(ops.packed.len(), rhs.len());
             for p in 0..r {
                 for j in 0..n {
                     assert_eq!(view.at(p, j).to_bits(), rhs[p * n + j].to_bits(), "{r}×{n} at ({p}, {j})");
@@ -334,25 +349,24 @@ mod tests {
     #[test]
     fn kernels_match_the_reference() {
         for (m, n, r) in SHAPES {
-            let (lhs, rhs, w) = operands(m, n, r);
-            let packed = pack_right(n, &rhs);
-            let view = Packed { rank: r, cols: n, data: &packed };
+            let ops = Operands::new(m, n, r);
+            let (lhs, rhs, w, view) = (&ops.lhs, &ops.rhs, &ops.w, ops.view());
             for accumulate in [false, true] {
                 let run = |kernel: &dyn Fn(&mut [f32]), fused: bool| {
                     let (mut got, mut want) = (w.clone(), w.clone());
                     kernel(&mut got);
-                    reference(r, &lhs, |p, j| rhs[p * n + j], &mut want, accumulate, fused);
+                    reference(r, lhs, |p, j| rhs[p * n + j], &mut want, accumulate, fused);
                     assert_eq!(bits(&got), bits(&want), "{m}×{n}×{r}, fused {fused}, accumulate {accumulate}");
                 };
-                run(&|d| tiles::<false>(&lhs, view, d, accumulate), false);
+                run(&|d| tiles::<false>(lhs, view, d, accumulate), false);
                 if fused() {
-                    run(&|d| tiles::<true>(&lhs, view, d, accumulate), true);
-                    run(&|d| product(&lhs, view, d, accumulate), true);
+                    run(&|d| tiles::<true>(lhs, view, d, accumulate), true);
+                    run(&|d| product(lhs, view, d, accumulate), true);
                 }
                 #[cfg(target_arch = "x86_64")]
                 if crate::quant::cpu_has_avx2() && fused() {
                     // SAFETY: the CPU has AVX2 and FMA.
-                    run(&|d| unsafe { product_avx2_fma(&lhs, view, d, accumulate) }, true);
+                    run(&|d| unsafe { product_avx2_fma(lhs, view, d, accumulate) }, true);
                 }
             }
         }
@@ -362,14 +376,13 @@ mod tests {
     #[test]
     fn accumulated_product_is_the_sum_of_parts() {
         for (m, n, r) in SHAPES {
-            let (lhs, rhs, w) = operands(m, n, r);
-            let packed = pack_right(n, &rhs);
-            let view = Packed { rank: r, cols: n, data: &packed };
+            let ops = Operands::new(m, n, r);
+            let (lhs, w, view) = (&ops.lhs, &ops.w, ops.view());
             let mut delta = vec![f32::NAN; m * n];
-            product(&lhs, view, &mut delta, false);
+            product(lhs, view, &mut delta, false);
             let mut fused = w.clone();
-            product(&lhs, view, &mut fused, true);
-            for (i, ((f, w), d)) in fused.iter().zip(&w).zip(&delta).enumerate() {
+            product(lhs, view, &mut fused, true);
+            for (i, ((f, w), d)) in fused.iter().zip(w).zip(&delta).enumerate() {
                 assert_eq!(f.to_bits(), (w + d).to_bits(), "{m}×{n}×{r} at {i}");
             }
         }
