@@ -24,45 +24,56 @@ pub(crate) const LANES: usize = 8;
 /// Values per block.
 const N: usize = 32;
 
-/// The scales of the 8 blocks of `x` (256 values) with weights `w`, as `block_scale` returns
-/// them (its first levels are not needed: both types derive the levels again from the scale).
-pub(crate) fn block_scales_x8(x: &[f32], w: &[f32]) -> [f32; LANES] {
+/// The scales of the blocks of `x` (whole groups of 8 blocks, 256 values) with weights `w`,
+/// into `scales` (one per block), as `block_scale` returns them (its first levels are not
+/// needed: both types derive the levels again from the scale). One call sets up the table
+/// and the bracket for every group.
+pub(crate) fn block_scales(x: &[f32], w: &[f32], scales: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     match super::simd_level() {
         // SAFETY: the CPU has the features of the level (runtime-detected).
-        super::SimdLevel::Avx512 => return unsafe { x8_avx512(x, w) },
-        super::SimdLevel::Avx2 => return unsafe { x8_avx2(x, w) },
+        super::SimdLevel::Avx512 => return unsafe { groups_avx512(x, w, scales) },
+        super::SimdLevel::Avx2 => return unsafe { groups_avx2(x, w, scales) },
         super::SimdLevel::Baseline => {}
     }
-    x8::<Portable>(x, w)
+    groups::<Portable>(x, w, scales)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn x8_avx2(x: &[f32], w: &[f32]) -> [f32; LANES] {
-    x8::<super::lanes::Avx2>(x, w)
+unsafe fn groups_avx2(x: &[f32], w: &[f32], scales: &mut [f32]) {
+    groups::<super::lanes::Avx2>(x, w, scales)
 }
 
 /// The AVX2 kernel again, with AVX-512's 32 registers: 3 candidates' sums and the bracket's
 /// terms no longer spill.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512vl,avx512bw,avx512dq")]
-unsafe fn x8_avx512(x: &[f32], w: &[f32]) -> [f32; LANES] {
-    x8::<super::lanes::Avx2>(x, w)
+unsafe fn groups_avx512(x: &[f32], w: &[f32], scales: &mut [f32]) {
+    groups::<super::lanes::Avx2>(x, w, scales)
 }
 
 #[inline(always)]
-fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
+fn groups<S: Isa>(x: &[f32], w: &[f32], scales: &mut [f32]) {
+    const GROUP: usize = LANES * N;
+    assert!(x.len().is_multiple_of(GROUP) && w.len() == x.len() && scales.len() == x.len() / N);
+    let t = Table::<S>::new();
+    // One for all groups: each fill writes all of it, and zeroing 5 KiB per group cost
+    // ~5 % of the search.
+    let mut bracket = Bracket::empty();
+    for ((xg, wg), sg) in x.chunks_exact(GROUP).zip(w.chunks_exact(GROUP)).zip(scales.chunks_exact_mut(LANES)) {
+        sg.copy_from_slice(&x8(xg, wg, &t, &mut bracket));
+    }
+}
+
+#[inline(always)]
+fn x8<S: Isa>(x: &[f32], w: &[f32], t: &Table<S>, bracket: &mut Bracket<S>) -> [f32; LANES] {
     let (xt, wt) = (by_value::<S>(x), by_value::<S>(w));
     let (maxv, flat) = first_max(&xt, GROUP_MAX_EPS);
     // ggml's 1/(−max/values[0]); (−a)/b and a/(−b) round alike.
     let first_id = F8::splat(1.0) / (maxv / F8::splat(-(VALUES[0] as f32)));
-    // Loaded once for the 16 candidate scales.
-    let t = Table::<S>::new();
-    // Filled in place: returned by value, its 5 KiB were copied (~5 % of the search).
-    let mut bracket = Bracket::empty();
     let extremes = [candidate_id(-NTRY, maxv), candidate_id(NTRY, maxv)];
-    let (bracketed, (sumqx, sumq2)) = bracket.fill(extremes, first_id, &xt, &wt, &t);
+    let (bracketed, (sumqx, sumq2)) = bracket.fill(extremes, first_id, &xt, &wt, t);
     let positive = sumq2.gt(F8::zero());
     let mut d = positive.select(sumqx / sumq2, F8::zero());
     let mut best = d * sumqx;
@@ -76,7 +87,7 @@ fn x8<S: Isa>(x: &[f32], w: &[f32]) -> [f32; LANES] {
             terms = bracket.sums(ids, &xt);
         } else {
             for (o, &id) in terms.iter_mut().zip(&ids) {
-                *o = sums(id, &xt, &wt, &t);
+                *o = sums(id, &xt, &wt, t);
             }
         }
         // The candidates in their order, as ggml takes them.
@@ -377,47 +388,47 @@ fn switch_point(lo: f32, hi: f32) -> f32 {
 mod tests {
     use super::*;
 
-    /// Every path's scales equal the scalar search's, bit for bit, on adversarial groups.
+    /// Every path's scales equal the scalar search's, bit for bit, on adversarial groups, all
+    /// in one call (one bracket for every group).
     #[test]
     fn scales_are_the_scalar_searchs() {
-        let mut groups: Vec<Vec<f32>> = Vec::new();
+        let mut x: Vec<f32> = Vec::new();
         for blocks in super::super::legacy_lanes::tests::adversarial_blocks().chunks(LANES) {
-            let mut g: Vec<f32> = blocks.iter().flatten().copied().collect();
-            g.resize(LANES * N, 0.5);
-            groups.push(g);
+            x.extend(blocks.iter().flatten());
+            x.resize(x.len().next_multiple_of(LANES * N), 0.5);
         }
         let mut next = crate::quant::test_values(7);
         for scale in [0.02f32, 1.0, 3e4] {
-            groups.push((0..LANES * N).map(|_| next() * scale).collect());
+            x.extend((0..LANES * N).map(|_| next() * scale));
         }
-        for x in &groups {
-            let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
-            let imatrix: Vec<f32> =
-                x.iter().enumerate().map(|(i, _)| if i % 7 == 0 { 0.0 } else { next().abs() * 4.0 }).collect();
-            for w in [&squares, &imatrix] {
-                let want: Vec<u32> = (0..LANES)
-                    .map(|k| {
-                        let mut l = [0u8; N];
-                        let r = N * k..N * k + N;
-                        super::super::iq4_nl::block_scale(&x[r.clone()], &w[r], &mut l).to_bits()
-                    })
-                    .collect();
-                let got: Vec<u32> = x8::<Portable>(x, w).iter().map(|s| s.to_bits()).collect();
-                assert_eq!(got, want, "baseline path on {x:?}");
-                #[cfg(target_arch = "x86_64")]
-                if crate::quant::cpu_has_avx2() {
-                    // SAFETY: the CPU has AVX2 and F16C.
-                    let got: Vec<u32> = unsafe { x8_avx2(x, w) }.iter().map(|s| s.to_bits()).collect();
-                    assert_eq!(got, want, "AVX2 path on {x:?}");
-                }
-                #[cfg(target_arch = "x86_64")]
-                if crate::quant::cpu_has_avx512() {
-                    // SAFETY: the CPU has AVX2, F16C and the AVX-512 subsets.
-                    let got: Vec<u32> = unsafe { x8_avx512(x, w) }.iter().map(|s| s.to_bits()).collect();
-                    assert_eq!(got, want, "AVX-512 path on {x:?}");
-                }
+        let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
+        let imatrix: Vec<f32> =
+            x.iter().enumerate().map(|(i, _)| if i % 7 == 0 { 0.0 } else { next().abs() * 4.0 }).collect();
+        for w in [&squares, &imatrix] {
+            let want: Vec<u32> = x
+                .chunks_exact(N)
+                .zip(w.chunks_exact(N))
+                .map(|(xb, wb)| super::super::iq4_nl::block_scale(xb, wb, &mut [0u8; N]).to_bits())
+                .collect();
+            assert_eq!(bits_of(groups::<Portable>, &x, w), want, "baseline path");
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx2() {
+                // SAFETY: the CPU has AVX2 and F16C.
+                assert_eq!(bits_of(|x, w, s| unsafe { groups_avx2(x, w, s) }, &x, w), want, "AVX2 path");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if crate::quant::cpu_has_avx512() {
+                // SAFETY: the CPU has AVX2, F16C and the AVX-512 subsets.
+                assert_eq!(bits_of(|x, w, s| unsafe { groups_avx512(x, w, s) }, &x, w), want, "AVX-512 path");
             }
         }
+    }
+
+    /// The bits of the scales `search` finds for `x` with weights `w`.
+    fn bits_of(search: impl Fn(&[f32], &[f32], &mut [f32]), x: &[f32], w: &[f32]) -> Vec<u32> {
+        let mut scales = vec![0f32; x.len() / N];
+        search(x, w, &mut scales);
+        scales.iter().map(|s| s.to_bits()).collect()
     }
 
     /// The bracket is taken for ordinary blocks and sums every candidate as the full search

@@ -108,52 +108,108 @@ pub(crate) fn sigma2(super_x: &[f32]) -> f32 {
     sigma2 * (2.0 / super_x.len() as f32)
 }
 
-/// ggml `quantize_row_iq4_nl_impl` over a super-block of `x.len()` (32: IQ4_NL, 256:
-/// IQ4_XS). Returns d and the 6-bit sub-block scales (IQ4_XS); writes packed levels to `q4`.
-pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [u8]) -> (f32, [u8; 8]) {
-    let nb = x.len() / 32;
-    let mut l = [0u8; 256];
-    let mut w = [0f32; 256];
+/// The weights of a super-block's 32-blocks (σ² over the whole super-block) into `w`.
+fn superblock_weights(x: &[f32], imatrix: Option<&[f32]>, w: &mut [f32]) {
     let s2 = imatrix.map_or(0.0, |_| sigma2(x));
-    for ib in 0..nb {
-        let r = 32 * ib..32 * ib + 32;
-        weights(&x[r.clone()], s2, imatrix.map(|q| &q[r.clone()]), &mut w[r]);
+    for (ib, (xb, wb)) in x.chunks_exact(BLOCK).zip(w.chunks_exact_mut(BLOCK)).enumerate() {
+        weights(xb, s2, imatrix.map(|q| &q[BLOCK * ib..BLOCK * ib + BLOCK]), wb);
     }
+}
+
+/// ggml `quantize_row_iq4_nl_impl` over a super-block of `x.len()` (32: IQ4_NL, 256:
+/// IQ4_XS), one block's search at a time: the reference path. Returns d and the 6-bit
+/// sub-block scales (IQ4_XS); writes packed levels to `q4`.
+pub(crate) fn quantize_superblock(x: &[f32], imatrix: Option<&[f32]>, q4: &mut [u8]) -> (f32, [u8; 8]) {
+    let nb = x.len() / BLOCK;
+    let (mut w, mut l) = ([0f32; 256], [0u8; 256]);
+    superblock_weights(x, imatrix, &mut w[..x.len()]);
     let mut scales = [0f32; 8];
-    if nb == super::iq4_lanes::LANES && !super::reference_kernels() {
-        scales = super::iq4_lanes::block_scales_x8(x, &w);
-    } else {
-        let blocks = x.chunks_exact(32).zip(w.chunks_exact(32)).zip(l.chunks_exact_mut(32));
-        for (s, ((xb, wb), lb)) in scales.iter_mut().zip(blocks) {
-            *s = block_scale(xb, wb, lb);
-        }
+    let blocks = x.chunks_exact(BLOCK).zip(w.chunks_exact(BLOCK)).zip(l.chunks_exact_mut(BLOCK));
+    for (s, ((xb, wb), lb)) in scales.iter_mut().zip(blocks) {
+        *s = block_scale(xb, wb, lb);
+    }
+    let mut ids = [0f32; 8];
+    let head = sub_scales(&scales[..nb], &mut ids[..nb]);
+    levels(&ids[..nb], x, &mut l);
+    pack(&l[..x.len()], q4);
+    head
+}
+
+/// From a super-block's block scales: d, the 6-bit sub-block scales and (into `ids`) each
+/// block's inverse scale for its levels. One block: its scale is d.
+fn sub_scales(scales: &[f32], ids: &mut [f32]) -> (f32, [u8; 8]) {
+    let mut ls = [0u8; 8];
+    if let [only] = scales {
+        ids[0] = inverse(*only);
+        return (*only, ls);
     }
     let (mut max_scale, mut amax_scale) = (0.0f32, 0.0f32);
-    for &s in &scales[..nb] {
+    for &s in scales {
         if s.abs() > amax_scale {
             amax_scale = s.abs();
             max_scale = s;
         }
     }
-    let mut ls = [0u8; 8];
-    let dh;
-    if nb > 1 {
-        let d = -max_scale / 32.0;
-        dh = d;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut idl = [0f32; 8];
-        for ib in 0..nb {
-            let q = nearest_int(id * scales[ib]).clamp(-32, 31);
-            idl[ib] = inverse(d * q as f32);
-            ls[ib] = (q + 32) as u8;
-        }
-        levels(&idl[..nb], x, &mut l);
-    } else {
-        dh = scales[0];
-        levels(&[inverse(dh)], x, &mut l);
+    let d = -max_scale / 32.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    for ((&s, idl), l) in scales.iter().zip(ids).zip(&mut ls) {
+        let q = nearest_int(id * s).clamp(-32, 31);
+        *idl = inverse(d * q as f32);
+        *l = (q + 32) as u8;
     }
-    pack(&l[..32 * nb], q4);
-    (dh, ls)
+    (d, ls)
+}
+
+/// Writes a super-block's d and sub-block scales in front of its levels.
+pub(crate) type WriteHead = fn(d: f32, ls: [u8; 8], out: &mut [u8]);
+
+/// Values in one batch of [`encode_superblocks`]: 8 groups of 8 blocks.
+const BATCH: usize = 8 * super::iq4_lanes::LANES * BLOCK;
+
+/// Super-blocks of `sb` values (32: IQ4_NL, 256: IQ4_XS) into `out`, `bytes` each, the
+/// levels last: a batch at a time, the weights, then the 8-lane search over the batch, then
+/// the levels; `head` writes the rest. Blocks after the last whole group of 8 go one
+/// super-block at a time (IQ4_NL).
+pub(crate) fn encode_superblocks(
+    src: &[f32],
+    qw: Option<&[f32]>,
+    out: &mut [u8],
+    (sb, bytes): (usize, usize),
+    head: WriteHead,
+) {
+    const GROUP: usize = super::iq4_lanes::LANES * BLOCK;
+    let whole = src.len() / GROUP * GROUP;
+    let (mut w, mut l) = ([0f32; BATCH], [0u8; BATCH]);
+    let (mut scales, mut ids) = ([0f32; BATCH / BLOCK], [0f32; BATCH / BLOCK]);
+    for start in (0..whole).step_by(BATCH) {
+        let x = &src[start..whole.min(start + BATCH)];
+        let (n, o) = (x.len(), &mut out[start / sb * bytes..]);
+        match qw {
+            // x² whatever the super-block: in one pass.
+            None => weights(x, 0.0, None, &mut w[..n]),
+            Some(q) => {
+                for (s, (xs, ws)) in x.chunks_exact(sb).zip(w.chunks_exact_mut(sb)).enumerate() {
+                    superblock_weights(xs, Some(&q[start + s * sb..start + s * sb + sb]), ws);
+                }
+            }
+        }
+        super::iq4_lanes::block_scales(x, &w[..n], &mut scales[..n / BLOCK]);
+        let per_sb = scales[..n / BLOCK].chunks_exact(sb / BLOCK).zip(ids.chunks_exact_mut(sb / BLOCK));
+        for ((sc, id), ob) in per_sb.zip(o.chunks_exact_mut(bytes)) {
+            let (d, ls) = sub_scales(sc, id);
+            head(d, ls, ob);
+        }
+        levels(&ids[..n / BLOCK], x, &mut l[..n]);
+        for (ls, ob) in l[..n].chunks_exact(sb).zip(o.chunks_exact_mut(bytes)) {
+            pack(ls, &mut ob[bytes - sb / 2..]);
+        }
+    }
+    let tail = src[whole..].chunks_exact(sb).zip(out[whole / sb * bytes..].chunks_exact_mut(bytes));
+    for (s, (x, o)) in tail.enumerate() {
+        let q = qw.map(|q| &q[whole + s * sb..whole + s * sb + sb]);
+        let (d, ls) = quantize_superblock(x, q, &mut o[bytes - sb / 2..]);
+        head(d, ls, o);
+    }
 }
 
 /// 1/d, or 0 for d = 0.
@@ -187,38 +243,6 @@ fn pack(l: &[u8], q4: &mut [u8]) {
     }
 }
 
-/// IQ4_NL blocks 8 at a time through [`super::iq4_lanes`] (each block is its own super-block
-/// for the weights), the rest one by one.
-fn encode_blocks_x8(src: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
-    const GROUP: usize = super::iq4_lanes::LANES * BLOCK;
-    let whole = src.len() / GROUP * GROUP;
-    let mut w = [0f32; GROUP];
-    let mut l = [0u8; GROUP];
-    for (g, (x, o)) in src[..whole].chunks_exact(GROUP).zip(out.chunks_exact_mut(8 * BYTES)).enumerate() {
-        for ib in 0..8 {
-            let r = BLOCK * ib..BLOCK * ib + BLOCK;
-            let q = qw.map(|q| &q[GROUP * g + BLOCK * ib..GROUP * g + BLOCK * ib + BLOCK]);
-            let s2 = q.map_or(0.0, |_| sigma2(&x[r.clone()]));
-            weights(&x[r.clone()], s2, q, &mut w[r]);
-        }
-        let scales = super::iq4_lanes::block_scales_x8(x, &w);
-        levels(&scales.map(inverse), x, &mut l);
-        for (ib, (lb, ob)) in l.chunks_exact(BLOCK).zip(o.chunks_exact_mut(BYTES)).enumerate() {
-            ob[..2].copy_from_slice(&fp16_bytes(scales[ib]));
-            pack(lb, &mut ob[2..18]);
-        }
-    }
-    let tail = &mut out[whole / BLOCK * BYTES..];
-    match qw {
-        Some(qw) => super::weighted_blocks(&src[whole..], &qw[whole..], tail, BLOCK, BYTES, quantize_block_weighted),
-        None => {
-            for (x, o) in src[whole..].chunks_exact(BLOCK).zip(tail.chunks_exact_mut(BYTES)) {
-                quantize_block(x, o);
-            }
-        }
-    }
-}
-
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
     quantize_block_weighted_opt(x, None, out);
 }
@@ -229,7 +253,12 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
 }
 
 fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
-    let (d, _) = quantize_superblock(x, qw, &mut out[2..18]);
+    let (d, ls) = quantize_superblock(x, qw, &mut out[2..18]);
+    write_head(d, ls, out);
+}
+
+/// d in front of the levels.
+fn write_head(d: f32, _: [u8; 8], out: &mut [u8]) {
     out[..2].copy_from_slice(&fp16_bytes(d));
 }
 
@@ -239,7 +268,7 @@ pub fn encode(src: &[f32], out: &mut Vec<u8>) {
     }
     let start = out.len();
     out.resize(start + src.len() / BLOCK * BYTES, 0);
-    encode_blocks_x8(src, None, &mut out[start..]);
+    encode_superblocks(src, None, &mut out[start..], (BLOCK, BYTES), write_head);
 }
 
 /// ggml `dequantize_row_iq4_nl`: y = d·v[q].
@@ -257,6 +286,6 @@ fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
     if super::reference_kernels() {
         super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
     } else {
-        encode_blocks_x8(row, Some(qw), out);
+        encode_superblocks(row, Some(qw), out, (BLOCK, BYTES), write_head);
     }
 }

@@ -4,7 +4,7 @@
 //! search per sub-block, then d = −max_scale/32 and ls = clamp(nearest_int(scale/d), −32, 31)
 //! + 32, the levels re-derived against d·(ls − 32).
 
-use super::iq4_nl::{quantize_superblock, VALUES};
+use super::iq4_nl::{encode_superblocks, quantize_superblock, VALUES};
 use super::kquant::{fp16_at, fp16_bytes, QK_K};
 
 pub const BLOCK: usize = QK_K;
@@ -25,6 +25,11 @@ pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
 
 fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
     let (d, ls) = quantize_superblock(x, qw, &mut out[8..136]);
+    write_head(d, ls, out);
+}
+
+/// d, then the sub-block scales: high bit pairs in a u16, low nibbles in 4 bytes.
+fn write_head(d: f32, ls: [u8; 8], out: &mut [u8]) {
     out[..2].copy_from_slice(&fp16_bytes(d));
     let mut scales_h = 0u16;
     out[4..8].fill(0);
@@ -36,7 +41,12 @@ fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    if super::reference_kernels() {
+        return super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
+    }
+    let start = out.len();
+    out.resize(start + src.len() / BLOCK * BYTES, 0);
+    encode_superblocks(src, None, &mut out[start..], (BLOCK, BYTES), write_head);
 }
 
 /// ggml `dequantize_row_iq4_xs`: y = d·(ls − 32)·v[q].
@@ -56,5 +66,47 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
 
 /// A row with importance weights, block by block.
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
+    if super::reference_kernels() {
+        super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
+    } else {
+        encode_superblocks(row, Some(qw), out, (BLOCK, BYTES), write_head);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{encode_blocks, encode_weighted, weighted_blocks, GgmlType};
+    use super::super::{iq4_nl, iq4_xs};
+
+    type Block = fn(&[f32], &mut [u8]);
+    type WeightedBlock = fn(&[f32], &[f32], &mut [u8]);
+    /// A type, its row length, (block, bytes) and its one-block encoders.
+    type Case = (GgmlType, usize, (usize, usize), Block, WeightedBlock);
+
+    /// Both types' batched encoders write what their one-block-at-a-time search writes, with
+    /// and without weights, over rows of several batches; IQ4_NL's rows end in blocks after
+    /// the last group of 8.
+    #[test]
+    fn batches_write_what_one_block_at_a_time_writes() {
+        let cases: [Case; 2] = [
+            (GgmlType::Iq4Nl, 4 * 1024 + 5 * 32, (32, 18), iq4_nl::quantize_block, iq4_nl::quantize_block_weighted),
+            (GgmlType::Iq4Xs, 4 * 1024 + 3 * 256, (256, 136), iq4_xs::quantize_block, iq4_xs::quantize_block_weighted),
+        ];
+        let mut next = crate::quant::test_values(5);
+        for (t, row, (block, bytes), one, one_weighted) in cases {
+            let x: Vec<f32> = (0..2 * row).map(|i| next() * if i % 97 == 0 { 40.0 } else { 1.0 }).collect();
+            let qw: Vec<f32> = (0..row).map(|_| next().abs() * 3.0).collect();
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            (t.info().encode.unwrap())(&x, &mut got);
+            encode_blocks(&x, &mut want, block, bytes, one);
+            assert!(got == want, "{t} without weights");
+            got.clear();
+            encode_weighted(t, &x, &qw, &mut got).unwrap();
+            want.resize(2 * row / block * bytes, 0);
+            for (xr, o) in x.chunks_exact(row).zip(want.chunks_exact_mut(row / block * bytes)) {
+                weighted_blocks(xr, &qw, o, block, bytes, one_weighted);
+            }
+            assert!(got == want, "{t} with weights");
+        }
+    }
 }
