@@ -168,8 +168,7 @@ const BATCH: usize = 8 * super::iq4_lanes::LANES * BLOCK;
 
 /// Super-blocks of `sb` values (32: IQ4_NL, 256: IQ4_XS) into `out`, `bytes` each, the
 /// levels last: a batch at a time, the weights, then the 8-lane search over the batch, then
-/// the levels; `head` writes the rest. Blocks after the last whole group of 8 go one
-/// super-block at a time (IQ4_NL).
+/// the levels; `head` writes the rest.
 pub(crate) fn encode_superblocks(
     src: &[f32],
     qw: Option<&[f32]>,
@@ -177,13 +176,12 @@ pub(crate) fn encode_superblocks(
     (sb, bytes): (usize, usize),
     head: WriteHead,
 ) {
-    const GROUP: usize = super::iq4_lanes::LANES * BLOCK;
-    let whole = src.len() / GROUP * GROUP;
     let (mut w, mut l) = ([0f32; BATCH], [0u8; BATCH]);
     let (mut scales, mut ids) = ([0f32; BATCH / BLOCK], [0f32; BATCH / BLOCK]);
-    for start in (0..whole).step_by(BATCH) {
-        let x = &src[start..whole.min(start + BATCH)];
-        let (n, o) = (x.len(), &mut out[start / sb * bytes..]);
+    for start in (0..src.len() / sb * sb).step_by(BATCH) {
+        let x = &src[start..src.len().min(start + BATCH)];
+        let (n, o) = (x.len() / sb * sb, &mut out[start / sb * bytes..]);
+        let x = &x[..n];
         match qw {
             // x² whatever the super-block: in one pass.
             None => weights(x, 0.0, None, &mut w[..n]),
@@ -193,7 +191,7 @@ pub(crate) fn encode_superblocks(
                 }
             }
         }
-        super::iq4_lanes::block_scales(x, &w[..n], &mut scales[..n / BLOCK]);
+        batch_scales(x, &w[..n], &mut scales[..n / BLOCK]);
         let per_sb = scales[..n / BLOCK].chunks_exact(sb / BLOCK).zip(ids.chunks_exact_mut(sb / BLOCK));
         for ((sc, id), ob) in per_sb.zip(o.chunks_exact_mut(bytes)) {
             let (d, ls) = sub_scales(sc, id);
@@ -204,11 +202,22 @@ pub(crate) fn encode_superblocks(
             pack(ls, &mut ob[bytes - sb / 2..]);
         }
     }
-    let tail = src[whole..].chunks_exact(sb).zip(out[whole / sb * bytes..].chunks_exact_mut(bytes));
-    for (s, (x, o)) in tail.enumerate() {
-        let q = qw.map(|q| &q[whole + s * sb..whole + s * sb + sb]);
-        let (d, ls) = quantize_superblock(x, q, &mut o[bytes - sb / 2..]);
-        head(d, ls, o);
+}
+
+/// The 8-lane search over whole blocks, the blocks after the last whole group of 8 (IQ4_NL
+/// rows such as gpt-oss's 90 blocks) in a group padded with zero blocks: each lane searches
+/// its own block, so the padding changes no other lane's scale.
+fn batch_scales(x: &[f32], w: &[f32], scales: &mut [f32]) {
+    const GROUP: usize = super::iq4_lanes::LANES * BLOCK;
+    let whole = x.len() / GROUP * GROUP;
+    super::iq4_lanes::block_scales(&x[..whole], &w[..whole], &mut scales[..whole / BLOCK]);
+    let rest = x.len() - whole;
+    if rest > 0 {
+        let (mut px, mut pw, mut ps) = ([0f32; GROUP], [0f32; GROUP], [0f32; super::iq4_lanes::LANES]);
+        px[..rest].copy_from_slice(&x[whole..]);
+        pw[..rest].copy_from_slice(&w[whole..]);
+        super::iq4_lanes::block_scales(&px, &pw, &mut ps);
+        scales[whole / BLOCK..].copy_from_slice(&ps[..rest / BLOCK]);
     }
 }
 
