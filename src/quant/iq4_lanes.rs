@@ -163,8 +163,9 @@ impl<S: Isa> Bracket<S> {
 
     /// The bracket of the extreme scales `ids`, and whether it holds: not when a lane's
     /// extreme scales are not finite or some entry moves more than a step (then every scale
-    /// is searched in full). On the way, [`sums`] of the first candidate `first` (its chain
-    /// of additions runs beside the bracket's work instead of before it).
+    /// is searched in full). Also [`sums`] of the first candidate `first`, in a loop of its
+    /// own: in one loop with the bracket's work, the tables and scales of both outgrew
+    /// AVX2's 16 registers and spilled (1–3 % slower).
     #[inline(always)]
     fn fill(
         &mut self,
@@ -176,12 +177,8 @@ impl<S: Isa> Bracket<S> {
     ) -> (bool, (F8<S>, F8<S>)) {
         let inf = F8::splat(f32::INFINITY);
         let mut refused = !(ids[0].abs().lt(inf) & ids[1].abs().lt(inf));
-        let (mut sumqx, mut sumq2) = (F8::zero(), F8::zero());
+        let first_sums = sums(first, xt, wt, t);
         for (j, &x) in xt.iter().enumerate() {
-            let q = t.nearest(first * x).1;
-            let wq = wt[j] * q;
-            sumqx += wq * x;
-            sumq2 += wq * q;
             let (a, c) = (ids[0] * x, ids[1] * x);
             let (low, high) = (a.fast_min(c), a.fast_max(c));
             // The entry of the lower product, and whether the higher one passes the next
@@ -196,7 +193,7 @@ impl<S: Isa> Bracket<S> {
             self.qx[j] = [w_lo * x, w_hi * x];
             self.q2[j] = [w_lo * q_lo, w_hi * q_hi];
         }
-        (!refused.any(), (sumqx, sumq2))
+        (!refused.any(), first_sums)
     }
 
     /// [`sums`] for candidate scales `ids` of the bracket, each summed in the values' order.
