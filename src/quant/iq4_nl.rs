@@ -160,49 +160,77 @@ fn sub_scales(scales: &[f32], ids: &mut [f32]) -> (f32, [u8; 8]) {
     (d, ls)
 }
 
-/// Writes a super-block's d and sub-block scales in front of its levels.
-pub(crate) type WriteHead = fn(d: f32, ls: [u8; 8], out: &mut [u8]);
+/// How IQ4_NL and IQ4_XS lay out a super-block: `sb` values (32: IQ4_NL, 256: IQ4_XS) in
+/// `bytes`, the packed levels last; `head` writes d and the sub-block scales in front of
+/// them. Both types encode through it.
+pub(crate) struct Layout {
+    pub sb: usize,
+    pub bytes: usize,
+    pub head: fn(d: f32, ls: [u8; 8], out: &mut [u8]),
+}
 
-/// Values in one batch of [`encode_superblocks`]: 8 groups of 8 blocks.
-const BATCH: usize = 8 * super::iq4_lanes::LANES * BLOCK;
+impl Layout {
+    /// One super-block by the reference search (ggml's order, one block at a time).
+    pub(crate) fn quantize_one(&self, x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+        let (d, ls) = quantize_superblock(x, qw, &mut out[self.bytes - self.sb / 2..self.bytes]);
+        (self.head)(d, ls, out);
+    }
 
-/// Super-blocks of `sb` values (32: IQ4_NL, 256: IQ4_XS) into `out`, `bytes` each, the
-/// levels last: a batch at a time, the weights, then the 8-lane search over the batch, then
-/// the levels; `head` writes the rest.
-pub(crate) fn encode_superblocks(
-    src: &[f32],
-    qw: Option<&[f32]>,
-    out: &mut [u8],
-    (sb, bytes): (usize, usize),
-    head: WriteHead,
-) {
-    let (mut w, mut l) = ([0f32; BATCH], [0u8; BATCH]);
-    let (mut scales, mut ids) = ([0f32; BATCH / BLOCK], [0f32; BATCH / BLOCK]);
-    for start in (0..src.len() / sb * sb).step_by(BATCH) {
-        let x = &src[start..src.len().min(start + BATCH)];
-        let (n, o) = (x.len() / sb * sb, &mut out[start / sb * bytes..]);
-        let x = &x[..n];
-        match qw {
-            // x² whatever the super-block: in one pass.
-            None => weights(x, 0.0, None, &mut w[..n]),
-            Some(q) => {
-                for (s, (xs, ws)) in x.chunks_exact(sb).zip(w.chunks_exact_mut(sb)).enumerate() {
-                    superblock_weights(xs, Some(&q[start + s * sb..start + s * sb + sb]), ws);
+    /// Whole rows, appended to `out`.
+    pub(crate) fn encode(&self, src: &[f32], out: &mut Vec<u8>) {
+        if super::reference_kernels() {
+            super::encode_blocks(src, out, self.sb, self.bytes, |x, o| self.quantize_one(x, None, o));
+        } else {
+            let start = out.len();
+            out.resize(start + src.len() / self.sb * self.bytes, 0);
+            self.encode_superblocks(src, None, &mut out[start..]);
+        }
+    }
+
+    /// A row with importance weights `qw`.
+    pub(crate) fn encode_row_weighted(&self, row: &[f32], qw: &[f32], out: &mut [u8]) {
+        if super::reference_kernels() {
+            super::weighted_blocks(row, qw, out, self.sb, self.bytes, |x, q, o| self.quantize_one(x, Some(q), o));
+        } else {
+            self.encode_superblocks(row, Some(qw), out);
+        }
+    }
+
+    /// The super-blocks of `src` into `out`, a batch at a time: the weights, then the 8-lane
+    /// search over the batch, then each super-block's head, then the levels.
+    fn encode_superblocks(&self, src: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
+        let Layout { sb, bytes, head } = *self;
+        let (mut w, mut l) = ([0f32; BATCH], [0u8; BATCH]);
+        let (mut scales, mut ids) = ([0f32; BATCH / BLOCK], [0f32; BATCH / BLOCK]);
+        let whole = src.len() / sb * sb;
+        for start in (0..whole).step_by(BATCH) {
+            let x = &src[start..whole.min(start + BATCH)];
+            let (n, o) = (x.len(), &mut out[start / sb * bytes..]);
+            match qw {
+                // x² whatever the super-block: in one pass.
+                None => weights(x, 0.0, None, &mut w[..n]),
+                Some(q) => {
+                    for (s, (xs, ws)) in x.chunks_exact(sb).zip(w.chunks_exact_mut(sb)).enumerate() {
+                        superblock_weights(xs, Some(&q[start + s * sb..start + s * sb + sb]), ws);
+                    }
                 }
             }
-        }
-        batch_scales(x, &w[..n], &mut scales[..n / BLOCK]);
-        let per_sb = scales[..n / BLOCK].chunks_exact(sb / BLOCK).zip(ids.chunks_exact_mut(sb / BLOCK));
-        for ((sc, id), ob) in per_sb.zip(o.chunks_exact_mut(bytes)) {
-            let (d, ls) = sub_scales(sc, id);
-            head(d, ls, ob);
-        }
-        levels(&ids[..n / BLOCK], x, &mut l[..n]);
-        for (ls, ob) in l[..n].chunks_exact(sb).zip(o.chunks_exact_mut(bytes)) {
-            pack(ls, &mut ob[bytes - sb / 2..]);
+            batch_scales(x, &w[..n], &mut scales[..n / BLOCK]);
+            let per_sb = scales[..n / BLOCK].chunks_exact(sb / BLOCK).zip(ids.chunks_exact_mut(sb / BLOCK));
+            for ((sc, id), ob) in per_sb.zip(o.chunks_exact_mut(bytes)) {
+                let (d, ls) = sub_scales(sc, id);
+                head(d, ls, ob);
+            }
+            levels(&ids[..n / BLOCK], x, &mut l[..n]);
+            for (ls, ob) in l[..n].chunks_exact(sb).zip(o.chunks_exact_mut(bytes)) {
+                pack(ls, &mut ob[bytes - sb / 2..]);
+            }
         }
     }
 }
+
+/// Values in one batch of [`Layout::encode_superblocks`]: 8 groups of 8 blocks.
+const BATCH: usize = 8 * super::iq4_lanes::LANES * BLOCK;
 
 /// The 8-lane search over whole blocks, the blocks after the last whole group of 8 (IQ4_NL
 /// rows such as gpt-oss's 90 blocks) in a group padded with zero blocks: each lane searches
@@ -252,32 +280,24 @@ fn pack(l: &[u8], q4: &mut [u8]) {
     }
 }
 
-pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    quantize_block_weighted_opt(x, None, out);
-}
-
-/// With an importance matrix (ggml `quantize_iq4_nl` given weights).
-pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
-    quantize_block_weighted_opt(x, Some(qw), out);
-}
-
-fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
-    let (d, ls) = quantize_superblock(x, qw, &mut out[2..18]);
-    write_head(d, ls, out);
-}
+const LAYOUT: Layout = Layout { sb: BLOCK, bytes: BYTES, head: write_head };
 
 /// d in front of the levels.
 fn write_head(d: f32, _: [u8; 8], out: &mut [u8]) {
     out[..2].copy_from_slice(&fp16_bytes(d));
 }
 
+pub fn quantize_block(x: &[f32], out: &mut [u8]) {
+    LAYOUT.quantize_one(x, None, out);
+}
+
+/// With an importance matrix (ggml `quantize_iq4_nl` given weights).
+pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
+    LAYOUT.quantize_one(x, Some(qw), out);
+}
+
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    if super::reference_kernels() {
-        return super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
-    }
-    let start = out.len();
-    out.resize(start + src.len() / BLOCK * BYTES, 0);
-    encode_superblocks(src, None, &mut out[start..], (BLOCK, BYTES), write_head);
+    LAYOUT.encode(src, out);
 }
 
 /// ggml `dequantize_row_iq4_nl`: y = d·v[q].
@@ -290,11 +310,7 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
-/// A row with importance weights, block by block.
+/// A row with importance weights.
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    if super::reference_kernels() {
-        super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
-    } else {
-        encode_superblocks(row, Some(qw), out, (BLOCK, BYTES), write_head);
-    }
+    LAYOUT.encode_row_weighted(row, qw, out);
 }

@@ -4,7 +4,7 @@
 //! search per sub-block, then d = −max_scale/32 and ls = clamp(nearest_int(scale/d), −32, 31)
 //! + 32, the levels re-derived against d·(ls − 32).
 
-use super::iq4_nl::{encode_superblocks, quantize_superblock, VALUES};
+use super::iq4_nl::{Layout, VALUES};
 use super::kquant::{fp16_at, fp16_bytes, QK_K};
 
 pub const BLOCK: usize = QK_K;
@@ -14,18 +14,15 @@ pub const INFO: super::TypeInfo =
     super::TypeInfo::known(23, "iq4_xs", BLOCK, BYTES).codec(encode, decode).weighted(encode_row_weighted);
 const _: () = assert!(BYTES == 2 + 2 + BLOCK / 64 + BLOCK / 2);
 
+const LAYOUT: Layout = Layout { sb: BLOCK, bytes: BYTES, head: write_head };
+
 pub fn quantize_block(x: &[f32], out: &mut [u8]) {
-    quantize_block_weighted_opt(x, None, out);
+    LAYOUT.quantize_one(x, None, out);
 }
 
 /// With an importance matrix (ggml `quantize_iq4_xs` given weights).
 pub fn quantize_block_weighted(x: &[f32], qw: &[f32], out: &mut [u8]) {
-    quantize_block_weighted_opt(x, Some(qw), out);
-}
-
-fn quantize_block_weighted_opt(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) {
-    let (d, ls) = quantize_superblock(x, qw, &mut out[8..136]);
-    write_head(d, ls, out);
+    LAYOUT.quantize_one(x, Some(qw), out);
 }
 
 /// d, then the sub-block scales: high bit pairs in a u16, low nibbles in 4 bytes.
@@ -41,12 +38,7 @@ fn write_head(d: f32, ls: [u8; 8], out: &mut [u8]) {
 }
 
 pub fn encode(src: &[f32], out: &mut Vec<u8>) {
-    if super::reference_kernels() {
-        return super::encode_blocks(src, out, BLOCK, BYTES, quantize_block);
-    }
-    let start = out.len();
-    out.resize(start + src.len() / BLOCK * BYTES, 0);
-    encode_superblocks(src, None, &mut out[start..], (BLOCK, BYTES), write_head);
+    LAYOUT.encode(src, out);
 }
 
 /// ggml `dequantize_row_iq4_xs`: y = d·(ls − 32)·v[q].
@@ -64,13 +56,9 @@ pub fn decode(src: &[u8], out: &mut Vec<f32>) {
     }
 }
 
-/// A row with importance weights, block by block.
+/// A row with importance weights.
 fn encode_row_weighted(row: &[f32], qw: &[f32], out: &mut [u8]) {
-    if super::reference_kernels() {
-        super::weighted_blocks(row, qw, out, BLOCK, BYTES, quantize_block_weighted);
-    } else {
-        encode_superblocks(row, Some(qw), out, (BLOCK, BYTES), write_head);
-    }
+    LAYOUT.encode_row_weighted(row, qw, out);
 }
 
 #[cfg(test)]

@@ -318,7 +318,7 @@ pub(crate) fn encode_blocks(
     out: &mut Vec<u8>,
     block: usize,
     bytes: usize,
-    quantize_block: fn(&[f32], &mut [u8]),
+    quantize_block: impl Fn(&[f32], &mut [u8]),
 ) {
     let start = out.len();
     out.resize(start + src.len() / block * bytes, 0);
@@ -369,7 +369,7 @@ pub(crate) fn weighted_blocks(
     out: &mut [u8],
     block: usize,
     bytes: usize,
-    f: fn(&[f32], &[f32], &mut [u8]),
+    f: impl Fn(&[f32], &[f32], &mut [u8]),
 ) {
     for ((x, w), o) in row.chunks_exact(block).zip(qw.chunks_exact(block)).zip(out.chunks_exact_mut(bytes)) {
         f(x, w, o);
