@@ -192,8 +192,8 @@ def test_nan_policy(mlx2gguf, tmp_path):
 
 
 def test_nan_policy_with_adapter(mlx2gguf, tmp_path):
-    """The same NaN groups in an adapted tensor (where the LoRA kernel counts the values as it
-    stores the fused sums): reported, refused, zeroed or kept as without an adapter."""
+    """The same NaN groups in an adapted tensor (counted after the LoRA product is added):
+    reported, refused, zeroed or kept as without an adapter."""
     d = make_gpt_oss(tmp_path / "m", seed=8, quantize={"default": {"group_size": 32, "bits": 4, "mode": "mxfp4"}})
     adapter = train_adapter(d, tmp_path / "a", keys=["mlp.experts.up_proj"], iters=1)
     set_scale_byte(d, "model.layers.0.mlp.experts.up_proj.scales", 255, 3)
