@@ -108,12 +108,10 @@ pub(crate) fn sigma2(super_x: &[f32]) -> f32 {
     sigma2 * (2.0 / super_x.len() as f32)
 }
 
-/// The weights of a super-block's 32-blocks (σ² over the whole super-block) into `w`.
+/// The weights of a super-block's values into `w` (σ² over the whole super-block).
 fn superblock_weights(x: &[f32], imatrix: Option<&[f32]>, w: &mut [f32]) {
     let s2 = imatrix.map_or(0.0, |_| sigma2(x));
-    for (ib, (xb, wb)) in x.chunks_exact(BLOCK).zip(w.chunks_exact_mut(BLOCK)).enumerate() {
-        weights(xb, s2, imatrix.map(|q| &q[BLOCK * ib..BLOCK * ib + BLOCK]), wb);
-    }
+    weights(x, s2, imatrix, w);
 }
 
 /// ggml `quantize_row_iq4_nl_impl` over a super-block of `x.len()` (32: IQ4_NL, 256:
@@ -206,14 +204,9 @@ impl Layout {
         for start in (0..whole).step_by(BATCH) {
             let x = &src[start..whole.min(start + BATCH)];
             let (n, o) = (x.len(), &mut out[start / sb * bytes..]);
-            match qw {
-                // x² whatever the super-block: in one pass.
-                None => weights(x, 0.0, None, &mut w[..n]),
-                Some(q) => {
-                    for (s, (xs, ws)) in x.chunks_exact(sb).zip(w.chunks_exact_mut(sb)).enumerate() {
-                        superblock_weights(xs, Some(&q[start + s * sb..start + s * sb + sb]), ws);
-                    }
-                }
+            for (s, (xs, ws)) in x.chunks_exact(sb).zip(w.chunks_exact_mut(sb)).enumerate() {
+                let at = start + s * sb;
+                superblock_weights(xs, qw.map(|q| &q[at..at + sb]), ws);
             }
             batch_scales(x, &w[..n], &mut scales[..n / BLOCK]);
             let per_sb = scales[..n / BLOCK].chunks_exact(sb / BLOCK).zip(ids.chunks_exact_mut(sb / BLOCK));
