@@ -5,26 +5,76 @@
 //! kernel is written once for the compiler to vectorize: AVX2 + FMA on x86-64 (chosen at run
 //! time), NEON on arm64.
 
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::plan::{Delta, ModuleKind};
-use crate::source::{TensorStore, TensorView};
+use crate::source::{Dtype, TensorStore, TensorView};
 
 /// Output rows per tile: 6 rows × 2 AVX2 vectors of accumulators (12 of 16 registers).
 const TILE_ROWS: usize = 6;
 /// Output columns per tile; `R`'s columns are packed in panels of this width.
 const TILE_COLS: usize = 16;
 
-/// A delta's factors in f32, laid out for `ΔW[rows of expert e] = L[rows] · R_e`.
-pub struct LoraFactors {
+/// A delta's factors, read from the adapter's mapped bytes a chunk's rows and an expert at a
+/// time for `ΔW[rows of expert e] = L[rows] · R_e`: decoded whole they grow with experts ×
+/// rank (gpt-oss-120b's 128 experts at rank 16: about 47 MB per expert tensor in f32), and
+/// memory must stay flat in model size.
+pub struct LoraFactors<'a> {
     rank: usize,
     in_dim: usize,
+    rows: usize,
     rows_per_expert: usize,
-    /// `[rows, r]`, already multiplied by the scale.
-    left: Vec<f32>,
-    /// `[E, r, in]`, each expert's `[r, in]` packed by [`pack_right`].
-    right: Vec<f32>,
+    kind: ModuleKind,
+    scale: f32,
+    /// `L`'s factor as stored: `[rows, r]`, or `[r, rows]` (its transpose) for `Linear`.
+    left: Stored<'a>,
+    /// `R`'s factor as stored: `[E, r, in]`, or `[in, r]` (its transpose) for `Linear`.
+    right: Stored<'a>,
+    /// Tells this delta's `R` apart in a thread's [`Scratch`].
+    id: u64,
     /// DoRA magnitudes, one per row of a 2-D weight.
     magnitude: Option<Vec<f32>>,
 }
+
+/// A factor's bytes in the adapter file and their dtype.
+#[derive(Clone, Copy)]
+struct Stored<'a> {
+    dtype: Dtype,
+    data: &'a [u8],
+}
+
+impl Stored<'_> {
+    fn elements(&self) -> usize {
+        self.data.len() / self.dtype.size().max(1)
+    }
+
+    /// Elements `range` as f32, into `out`.
+    fn read(&self, range: Range<usize>, out: &mut Vec<f32>) {
+        let size = self.dtype.size();
+        out.clear();
+        out.resize(range.len(), 0.0);
+        super::decode_dense(self.dtype, &self.data[range.start * size..range.end * size], out);
+    }
+}
+
+/// A thread's decoded operands: one expert's packed `R` (kept while chunks of the same
+/// expert follow), the rows of `L` in use, and room to decode into.
+#[derive(Default)]
+struct Scratch {
+    /// (factors id, expert) of `right`.
+    key: Option<(u64, usize)>,
+    right: Vec<f32>,
+    left: Vec<f32>,
+    decoded: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn to_f32(v: &TensorView<'_>) -> Vec<f32> {
     let mut out = vec![0f32; v.data.len() / v.dtype.size().max(1)];
@@ -43,28 +93,82 @@ pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-impl LoraFactors {
+impl<'a> LoraFactors<'a> {
     /// `shape` is the weight's logical shape; the plan has checked every adapter shape.
-    pub fn new(store: &TensorStore, d: &Delta, shape: &[usize]) -> Option<LoraFactors> {
-        let a = store.get(&d.a)?;
-        let b = store.get(&d.b)?;
-        let (a, b, r) = (to_f32(&a), to_f32(&b), d.rank);
-        let in_dim = *shape.last()?;
-        let (mut left, right, rows_per_expert) = match d.kind {
-            // lora_a [in, r], lora_b [r, out]: L = Bᵀ [out, r], R = Aᵀ [r, in].
-            ModuleKind::Linear => (transpose(&b, r, shape[0]), transpose(&a, in_dim, r), shape[0]),
-            // lora_a [E, r, in], lora_b [E, out, r]: L = B (all experts' rows), R = A.
-            ModuleKind::Switch => (b, a, shape[1]),
-            // lora_a [vocab, r], lora_b [r, dims]: L = A, R = B.
-            ModuleKind::Embedding => (a, b, shape[0]),
-        };
-        left.iter_mut().for_each(|x| *x *= d.scale);
-        let right = right.chunks_exact(r * in_dim).flat_map(|e| pack_right(in_dim, e)).collect();
+    pub fn new(store: &'a TensorStore, d: &Delta, shape: &[usize]) -> Option<LoraFactors<'a>> {
         let magnitude = match &d.m {
             Some(m) => Some(to_f32(&store.get(m)?)),
             None => None,
         };
-        Some(LoraFactors { rank: r, in_dim, rows_per_expert, left, right, magnitude })
+        Self::from_views(store.get(&d.a)?, store.get(&d.b)?, magnitude, d, shape)
+    }
+
+    fn from_views(
+        a: TensorView<'a>,
+        b: TensorView<'a>,
+        magnitude: Option<Vec<f32>>,
+        d: &Delta,
+        shape: &[usize],
+    ) -> Option<LoraFactors<'a>> {
+        let (a, b) = (Stored { dtype: a.dtype, data: a.data }, Stored { dtype: b.dtype, data: b.data });
+        let (r, in_dim) = (d.rank, *shape.last()?);
+        let (rows, rows_per_expert, left, right) = match d.kind {
+            // lora_a [in, r], lora_b [r, out]: L = Bᵀ [out, r], R = Aᵀ [r, in].
+            ModuleKind::Linear => (shape[0], shape[0], b, a),
+            // lora_a [E, r, in], lora_b [E, out, r]: L = B (all experts' rows), R = A.
+            ModuleKind::Switch => (shape[0] * shape[1], shape[1], b, a),
+            // lora_a [vocab, r], lora_b [r, dims]: L = A, R = B.
+            ModuleKind::Embedding => (shape[0], shape[0], a, b),
+        };
+        // Every later read lies within these sizes.
+        let experts = rows / rows_per_expert.max(1);
+        if r == 0 || left.elements() != rows * r || right.elements() != experts * r * in_dim {
+            return None;
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Some(LoraFactors {
+            rank: r,
+            in_dim,
+            rows,
+            rows_per_expert,
+            kind: d.kind,
+            scale: d.scale,
+            left,
+            right,
+            id,
+            magnitude,
+        })
+    }
+
+    /// Rows `range` of `L` (`[rows, r]`), multiplied by the scale, into `out`.
+    fn left_rows(&self, range: Range<usize>, out: &mut Vec<f32>, decoded: &mut Vec<f32>) {
+        let r = self.rank;
+        if self.kind == ModuleKind::Linear {
+            // Row i's factors are a column of the stored `[r, rows]`.
+            out.clear();
+            out.resize(range.len() * r, 0.0);
+            for p in 0..r {
+                self.left.read(p * self.rows + range.start..p * self.rows + range.end, decoded);
+                for (o, &v) in out.iter_mut().skip(p).step_by(r).zip(decoded.iter()) {
+                    *o = v;
+                }
+            }
+        } else {
+            self.left.read(range.start * r..range.end * r, out);
+        }
+        out.iter_mut().for_each(|x| *x *= self.scale);
+    }
+
+    /// Expert `e`'s `R` (`[r, in]`), packed by [`pack_right`], into `out`.
+    fn right_packed(&self, e: usize, out: &mut Vec<f32>, decoded: &mut Vec<f32>) {
+        let (r, n) = (self.rank, self.in_dim);
+        if self.kind == ModuleKind::Linear {
+            self.right.read(0..n * r, decoded);
+            *out = pack_right(n, &transpose(decoded, n, r));
+        } else {
+            self.right.read(e * r * n..(e + 1) * r * n, decoded);
+            *out = pack_right(n, decoded);
+        }
     }
 
     /// Writes `ΔW` for rows `first..first + delta.len()/in_dim` into `delta`.
@@ -82,17 +186,24 @@ impl LoraFactors {
     fn product_rows(&self, first: usize, dst: &mut [f32], accumulate: bool) {
         let (r, n_in) = (self.rank, self.in_dim);
         let n = dst.len() / n_in;
-        let mut done = 0;
-        while done < n {
-            let row = first + done;
-            let e = row / self.rows_per_expert;
-            // Rows up to the end of this expert.
-            let seg = (self.rows_per_expert - row % self.rows_per_expert).min(n - done);
-            let lhs = &self.left[row * r..(row + seg) * r];
-            let rhs = Packed { rank: r, cols: n_in, data: &self.right[e * r * n_in..(e + 1) * r * n_in] };
-            product(lhs, rhs, &mut dst[done * n_in..(done + seg) * n_in], accumulate);
-            done += seg;
-        }
+        SCRATCH.with_borrow_mut(|s| {
+            let Scratch { key, right, left, decoded } = s;
+            let mut done = 0;
+            while done < n {
+                let row = first + done;
+                let e = row / self.rows_per_expert;
+                // Rows up to the end of this expert.
+                let seg = (self.rows_per_expert - row % self.rows_per_expert).min(n - done);
+                if *key != Some((self.id, e)) {
+                    self.right_packed(e, right, decoded);
+                    *key = Some((self.id, e));
+                }
+                self.left_rows(row..row + seg, left, decoded);
+                let rhs = Packed { rank: r, cols: n_in, data: &right[..] };
+                product(&left[..], rhs, &mut dst[done * n_in..(done + seg) * n_in], accumulate);
+                done += seg;
+            }
+        });
     }
 
     /// `W += ΔW` (and DoRA's row rescaling) for rows starting at `first`; `delta` holds ΔW.
@@ -384,6 +495,75 @@ mod tests {
             product(lhs, view, &mut fused, true);
             for (i, ((f, w), d)) in fused.iter().zip(w).zip(&delta).enumerate() {
                 assert_eq!(f.to_bits(), (w + d).to_bits(), "{m}×{n}×{r} at {i}");
+            }
+        }
+    }
+
+    /// The bytes of `x` stored as `dtype` (F32 or BF16, truncated), and what they decode to.
+    fn stored(x: &[f32], dtype: Dtype) -> (Vec<u8>, Vec<f32>) {
+        let bytes: Vec<u8> = match dtype {
+            Dtype::BF16 => x.iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect(),
+            _ => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        };
+        let mut back = vec![0f32; x.len()];
+        crate::transform::decode_dense(dtype, &bytes, &mut back);
+        (bytes, back)
+    }
+
+    fn view(data: &[u8], dtype: Dtype) -> TensorView<'_> {
+        TensorView { name: "x", dtype, shape: &[], data, file: std::path::Path::new("x") }
+    }
+
+    /// Factors read a chunk's rows and an expert at a time give the bits of the product of
+    /// the factors decoded whole, in the layout each module kind stores them, for chunks
+    /// that start anywhere and cross experts, from f32 and bf16 files; and two deltas used
+    /// in turn on one thread do not take each other's decoded `R`.
+    #[test]
+    fn factors_read_per_chunk_match_the_whole_product() {
+        let (r, n, out, experts) = (3, 37, 10, 4);
+        let mut next = crate::quant::test_values(5);
+        for dtype in [Dtype::F32, Dtype::BF16] {
+            for kind in [ModuleKind::Linear, ModuleKind::Switch, ModuleKind::Embedding] {
+                let (shape, a_len, b_len) = match kind {
+                    ModuleKind::Linear => (vec![out, n], n * r, r * out),
+                    ModuleKind::Switch => (vec![experts, out, n], experts * r * n, experts * out * r),
+                    ModuleKind::Embedding => (vec![out, n], out * r, r * n),
+                };
+                let (a_bytes, a) = stored(&(0..a_len).map(|_| next()).collect::<Vec<_>>(), dtype);
+                let (b_bytes, b) = stored(&(0..b_len).map(|_| next()).collect::<Vec<_>>(), dtype);
+                let d = Delta { a: "a".into(), b: "b".into(), m: None, scale: 1.7, rank: r, kind };
+                let f =
+                    LoraFactors::from_views(view(&a_bytes, dtype), view(&b_bytes, dtype), None, &d, &shape).unwrap();
+                // The whole factors, as they were made before: L [rows, r] scaled, R per expert.
+                let (mut left, right, per_expert) = match kind {
+                    ModuleKind::Linear => (transpose(&b, r, out), transpose(&a, n, r), out),
+                    ModuleKind::Switch => (b.clone(), a.clone(), out),
+                    ModuleKind::Embedding => (a.clone(), b.clone(), out),
+                };
+                left.iter_mut().for_each(|x| *x *= d.scale);
+                let rows = left.len() / r;
+                let mut want = vec![0f32; rows * n];
+                for (i, dst) in want.chunks_exact_mut(n).enumerate() {
+                    let re = &right[i / per_expert * r * n..][..r * n];
+                    reference(r, &left[i * r..(i + 1) * r], |p, j| re[p * n + j], dst, false, fused());
+                }
+                let other = LoraFactors::from_views(
+                    view(&a_bytes, dtype),
+                    view(&b_bytes, dtype),
+                    None,
+                    &Delta { scale: -2.0, ..d.clone() },
+                    &shape,
+                )
+                .unwrap();
+                for chunk in [1, 3, 7, rows] {
+                    let mut got = vec![f32::NAN; rows * n];
+                    for (c, dst) in got.chunks_mut(chunk * n).enumerate() {
+                        let mut scratch = vec![0f32; dst.len()];
+                        other.delta_rows(c * chunk, &mut scratch);
+                        f.delta_rows(c * chunk, dst);
+                    }
+                    assert_eq!(bits(&got), bits(&want), "{kind:?} {dtype:?}, chunks of {chunk} rows");
+                }
             }
         }
     }

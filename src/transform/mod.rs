@@ -25,7 +25,7 @@ pub enum NanPolicy {
 /// A tensor's source, resolved to byte slices once per tensor, with its adapter update.
 pub struct Source<'a> {
     pub base: SourceView<'a>,
-    pub lora: Option<lora::LoraFactors>,
+    pub lora: Option<lora::LoraFactors<'a>>,
 }
 
 impl<'a> Source<'a> {
