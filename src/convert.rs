@@ -87,7 +87,7 @@ impl ConvertOptions {
             m.select(include, exclude);
         }
         // llama-quantize then quantizes as if no imatrix had been given.
-        let imatrix = imatrix.filter(|m| !m.entries.is_empty());
+        let imatrix = imatrix.filter(|m| !m.is_empty());
         Ok(PlanOptions {
             outtype: self.outtype,
             name: None,

@@ -220,7 +220,7 @@ pub struct PlannedTensor {
     pub col_order: Option<Vec<u32>>,
     /// Importance weights per column (per expert, one after the other) for an output type
     /// that takes them.
-    pub imatrix: Option<std::sync::Arc<Vec<f32>>>,
+    pub imatrix: Option<crate::imatrix::TensorWeights>,
     /// Its type is one llama-quantize makes only with importance weights.
     pub needs_imatrix: bool,
     /// The source module's shape when it differs from the output's (a part of its rows).
@@ -406,14 +406,14 @@ impl Plan {
 
     /// Attaches an importance matrix's weights to every tensor whose output type takes them,
     /// as llama-quantize applies them (by tensor name; an entry of the wrong size fails).
-    pub fn attach_imatrix(&mut self, m: &crate::imatrix::Imatrix) -> crate::error::Result<()> {
+    pub fn attach_imatrix(&mut self, m: &std::sync::Arc<crate::imatrix::Imatrix>) -> crate::error::Result<()> {
         for t in &mut self.tensors {
             if !crate::quant::takes_weights(t.ggml_type) || !mixture::quantizable(t) {
                 continue;
             }
             let n_expert = if t.shape.len() >= 3 { t.shape[0] } else { 1 };
-            if let Some(w) = m.for_tensor(&t.name, t.row_len(), n_expert)? {
-                t.imatrix = Some(std::sync::Arc::new(w.to_vec()));
+            if m.applies_to(&t.name, t.row_len(), n_expert)? {
+                t.imatrix = Some(crate::imatrix::TensorWeights::new(m, &t.name));
             }
         }
         if let Some(t) = self.tensors.iter().find(|t| t.needs_imatrix && t.imatrix.is_none()) {
@@ -432,7 +432,7 @@ impl Plan {
             self.metadata.push(("quantize.imatrix.dataset".into(), Value::String(d.clone())));
         }
         // The entries it was given (not those it used), and the chunk count when known.
-        self.metadata.push(("quantize.imatrix.entries_count".into(), Value::U32(m.entries.len() as u32)));
+        self.metadata.push(("quantize.imatrix.entries_count".into(), Value::U32(m.len() as u32)));
         if m.chunks > 0 {
             self.metadata.push(("quantize.imatrix.chunks_count".into(), Value::U32(m.chunks)));
         }

@@ -26,6 +26,8 @@ pub enum NanPolicy {
 pub struct Source<'a> {
     pub base: SourceView<'a>,
     pub lora: Option<lora::LoraFactors<'a>>,
+    /// The tensor's importance weights, decoded for its chunks.
+    pub imatrix: Option<Vec<f32>>,
 }
 
 impl<'a> Source<'a> {
@@ -46,7 +48,7 @@ impl<'a> Source<'a> {
             }
             _ => None,
         };
-        Ok(Source { base, lora })
+        Ok(Source { base, lora, imatrix: t.imatrix.as_ref().map(crate::imatrix::TensorWeights::decode) })
     }
 }
 
@@ -457,7 +459,7 @@ fn compute_chunk(
     if let Some(order) = &t.col_order {
         gather_columns(f, row_len, order);
     }
-    match &t.imatrix {
+    match &src.imatrix {
         Some(w) => encode_weighted(t, first, f, w, bytes),
         None => {
             if let Some(enc) = quant::encoder(t.ggml_type) {
