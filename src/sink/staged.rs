@@ -410,6 +410,16 @@ fn set_direct(_file: &File, on: bool) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// `n` bytes of a linear congruential sequence continued from `next`.
+    fn pseudo_random(n: usize, next: &mut u32) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                *next = next.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (*next >> 24) as u8
+            })
+            .collect()
+    }
+
     /// Direct and page-cache writers leave the same bytes for writes of every size around
     /// the stage and block sizes, copied or taken, and a direct one on this machine's disk
     /// stays direct.
@@ -431,22 +441,12 @@ mod tests {
             let mut w = StagedWriter::new(&file, direct);
             let mut total = 0u64;
             for &n in &sizes {
-                let data: Vec<u8> = (0..n)
-                    .map(|_| {
-                        next = next.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        (next >> 24) as u8
-                    })
-                    .collect();
+                let data = pseudo_random(n, &mut next);
                 w.write_all(&file, &data).unwrap();
                 total += n as u64;
             }
             for (i, &n) in taken.iter().cycle().take(3 * taken.len()).enumerate() {
-                let data: Vec<u8> = (0..n)
-                    .map(|_| {
-                        next = next.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        (next >> 24) as u8
-                    })
-                    .collect();
+                let data = pseudo_random(n, &mut next);
                 match i % 5 {
                     0 => w.write_all(&file, &data).unwrap(),
                     4 => {
@@ -463,12 +463,7 @@ mod tests {
                 total += n as u64;
             }
             for &n in &run {
-                let data: Vec<u8> = (0..n)
-                    .map(|_| {
-                        next = next.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        (next >> 24) as u8
-                    })
-                    .collect();
+                let data = pseudo_random(n, &mut next);
                 let (mut buf, start) = placed_buffer(total, n);
                 buf.extend_from_slice(&data);
                 w.write_taken(&file, buf, start).unwrap();
@@ -483,13 +478,7 @@ mod tests {
             files.push(bytes);
         }
         assert!(files[0] == files[1], "direct and cached outputs differ");
-        let mut next = 1u32;
-        let want: Vec<u8> = (0..files[0].len())
-            .map(|_| {
-                next = next.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (next >> 24) as u8
-            })
-            .collect();
+        let want = pseudo_random(files[0].len(), &mut 1u32);
         assert!(files[0] == want);
     }
 
