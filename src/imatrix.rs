@@ -163,7 +163,9 @@ impl std::fmt::Debug for TensorWeights {
 }
 
 fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    let mut v = Vec::with_capacity(b.len() / 4);
+    crate::quant::f32::decode(b, &mut v);
+    v
 }
 
 fn from_gguf(path: &Path, f: GgufFile) -> Result<Imatrix> {

@@ -499,12 +499,13 @@ mod tests {
         }
     }
 
-    /// The bytes of `x` stored as `dtype` (F32 or BF16, truncated), and what they decode to.
+    /// The bytes of `x` stored as `dtype` (F32 or BF16), and what they decode to.
     fn stored(x: &[f32], dtype: Dtype) -> (Vec<u8>, Vec<f32>) {
-        let bytes: Vec<u8> = match dtype {
-            Dtype::BF16 => x.iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect(),
-            _ => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        };
+        let mut bytes = Vec::new();
+        match dtype {
+            Dtype::BF16 => bytes.extend(x.iter().flat_map(|&v| crate::quant::bf16::from_f32(v).to_le_bytes())),
+            _ => crate::quant::f32::encode(x, &mut bytes),
+        }
         let mut back = vec![0f32; x.len()];
         crate::transform::decode_dense(dtype, &bytes, &mut back);
         (bytes, back)
