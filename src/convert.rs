@@ -339,11 +339,11 @@ pub fn convert(opts: &ConvertOptions) -> Result<Summary> {
     let outfile = &job.outfile;
     let io_err = |e: std::io::Error| Error::io(outfile, e);
     check_free_space(outfile, crate::sink::split::total_size(&job.sizes, job.header_len, opts.split))?;
-    let writer = ShardedWriter::new(outfile, &job.plan.metadata, job.plan.header_tensors(), &job.sizes, opts.split)
-        .map_err(io_err)?;
-    // The header holds the metadata now; a large vocabulary's strings (~9 MB for
-    // gpt-oss's 201,088 tokens) would otherwise stay in memory through the pass.
-    drop(std::mem::take(&mut job.plan.metadata));
+    // The writer takes the metadata and drops it with the header: a large vocabulary's
+    // strings (~9 MB for gpt-oss's 201,088 tokens) would otherwise stay through the pass.
+    let metadata = std::mem::take(&mut job.plan.metadata);
+    let writer =
+        ShardedWriter::new(outfile, metadata, job.plan.header_tensors(), &job.sizes, opts.split).map_err(io_err)?;
     let peak = crate::mem::PeakSampler::default();
     let (stats, writer) = stream(&job, opts, &pool, writer, &peak)?;
     job.ckpt.tensors.check_unchanged()?;

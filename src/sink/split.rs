@@ -102,11 +102,11 @@ pub struct ShardedWriter {
 }
 
 impl ShardedWriter {
-    /// The first shard's header is written here, with `metadata`; the writer keeps no copy
-    /// of it (a large vocabulary's lists are tens of MiB).
+    /// The first shard's header is written here, with `metadata`, which is dropped then:
+    /// a large vocabulary's lists are tens of MiB, and nothing after the header needs them.
     pub fn new(
         outfile: &Path,
-        metadata: &[(String, Value)],
+        metadata: Vec<(String, Value)>,
         tensors: Vec<HeaderTensor>,
         sizes: &[u64],
         spec: SplitSpec,
@@ -134,18 +134,15 @@ impl ShardedWriter {
 
     /// Opens shard `no`, its header holding `metadata` (only shard 0's has any) and the split
     /// keys.
-    fn open_shard(&mut self, no: usize, metadata: &[(String, Value)]) -> io::Result<()> {
+    fn open_shard(&mut self, no: usize, mut kvs: Vec<(String, Value)>) -> io::Result<()> {
         let count = self.shards.len();
-        let kvs: std::borrow::Cow<'_, [(String, Value)]> = if count > 1 {
-            let split = [
+        if count > 1 {
+            kvs.extend([
                 ("split.no".to_string(), Value::U16(no as u16)),
                 ("split.count".to_string(), Value::U16(count as u16)),
                 ("split.tensors.count".to_string(), Value::I32(self.tensors.len() as i32)),
-            ];
-            metadata.iter().cloned().chain(split).collect()
-        } else {
-            metadata.into()
-        };
+            ]);
+        }
         let path = self.paths()[no].clone();
         let file = AtomicFile::create(&path)?;
         let w = GgufWriter::new(file, &kvs, &self.tensors[self.shards[no].clone()])?;
@@ -168,7 +165,7 @@ impl ShardedWriter {
             if no + 1 >= self.shards.len() {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, "more tensor data than planned"));
             }
-            self.open_shard(no + 1, &[])?;
+            self.open_shard(no + 1, Vec::new())?;
         }
     }
 
@@ -203,7 +200,7 @@ impl ShardedWriter {
         while self.done.len() < self.shards.len() {
             // Shards made only of empty tensors.
             let no = self.done.len();
-            self.open_shard(no, &[])?;
+            self.open_shard(no, Vec::new())?;
             self.finish_shard()?;
         }
         Ok(Finished { files: self.done })
