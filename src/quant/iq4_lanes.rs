@@ -4,11 +4,11 @@
 //! entries ggml's float test `a − lo < hi − a` is true below one float and false from it on
 //! (both sides round monotonically), so that float, found once by bisection, decides exactly
 //! as the test does; NaN → the last entry, as the binary search ends. Where lanes permute
-//! in one instruction (AVX2) the points passed are found by bisection, else counted. It runs
-//! on [`super::lanes`]' vectors: the baseline's, or AVX2's when the CPU has it. The 15
-//! candidate scales after the first share one [`Bracket`]: per value, the two entries any of
-//! them can pick and the switch point between them. Tests compare it with
-//! [`super::iq4_nl`]'s scalar search on adversarial blocks.
+//! in one instruction (AVX2, NEON's `tbl`) the points passed are found by bisection, else
+//! (SSE2) counted. It runs on [`super::lanes`]' vectors: the baseline's, or AVX2's when the
+//! CPU has it. The 15 candidate scales after the first share one [`Bracket`]: per value, the
+//! two entries any of them can pick and the switch point between them. Tests compare it
+//! with [`super::iq4_nl`]'s scalar search on adversarial blocks.
 
 use std::sync::OnceLock;
 
@@ -311,19 +311,13 @@ impl<S: Isa> Table<S> {
     /// Per lane, the entry at index `i` (0..16).
     #[inline(always)]
     fn entry(&self, i: I8<S>) -> F8<S> {
-        Self::halves(i, self.low, self.high)
+        F8::permute16(self.low, self.high, i)
     }
 
     /// Per lane, the switch point from entry `i` to the next (0..15).
     #[inline(always)]
     fn point(&self, i: I8<S>) -> F8<S> {
-        Self::halves(i, self.points_low, self.points_high)
-    }
-
-    #[inline(always)]
-    fn halves(i: I8<S>, low: F8<S>, high: F8<S>) -> F8<S> {
-        let eight = I8::splat(8);
-        (i & eight).eq(eight).select(high.permute(i), low.permute(i))
+        F8::permute16(self.points_low, self.points_high, i)
     }
 
     #[inline(always)]
@@ -348,7 +342,10 @@ impl<S: Isa> Table<S> {
         let k2 = (upper.to_i32() & I8::splat(2)) | (quarter.to_i32() & one);
         let k1 = k2.shl::<1>() | (a.ge(self.odd.permute(k2)).to_i32() & one);
         let k0 = k1.shl::<1>() | (a.ge(self.even.permute(k1)).to_i32() & one);
-        (k0, upper.select(self.high.permute(k0), self.low.permute(k0)))
+        // Where a 16-entry lookup is one instruction, it beats two permutes and the select.
+        let entry =
+            if S::FAST_PERMUTE16 { self.entry(k0) } else { upper.select(self.high.permute(k0), self.low.permute(k0)) };
+        (k0, entry)
     }
 }
 

@@ -75,6 +75,15 @@ pub(crate) trait Isa: Copy + 'static {
     const FAST_PERMUTE: bool;
     /// Lane k is `table[idx[k] & 7]`.
     fn permute(table: Self::F, idx: Self::I) -> Self::F;
+    /// Whether [`Isa::permute16`] is one lookup (else two permutes and a select).
+    const FAST_PERMUTE16: bool = false;
+    /// Lane k is entry `idx[k] & 15` of the 16 in `low` then `high`.
+    #[inline(always)]
+    fn permute16(low: Self::F, high: Self::F, idx: Self::I) -> Self::F {
+        let eight = Self::splat_i(8);
+        let upper = Self::from_bits(Self::eq_i(Self::and_i(idx, eight), eight));
+        Self::select(upper, Self::permute(high, idx), Self::permute(low, idx))
+    }
 }
 
 /// The target's baseline: `wide`'s vectors (SSE2 on x86-64, NEON on arm64).
@@ -199,6 +208,12 @@ impl<S: Isa> F8<S> {
     #[inline(always)]
     pub fn permute(self, idx: I8<S>) -> Self {
         F8(S::permute(self.0, idx.0), PhantomData)
+    }
+
+    /// Lane k is entry `idx[k] & 15` of the 16 in `low` then `high`.
+    #[inline(always)]
+    pub fn permute16(low: Self, high: Self, idx: I8<S>) -> Self {
+        F8(S::permute16(low.0, high.0, idx.0), PhantomData)
     }
 
     /// Truncation toward zero; lanes outside i32 (and NaN) give `i32::MIN`, as x86's

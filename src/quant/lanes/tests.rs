@@ -88,6 +88,37 @@ unsafe fn probe_avx2() -> Vec<u32> {
     probe::<Avx2>()
 }
 
+/// Each lane of `permute` and `permute16` against its scalar meaning, indices out of range
+/// included (masked: & 7, & 15).
+fn check_permutes<S: Isa>() {
+    let low: [f32; 8] = std::array::from_fn(|k| k as f32 + 0.5);
+    let high: [f32; 8] = std::array::from_fn(|k| -(k as f32) - 8.25);
+    let both: Vec<f32> = low.iter().chain(&high).copied().collect();
+    for idx in [[7, 0, 15, -1, 3, 2, 8, 1], [9, 10, 11, 12, 13, 14, 16, 31], [4, 4, 4, 4, -16, -9, 23, 6]] {
+        let i = I8::<S>::new(idx);
+        let got = F8::<S>::new(low).permute(i).to_array();
+        assert_eq!(got, idx.map(|k| low[(k & 7) as usize]), "permute {idx:?}");
+        let got = F8::permute16(F8::<S>::new(low), F8::new(high), i).to_array();
+        assert_eq!(got, idx.map(|k| both[(k & 15) as usize]), "permute16 {idx:?}");
+    }
+}
+
+#[test]
+fn permutes_pick_the_indexed_lane() {
+    check_permutes::<Portable>();
+    #[cfg(target_arch = "x86_64")]
+    if crate::quant::cpu_has_avx2() {
+        // SAFETY: the CPU has AVX2 and F16C.
+        unsafe { check_permutes_avx2() };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn check_permutes_avx2() {
+    check_permutes::<Avx2>()
+}
+
 #[test]
 fn nearest_int_is_the_scalar_trick() {
     let a = [0.0f32, -0.0, 0.5, 1.5, 2.5, -2.5, 1e9, f32::NAN];
