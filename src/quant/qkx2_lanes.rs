@@ -55,8 +55,10 @@ fn x8<S: Isa, const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l
     let mut lt: Lanes<i32, N> = [[0; LANES]; N];
     s.first_guess(&xt, &wt, &mut lt);
     if nstep >= 1 {
+        // Each candidate writes all of it: zeroed once, not per candidate.
+        let mut laux: Lanes<i32, N> = [[0; LANES]; N];
         for is in 0..=nstep {
-            s.try_candidate::<S, N>(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut lt);
+            s.try_candidate::<S, N>(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut lt, &mut laux);
         }
     }
     for (j, row) in lt.iter().enumerate() {
@@ -138,8 +140,8 @@ impl State {
         self.best_error = err;
     }
 
-    /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane; lanes whose
-    /// fit beats their best take it (scale, offset and levels).
+    /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane, its levels
+    /// in `laux`; lanes whose fit beats their best take it (scale, offset and levels).
     #[inline(always)]
     fn try_candidate<S: Isa, const N: usize>(
         &mut self,
@@ -147,11 +149,11 @@ impl State {
         w: &Lanes<f32, N>,
         num: f32,
         lt: &mut Lanes<i32, N>,
+        laux: &mut Lanes<i32, N>,
     ) {
         let min = self.min;
         let iscale: [f32; LANES] = std::array::from_fn(|k| num / (self.max[k] - min[k]));
-        let mut laux: Lanes<i32, N> = [[0; LANES]; N];
-        let [sum_l, sum_l2, sum_xl] = self.sums::<S, N>(x, w, iscale, &mut laux);
+        let [sum_l, sum_l2, sum_xl] = self.sums::<S, N>(x, w, iscale, laux);
         let mut fit_scale = [0.0f32; LANES];
         let mut fit_min = [0.0f32; LANES];
         let mut valid = [false; LANES];
@@ -164,7 +166,7 @@ impl State {
             fit_min[k] = if clamp { 0.0 } else { this_min };
             valid[k] = d > 0.0 && !self.flat[k];
         }
-        let err = errors::<S, N>(x, w, fit_scale, fit_min, &laux, self.use_mad);
+        let err = errors::<S, N>(x, w, fit_scale, fit_min, laux, self.use_mad);
         let take: [bool; LANES] = std::array::from_fn(|k| valid[k] && err[k] < self.best_error[k]);
         for k in 0..LANES {
             if take[k] {
@@ -192,6 +194,23 @@ impl State {
         iscale: [f32; LANES],
         laux: &mut Lanes<i32, N>,
     ) -> [[f32; LANES]; 3] {
+        // One loop per rounding: the compiler kept the test inside a single loop.
+        if self.clamp_first {
+            self.sums_rounded::<S, N, true>(x, w, iscale, laux)
+        } else {
+            self.sums_rounded::<S, N, false>(x, w, iscale, laux)
+        }
+    }
+
+    /// [`Self::sums`] with `clamp_first` known.
+    #[inline(always)]
+    fn sums_rounded<S: Isa, const N: usize, const CLAMP_FIRST: bool>(
+        &self,
+        x: &Lanes<f32, N>,
+        w: &Lanes<f32, N>,
+        iscale: [f32; LANES],
+        laux: &mut Lanes<i32, N>,
+    ) -> [[f32; LANES]; 3] {
         let (iscale, min) = (F8::<S>::new(iscale), F8::new(self.min));
         let (zero, nmax) = (I8::zero(), I8::splat(self.nmax));
         let nmax_f = F8::splat(self.nmax_f);
@@ -199,7 +218,7 @@ impl State {
         for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
             let (xv, wv) = (F8::new(*xj), F8::new(*wj));
             let t = iscale * (xv - min);
-            let qi = if self.clamp_first {
+            let qi = if CLAMP_FIRST {
                 let positive = t.gt(F8::zero()).to_i32();
                 lanes::nearest_int(t.min(nmax_f)) & positive
             } else {
@@ -227,11 +246,28 @@ fn errors<S: Isa, const N: usize>(
     laux: &Lanes<i32, N>,
     use_mad: bool,
 ) -> [f32; LANES] {
+    // One loop per error, as in `State::sums`.
+    if use_mad {
+        errors_of::<S, N, true>(x, w, scale, min, laux)
+    } else {
+        errors_of::<S, N, false>(x, w, scale, min, laux)
+    }
+}
+
+/// [`errors`] with `use_mad` known.
+#[inline(always)]
+fn errors_of<S: Isa, const N: usize, const MAD: bool>(
+    x: &Lanes<f32, N>,
+    w: &Lanes<f32, N>,
+    scale: [f32; LANES],
+    min: [f32; LANES],
+    laux: &Lanes<i32, N>,
+) -> [f32; LANES] {
     let (scale, min) = (F8::<S>::new(scale), F8::new(min));
     let mut err = F8::zero();
     for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
         let diff = scale * I8::new(*aj).to_f32() + min - F8::new(*xj);
-        err += F8::new(*wj) * if use_mad { diff.abs() } else { diff * diff };
+        err += F8::new(*wj) * if MAD { diff.abs() } else { diff * diff };
     }
     err.to_array()
 }
