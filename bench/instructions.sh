@@ -28,13 +28,15 @@ count() {
   "$py" -c '
 import re, sys
 size, runs, start = {}, {}, None
+# x86 instructions over 8 bytes go on with a line of bytes alone: not another instruction.
+more_bytes = re.compile(r"0x[0-9a-f]+:(\s+[0-9a-f]{2})+\s*$")
 for line in open(sys.argv[1], errors="replace"):
     if line.startswith("IN:"):
         start = None
     elif line.startswith("Trace "):
         pc = int(line.split("[")[1].split("/")[1], 16)
         runs[pc] = runs.get(pc, 0) + 1
-    elif (m := re.match(r"0x([0-9a-f]+):", line)):
+    elif (m := re.match(r"0x([0-9a-f]+):", line)) and not more_bytes.match(line):
         start = int(m.group(1), 16) if start is None else start
         size[start] = size.get(start, 0) + 1
 print(sum(size.get(pc, 0) * n for pc, n in runs.items()))' "$1"
