@@ -7,8 +7,8 @@
 //! than this, measured per encoder).
 //!
 //! Every operation means the same on both: IEEE single operations lane by lane, compares
-//! giving −1 (all bits) or 0 masks, `fast_min(a, b)` = `a < b ? a : b` (x86's `minps`),
-//! `min` the lane-wise minimum that ignores a NaN `b`. Tests run every kernel on both.
+//! giving −1 (all bits) or 0 masks, `fast_min(a, b)` = `a < b ? a : b` (x86's `minps`).
+//! Tests run every kernel on both.
 
 use std::marker::PhantomData;
 use std::ops::{Add, AddAssign, BitAnd, BitAndAssign, BitOr, BitOrAssign, Div, Mul, Neg, Not, Sub};
@@ -151,12 +151,6 @@ impl<S: Isa> F8<S> {
     #[inline(always)]
     pub fn fast_max(self, b: Self) -> Self {
         F8(S::fast_max(self.0, b.0), PhantomData)
-    }
-
-    /// The smaller lane, or `self` where `b` is NaN (`f32::min` for a NaN-free `self`).
-    #[inline(always)]
-    pub fn min(self, b: Self) -> Self {
-        b.is_nan().select(self, self.fast_min(b))
     }
 
     #[inline(always)]

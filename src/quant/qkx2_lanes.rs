@@ -1,18 +1,30 @@
 //! [`make_qkx2_quants`](super::kquant::make_qkx2_quants) for the 8 sub-blocks of a Q4_K /
 //! Q5_K super-block at once: lane k runs sub-block k's whole search, every float operation in
-//! the scalar search's order, and decisions become per-lane selects. The hot loops use
-//! [`super::lanes`]' vectors (the baseline's, or AVX2's when the CPU has it); the others are
-//! plain array loops. The bytes are the reference's by construction; tests compare the two on
+//! the scalar search's order, and decisions become per-lane selects, on [`super::lanes`]'
+//! vectors (the baseline's, or AVX2's when the CPU has it). The bytes are the reference's by construction; tests compare the two on
 //! adversarial blocks, and `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
 
-use super::kquant::{nearest_int, Search};
-use super::lanes::{self, Isa, Portable, F8, I8};
+use super::kquant::Search;
+use super::lanes::{self, Isa, Portable, F8, I8, M8};
 
 /// Sub-blocks searched side by side.
 pub(crate) const LANES: usize = 8;
 /// One sub-block per lane, element-major: `x[j][k]` is element j of sub-block k (N elements
-/// per sub-block: 32 for Q4_K/Q5_K, 16 for Q2_K).
+/// per sub-block: 32 for Q4_K/Q5_K, 16 for Q2_K). Levels are kept as floats (small integers,
+/// exact), the form the sums and errors use.
 type Lanes<T, const N: usize> = [[T; LANES]; N];
+
+/// How a candidate's products become levels (the `ROUNDING` of the level loops).
+/// `make_qkx3_quants`' clamp before rounding: exact in floats for every product.
+const CLAMP_FIRST: u8 = 0;
+/// `make_qkx2_quants`' clamp after rounding, in floats: `(t + 1.5·2²³) − 1.5·2²³` is the
+/// nearest integer for |t| < 2²², where `nearest_int`'s bit trick gives the same. Taken when
+/// [`State::in_range`] bounds every product.
+const IN_RANGE: u8 = 1;
+/// The same with `nearest_int`'s bits, for any product (huge ones give its wrapped values).
+const BITS: u8 = 2;
+/// Bound on |products| for [`IN_RANGE`]: half of 2²², for the bound's own rounding.
+const IN_RANGE_LIMIT: f32 = (1 << 21) as f32;
 
 /// Per-lane results: (scale, the_min) as `make_qkx2_quants` returns them; levels in `l`.
 pub(crate) struct Fit {
@@ -51,187 +63,246 @@ fn x8<S: Isa, const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l
     let Search { rmin, rdelta, nstep, clamp_first, use_mad } = search;
     let xt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
     let wt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
-    let mut s = State::new(&xt, &wt, nmax, clamp_first, use_mad);
-    let mut lt: Lanes<i32, N> = [[0; LANES]; N];
+    let mut s = State::<S>::new(&xt, &wt, nmax, clamp_first, use_mad);
+    let mut lt: Lanes<f32, N> = [[0.0; LANES]; N];
     s.first_guess(&xt, &wt, &mut lt);
     if nstep >= 1 {
         // Each candidate writes all of it: zeroed once, not per candidate.
-        let mut laux: Lanes<i32, N> = [[0; LANES]; N];
+        let mut laux: Lanes<f32, N> = [[0.0; LANES]; N];
         for is in 0..=nstep {
-            s.try_candidate::<S, N>(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut lt, &mut laux);
+            s.try_candidate(&xt, &wt, rmin + rdelta * is as f32 + s.nmax_f, &mut laux);
         }
+        s.picked_levels(&xt, &mut lt);
     }
+    let flat = s.flat.to_i32().to_array();
     for (j, row) in lt.iter().enumerate() {
         for k in 0..LANES {
-            l[N * k + j] = if s.flat[k] { 0 } else { row[k] as u8 };
+            l[N * k + j] = if flat[k] != 0 { 0 } else { row[k] as u8 };
         }
     }
-    let mins: [f32; LANES] = std::array::from_fn(|k| -s.min[k]);
-    let scales = std::array::from_fn(|k| if s.flat[k] { 0.0 } else { s.scale[k] });
+    let mins = s.min.to_array().map(|m| -m);
+    let scales = s.flat.select(F8::zero(), s.scale).to_array();
     Fit { scales, mins }
 }
 
 /// The search state of every lane.
-struct State {
+struct State<S: Isa> {
     nmax: i32,
     nmax_f: f32,
     /// ggml `make_qkx3_quants`' candidate levels: clamp to nmax before rounding, 0 unless > 0.
     clamp_first: bool,
     /// Absolute instead of squared error (Q2_K).
     use_mad: bool,
-    min: [f32; LANES],
-    max: [f32; LANES],
-    sum_w: [f32; LANES],
-    sum_x: [f32; LANES],
+    min: F8<S>,
+    max: F8<S>,
+    /// The largest |x| (infinite where some x is NaN): bounds |x − min| for [`Self::in_range`].
+    reach: F8<S>,
+    sum_w: F8<S>,
+    sum_x: F8<S>,
     /// max == min: the scalar search returns (0, -min) with zero levels at once.
-    flat: [bool; LANES],
-    scale: [f32; LANES],
-    best_error: [f32; LANES],
+    flat: M8<S>,
+    scale: F8<S>,
+    best_error: F8<S>,
+    /// Lanes whose best levels are a candidate's, not the first guess's, and that candidate's
+    /// inverse scale and offset: its levels are made again from them at the end.
+    picked: M8<S>,
+    picked_iscale: F8<S>,
+    picked_min: F8<S>,
 }
 
-impl State {
+impl<S: Isa> State<S> {
     #[inline(always)]
-    fn new<const N: usize>(x: &Lanes<f32, N>, w: &Lanes<f32, N>, nmax: i32, clamp_first: bool, use_mad: bool) -> State {
-        let (mut min, mut max) = (x[0], x[0]);
-        let mut sum_w = w[0];
-        let mut sum_x: [f32; LANES] = std::array::from_fn(|k| sum_w[k] * x[0][k]);
+    fn new<const N: usize>(x: &Lanes<f32, N>, w: &Lanes<f32, N>, nmax: i32, clamp_first: bool, use_mad: bool) -> Self {
+        let (mut min, mut max) = (F8::new(x[0]), F8::new(x[0]));
+        let mut sum_w = F8::new(w[0]);
+        let mut sum_x = sum_w * F8::new(x[0]);
         for (xj, wj) in x.iter().zip(w).skip(1) {
-            for k in 0..LANES {
-                min[k] = if xj[k] < min[k] { xj[k] } else { min[k] };
-                max[k] = if xj[k] > max[k] { xj[k] } else { max[k] };
-                sum_w[k] += wj[k];
-                sum_x[k] += wj[k] * xj[k];
-            }
+            let (xv, wv) = (F8::new(*xj), F8::new(*wj));
+            min = xv.lt(min).select(xv, min);
+            max = xv.gt(max).select(xv, max);
+            sum_w += wv;
+            sum_x += wv * xv;
         }
-        for m in &mut min {
-            *m = if *m > 0.0 { 0.0 } else { *m };
+        min = min.gt(F8::zero()).select(F8::zero(), min);
+        let mut reach = F8::zero();
+        for xj in x {
+            let (xv, inf) = (F8::new(*xj), F8::splat(f32::INFINITY));
+            reach = xv.is_nan().select(inf, xv.abs().gt(reach).select(xv.abs(), reach));
         }
-        let flat = std::array::from_fn(|k| max[k] == min[k]);
-        let nmax_f = nmax as f32;
         State {
             nmax,
-            nmax_f,
+            nmax_f: nmax as f32,
             clamp_first,
             use_mad,
             min,
             max,
+            reach,
             sum_w,
             sum_x,
-            flat,
-            scale: [0.0; LANES],
-            best_error: [0.0; LANES],
+            flat: max.eq(min),
+            scale: F8::zero(),
+            best_error: F8::zero(),
+            picked: M8::none(),
+            picked_iscale: F8::zero(),
+            picked_min: F8::zero(),
         }
+    }
+
+    /// Whether every product `iscale·(x − min)` of the lanes searched is in [`IN_RANGE`]'s
+    /// range (flat lanes' results are discarded). A NaN or infinite bound says no.
+    #[inline(always)]
+    fn in_range(&self, iscale: F8<S>, min: F8<S>) -> bool {
+        let bound = iscale.abs() * (self.reach + min.abs());
+        (bound.lt(F8::splat(IN_RANGE_LIMIT)) | self.flat).all()
     }
 
     /// The levels at scale nmax/(max − min) and their error: the search's starting point.
     #[inline(always)]
-    fn first_guess<const N: usize>(&mut self, x: &Lanes<f32, N>, w: &Lanes<f32, N>, lt: &mut Lanes<i32, N>) {
-        let iscale: [f32; LANES] = std::array::from_fn(|k| self.nmax_f / (self.max[k] - self.min[k]));
-        self.scale = std::array::from_fn(|k| 1.0 / iscale[k]);
-        let mut err = [0.0f32; LANES];
+    fn first_guess<const N: usize>(&mut self, x: &Lanes<f32, N>, w: &Lanes<f32, N>, lt: &mut Lanes<f32, N>) {
+        let iscale = F8::splat(self.nmax_f) / (self.max - self.min);
+        self.scale = F8::splat(1.0) / iscale;
+        // Clamped after rounding, also where the candidates clamp first. Once per search:
+        // `nearest_int`'s bits, with no range to check.
+        self.best_error = if self.use_mad {
+            self.first_levels::<N, true>(x, w, iscale, lt)
+        } else {
+            self.first_levels::<N, false>(x, w, iscale, lt)
+        };
+    }
+
+    /// [`Self::first_guess`]' levels (to `lt`) and error, with the error kind known.
+    #[inline(always)]
+    fn first_levels<const N: usize, const MAD: bool>(
+        &self,
+        x: &Lanes<f32, N>,
+        w: &Lanes<f32, N>,
+        iscale: F8<S>,
+        lt: &mut Lanes<f32, N>,
+    ) -> F8<S> {
+        let (nmax, nmax_f) = (I8::splat(self.nmax), F8::splat(self.nmax_f));
+        let mut err = F8::zero();
         for ((xj, wj), lj) in x.iter().zip(w).zip(lt.iter_mut()) {
-            for k in 0..LANES {
-                let q = nearest_int(iscale[k] * (xj[k] - self.min[k])).clamp(0, self.nmax);
-                lj[k] = q;
-                let diff = self.scale[k] * q as f32 + self.min[k] - xj[k];
-                err[k] += wj[k] * if self.use_mad { diff.abs() } else { diff * diff };
-            }
+            let xv = F8::new(*xj);
+            let q = level::<S, BITS>(iscale * (xv - self.min), nmax, nmax_f);
+            *lj = q.to_array();
+            let diff = self.scale * q + self.min - xv;
+            err += F8::new(*wj) * if MAD { diff.abs() } else { diff * diff };
         }
-        self.best_error = err;
+        err
     }
 
     /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane, its levels
-    /// in `laux`; lanes whose fit beats their best take it (scale, offset and levels).
+    /// in `laux`; lanes whose fit beats their best take it (scale, offset, error) and note
+    /// where its levels came from.
     #[inline(always)]
-    fn try_candidate<S: Isa, const N: usize>(
+    fn try_candidate<const N: usize>(
         &mut self,
         x: &Lanes<f32, N>,
         w: &Lanes<f32, N>,
         num: f32,
-        lt: &mut Lanes<i32, N>,
-        laux: &mut Lanes<i32, N>,
+        laux: &mut Lanes<f32, N>,
     ) {
         let min = self.min;
-        let iscale: [f32; LANES] = std::array::from_fn(|k| num / (self.max[k] - min[k]));
-        let [sum_l, sum_l2, sum_xl] = self.sums::<S, N>(x, w, iscale, laux);
-        let mut fit_scale = [0.0f32; LANES];
-        let mut fit_min = [0.0f32; LANES];
-        let mut valid = [false; LANES];
-        for k in 0..LANES {
-            let d = self.sum_w[k] * sum_l2[k] - sum_l[k] * sum_l[k];
-            let this_scale = (self.sum_w[k] * sum_xl[k] - self.sum_x[k] * sum_l[k]) / d;
-            let this_min = (sum_l2[k] * self.sum_x[k] - sum_l[k] * sum_xl[k]) / d;
-            let clamp = this_min > 0.0;
-            fit_scale[k] = if clamp { sum_xl[k] / sum_l2[k] } else { this_scale };
-            fit_min[k] = if clamp { 0.0 } else { this_min };
-            valid[k] = d > 0.0 && !self.flat[k];
-        }
-        let err = errors::<S, N>(x, w, fit_scale, fit_min, laux, self.use_mad);
-        let take: [bool; LANES] = std::array::from_fn(|k| valid[k] && err[k] < self.best_error[k]);
-        for k in 0..LANES {
-            if take[k] {
-                self.best_error[k] = err[k];
-                self.scale[k] = fit_scale[k];
-                self.min[k] = fit_min[k];
-            }
-        }
-        if !take.contains(&true) {
+        let iscale = F8::splat(num) / (self.max - min);
+        let [sum_l, sum_l2, sum_xl] = self.sums(x, w, iscale, laux);
+        // The least-squares fit, each lane's operations in the scalar order.
+        let d = self.sum_w * sum_l2 - sum_l * sum_l;
+        let this_scale = (self.sum_w * sum_xl - self.sum_x * sum_l) / d;
+        let this_min = (sum_l2 * self.sum_x - sum_l * sum_xl) / d;
+        let clamp = this_min.gt(F8::zero());
+        let fit_scale = clamp.select(sum_xl / sum_l2, this_scale);
+        let fit_min = clamp.select(F8::zero(), this_min);
+        let err = errors(x, w, fit_scale, fit_min, laux, self.use_mad);
+        let take = d.gt(F8::zero()) & !self.flat & err.lt(self.best_error);
+        if !take.any() {
             return;
         }
-        // One blend per element row (the per-lane `if` compiled to 8 branches and stores).
-        let take = I8::<S>::new(take.map(i32::from)).eq(I8::splat(1));
-        for (lj, aj) in lt.iter_mut().zip(laux.iter()) {
-            *lj = take.select_i(I8::new(*aj), I8::new(*lj)).to_array();
-        }
+        self.best_error = take.select(err, self.best_error);
+        self.scale = take.select(fit_scale, self.scale);
+        self.min = take.select(fit_min, min);
+        // Copying `laux` at every take cost more than making the last taken levels again.
+        self.picked |= take;
+        self.picked_iscale = take.select(iscale, self.picked_iscale);
+        self.picked_min = take.select(min, self.picked_min);
     }
 
     /// A candidate's levels (to `laux`) and per lane Σw·q, Σw·q², Σw·q·x in element order.
     #[inline(always)]
-    fn sums<S: Isa, const N: usize>(
+    fn sums<const N: usize>(
         &self,
         x: &Lanes<f32, N>,
         w: &Lanes<f32, N>,
-        iscale: [f32; LANES],
-        laux: &mut Lanes<i32, N>,
-    ) -> [[f32; LANES]; 3] {
+        iscale: F8<S>,
+        laux: &mut Lanes<f32, N>,
+    ) -> [F8<S>; 3] {
         // One loop per rounding: the compiler kept the test inside a single loop.
         if self.clamp_first {
-            self.sums_rounded::<S, N, true>(x, w, iscale, laux)
+            self.sums_rounded::<N, CLAMP_FIRST>(x, w, iscale, laux)
+        } else if self.in_range(iscale, self.min) {
+            self.sums_rounded::<N, IN_RANGE>(x, w, iscale, laux)
         } else {
-            self.sums_rounded::<S, N, false>(x, w, iscale, laux)
+            self.sums_rounded::<N, BITS>(x, w, iscale, laux)
         }
     }
 
-    /// [`Self::sums`] with `clamp_first` known.
+    /// [`Self::sums`] with the rounding known.
     #[inline(always)]
-    fn sums_rounded<S: Isa, const N: usize, const CLAMP_FIRST: bool>(
+    fn sums_rounded<const N: usize, const ROUNDING: u8>(
         &self,
         x: &Lanes<f32, N>,
         w: &Lanes<f32, N>,
-        iscale: [f32; LANES],
-        laux: &mut Lanes<i32, N>,
-    ) -> [[f32; LANES]; 3] {
-        let (iscale, min) = (F8::<S>::new(iscale), F8::new(self.min));
-        let (zero, nmax) = (I8::zero(), I8::splat(self.nmax));
-        let nmax_f = F8::splat(self.nmax_f);
+        iscale: F8<S>,
+        laux: &mut Lanes<f32, N>,
+    ) -> [F8<S>; 3] {
+        let (nmax, nmax_f) = (I8::splat(self.nmax), F8::splat(self.nmax_f));
         let (mut sum_l, mut sum_l2, mut sum_xl) = (F8::zero(), F8::zero(), F8::zero());
         for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter_mut()) {
             let (xv, wv) = (F8::new(*xj), F8::new(*wj));
-            let t = iscale * (xv - min);
-            let qi = if CLAMP_FIRST {
-                let positive = t.gt(F8::zero()).to_i32();
-                lanes::nearest_int(t.min(nmax_f)) & positive
-            } else {
-                lanes::nearest_int(t).max(zero).min(nmax)
-            };
-            *aj = qi.to_array();
-            let q = qi.to_f32();
+            let q = level::<S, ROUNDING>(iscale * (xv - self.min), nmax, nmax_f);
+            *aj = q.to_array();
             let wq = wv * q;
             sum_l += wq;
             sum_l2 += wq * q;
             sum_xl += wq * xv;
         }
-        [sum_l.to_array(), sum_l2.to_array(), sum_xl.to_array()]
+        [sum_l, sum_l2, sum_xl]
+    }
+
+    /// The levels of the lanes that took a candidate, made again from its scale and offset
+    /// (as [`Self::sums`] made them: its rounding, or `nearest_int`'s bits, which equal
+    /// [`IN_RANGE`]'s wherever that is taken), into `lt`.
+    #[inline(always)]
+    fn picked_levels<const N: usize>(&self, x: &Lanes<f32, N>, lt: &mut Lanes<f32, N>) {
+        if !self.picked.any() {
+            return;
+        }
+        if self.clamp_first {
+            self.blend_levels::<N, CLAMP_FIRST>(x, lt);
+        } else {
+            self.blend_levels::<N, BITS>(x, lt);
+        }
+    }
+
+    /// [`Self::picked_levels`] with the rounding known.
+    #[inline(always)]
+    fn blend_levels<const N: usize, const ROUNDING: u8>(&self, x: &Lanes<f32, N>, lt: &mut Lanes<f32, N>) {
+        let (nmax, nmax_f) = (I8::splat(self.nmax), F8::splat(self.nmax_f));
+        for (xj, lj) in x.iter().zip(lt.iter_mut()) {
+            let t = self.picked_iscale * (F8::new(*xj) - self.picked_min);
+            *lj = self.picked.select(level::<S, ROUNDING>(t, nmax, nmax_f), F8::new(*lj)).to_array();
+        }
+    }
+}
+
+/// The level of product `t` in 0..=nmax by `ROUNDING`, as a float.
+#[inline(always)]
+fn level<S: Isa, const ROUNDING: u8>(t: F8<S>, nmax: I8<S>, nmax_f: F8<S>) -> F8<S> {
+    let magic = F8::splat(12582912.0);
+    match ROUNDING {
+        // NaN → nmax by `fast_min`, then 0 by the test; past 2²² only where masked.
+        CLAMP_FIRST => t.gt(F8::zero()).and((t.fast_min(nmax_f) + magic) - magic),
+        IN_RANGE => ((t + magic) - magic).fast_max(F8::zero()).fast_min(nmax_f),
+        _ => lanes::nearest_int(t).max(I8::zero()).min(nmax).to_f32(),
     }
 }
 
@@ -241,11 +312,11 @@ impl State {
 fn errors<S: Isa, const N: usize>(
     x: &Lanes<f32, N>,
     w: &Lanes<f32, N>,
-    scale: [f32; LANES],
-    min: [f32; LANES],
-    laux: &Lanes<i32, N>,
+    scale: F8<S>,
+    min: F8<S>,
+    laux: &Lanes<f32, N>,
     use_mad: bool,
-) -> [f32; LANES] {
+) -> F8<S> {
     // One loop per error, as in `State::sums`.
     if use_mad {
         errors_of::<S, N, true>(x, w, scale, min, laux)
@@ -259,17 +330,16 @@ fn errors<S: Isa, const N: usize>(
 fn errors_of<S: Isa, const N: usize, const MAD: bool>(
     x: &Lanes<f32, N>,
     w: &Lanes<f32, N>,
-    scale: [f32; LANES],
-    min: [f32; LANES],
-    laux: &Lanes<i32, N>,
-) -> [f32; LANES] {
-    let (scale, min) = (F8::<S>::new(scale), F8::new(min));
+    scale: F8<S>,
+    min: F8<S>,
+    laux: &Lanes<f32, N>,
+) -> F8<S> {
     let mut err = F8::zero();
     for ((xj, wj), aj) in x.iter().zip(w).zip(laux.iter()) {
-        let diff = scale * I8::new(*aj).to_f32() + min - F8::new(*xj);
+        let diff = scale * F8::new(*aj) + min - F8::new(*xj);
         err += F8::new(*wj) * if MAD { diff.abs() } else { diff * diff };
     }
-    err.to_array()
+    err
 }
 
 #[cfg(test)]

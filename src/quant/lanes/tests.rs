@@ -15,7 +15,6 @@ fn probe<S: Isa>() -> Vec<u32> {
     f(a.abs());
     f(a.fast_min(b));
     f(a.fast_max(b));
-    f(a.min(b));
     for m in [a.gt(b), a.ge(b), a.lt(b), a.eq(b), a.is_nan(), !a.gt(b), a.gt(b) | a.lt(b), a.gt(b) & a.lt(b)] {
         f(m.select(a, b));
         f(m.and(a));
