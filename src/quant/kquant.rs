@@ -255,15 +255,25 @@ const QX_CANDIDATES: usize = 19;
 /// Lanes summed: the candidates and copies of the first up to a multiple of 8, so the
 /// compiler vectorizes every lane (with 19, three were summed one at a time).
 const QX_LANES: usize = QX_CANDIDATES.next_multiple_of(8);
+/// Each lane's step `is` (the first guess's 0, then −9..−1, 1..9, then the copies' 0).
+const QX_STEPS: [f32; QX_LANES] = {
+    let mut steps = [0.0; QX_LANES];
+    let mut k = 1;
+    while k < QX_CANDIDATES {
+        let is = k as i32 - 10;
+        steps[k] = (if is < 0 { is } else { is + 1 }) as f32;
+        k += 1;
+    }
+    steps
+};
 
 /// [`make_qx_quants`] with every candidate's sums computed side by side (each lane in
-/// element order, as the one-at-a-time search sums), then chosen in the same order.
+/// element order, as the one-at-a-time search sums), then chosen in the same order. `max`
+/// is the first value of largest magnitude.
 fn make_qx_quants_lanes(nmax: i32, x: &[f32], max: f32, l: &mut [u8], qw: Option<&[f32]>, sums: QxSumsFn) -> f32 {
     let nmax_f = nmax as f32;
-    let mut iscales = [-nmax_f / max; QX_LANES];
-    for (k, is) in (-9..=9).filter(|&is| is != 0).enumerate() {
-        iscales[k + 1] = -(nmax_f + 0.1 * is as f32) / max;
-    }
+    // The first guess's −nmax/max too: nmax + 0.1·0 is nmax.
+    let iscales: [f32; QX_LANES] = std::array::from_fn(|k| -(nmax_f + 0.1 * QX_STEPS[k]) / max);
     let (sumlx, suml2) = sums(nmax, x, qw, &iscales);
     let mut scale = if suml2[0] != 0.0 { sumlx[0] / suml2[0] } else { 0.0 };
     let mut best = scale * sumlx[0];
@@ -302,11 +312,40 @@ unsafe fn qx_sums_avx2(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32;
 /// Per lane, Σ w·x·l and Σ w·l² (w = the importance weight or x²) in element order.
 #[inline(always)]
 fn qx_sums(nmax: i32, x: &[f32], qw: Option<&[f32]>, iscales: &[f32; QX_LANES]) -> QxSums {
+    // Finite x and scales: every |iscale·x| ≤ (nmax + 0.9)·|x|/|max| is far below 2²².
+    if x.iter().chain(iscales).all(|v| v.is_finite()) {
+        qx_sums_rounded::<true>(nmax, x, qw, iscales)
+    } else {
+        qx_sums_rounded::<false>(nmax, x, qw, iscales)
+    }
+}
+
+/// [`qx_sums`], the levels rounded in floats (`(t + 1.5·2²³) − 1.5·2²³`, exact below 2²² in
+/// magnitude, where it is `nearest_int`) or with `nearest_int`'s bits (any product).
+#[inline(always)]
+fn qx_sums_rounded<const IN_FLOATS: bool>(
+    nmax: i32,
+    x: &[f32],
+    qw: Option<&[f32]>,
+    iscales: &[f32; QX_LANES],
+) -> QxSums {
+    let (lowest, highest) = (-nmax as f32, (nmax - 1) as f32);
     let (mut sumlx, mut suml2) = ([0.0f32; QX_LANES], [0.0f32; QX_LANES]);
     for (i, &v) in x.iter().enumerate() {
         let w = qw.map_or(v * v, |w| w[i]);
         for k in 0..QX_LANES {
-            let q = nearest_int(iscales[k] * v).clamp(-nmax, nmax - 1) as f32;
+            let t = iscales[k] * v;
+            let q = if IN_FLOATS {
+                let r = (t + 12582912.0) - 12582912.0;
+                let r = if r < lowest { lowest } else { r };
+                if r > highest {
+                    highest
+                } else {
+                    r
+                }
+            } else {
+                nearest_int(t).clamp(-nmax, nmax - 1) as f32
+            };
             sumlx[k] += w * v * q;
             suml2[k] += w * q * q;
         }
@@ -550,7 +589,7 @@ pub(crate) fn requantize(x: &[f32], nmax: i32, head: &[u8], l: &mut [u8; 256]) {
 #[cfg(test)]
 mod tests {
     /// Groups that break ports (random, zeros, −0.0, constant, denormal, huge, one outlier,
-    /// half-integer grids), each 16 or 32 long, with and without importance weights: the
+    /// half-integer grids, one NaN, one infinity), each 16 or 32 long, with and without importance weights: the
     /// candidate lanes equal the one-at-a-time search on every path this machine runs.
     #[test]
     fn qx_lanes_equal_the_reference_on_every_path() {
@@ -562,9 +601,9 @@ mod tests {
             // SAFETY: the CPU has AVX2 and F16C.
             paths.push(("avx2", |n, x, w, i| unsafe { super::qx_sums_avx2(n, x, w, i) }));
         }
-        for case in 0..400 {
+        for case in 0..480 {
             let n = if case % 2 == 0 { 16 } else { 32 };
-            let kind = case / 2 % 10;
+            let kind = case / 2 % 12;
             let x: Vec<f32> = (0..n)
                 .map(|i| match kind {
                     0 => rnd() * 0.05,
@@ -577,6 +616,8 @@ mod tests {
                     6 => rnd() * 0.01,
                     7 => ((rnd() * 32.0) as i32) as f32 * 0.5,
                     8 => rnd().abs(),
+                    10 if i == 7 => f32::NAN,
+                    11 if i == 2 => f32::INFINITY,
                     _ => rnd() * 2.0,
                 })
                 .collect();

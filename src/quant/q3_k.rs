@@ -121,7 +121,7 @@ pub fn quantize_block(x: &[f32], out: &mut [u8]) {
             scales[j] = make_q3_quants(4, &x[16 * j..16 * j + 16], &mut l[16 * j..16 * j + 16]);
         }
     } else {
-        scales = super::q3_lanes::make_q3_quants_x16(&x[..256], &mut l[..]);
+        scales = super::q3_lanes::make_q3_quants_x16(x[..256].try_into().expect("a super-block"), &mut l);
     }
     for &s in &scales {
         if s.abs() > amax {

@@ -20,8 +20,9 @@ const NMAX: i32 = 4;
 const PASSES: usize = 5;
 
 /// The scales of the 16 sub-blocks of `x` (256 values), levels (offset by 4) to `l` (256), as
-/// [`super::q3_k`]'s scalar `make_q3_quants` returns them.
-pub(crate) fn make_q3_quants_x16(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
+/// [`super::q3_k`]'s scalar `make_q3_quants` returns them. Fixed sizes: where this is not
+/// inlined, the gathers' bounds checks would stay in (8 instructions per value on arm64).
+pub(crate) fn make_q3_quants_x16(x: &[f32; LANES * N], l: &mut [u8; LANES * N]) -> [f32; LANES] {
     #[cfg(target_arch = "x86_64")]
     if super::simd_level() >= super::SimdLevel::Avx2 {
         // SAFETY: the CPU has AVX2 and F16C (runtime-detected).
@@ -32,7 +33,7 @@ pub(crate) fn make_q3_quants_x16(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
-unsafe fn x16_avx2(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
+unsafe fn x16_avx2(x: &[f32; LANES * N], l: &mut [u8; LANES * N]) -> [f32; LANES] {
     x16::<lanes::Avx2>(x, l)
 }
 
@@ -40,7 +41,7 @@ unsafe fn x16_avx2(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
 type V<S> = [F8<S>; 2];
 
 #[inline(always)]
-fn x16<S: Isa>(x: &[f32], l: &mut [u8]) -> [f32; LANES] {
+fn x16<S: Isa>(x: &[f32; LANES * N], l: &mut [u8; LANES * N]) -> [f32; LANES] {
     let mut xt = [[F8::<S>::zero(); 2]; N];
     for (j, v) in xt.iter_mut().enumerate() {
         for (h, vh) in v.iter_mut().enumerate() {
@@ -147,12 +148,13 @@ mod tests {
                 .map(|k| super::super::q3_k::make_q3_quants(NMAX, &x[N * k..N * k + N], &mut want_l[N * k..]).to_bits())
                 .collect();
             let mut l = [0u8; LANES * N];
-            let got: Vec<u32> = x16::<Portable>(&x, &mut l).iter().map(|s| s.to_bits()).collect();
+            let x: &[f32; LANES * N] = x.as_slice().try_into().expect("a super-block");
+            let got: Vec<u32> = x16::<Portable>(x, &mut l).iter().map(|s| s.to_bits()).collect();
             assert_eq!((got, l), (want.clone(), want_l), "baseline path on {x:?}");
             #[cfg(target_arch = "x86_64")]
             if crate::quant::cpu_has_avx2() {
                 // SAFETY: the CPU has AVX2 and F16C.
-                let got: Vec<u32> = unsafe { x16_avx2(&x, &mut l) }.iter().map(|s| s.to_bits()).collect();
+                let got: Vec<u32> = unsafe { x16_avx2(x, &mut l) }.iter().map(|s| s.to_bits()).collect();
                 assert_eq!((got, l), (want, want_l), "AVX2 path on {x:?}");
             }
         }
