@@ -589,8 +589,9 @@ pub(crate) fn requantize(x: &[f32], nmax: i32, head: &[u8], l: &mut [u8; 256]) {
 #[cfg(test)]
 mod tests {
     /// Groups that break ports (random, zeros, −0.0, constant, denormal, huge, one outlier,
-    /// half-integer grids, one NaN, one infinity), each 16 or 32 long, with and without importance weights: the
-    /// candidate lanes equal the one-at-a-time search on every path this machine runs.
+    /// half-integer grids, one NaN, one infinity), each 16 or 32 long, with and without
+    /// importance weights: the candidate lanes equal the one-at-a-time search on every path
+    /// this machine runs.
     #[test]
     fn qx_lanes_equal_the_reference_on_every_path() {
         let mut rnd = crate::quant::test_values(0x9E3779B97F4A7C15);

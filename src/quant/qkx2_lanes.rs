@@ -61,8 +61,7 @@ unsafe fn x8_avx2<const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Searc
 #[inline(always)]
 fn x8<S: Isa, const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l: &mut [u8]) -> Fit {
     let Search { rmin, rdelta, nstep, clamp_first, use_mad } = search;
-    let xt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| x[N * k + j]));
-    let wt: Lanes<f32, N> = std::array::from_fn(|j| std::array::from_fn(|k| w[N * k + j]));
+    let (xt, wt) = (by_element::<S, N>(x), by_element::<S, N>(w));
     let mut s = State::<S>::new(&xt, &wt, nmax, clamp_first, use_mad);
     let mut lt: Lanes<f32, N> = [[0.0; LANES]; N];
     s.first_guess(&xt, &wt, &mut lt);
@@ -74,15 +73,36 @@ fn x8<S: Isa, const N: usize>(nmax: i32, x: &[f32], w: &[f32], search: Search, l
         }
         s.picked_levels(&xt, &mut lt);
     }
+    // Back to one sub-block after another: 8 × 8 transpositions of the levels.
     let flat = s.flat.to_i32().to_array();
-    for (j, row) in lt.iter().enumerate() {
-        for k in 0..LANES {
-            l[N * k + j] = if flat[k] != 0 { 0 } else { row[k] as u8 };
+    for j0 in (0..N).step_by(LANES) {
+        let rows = F8::<S>::columns::<LANES>(lt.as_flattened(), std::array::from_fn(|m| LANES * (j0 + m)));
+        for (k, levels) in rows.iter().enumerate() {
+            let out = &mut l[N * k + j0..N * k + j0 + LANES];
+            if flat[k] != 0 {
+                out.fill(0);
+            } else {
+                out.iter_mut().zip(levels.trunc().to_array()).for_each(|(o, q)| *o = q as u8);
+            }
         }
     }
     let mins = s.min.to_array().map(|m| -m);
     let scales = s.flat.select(F8::zero(), s.scale).to_array();
     Fit { scales, mins }
+}
+
+/// The 8 sub-blocks of N values of `v` element-major, by 8 × 8 transpositions (N is a
+/// multiple of 8).
+#[inline(always)]
+fn by_element<S: Isa, const N: usize>(v: &[f32]) -> Lanes<f32, N> {
+    let mut out = [[0.0; LANES]; N];
+    for (j0, rows) in out.chunks_exact_mut(LANES).enumerate() {
+        let columns = F8::<S>::columns::<LANES>(v, std::array::from_fn(|k| N * k + LANES * j0));
+        for (o, c) in rows.iter_mut().zip(columns) {
+            *o = c.to_array();
+        }
+    }
+    out
 }
 
 /// The search state of every lane.
