@@ -184,9 +184,11 @@ impl<S: Isa> F8<S> {
     }
 
     /// `D` consecutive values from each of 8 places of `base`, as D vectors: lane k of
-    /// vector i is `base[starts[k] + i]` (panics when out of range). Only the AVX2 copies
-    /// use it outside tests (with scalar loads the IQ neighbour scans are faster one
-    /// candidate at a time), hence the `dead_code` allowances for other targets.
+    /// vector i is `base[starts[k] + i]` (panics when out of range). AVX2 transposes 8 × 8
+    /// and 8 × 4 blocks in registers; the baseline gathers lane by lane (a NEON transposition
+    /// measured no better: its stores and reloads cost what the lane loads did). The IQ
+    /// neighbour scans use it on AVX2 only (with scalar loads they are faster one candidate
+    /// at a time), hence the `dead_code` allowances for other targets.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]
     pub fn columns<const D: usize>(base: &[f32], starts: [usize; 8]) -> [Self; D] {
