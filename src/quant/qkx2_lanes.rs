@@ -1,8 +1,9 @@
 //! [`make_qkx2_quants`](super::kquant::make_qkx2_quants) for the 8 sub-blocks of a Q4_K /
 //! Q5_K super-block at once: lane k runs sub-block k's whole search, every float operation in
 //! the scalar search's order, and decisions become per-lane selects, on [`super::lanes`]'
-//! vectors (the baseline's, or AVX2's when the CPU has it). The bytes are the reference's by construction; tests compare the two on
-//! adversarial blocks, and `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
+//! vectors (the baseline's, or AVX2's when the CPU has it). The bytes are the reference's by
+//! construction; tests compare the two on adversarial blocks, and
+//! `MLX2GGUF_REFERENCE_KERNELS=1` runs the reference instead.
 
 use super::kquant::Search;
 use super::lanes::{self, Isa, Portable, F8, I8, M8};
@@ -133,22 +134,22 @@ struct State<S: Isa> {
 impl<S: Isa> State<S> {
     #[inline(always)]
     fn new<const N: usize>(x: &Lanes<f32, N>, w: &Lanes<f32, N>, nmax: i32, clamp_first: bool, use_mad: bool) -> Self {
+        let farther = |reach: F8<S>, xv: F8<S>| {
+            xv.is_nan().select(F8::splat(f32::INFINITY), xv.abs().gt(reach).select(xv.abs(), reach))
+        };
         let (mut min, mut max) = (F8::new(x[0]), F8::new(x[0]));
+        let mut reach = farther(F8::zero(), min);
         let mut sum_w = F8::new(w[0]);
         let mut sum_x = sum_w * F8::new(x[0]);
         for (xj, wj) in x.iter().zip(w).skip(1) {
             let (xv, wv) = (F8::new(*xj), F8::new(*wj));
             min = xv.lt(min).select(xv, min);
             max = xv.gt(max).select(xv, max);
+            reach = farther(reach, xv);
             sum_w += wv;
             sum_x += wv * xv;
         }
         min = min.gt(F8::zero()).select(F8::zero(), min);
-        let mut reach = F8::zero();
-        for xj in x {
-            let (xv, inf) = (F8::new(*xj), F8::splat(f32::INFINITY));
-            reach = xv.is_nan().select(inf, xv.abs().gt(reach).select(xv.abs(), reach));
-        }
         State {
             nmax,
             nmax_f: nmax as f32,
@@ -183,32 +184,8 @@ impl<S: Isa> State<S> {
         self.scale = F8::splat(1.0) / iscale;
         // Clamped after rounding, also where the candidates clamp first. Once per search:
         // `nearest_int`'s bits, with no range to check.
-        self.best_error = if self.use_mad {
-            self.first_levels::<N, true>(x, w, iscale, lt)
-        } else {
-            self.first_levels::<N, false>(x, w, iscale, lt)
-        };
-    }
-
-    /// [`Self::first_guess`]' levels (to `lt`) and error, with the error kind known.
-    #[inline(always)]
-    fn first_levels<const N: usize, const MAD: bool>(
-        &self,
-        x: &Lanes<f32, N>,
-        w: &Lanes<f32, N>,
-        iscale: F8<S>,
-        lt: &mut Lanes<f32, N>,
-    ) -> F8<S> {
-        let (nmax, nmax_f) = (I8::splat(self.nmax), F8::splat(self.nmax_f));
-        let mut err = F8::zero();
-        for ((xj, wj), lj) in x.iter().zip(w).zip(lt.iter_mut()) {
-            let xv = F8::new(*xj);
-            let q = level::<S, BITS>(iscale * (xv - self.min), nmax, nmax_f);
-            *lj = q.to_array();
-            let diff = self.scale * q + self.min - xv;
-            err += F8::new(*wj) * if MAD { diff.abs() } else { diff * diff };
-        }
-        err
+        self.set_levels::<N, BITS>(x, iscale, self.min, M8::all_true(), lt);
+        self.best_error = errors(x, w, self.scale, self.min, lt, self.use_mad);
     }
 
     /// One candidate (numerator `num` = rmin + rdelta·is + nmax) in every lane, its levels
@@ -296,20 +273,28 @@ impl<S: Isa> State<S> {
         if !self.picked.any() {
             return;
         }
+        let (iscale, min, lanes) = (self.picked_iscale, self.picked_min, self.picked);
         if self.clamp_first {
-            self.blend_levels::<N, CLAMP_FIRST>(x, lt);
+            self.set_levels::<N, CLAMP_FIRST>(x, iscale, min, lanes, lt);
         } else {
-            self.blend_levels::<N, BITS>(x, lt);
+            self.set_levels::<N, BITS>(x, iscale, min, lanes, lt);
         }
     }
 
-    /// [`Self::picked_levels`] with the rounding known.
+    /// The levels of `iscale·(x − min)` by `ROUNDING` into the `lanes` of `lt`.
     #[inline(always)]
-    fn blend_levels<const N: usize, const ROUNDING: u8>(&self, x: &Lanes<f32, N>, lt: &mut Lanes<f32, N>) {
+    fn set_levels<const N: usize, const ROUNDING: u8>(
+        &self,
+        x: &Lanes<f32, N>,
+        iscale: F8<S>,
+        min: F8<S>,
+        lanes: M8<S>,
+        lt: &mut Lanes<f32, N>,
+    ) {
         let (nmax, nmax_f) = (I8::splat(self.nmax), F8::splat(self.nmax_f));
         for (xj, lj) in x.iter().zip(lt.iter_mut()) {
-            let t = self.picked_iscale * (F8::new(*xj) - self.picked_min);
-            *lj = self.picked.select(level::<S, ROUNDING>(t, nmax, nmax_f), F8::new(*lj)).to_array();
+            let q = level::<S, ROUNDING>(iscale * (F8::new(*xj) - min), nmax, nmax_f);
+            *lj = lanes.select(q, F8::new(*lj)).to_array();
         }
     }
 }
