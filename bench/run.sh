@@ -36,14 +36,16 @@ calc() { awk "BEGIN { print ($*) }"; }
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
-# wall seconds, user+sys seconds of a command (GNU time if present, else bash's).
+# Start and end (epoch seconds) and the user + sys CPU seconds of a command, its stdout to
+# last.json, from a cold cache.
 measure() {
-  local t0 t1
+  local t0 t1 cpu TIMEFORMAT='%3U %3S'
   drop_caches
   t0=$(date +%s.%N)
-  "$@" > "$out/last.json"
+  # bash's `time` reports on the group's stderr; the command's own stderr goes to fd 3.
+  cpu=$( { time "$@" > "$out/last.json" 2>&3; } 3>&2 2>&1 )
   t1=$(date +%s.%N)
-  echo "$t0 $t1"
+  echo "$t0 $t1 $(calc "${cpu% *} + ${cpu#* }")"
 }
 
 # The I/O floor for a run: read the same input and write (and sync) the same number of
@@ -106,7 +108,12 @@ finally:
 
 notes=()
 : > "$out/ours.log"
-printf '%-8s %-22s %9s %9s %9s %10s %9s %9s\n' layers run seconds "in MB/s" "out MB/s" "peak anon" "floor s" "x floor"
+# "CPU s" is our user + sys time (least of the samples); "CPU/cores" that time spread over
+# every core, over the floor: what this machine's CPUs alone allow, however well the work
+# overlaps the disk (a row above 1 is CPU-bound here).
+cores=$(nproc)
+printf '%-8s %-22s %9s %9s %9s %10s %9s %9s %7s %9s\n' layers run seconds "in MB/s" "out MB/s" "peak anon" "floor s" "x floor" \
+  "CPU s" "CPU/cores"
 for n in "${layers[@]}"; do
   ck="$root/gpt-oss-L$n"
   if [ ! -f "$ck/.complete" ]; then
@@ -125,24 +132,25 @@ for n in "${layers[@]}"; do
     # to a log, out of the table.
     # The min of $repeat alternating samples of ours and of the floor: this VM's cold
     # reads vary by up to 2x from one sample to the next (see the notes at the end).
-    secs="" slow=0 fl="" peak_b=0
+    secs="" slow=0 fl="" peak_b=0 cpu=""
     for _ in $(seq "$repeat"); do
-      read -r t0 t1 < <(measure "$exe" "${args[@]}" 2>> "$out/ours.log")
+      read -r t0 t1 c1 < <(measure "$exe" "${args[@]}" 2>> "$out/ours.log")
       s1=$(calc "$t1 - $t0")
       out_bytes=$(stat -c %s "$out/o.gguf")
       p1=$("$py" -c "import json;print(json.load(open('$out/last.json'))['peak_anon_bytes'] or 0)")
       rm -f "$out/o.gguf"
       f1=$(floor "$out_bytes" "$ck"/model/*.safetensors)
       secs=$(calc "${secs:-$s1} < $s1 ? ${secs:-$s1} : $s1")
+      cpu=$(calc "${cpu:-$c1} < $c1 ? ${cpu:-$c1} : $c1")
       slow=$(calc "$slow > $s1 ? $slow : $s1")
       fl=$(calc "${fl:-$f1} < $f1 ? ${fl:-$f1} : $f1")
       peak_b=$(calc "$peak_b > $p1 ? $peak_b : $p1")
     done
     peak=$(calc "int($peak_b / 1048576 + 0.5)")
     secs_of[$run]=$slow peak_of[$run]=$peak_b bytes_of[$run]=$out_bytes
-    printf '%-8s %-22s %9.1f %9.0f %9.0f %8s M %9.1f %9.2f\n' "$n" "$run" "$secs" \
+    printf '%-8s %-22s %9.1f %9.0f %9.0f %8s M %9.1f %9.2f %7.1f %9.2f\n' "$n" "$run" "$secs" \
       "$(calc "$in_bytes / $secs / 1000000")" "$(calc "$out_bytes / $secs / 1000000")" \
-      "$peak" "$fl" "$(calc "$secs / $fl")"
+      "$peak" "$fl" "$(calc "$secs / $fl")" "$cpu" "$(calc "$cpu / $cores / $fl")"
   done
   [ "$peer" = 0 ] && continue
   if [ ! -f "$ck/openai/.complete" ]; then
@@ -154,7 +162,7 @@ for n in "${layers[@]}"; do
   # the MLX checkpoint has 8-bit), so its MB/s and floor are over its own input.
   peer_in=$(du -cb "$ck"/openai/*.safetensors | tail -1 | cut -f1)
   rm -f "$out/peer.gguf" "$out/peer.json"
-  read -r t0 t1 < <(measure "$peer_py" -c "$peer_launcher" "$out/peer.json" "$peer_conv" "$ck/openai" \
+  read -r t0 t1 _ < <(measure "$peer_py" -c "$peer_launcher" "$out/peer.json" "$peer_conv" "$ck/openai" \
     --outtype q8_0 --outfile "$out/peer.gguf" 2> "$out/peer.log")
   if [ ! -s "$out/peer.gguf" ] || [ ! -s "$out/peer.json" ]; then
     tail -20 "$out/peer.log" >&2
@@ -178,7 +186,7 @@ for n in "${layers[@]}"; do
   done
   # The q4_k_m pipeline: converter to BF16, then llama-quantize, one cold-cache timing.
   rm -f "$out/peer-bf16.gguf" "$out/peer-q4_k_m.gguf"
-  read -r t0 t1 < <(measure bash -c '"$1" -c "$2" "$3/peer-bf16.json" "$4" "$5" --outtype bf16 --outfile "$3/peer-bf16.gguf" \
+  read -r t0 t1 _ < <(measure bash -c '"$1" -c "$2" "$3/peer-bf16.json" "$4" "$5" --outtype bf16 --outfile "$3/peer-bf16.gguf" \
       && "$6" --allow-requantize "$3/peer-bf16.gguf" "$3/peer-q4_k_m.gguf" Q4_K_M' _ \
     "$peer_py" "$peer_launcher" "$out" "$peer_conv" "$ck/openai" "$llama_quantize" 2> "$out/peer-q4.log")
   if [ ! -s "$out/peer-q4_k_m.gguf" ]; then
