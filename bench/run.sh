@@ -34,6 +34,9 @@ mkdir -p "$out"
 
 calc() { awk "BEGIN { print ($*) }"; }
 
+# The lesser of a running least (empty before the first sample) and a new sample.
+least() { calc "${1:-$2} < $2 ? ${1:-$2} : $2"; }
+
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
 # Start and end (epoch seconds) and the user + sys CPU seconds of a command, its stdout to
@@ -140,10 +143,10 @@ for n in "${layers[@]}"; do
       p1=$("$py" -c "import json;print(json.load(open('$out/last.json'))['peak_anon_bytes'] or 0)")
       rm -f "$out/o.gguf"
       f1=$(floor "$out_bytes" "$ck"/model/*.safetensors)
-      secs=$(calc "${secs:-$s1} < $s1 ? ${secs:-$s1} : $s1")
-      cpu=$(calc "${cpu:-$c1} < $c1 ? ${cpu:-$c1} : $c1")
+      secs=$(least "$secs" "$s1")
+      cpu=$(least "$cpu" "$c1")
       slow=$(calc "$slow > $s1 ? $slow : $s1")
-      fl=$(calc "${fl:-$f1} < $f1 ? ${fl:-$f1} : $f1")
+      fl=$(least "$fl" "$f1")
       peak_b=$(calc "$peak_b > $p1 ? $peak_b : $p1")
     done
     peak=$(calc "int($peak_b / 1048576 + 0.5)")
