@@ -115,6 +115,11 @@ fn by_value<S: Isa>(v: &[f32]) -> [F8<S>; N] {
     out
 }
 
+/// How far apart (as a ratio) a bracket's extreme scales may be: the search's are 134/120 =
+/// 1.117 apart, and any two switch points of one sign at least 1.235 (−115.5 and −93.5;
+/// 101/79 = 1.278 among the positive ones), so products of one value never pass two.
+const MAX_SPREAD: f32 = 1.2;
+
 /// Candidate scales summed side by side: each sum runs over the values in order, a chain of
 /// dependent additions, so three chains interleave (the 15 candidates in 5 steps).
 const AT_ONCE: usize = 3;
@@ -161,9 +166,9 @@ impl<S: Isa> Bracket<S> {
         Bracket { point: [F8::zero(); N], qx: [[F8::zero(); 2]; N], q2: [[F8::zero(); 2]; N] }
     }
 
-    /// The bracket of the extreme scales `ids`, and whether it holds: not when a lane's
-    /// extreme scales are not finite or some entry moves more than a step (then every scale
-    /// is searched in full). Also [`sums`] of the first candidate `first`, in a loop of its
+    /// The bracket of the extreme scales `ids`, and whether it holds: only where a lane's
+    /// extreme scales are finite, of one sign and at most [`MAX_SPREAD`] apart (else every
+    /// scale is searched in full); then no product moves more than one switch point. Also [`sums`] of the first candidate `first`, in a loop of its
     /// own: in one loop with the bracket's work, the tables and scales of both outgrew
     /// AVX2's 16 registers and spilled (1–3 % slower).
     #[inline(always)]
@@ -175,18 +180,20 @@ impl<S: Isa> Bracket<S> {
         wt: &[F8<S>; N],
         t: &Table<S>,
     ) -> (bool, (F8<S>, F8<S>)) {
-        let inf = F8::splat(f32::INFINITY);
-        let mut refused = !(ids[0].abs().lt(inf) & ids[1].abs().lt(inf));
+        let (a, b) = (ids[0].abs(), ids[1].abs());
+        let (small, large) = (a.fast_min(b), a.fast_max(b));
+        let apart = large.gt(small * F8::splat(MAX_SPREAD));
+        let refused = !(large.lt(F8::splat(f32::INFINITY)) & (ids[0] * ids[1]).gt(F8::zero())) | apart;
         let first_sums = sums(first, xt, wt, t);
         for (j, &x) in xt.iter().enumerate() {
             let (a, c) = (ids[0] * x, ids[1] * x);
             let (low, high) = (a.fast_min(c), a.fast_max(c));
             // The entry of the lower product, and whether the higher one passes the next
-            // switch point (then its entry is the next) or the one after (refused).
+            // switch point (then its entry is the next; never the one after, see
+            // [`MAX_SPREAD`]).
             let (lo, q_lo) = t.nearest(low);
             let up = high.ge(t.point(lo));
             let hi = lo - up.to_i32();
-            refused |= high.ge(t.point(hi));
             let q_hi = t.entry(hi);
             self.point[j] = t.point(lo);
             let (w_lo, w_hi) = (wt[j] * q_lo, wt[j] * q_hi);
@@ -445,15 +452,31 @@ mod tests {
                 unsafe { check_bracket_avx512(&x, &w) };
             }
         }
-        // Scales from the search never fail these checks (finite, ±5.5 % apart); the guards
-        // are tested with made-up ones.
+        // Scales from the search never fail these checks (finite, of one sign, ±5.5 %
+        // apart); the guards are tested with made-up ones.
         let x = vec![0.5f32; LANES * N];
         let (xt, t) = (by_value::<Portable>(&x), Table::new());
-        for ids in [[-1.0, -100.0], [f32::NEG_INFINITY, -1.0], [-1.0, f32::NAN]] {
+        for ids in
+            [[-1.0, -100.0], [-1.0, -1.25], [f32::NEG_INFINITY, -1.0], [-1.0, f32::NAN], [1.0, -1.05], [0.0, 0.0]]
+        {
             let splat = [F8::splat(ids[0]), F8::splat(ids[1])];
             assert!(!Bracket::empty().fill(splat, F8::splat(1.0), &xt, &xt, &t).0, "refused for scales {ids:?}");
         }
         assert!(Bracket::empty().fill([F8::splat(-1.0), F8::splat(-1.05)], F8::splat(1.0), &xt, &xt, &t).0);
+    }
+
+    /// Why the bracket needs one switch point per value: neighbouring switch points of one
+    /// sign are further apart than [`MAX_SPREAD`] (with room for the products' rounding),
+    /// and the search's extreme scales are within it.
+    #[test]
+    fn neighbouring_switch_points_are_further_apart_than_the_spread() {
+        let p = switch_points();
+        for pair in p.windows(2).filter(|w| w[0] * w[1] > 0.0) {
+            let ratio = (pair[0] / pair[1]).max(pair[1] / pair[0]);
+            assert!(ratio > MAX_SPREAD * 1.01, "switch points {pair:?}");
+        }
+        let extremes = (NTRY - VALUES[0] as i32) as f32 / (-NTRY - VALUES[0] as i32) as f32;
+        assert!(extremes < MAX_SPREAD, "the search's scales are {extremes} apart");
     }
 
     fn check_bracket<S: Isa>(x: &[f32], w: &[f32]) {
