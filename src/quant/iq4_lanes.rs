@@ -168,9 +168,10 @@ impl<S: Isa> Bracket<S> {
 
     /// The bracket of the extreme scales `ids`, and whether it holds: only where a lane's
     /// extreme scales are finite, of one sign and at most [`MAX_SPREAD`] apart (else every
-    /// scale is searched in full); then no product moves more than one switch point. Also [`sums`] of the first candidate `first`, in a loop of its
-    /// own: in one loop with the bracket's work, the tables and scales of both outgrew
-    /// AVX2's 16 registers and spilled (1–3 % slower).
+    /// scale is searched in full); then no product moves more than one switch point. Also
+    /// [`sums`] of the first candidate `first`, in a loop of its own: in one loop with the
+    /// bracket's work, the tables and scales of both outgrew AVX2's 16 registers and
+    /// spilled (1–3 % slower).
     #[inline(always)]
     fn fill(
         &mut self,
