@@ -36,6 +36,8 @@ calc() { awk "BEGIN { print ($*) }"; }
 
 # The lesser of a running least (empty before the first sample) and a new sample.
 least() { calc "${1:-$2} < $2 ? ${1:-$2} : $2"; }
+# The greater of a running most and a new sample.
+most() { calc "${1:-$2} > $2 ? ${1:-$2} : $2"; }
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
@@ -145,9 +147,9 @@ for n in "${layers[@]}"; do
       f1=$(floor "$out_bytes" "$ck"/model/*.safetensors)
       secs=$(least "$secs" "$s1")
       cpu=$(least "$cpu" "$c1")
-      slow=$(calc "$slow > $s1 ? $slow : $s1")
+      slow=$(most "$slow" "$s1")
       fl=$(least "$fl" "$f1")
-      peak_b=$(calc "$peak_b > $p1 ? $peak_b : $p1")
+      peak_b=$(most "$peak_b" "$p1")
     done
     peak=$(calc "int($peak_b / 1048576 + 0.5)")
     secs_of[$run]=$slow peak_of[$run]=$peak_b bytes_of[$run]=$out_bytes
